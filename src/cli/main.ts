@@ -1,5 +1,56 @@
-// tmuxtrail command line: dispatches to one module per command.
+// tmuxtrail command line: a table of commands, one module each, and the one place where errors
+// become exit codes (0 ok, 1 verification failed, 2 usage / unreachable / malformed input).
+
+import { isTrailError } from "../log/errors.ts";
+import { type Command, EXIT_USAGE, EXIT_VERIFY_FAILED, UsageError, wantsHelp } from "./command.ts";
+import { keygen } from "./keygen.ts";
+
+const commands: Command[] = [keygen];
+
+function overview(): string {
+  const width = Math.max(...commands.map((c) => c.name.length));
+  return [
+    "tmuxtrail: a tamper-evident audit trail for tmux (an RFC 6962 Merkle-tree log)",
+    "",
+    "Usage: tmuxtrail <command> [flags]",
+    "",
+    "Commands:",
+    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    "",
+    "Run `tmuxtrail <command> --help` for a command's flags.",
+    "Exit codes: 0 ok, 1 verification failed, 2 usage error, unreachable service or malformed input.",
+  ].join("\n");
+}
+
 export async function main(argv: string[]): Promise<number> {
-  console.log(`tmuxtrail ${argv.join(" ")}`);
-  return 0;
+  const [name, ...rest] = argv;
+  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+    console.log(overview());
+    return name === undefined ? EXIT_USAGE : 0;
+  }
+  const command = commands.find((c) => c.name === name);
+  if (!command) {
+    console.error(`tmuxtrail: unknown command "${name}"\n\n${overview()}`);
+    return EXIT_USAGE;
+  }
+  if (wantsHelp(rest)) {
+    console.log(command.help);
+    return 0;
+  }
+  try {
+    return await command.run(rest);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      console.error(`tmuxtrail ${name}: ${e.message}\n\n${command.help}`);
+      return EXIT_USAGE;
+    }
+    if (isTrailError(e)) {
+      // Parse failures of input are exit 2; failed verifications are exit 1.
+      const malformed = e.code === "malformed" || e.code === "bad-key";
+      console.error(`tmuxtrail ${name}: ${e.code}: ${e.message}`);
+      return malformed ? EXIT_USAGE : EXIT_VERIFY_FAILED;
+    }
+    console.error(`tmuxtrail ${name}: ${(e as Error).message ?? e}`);
+    return EXIT_USAGE;
+  }
 }

@@ -47,3 +47,12 @@ export function check(cond: unknown, code: TrailErrorCode, message: string): ass
 export function isTrailError(e: unknown, code?: TrailErrorCode): e is TrailError {
   return e instanceof TrailError && (code === undefined || e.code === code);
 }
+
+/** A safe short rendering of an untrusted value for an error message (never throws). */
+export function show(x: unknown): string {
+  if (typeof x === "number" || typeof x === "boolean" || typeof x === "bigint") return String(x);
+  if (typeof x === "string") return JSON.stringify(x.length > 40 ? `${x.slice(0, 40)}…` : x);
+  if (x === null) return "null";
+  if (Array.isArray(x)) return `an array of ${x.length}`;
+  return typeof x === "object" ? "an object" : typeof x;
+}

@@ -1,0 +1,27 @@
+// What the HTTP handlers are given: storage, the sequencer, the publisher's state, auth and
+// metrics. Built once by `serve` (src/server/log.ts) or by a test, passed down, never global.
+
+import type { Sql } from "../db/client.ts";
+import type { Hasher } from "../log/hash.ts";
+import type { Publisher } from "../server/publisher.ts";
+import type { Sequencer } from "../server/sequencer.ts";
+import type { Auth } from "./auth.ts";
+import type { LogMetrics } from "./metrics.ts";
+import type { RateLimiter } from "./rate-limit.ts";
+
+export interface LogContext {
+  /** The primary database: all writes. */
+  sql: Sql;
+  /** Where reads go (a hot standby when configured; else the primary). */
+  readSql: Sql;
+  sequencer: Sequencer;
+  publisher: Publisher;
+  auth: Auth;
+  metrics: LogMetrics;
+  hasher: Hasher;
+  origin: string;
+  /** The log's note verifier key. */
+  verifierKey: string;
+  rateLimiter?: RateLimiter;
+  log: (msg: string) => void;
+}

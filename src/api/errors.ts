@@ -1,0 +1,79 @@
+// The one place where failures become HTTP answers: `{"error": {"code", "message"}}` with the
+// right 4xx, never a 500 for bad input. Handlers throw ApiError (or a TrailError from a parser);
+// app.onError maps everything here.
+
+import type { Context } from "hono";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { isTrailError, type TrailErrorCode } from "../log/errors.ts";
+import { ConflictError, SequencerClosedError } from "../server/sequencer.ts";
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: ContentfulStatusCode,
+    readonly code: string,
+    message: string,
+    readonly headers: Record<string, string> = {},
+    readonly detail: Record<string, unknown> = {},
+  ) {
+    super(message);
+    this.name = "ApiError";
+  }
+}
+
+export const badRequest = (message: string, code = "bad-request") => new ApiError(400, code, message);
+export const notFound = (message: string) => new ApiError(404, "not-found", message);
+
+const trailStatus: Record<TrailErrorCode, ContentfulStatusCode> = {
+  malformed: 400,
+  "bad-key": 400,
+  unverified: 400,
+  "bad-signature": 400,
+  "ambiguous-key": 400,
+  "bad-index": 400,
+  "bad-size": 400,
+  "bad-proof-length": 400,
+  "proof-mismatch": 400,
+  "bad-hash": 400,
+  quorum: 400,
+  "bad-event": 400,
+  "commitment-mismatch": 422,
+  "not-found": 404,
+};
+
+/** Is this a failure of the database connection (answer 503, the client retries)? */
+function isUnavailable(e: unknown): boolean {
+  const code = (e as { code?: string })?.code;
+  return (
+    code === "ECONNREFUSED" ||
+    code === "ECONNRESET" ||
+    code === "CONNECTION_CLOSED" ||
+    code === "CONNECTION_ENDED" ||
+    code === "CONNECTION_DESTROYED" ||
+    code === "57P01" || // admin_shutdown (pg_terminate_backend)
+    code === "57P03" // cannot_connect_now
+  );
+}
+
+export function errorBody(code: string, message: string, detail: Record<string, unknown> = {}) {
+  return { error: { code, message, ...detail } };
+}
+
+export function toResponse(e: unknown, c: Context, log: (msg: string) => void): Response {
+  if (e instanceof ApiError) {
+    for (const [k, v] of Object.entries(e.headers)) c.header(k, v);
+    return c.json(errorBody(e.code, e.message, e.detail), e.status);
+  }
+  if (isTrailError(e)) return c.json(errorBody(e.code, e.message), trailStatus[e.code] ?? 400);
+  if (e instanceof ConflictError) {
+    return c.json(
+      errorBody("conflict", e.message, { position: e.position, existingIndex: e.existingIndex }),
+      409,
+    );
+  }
+  if (e instanceof SequencerClosedError || isUnavailable(e)) {
+    c.header("Retry-After", "1");
+    return c.json(errorBody("unavailable", "the log is temporarily unavailable; retry"), 503);
+  }
+  log(`internal error on ${c.req.method} ${c.req.path}: ${(e as Error)?.stack ?? e}`);
+  return c.json(errorBody("internal", "internal error"), 500);
+}

@@ -1,0 +1,120 @@
+// A small Prometheus text-format registry (exposition format 0.0.4): counters, gauges and
+// histograms with labels. Enough for /metrics without a dependency.
+
+type Labels = Record<string, string>;
+
+const labelKey = (l: Labels) =>
+  Object.keys(l)
+    .sort()
+    .map((k) => `${k}="${String(l[k]).replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`)
+    .join(",");
+
+abstract class Metric {
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly type: "counter" | "gauge" | "histogram",
+  ) {}
+  abstract lines(): string[];
+}
+
+export class Counter extends Metric {
+  private values = new Map<string, number>();
+  constructor(name: string, help: string) {
+    super(name, help, "counter");
+  }
+  inc(labels: Labels = {}, n = 1): void {
+    const k = labelKey(labels);
+    this.values.set(k, (this.values.get(k) ?? 0) + n);
+  }
+  get(labels: Labels = {}): number {
+    return this.values.get(labelKey(labels)) ?? 0;
+  }
+  lines(): string[] {
+    if (this.values.size === 0) return [`${this.name} 0`];
+    return [...this.values].map(([k, v]) => `${this.name}${k ? `{${k}}` : ""} ${v}`);
+  }
+}
+
+export class Gauge extends Metric {
+  private values = new Map<string, number | (() => number)>();
+  constructor(name: string, help: string) {
+    super(name, help, "gauge");
+  }
+  set(value: number | (() => number), labels: Labels = {}): void {
+    this.values.set(labelKey(labels), value);
+  }
+  lines(): string[] {
+    return [...this.values].map(
+      ([k, v]) => `${this.name}${k ? `{${k}}` : ""} ${typeof v === "function" ? v() : v}`,
+    );
+  }
+}
+
+export class Histogram extends Metric {
+  private counts: number[];
+  private sum = 0;
+  private count = 0;
+  constructor(
+    name: string,
+    help: string,
+    readonly buckets: number[],
+  ) {
+    super(name, help, "histogram");
+    this.counts = new Array(buckets.length).fill(0);
+  }
+  observe(v: number): void {
+    this.sum += v;
+    this.count++;
+    for (let i = 0; i < this.buckets.length; i++) if (v <= this.buckets[i]!) this.counts[i]!++;
+  }
+  lines(): string[] {
+    return [
+      ...this.buckets.map((b, i) => `${this.name}_bucket{le="${b}"} ${this.counts[i]}`),
+      `${this.name}_bucket{le="+Inf"} ${this.count}`,
+      `${this.name}_sum ${this.sum}`,
+      `${this.name}_count ${this.count}`,
+    ];
+  }
+}
+
+export class Registry {
+  private metrics: Metric[] = [];
+  register<M extends Metric>(m: M): M {
+    this.metrics.push(m);
+    return m;
+  }
+  render(): string {
+    return `${this.metrics
+      .flatMap((m) => [`# HELP ${m.name} ${m.help}`, `# TYPE ${m.name} ${m.type}`, ...m.lines()])
+      .join("\n")}\n`;
+  }
+}
+
+/** The log's metrics. */
+export function logMetrics() {
+  const r = new Registry();
+  return {
+    registry: r,
+    leaves: r.register(new Counter("tmuxtrail_leaves_total", "Leaves appended to the tree by this process")),
+    duplicates: r.register(new Counter("tmuxtrail_duplicates_total", "Submitted leaves already in the tree")),
+    conflicts: r.register(new Counter("tmuxtrail_conflicts_total", "Submissions refused with 409")),
+    treeSize: r.register(new Gauge("tmuxtrail_tree_size", "Leaves in the tree at the last batch or checkpoint")),
+    batchSize: r.register(
+      new Histogram("tmuxtrail_batch_leaves", "Leaves per integrated batch", [1, 10, 100, 500, 1000, 2000, 5000]),
+    ),
+    integrationSeconds: r.register(
+      new Histogram(
+        "tmuxtrail_integration_seconds",
+        "Time from a batch's cut to its commit",
+        [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      ),
+    ),
+    checkpointAge: r.register(new Gauge("tmuxtrail_checkpoint_age_seconds", "Age of the newest checkpoint")),
+    checkpointSize: r.register(new Gauge("tmuxtrail_checkpoint_size", "Tree size of the newest checkpoint")),
+    requests: r.register(new Counter("tmuxtrail_http_requests_total", "HTTP requests by route and status")),
+    denied: r.register(new Counter("tmuxtrail_denied_total", "Requests refused with 401 or 403, by key")),
+  };
+}
+
+export type LogMetrics = ReturnType<typeof logMetrics>;

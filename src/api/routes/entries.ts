@@ -1,0 +1,163 @@
+// Reading events (read scope): GET /v1/entries/:index (leaf, payload unless erased, leaf hash and
+// an inclusion proof to the newest checkpoint), GET /v1/sessions (filters: host, user, since,
+// until; paged newest first) and GET /v1/sessions/:id/events (in tree order, paged by index).
+
+import { Hono } from "hono";
+import type { Sql } from "../../db/client.ts";
+import { base64Encode, utf8Decode } from "../../log/encoding.ts";
+import { SESSION_ID_RE } from "../../log/session-id.ts";
+import { latestCheckpoint } from "../../server/publisher.ts";
+import { proveInclusion } from "../../server/tree-reader.ts";
+import type { LogContext } from "../context.ts";
+import { badRequest, notFound } from "../errors.ts";
+import { type Env, guard, queryInt } from "../http.ts";
+import { servedCheckpoint } from "./tiles.ts";
+
+interface EntryRow {
+  idx: number;
+  leaf_hash: Uint8Array;
+  leaf: Uint8Array;
+  salt: Uint8Array | null;
+  content: Uint8Array | null;
+}
+
+const ENTRY_SELECT = `SELECT l.idx, l.leaf_hash, e.leaf, p.salt, p.content
+  FROM leaves l JOIN entries e ON e.leaf_hash = l.leaf_hash
+  LEFT JOIN payloads p ON p.leaf_hash = l.leaf_hash`;
+
+/** An entry as JSON: the leaf as parsed JSON when it is an event, else base64. */
+export function entryJson(r: EntryRow) {
+  let event: unknown;
+  try {
+    event = JSON.parse(utf8Decode(r.leaf));
+  } catch {
+    event = undefined;
+  }
+  const payload =
+    r.content && r.salt ? { salt: base64Encode(r.salt), content: base64Encode(r.content), enc: "base64" } : null;
+  const hasPayload = typeof event === "object" && event !== null && "payload" in event;
+  return {
+    index: r.idx,
+    leafHash: base64Encode(r.leaf_hash),
+    leaf: base64Encode(r.leaf),
+    ...(event !== undefined ? { event } : {}),
+    payload,
+    erased: hasPayload && payload === null,
+  };
+}
+
+function parseTime(v: string | undefined, name: string): string | undefined {
+  if (v === undefined) return undefined;
+  const t = Date.parse(v);
+  if (!/^\d{4}-\d{2}-\d{2}(T[0-9:.]+(Z|[+-]\d{2}:\d{2}))?$/.test(v) || Number.isNaN(t)) {
+    throw badRequest(`${name} must be an RFC 3339 time or a date (YYYY-MM-DD)`);
+  }
+  return new Date(t).toISOString();
+}
+
+async function sessionById(sql: Sql, id: string) {
+  if (!SESSION_ID_RE.test(id)) throw badRequest("malformed session id");
+  const rows = await sql.query<SessionRow>(`${SESSION_SELECT} WHERE id = $1`, [id]);
+  if (!rows[0]) throw notFound(`no session ${id}`);
+  return rows[0];
+}
+
+interface SessionRow {
+  id: string;
+  host: string;
+  server: string;
+  session: string;
+  user: string;
+  first_idx: number;
+  last_idx: number;
+  first_time: Date;
+  last_time: Date;
+  events: number;
+}
+
+const SESSION_SELECT =
+  'SELECT id, host, server, session, "user", first_idx, last_idx, first_time, last_time, events FROM sessions';
+
+const sessionJson = (r: SessionRow) => ({
+  id: r.id,
+  host: r.host,
+  server: r.server,
+  session: r.session,
+  user: r.user,
+  firstIndex: r.first_idx,
+  lastIndex: r.last_idx,
+  start: r.first_time.toISOString(),
+  end: r.last_time.toISOString(),
+  events: r.events,
+});
+
+export function entryRoutes(ctx: LogContext) {
+  const app = new Hono<Env>();
+
+  app.get("/v1/entries/:index", guard(ctx, "read"), async (c) => {
+    const raw = c.req.param("index");
+    if (!/^(0|[1-9][0-9]{0,15})$/.test(raw)) throw badRequest("index must be a non-negative integer");
+    const index = Number(raw);
+    const rows = await ctx.readSql.query<EntryRow>(`${ENTRY_SELECT} WHERE l.idx = $1`, [index]);
+    const row = rows[0];
+    if (!row) throw notFound(`no leaf at index ${index}`);
+    const cp = await latestCheckpoint(ctx.readSql);
+    const served = cp && index < cp.size ? await servedCheckpoint(ctx.readSql) : undefined;
+    const proof =
+      cp && index < cp.size ? (await proveInclusion(ctx.readSql, index, cp.size, ctx.hasher)).map(base64Encode) : null;
+    return c.json({
+      ...entryJson(row),
+      checkpoint: served?.size === cp?.size ? (served?.note ?? null) : (cp?.note ?? null),
+      size: cp && index < cp.size ? cp.size : null,
+      proof,
+    });
+  });
+
+  app.get("/v1/sessions", guard(ctx, "read"), async (c) => {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const add = (clause: string, v: unknown) => {
+      params.push(v);
+      where.push(clause.replace("?", `$${params.length}`));
+    };
+    const host = c.req.query("host");
+    const user = c.req.query("user");
+    const since = parseTime(c.req.query("since"), "since");
+    const until = parseTime(c.req.query("until"), "until");
+    const limit = queryInt(c, "limit") ?? 100;
+    if (limit < 1 || limit > 1000) throw badRequest("limit must be between 1 and 1000");
+    const before = c.req.query("before");
+    if (host !== undefined) add("host = ?", host);
+    if (user !== undefined) add('"user" = ?', user);
+    if (since !== undefined) add("last_time >= ?", since);
+    if (until !== undefined) add("first_time <= ?", until);
+    if (before !== undefined) {
+      const t = parseTime(before, "before");
+      add("last_time < ?", t);
+    }
+    const rows = await ctx.readSql.query<SessionRow>(
+      `${SESSION_SELECT} ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY last_time DESC, id LIMIT ${limit}`,
+      params,
+    );
+    return c.json(rows.map(sessionJson));
+  });
+
+  app.get("/v1/sessions/:id", guard(ctx, "read"), async (c) => {
+    return c.json(sessionJson(await sessionById(ctx.readSql, c.req.param("id"))));
+  });
+
+  app.get("/v1/sessions/:id/events", guard(ctx, "read"), async (c) => {
+    const s = await sessionById(ctx.readSql, c.req.param("id"));
+    const after = queryInt(c, "after");
+    const limit = queryInt(c, "limit") ?? 1000;
+    if (limit < 1 || limit > 10000) throw badRequest("limit must be between 1 and 10000");
+    const rows = await ctx.readSql.query<EntryRow>(
+      `${ENTRY_SELECT} WHERE l.host = $1 AND l.server = $2 AND l.session = $3 AND l.idx > $4
+        ORDER BY l.idx LIMIT ${limit}`,
+      [s.host, s.server, s.session, after ?? -1],
+    );
+    return c.json({ session: sessionJson(s), events: rows.map(entryJson) });
+  });
+
+  return app;
+}

@@ -1,0 +1,48 @@
+// Operations: GET /healthz (database reachable, tree size, checkpoint age), GET /metrics
+// (Prometheus text format) and GET /openapi.json.
+
+import { Hono } from "hono";
+import { latestCheckpoint } from "../../server/publisher.ts";
+import type { LogContext } from "../context.ts";
+import { errorBody } from "../errors.ts";
+import type { Env } from "../http.ts";
+import { openApiDocument } from "../openapi.ts";
+
+export function opsRoutes(ctx: LogContext) {
+  const app = new Hono<Env>();
+  let openapi: string | undefined;
+
+  app.get("/healthz", async (c) => {
+    try {
+      const [state] = await ctx.sql.query<{ size: number }>("SELECT size FROM log_state WHERE id = 1");
+      const cp = await ctx.sql.query<{ size: number; created_at: Date }>(
+        "SELECT size, created_at FROM checkpoints ORDER BY size DESC LIMIT 1",
+      );
+      return c.json({
+        ok: true,
+        origin: ctx.origin,
+        treeSize: state?.size ?? 0,
+        checkpointSize: cp[0]?.size ?? null,
+        checkpointAgeSeconds: cp[0] ? (Date.now() - cp[0].created_at.getTime()) / 1000 : null,
+      });
+    } catch (e) {
+      c.header("Retry-After", "1");
+      return c.json(errorBody("unavailable", `database unreachable: ${(e as Error).message}`), 503);
+    }
+  });
+
+  app.get("/metrics", async (c) => {
+    const cp = await latestCheckpoint(ctx.readSql).catch(() => undefined);
+    if (cp) ctx.metrics.checkpointSize.set(cp.size);
+    return c.body(ctx.metrics.registry.render(), 200, {
+      "Content-Type": "text/plain; version=0.0.4; charset=utf-8",
+    });
+  });
+
+  app.get("/openapi.json", (c) => {
+    openapi ??= JSON.stringify(openApiDocument(ctx.origin));
+    return c.body(openapi, 200, { "Content-Type": "application/json" });
+  });
+
+  return app;
+}

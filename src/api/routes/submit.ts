@@ -1,0 +1,122 @@
+// Writing to the log: POST /v1/events (tmux events with content and salt, submit scope, bound to
+// the key's host) and POST /v1/leaves (one opaque leaf). Both answer only after the leaves are
+// durably sequenced; `?wait=checkpoint` also waits for a signed checkpoint covering them.
+
+import { Hono } from "hono";
+import { base64Encode } from "../../log/encoding.ts";
+import { parseSubmission } from "../../log/events.ts";
+import { sessionId } from "../../log/session-id.ts";
+import { ConflictError, type LeafInput, type LeafResult } from "../../server/sequencer.ts";
+import type { LogContext } from "../context.ts";
+import { ApiError, badRequest } from "../errors.ts";
+import { type Env, guard, limitBody, readJson } from "../http.ts";
+
+export const MAX_EVENTS = 1000;
+export const MAX_EVENTS_BODY = 4 * 1024 * 1024;
+export const MAX_LEAF = 65535;
+
+const answer = (r: LeafResult) => ({
+  index: r.index,
+  leafHash: base64Encode(r.leafHash),
+  duplicate: r.duplicate,
+});
+
+export function submitRoutes(ctx: LogContext) {
+  const app = new Hono<Env>();
+
+  app.post("/v1/events", guard(ctx, "submit"), limitBody(MAX_EVENTS_BODY), async (c) => {
+    const wait = waitMode(c.req.query("wait"));
+    const body = await readJson(c);
+    if (!Array.isArray(body)) throw badRequest("the body must be a JSON array of events", "bad-event");
+    if (body.length === 0) throw badRequest("the array holds no event", "bad-event");
+    if (body.length > MAX_EVENTS) {
+      throw new ApiError(413, "too-large", `at most ${MAX_EVENTS} events per request, got ${body.length}`);
+    }
+    const p = c.get("principal");
+    const leaves: LeafInput[] = body.map((item, i) => {
+      let s: ReturnType<typeof parseSubmission>;
+      try {
+        s = parseSubmission(item);
+      } catch (e) {
+        if (e instanceof Error) e.message = `event ${i}: ${e.message}`;
+        throw e;
+      }
+      const m = s.meta;
+      if (p.host !== null && m.host !== p.host) {
+        throw new ApiError(403, "wrong-host", `event ${i} is for host "${m.host}" but this key is bound to "${p.host}"`);
+      }
+      return {
+        leaf: s.leaf,
+        leafHash: ctx.hasher.leaf(s.leaf),
+        stream: {
+          host: m.host,
+          server: m.server,
+          pane: m.pane,
+          seq: m.seq,
+          session: m.session,
+          sessionId: sessionId(m.host, m.server, m.session),
+          type: m.type,
+          user: m.user,
+          time: m.time,
+        },
+        payload: s.content && s.salt ? { salt: s.salt, content: s.content } : undefined,
+      };
+    });
+    const results = await sequence(ctx, leaves, p.id);
+    await maybeWait(ctx, wait, results);
+    return c.json(results.map(answer));
+  });
+
+  app.post("/v1/leaves", guard(ctx, "submit"), limitBody(MAX_LEAF), async (c) => {
+    const wait = waitMode(c.req.query("wait"));
+    const type = (c.req.header("Content-Type") ?? "").trim().toLowerCase();
+    if (type !== "application/octet-stream") {
+      throw new ApiError(415, "unsupported-media-type", "send Content-Type: application/octet-stream");
+    }
+    const leaf = new Uint8Array(await c.req.arrayBuffer());
+    const results = await sequence(ctx, [{ leaf, leafHash: ctx.hasher.leaf(leaf) }], c.get("principal").id);
+    await maybeWait(ctx, wait, results);
+    return c.json(answer(results[0]!));
+  });
+
+  return app;
+}
+
+function waitMode(v: string | undefined): boolean {
+  if (v === undefined) return false;
+  if (v === "checkpoint") return true;
+  throw badRequest('wait must be "checkpoint"');
+}
+
+async function sequence(ctx: LogContext, leaves: LeafInput[], keyId: string): Promise<LeafResult[]> {
+  try {
+    const results = await ctx.sequencer.submit(leaves);
+    let fresh = 0;
+    for (const r of results) if (!r.duplicate) fresh++;
+    ctx.metrics.leaves.inc({}, fresh);
+    ctx.metrics.duplicates.inc({}, results.length - fresh);
+    return results;
+  } catch (e) {
+    if (e instanceof ConflictError) {
+      ctx.metrics.conflicts.inc();
+      const l = leaves[e.position];
+      if (l?.stream) {
+        // Kept for operators, never as a leaf; best effort (the 409 is the answer either way).
+        await ctx.sql
+          .query(
+            `INSERT INTO conflicts (host, server, pane, seq, existing_leaf_hash, rejected_leaf, key_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+            [l.stream.host, l.stream.server, l.stream.pane, l.stream.seq, e.existingLeafHash, l.leaf, keyId],
+          )
+          .catch((err) => ctx.log(`could not record a conflict: ${(err as Error).message}`));
+      }
+    }
+    throw e;
+  }
+}
+
+async function maybeWait(ctx: LogContext, wait: boolean, results: LeafResult[]): Promise<void> {
+  if (!wait) return;
+  const need = Math.max(...results.map((r) => r.index)) + 1;
+  await ctx.publisher.waitFor(need);
+}

@@ -1,0 +1,67 @@
+// A small HTTP client for commands that talk to a running log: base URL, bearer token, JSON
+// errors turned into messages. An unreachable log or a malformed answer is exit 2 (UsageError-like).
+
+import { readFileSync } from "node:fs";
+
+export class ServiceError extends Error {
+  constructor(
+    message: string,
+    readonly status?: number,
+  ) {
+    super(message);
+    this.name = "ServiceError";
+  }
+}
+
+/** The token from --token-file, else TMUXTRAIL_TOKEN / TMUXTRAIL_ADMIN_TOKEN, else undefined. */
+export function readToken(file: string | undefined, fallbackFile?: string): string | undefined {
+  const path = file ?? fallbackFile;
+  if (path) {
+    try {
+      return readFileSync(path, "utf8").trim();
+    } catch (e) {
+      if (file) throw new ServiceError(`cannot read token file ${file}: ${(e as Error).message}`);
+    }
+  }
+  return process.env.TMUXTRAIL_TOKEN || process.env.TMUXTRAIL_ADMIN_TOKEN || undefined;
+}
+
+export async function request(
+  base: string,
+  path: string,
+  init: { method?: string; token?: string; json?: unknown; body?: Uint8Array; type?: string } = {},
+): Promise<Response> {
+  const headers: Record<string, string> = {};
+  if (init.token) headers.Authorization = `Bearer ${init.token}`;
+  let body: BodyInit | undefined;
+  if (init.json !== undefined) {
+    headers["Content-Type"] = "application/json";
+    body = JSON.stringify(init.json);
+  } else if (init.body) {
+    headers["Content-Type"] = init.type ?? "application/octet-stream";
+    body = init.body as unknown as BodyInit;
+  }
+  const url = new URL(path, base.endsWith("/") ? base : `${base}/`);
+  try {
+    return await fetch(url, { method: init.method ?? "GET", headers, body });
+  } catch (e) {
+    throw new ServiceError(`cannot reach ${url.origin}: ${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message}`);
+  }
+}
+
+/** Sends a request and returns the JSON answer; non-2xx answers become ServiceError. */
+export async function requestJson<T>(base: string, path: string, init: Parameters<typeof request>[2] = {}): Promise<T> {
+  const res = await request(base, path, init);
+  const text = await res.text();
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new ServiceError(`${res.status} from ${path}: not JSON: ${text.slice(0, 200)}`, res.status);
+  }
+  if (!res.ok) {
+    const err = (parsed as { error?: { code?: string; message?: string } }).error;
+    throw new ServiceError(`${res.status} ${err?.code ?? ""}: ${err?.message ?? text.slice(0, 200)}`, res.status);
+  }
+  return parsed as T;
+}

@@ -1,0 +1,40 @@
+// The shape of a CLI command and the exit-code contract (DESIGN section 4): 0 when what the command
+// checks holds, 1 when a verification fails, 2 for usage errors, unreachable services and malformed
+// input. Commands throw UsageError for bad flags; main.ts maps errors to codes in one place.
+
+import { parseArgs, type ParseArgsConfig } from "node:util";
+
+export const EXIT_OK = 0;
+export const EXIT_VERIFY_FAILED = 1;
+export const EXIT_USAGE = 2;
+
+export interface Command {
+  name: string;
+  /** One line for the command list. */
+  summary: string;
+  /** Full help text: usage line, flags, examples. */
+  help: string;
+  run(argv: string[]): Promise<number>;
+}
+
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+type Options = NonNullable<ParseArgsConfig["options"]>;
+
+/** node:util parseArgs with strict flags, turning its errors into UsageError. */
+export function parseFlags<O extends Options>(argv: string[], options: O, allowPositionals = false) {
+  try {
+    return parseArgs({ args: argv, options, allowPositionals, strict: true });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+export function wantsHelp(argv: string[]): boolean {
+  return argv.includes("--help") || argv.includes("-h");
+}

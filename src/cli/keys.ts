@@ -1,0 +1,89 @@
+// `tmuxtrail keys create|list|revoke`: manages API keys of a running log over its admin API.
+
+import { type Command, parseFlags, UsageError } from "./command.ts";
+import { readToken, requestJson } from "./client.ts";
+
+const common = {
+  log: { type: "string" as const },
+  "token-file": { type: "string" as const },
+  json: { type: "boolean" as const },
+};
+
+interface Key {
+  id: string;
+  name: string;
+  scopes: string[];
+  host: string | null;
+  created: string;
+  revoked?: string | null;
+  token?: string;
+}
+
+export const keys: Command = {
+  name: "keys",
+  summary: "create, list and revoke API keys of a running log",
+  help: `Usage:
+  tmuxtrail keys create --name NAME --scope submit|read|admin [--scope ...] [--host HOST]
+  tmuxtrail keys list
+  tmuxtrail keys revoke ID
+
+Flags (all subcommands):
+  --log URL          the log (default http://127.0.0.1:8080)
+  --token-file FILE  admin token (default ./data/admin.token, else $TMUXTRAIL_ADMIN_TOKEN)
+  --json             print JSON
+
+A submit key is bound to one host (--host): the log refuses its events for any other host.
+The token of a new key is printed once; the log stores only its hash.`,
+  async run(argv) {
+    const [sub, ...rest] = argv;
+    if (sub === "create") {
+      const { values: v } = parseFlags(rest, {
+        ...common,
+        name: { type: "string" },
+        scope: { type: "string", multiple: true },
+        host: { type: "string" },
+      });
+      if (!v.name) throw new UsageError("--name is required");
+      if (!v.scope?.length) throw new UsageError("at least one --scope is required");
+      const token = readToken(v["token-file"], "./data/admin.token");
+      const key = await requestJson<Key>(v.log ?? "http://127.0.0.1:8080", "/v1/keys", {
+        method: "POST",
+        token,
+        json: { name: v.name, scopes: v.scope, ...(v.host ? { host: v.host } : {}) },
+      });
+      if (v.json) console.log(JSON.stringify(key));
+      else {
+        console.log(`created ${key.id} (${key.name}, scopes ${key.scopes.join(",")}${key.host ? `, host ${key.host}` : ""})`);
+        console.log(`token: ${key.token}`);
+        console.log("(shown once: store it now, e.g. in a file with mode 600)");
+      }
+      return 0;
+    }
+    if (sub === "list") {
+      const { values: v } = parseFlags(rest, common);
+      const list = await requestJson<Key[]>(v.log ?? "http://127.0.0.1:8080", "/v1/keys", {
+        token: readToken(v["token-file"], "./data/admin.token"),
+      });
+      if (v.json) console.log(JSON.stringify(list));
+      else {
+        for (const k of list) {
+          console.log(
+            `${k.id}  ${k.name}  ${k.scopes.join(",")}  ${k.host ?? "-"}  created ${k.created}${k.revoked ? `  REVOKED ${k.revoked}` : ""}`,
+          );
+        }
+      }
+      return 0;
+    }
+    if (sub === "revoke") {
+      const { values: v, positionals } = parseFlags(rest, common, true);
+      if (positionals.length !== 1) throw new UsageError("expected exactly one key ID");
+      const key = await requestJson<Key>(v.log ?? "http://127.0.0.1:8080", `/v1/keys/${encodeURIComponent(positionals[0]!)}`, {
+        method: "DELETE",
+        token: readToken(v["token-file"], "./data/admin.token"),
+      });
+      console.log(v.json ? JSON.stringify(key) : `revoked ${key.id} (${key.name})`);
+      return 0;
+    }
+    throw new UsageError(sub ? `unknown subcommand "${sub}"` : "expected create, list or revoke");
+  },
+};

@@ -1,0 +1,110 @@
+// `tmuxtrail serve`: runs the log (storage, sequencer, checkpoint publisher, HTTP API).
+
+import { DEFAULTS, type LogConfig, parseDuration } from "../server/config.ts";
+import { startLog } from "../server/log.ts";
+import { type Command, parseFlags, UsageError } from "./command.ts";
+
+function int(v: string | undefined, name: string, def: number, min = 0): number {
+  if (v === undefined) return def;
+  if (!/^\d+$/.test(v) || Number(v) < min) throw new UsageError(`${name} must be an integer ≥ ${min}`);
+  return Number(v);
+}
+
+export const serve: Command = {
+  name: "serve",
+  summary: "run the log: sequencing, checkpoints, tlog-tiles and proof API",
+  help: `Usage: tmuxtrail serve [flags]
+
+Runs the log. Without DATABASE_URL it uses an embedded database in <data>/db (PGlite: it
+survives a process crash, not an OS crash or power loss; use PostgreSQL in production).
+
+Flags (environment variables in brackets):
+  --port N                  listen port (default ${DEFAULTS.port}) [PORT]
+  --host ADDR               listen address (default ${DEFAULTS.host})
+  --data DIR                data directory: embedded database, key, admin token (default ${DEFAULTS.dataDir})
+  --key FILE                signer key (default <data>/log.key, created on first start)
+  --origin NAME             checkpoint origin (default: the key's name)
+  --database-url URL        PostgreSQL to use instead of the embedded database [DATABASE_URL]
+  --database-schema NAME    PostgreSQL schema for the log's tables (default public) [TMUXTRAIL_DATABASE_SCHEMA]
+  --read-database-url URL   serve reads from this (e.g. a hot standby) [TMUXTRAIL_READ_DATABASE_URL]
+  --checkpoint-interval D   sign the tree at most this often (default 1s)
+  --batch-max N             most leaves per sequencing transaction (default ${DEFAULTS.batchMax})
+  --batch-linger D          how long a batch waits for more submissions (default ${DEFAULTS.batchLingerMs}ms)
+  --rate-limit N            requests per second per API key (default off)
+  --pool-size N             PostgreSQL connections per process (default ${DEFAULTS.poolSize})
+The admin token is TMUXTRAIL_ADMIN_TOKEN, else generated on first start into <data>/admin.token.
+
+SIGTERM or SIGINT: stop accepting, answer every accepted submission, sign a last checkpoint, exit.`,
+  async run(argv) {
+    const { values: v } = parseFlags(argv, {
+      port: { type: "string" },
+      host: { type: "string" },
+      data: { type: "string" },
+      key: { type: "string" },
+      origin: { type: "string" },
+      "database-url": { type: "string" },
+      "database-schema": { type: "string" },
+      "read-database-url": { type: "string" },
+      "checkpoint-interval": { type: "string" },
+      "batch-max": { type: "string" },
+      "batch-linger": { type: "string" },
+      "rate-limit": { type: "string" },
+      "pool-size": { type: "string" },
+    });
+    const env = process.env;
+    let durations: { interval: number; linger: number };
+    try {
+      durations = {
+        interval: parseDuration(v["checkpoint-interval"] ?? "1s", "--checkpoint-interval"),
+        linger: parseDuration(v["batch-linger"] ?? `${DEFAULTS.batchLingerMs}ms`, "--batch-linger"),
+      };
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+    const cfg: LogConfig = {
+      port: int(v.port ?? env.PORT, "--port", DEFAULTS.port),
+      host: v.host ?? DEFAULTS.host,
+      dataDir: v.data ?? DEFAULTS.dataDir,
+      keyFile: v.key,
+      origin: v.origin,
+      databaseUrl: v["database-url"] ?? (env.DATABASE_URL || undefined),
+      databaseSchema: v["database-schema"] ?? (env.TMUXTRAIL_DATABASE_SCHEMA || undefined),
+      readDatabaseUrl: v["read-database-url"] ?? (env.TMUXTRAIL_READ_DATABASE_URL || undefined),
+      adminToken: env.TMUXTRAIL_ADMIN_TOKEN || undefined,
+      checkpointIntervalMs: durations.interval,
+      batchMax: int(v["batch-max"], "--batch-max", DEFAULTS.batchMax, 1),
+      batchLingerMs: durations.linger,
+      rateLimit: int(v["rate-limit"], "--rate-limit", 0),
+      poolSize: int(v["pool-size"], "--pool-size", DEFAULTS.poolSize, 1),
+    };
+    const running = await startLog(cfg);
+    const token = running.adminTokenFile ? `$(cat ${running.adminTokenFile})` : "$TMUXTRAIL_ADMIN_TOKEN";
+    const out = [
+      `tmuxtrail log listening on ${running.url}`,
+      `  origin        ${running.origin}`,
+      `  verifier key  ${running.verifierKey}`,
+      `  signer key    ${running.keyFile}`,
+      `  storage       ${running.storageKind === "postgres" ? "PostgreSQL" : `embedded PGlite in ${cfg.dataDir}/db (survives a process crash, not an OS crash or power loss: use PostgreSQL in production)`}`,
+      `  admin token   ${running.adminTokenFile ?? "from TMUXTRAIL_ADMIN_TOKEN"}`,
+      "",
+      "Next:",
+      `  curl -s ${running.url}/checkpoint`,
+      `  curl -s -H "Authorization: Bearer ${token}" \\`,
+      `       -H 'Content-Type: application/octet-stream' --data-binary 'hello' ${running.url}/v1/leaves`,
+      `  curl -s -H "Authorization: Bearer ${token}" "${running.url}/v1/proof/inclusion?index=0&size=1"`,
+    ];
+    console.log(out.join("\n"));
+    await new Promise<void>((resolve) => {
+      const stop = (sig: string) => {
+        console.error(`tmuxtrail: ${sig}: draining and shutting down`);
+        running.close().then(resolve, (e) => {
+          console.error(`tmuxtrail: shutdown: ${(e as Error).message}`);
+          resolve();
+        });
+      };
+      process.once("SIGTERM", () => stop("SIGTERM"));
+      process.once("SIGINT", () => stop("SIGINT"));
+    });
+    return 0;
+  },
+};

@@ -1,0 +1,89 @@
+// One small SQL interface over both drivers: PostgreSQL through postgres.js (production) and
+// embedded PGlite (zero setup). Hot-path SQL is written once against it. drizzle-orm owns the schema
+// and the migrations (see migrate.ts); the raw client here is never handed to drizzle, because
+// drizzle alters a postgres.js client it is given (DESIGN section 5).
+//
+// Conventions both drivers are configured to follow: bigint (int8) columns come back as JS numbers
+// (tree sizes stay below 2^53), bytea as Uint8Array, timestamptz as Date.
+
+import { PGlite } from "@electric-sql/pglite";
+import postgres from "postgres";
+
+export type Row = Record<string, unknown>;
+
+export interface Sql {
+  readonly kind: "postgres" | "pglite";
+  /** Runs one statement with $1… parameters. */
+  query<T = Row>(text: string, params?: unknown[]): Promise<T[]>;
+  /** Runs `fn` in a transaction (READ COMMITTED): committed when it resolves, rolled back if it throws. */
+  begin<T>(fn: (tx: Sql) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+export interface PostgresOptions {
+  /** Connections in the pool (default 10). */
+  max?: number;
+  /** A schema to use instead of public (tests give each test its own). */
+  schema?: string;
+}
+
+const int8AsNumber = {
+  to: 20,
+  from: [20],
+  serialize: (x: unknown) => String(x),
+  parse: (x: string) => Number(x),
+};
+
+export function connectPostgres(url: string, opts: PostgresOptions = {}): Sql {
+  const client = postgres(url, {
+    max: opts.max ?? 10,
+    onnotice: () => {},
+    types: { bigint: int8AsNumber },
+    connection: opts.schema ? { search_path: opts.schema } : {},
+  });
+  return wrapPostgres(client, true);
+}
+
+function wrapPostgres(client: postgres.Sql | postgres.TransactionSql, root: boolean): Sql {
+  return {
+    kind: "postgres",
+    async query<T>(text: string, params: unknown[] = []) {
+      // biome-ignore lint/suspicious/noExplicitAny: postgres.js types its parameters loosely
+      return (await client.unsafe(text, params as any[], { prepare: true })) as unknown as T[];
+    },
+    async begin<T>(fn: (tx: Sql) => Promise<T>) {
+      if (!root) throw new Error("nested transactions are not supported");
+      return (await (client as postgres.Sql).begin((tx) => fn(wrapPostgres(tx, false)))) as T;
+    },
+    async close() {
+      if (root) await (client as postgres.Sql).end({ timeout: 5 });
+    },
+  };
+}
+
+/** Embedded PGlite in `dataDir` (a directory), or in memory when undefined. */
+export async function openPglite(dataDir?: string): Promise<{ sql: Sql; pg: PGlite }> {
+  const pg = dataDir === undefined ? new PGlite() : new PGlite(dataDir);
+  await pg.waitReady;
+  return { sql: wrapPglite(pg, pg, true), pg };
+}
+
+interface PgliteLike {
+  query<T>(text: string, params?: unknown[]): Promise<{ rows: T[] }>;
+}
+
+function wrapPglite(pg: PGlite, q: PgliteLike, root: boolean): Sql {
+  return {
+    kind: "pglite",
+    async query<T>(text: string, params: unknown[] = []) {
+      return (await q.query<T>(text, params)).rows;
+    },
+    async begin<T>(fn: (tx: Sql) => Promise<T>) {
+      if (!root) throw new Error("nested transactions are not supported");
+      return pg.transaction((tx) => fn(wrapPglite(pg, tx, false)));
+    },
+    async close() {
+      if (root) await pg.close();
+    },
+  };
+}

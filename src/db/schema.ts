@@ -1,0 +1,161 @@
+// The drizzle schema of the log: the one description of its tables. drizzle-kit generates the
+// migrations in drizzle/ from this file (`npm run db:generate`); `drizzle-kit check` keeps them in
+// step. Hot-path SQL (sequencer, tiles) is raw SQL over the same tables, see src/db/client.ts.
+//
+// What is evidence and what is not:
+//   entries, leaves, tiles, checkpoints  append-only; triggers (drizzle/0001_append_only.sql)
+//                                        refuse UPDATE/DELETE/TRUNCATE and tile rewrites
+//   payloads                             content + salt: the only erasable rows (DELETE, no UPDATE)
+//   log_state                            the one coordination row: tree size, root and right edge
+//   sessions, api_keys, conflicts, ...   operational indexes and configuration, not evidence
+
+import { sql } from "drizzle-orm";
+import {
+  bigint,
+  check,
+  customType,
+  index,
+  integer,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+} from "drizzle-orm/pg-core";
+
+const bytea = customType<{ data: Uint8Array; driverData: Uint8Array }>({
+  dataType: () => "bytea",
+});
+const size = (name: string) => bigint(name, { mode: "number" });
+const tstz = (name: string) => timestamp(name, { withTimezone: true, mode: "date" });
+
+/** One row (id = 1): the integrated tree. Locked with SELECT … FOR UPDATE by the sequencer. */
+export const logState = pgTable(
+  "log_state",
+  {
+    id: integer("id").primaryKey(),
+    size: size("size").notNull(),
+    root: bytea("root").notNull(),
+    /** The compact range of [0, size): hashes of its perfect subtrees, largest first, concatenated. */
+    rightEdge: bytea("right_edge").notNull(),
+    updatedAt: tstz("updated_at").notNull().defaultNow(),
+  },
+  (t) => [check("log_state_one_row", sql`${t.id} = 1`)],
+);
+
+/** Leaf bytes, content-addressed. Written before sequencing; a leaf is in the tree iff in `leaves`. */
+export const entries = pgTable("entries", {
+  leafHash: bytea("leaf_hash").primaryKey(),
+  leaf: bytea("leaf").notNull(),
+  receivedAt: tstz("received_at").notNull().defaultNow(),
+});
+
+/** The tree: index → leaf hash, with the stream and session columns that queries and dedup use. */
+export const leaves = pgTable(
+  "leaves",
+  {
+    idx: size("idx").primaryKey(),
+    // No foreign key to entries: the sequencer commits the entry before the leaf by construction,
+    // and `audit` checks it; a per-row FK check would sit in the locked section.
+    leafHash: bytea("leaf_hash").notNull(),
+    host: text("host"),
+    server: text("server"),
+    pane: text("pane"),
+    seq: size("seq"),
+    session: text("session"),
+    type: text("type"),
+    user: text("user"),
+    time: tstz("time"),
+  },
+  (t) => [
+    uniqueIndex("leaves_leaf_hash").on(t.leafHash),
+    uniqueIndex("leaves_stream_seq").on(t.host, t.server, t.pane, t.seq),
+    index("leaves_session").on(t.host, t.server, t.session, t.idx),
+  ],
+);
+
+/** Content and salt of an event: deleted by erasure, never changed. */
+export const payloads = pgTable("payloads", {
+  leafHash: bytea("leaf_hash").primaryKey(),
+  salt: bytea("salt").notNull(),
+  content: bytea("content").notNull(),
+});
+
+/** Hash tiles (C2SP tlog-tiles, height 8): the longest known prefix of tile (level, idx). */
+export const tiles = pgTable(
+  "tiles",
+  {
+    level: integer("level").notNull(),
+    idx: size("idx").notNull(),
+    hashes: bytea("hashes").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.level, t.idx] })],
+);
+
+/** Every checkpoint the log signed, in order of size. */
+export const checkpoints = pgTable("checkpoints", {
+  size: size("size").primaryKey(),
+  root: bytea("root").notNull(),
+  note: text("note").notNull(),
+  createdAt: tstz("created_at").notNull().defaultNow(),
+});
+
+/** Witness cosignatures collected for a checkpoint (one line per witness key). */
+export const cosignatures = pgTable(
+  "cosignatures",
+  {
+    size: size("size").notNull(),
+    witness: text("witness").notNull(),
+    line: text("line").notNull(),
+    time: size("time").notNull(),
+    createdAt: tstz("created_at").notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.size, t.witness] })],
+);
+
+/** Sessions seen in the tree: an index for listing, maintained by the sequencer. */
+export const sessions = pgTable(
+  "sessions",
+  {
+    id: text("id").primaryKey(),
+    host: text("host").notNull(),
+    server: text("server").notNull(),
+    session: text("session").notNull(),
+    user: text("user").notNull(),
+    firstIdx: size("first_idx").notNull(),
+    lastIdx: size("last_idx").notNull(),
+    firstTime: tstz("first_time").notNull(),
+    lastTime: tstz("last_time").notNull(),
+    events: size("events").notNull(),
+  },
+  (t) => [
+    uniqueIndex("sessions_key").on(t.host, t.server, t.session),
+    index("sessions_last_time").on(t.lastTime),
+    index("sessions_host_time").on(t.host, t.lastTime),
+    index("sessions_user_time").on(t.user, t.lastTime),
+  ],
+);
+
+/** API keys: only a SHA-256 of the token is stored. */
+export const apiKeys = pgTable("api_keys", {
+  id: text("id").primaryKey(),
+  name: text("name").notNull(),
+  scopes: text("scopes").array().notNull(),
+  host: text("host"),
+  tokenHash: bytea("token_hash").notNull().unique(),
+  createdAt: tstz("created_at").notNull().defaultNow(),
+  revokedAt: tstz("revoked_at"),
+});
+
+/** Rejected submissions that conflicted with a filled stream position: for operators, not leaves. */
+export const conflicts = pgTable("conflicts", {
+  id: integer("id").primaryKey().generatedAlwaysAsIdentity(),
+  host: text("host").notNull(),
+  server: text("server").notNull(),
+  pane: text("pane").notNull(),
+  seq: size("seq").notNull(),
+  existingLeafHash: bytea("existing_leaf_hash").notNull(),
+  rejectedLeaf: bytea("rejected_leaf").notNull(),
+  keyId: text("key_id"),
+  at: tstz("at").notNull().defaultNow(),
+});

@@ -1,0 +1,43 @@
+// `serve` configuration: read once from flags and environment, typed, passed down, never re-read.
+
+export interface LogConfig {
+  port: number;
+  host: string;
+  /** Data directory: the embedded database (when no DATABASE_URL), keys and the admin token. */
+  dataDir: string;
+  /** Signer key file; created in the data directory on first start when not given. */
+  keyFile?: string;
+  /** Checkpoint origin; defaults to the key's name. */
+  origin?: string;
+  databaseUrl?: string;
+  /** PostgreSQL schema to hold the log's tables (default public). */
+  databaseSchema?: string;
+  readDatabaseUrl?: string;
+  adminToken?: string;
+  checkpointIntervalMs: number;
+  batchMax: number;
+  batchLingerMs: number;
+  /** Requests per second per key; 0 = off. */
+  rateLimit: number;
+  /** Connections per process in the PostgreSQL pool. */
+  poolSize: number;
+}
+
+export const DEFAULTS = {
+  port: 8080,
+  host: "127.0.0.1",
+  dataDir: "./data",
+  checkpointIntervalMs: 1000,
+  batchMax: 4000,
+  batchLingerMs: 2,
+  rateLimit: 0,
+  poolSize: 10,
+} as const;
+
+/** Parses "500ms", "1s", "2m", "90d" or a bare number of milliseconds. */
+export function parseDuration(text: string, what: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim());
+  if (!m) throw new Error(`${what}: "${text}" is not a duration like 500ms, 1s, 5m, 90d`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] ?? "ms"]!;
+  return Number(m[1]) * unit;
+}

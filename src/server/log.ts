@@ -1,0 +1,168 @@
+// Assembles a running log from its configuration: storage, keys, admin token, sequencer,
+// checkpoint publisher and the HTTP API. `serve` and the end-to-end tests start it the same way.
+//
+// Start-up, in order:
+//   1. open storage and apply migrations;
+//   2. load (or create on first start) the signer key and the admin token;
+//   3. check storage against the newest checkpoint (refuse to start on any disagreement) and that
+//      the configured origin is the one the log has always signed;
+//   4. publish: a new log signs its empty tree at once;
+//   5. listen.
+
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { serve as serveHttp, type ServerType } from "@hono/node-server";
+import { createApp } from "../api/app.ts";
+import { Auth, newToken } from "../api/auth.ts";
+import type { LogContext } from "../api/context.ts";
+import { logMetrics } from "../api/metrics.ts";
+import { RateLimiter } from "../api/rate-limit.ts";
+import { connectPostgres } from "../db/client.ts";
+import { parseCheckpoint } from "../log/checkpoint.ts";
+import { nodeHasher } from "../log/hash-node.ts";
+import { generateKey, parseSignerKey, verifierKeyOf } from "../log/keys.ts";
+import type { LogConfig } from "./config.ts";
+import { latestCheckpoint, Publisher, verifyStorage } from "./publisher.ts";
+import { Sequencer } from "./sequencer.ts";
+import { openStorage } from "./storage.ts";
+
+export interface RunningLog {
+  ctx: LogContext;
+  url: string;
+  origin: string;
+  verifierKey: string;
+  adminTokenFile?: string;
+  keyFile: string;
+  storageKind: "postgres" | "pglite";
+  close(): Promise<void>;
+}
+
+function loadOrCreateKey(cfg: LogConfig): { signerKey: string; file: string; created: boolean } {
+  const file = cfg.keyFile ?? join(cfg.dataDir, "log.key");
+  if (existsSync(file)) return { signerKey: readFileSync(file, "utf8").trim(), file, created: false };
+  if (cfg.keyFile) throw new Error(`key file ${cfg.keyFile} does not exist (create one with tmuxtrail keygen)`);
+  const origin = cfg.origin ?? `tmuxtrail.local/${hostname()}`;
+  const key = generateKey(origin, new Uint8Array(randomBytes(32)));
+  mkdirSync(cfg.dataDir, { recursive: true });
+  writeFileSync(file, `${key.signerKey}\n`, { mode: 0o600, flag: "wx" });
+  return { signerKey: key.signerKey, file, created: true };
+}
+
+function loadOrCreateAdminToken(cfg: LogConfig): { token: string; file?: string } {
+  if (cfg.adminToken) return { token: cfg.adminToken };
+  const file = join(cfg.dataDir, "admin.token");
+  if (existsSync(file)) return { token: readFileSync(file, "utf8").trim(), file };
+  mkdirSync(cfg.dataDir, { recursive: true });
+  const token = newToken();
+  writeFileSync(file, `${token}\n`, { mode: 0o600, flag: "wx" });
+  chmodSync(file, 0o600);
+  return { token, file };
+}
+
+export async function startLog(cfg: LogConfig, log: (msg: string) => void = console.error): Promise<RunningLog> {
+  // 1. Storage.
+  const storage = await openStorage({
+    databaseUrl: cfg.databaseUrl,
+    databaseSchema: cfg.databaseSchema,
+    dataDir: cfg.dataDir,
+    poolSize: cfg.poolSize,
+  });
+  const readSql = cfg.readDatabaseUrl ? connectPostgres(cfg.readDatabaseUrl, { max: cfg.poolSize, schema: cfg.databaseSchema }) : storage.sql;
+  try {
+    // 2. Keys.
+    const key = loadOrCreateKey(cfg);
+    const signer = parseSignerKey(key.signerKey);
+    const origin = cfg.origin ?? signer.name;
+    const verifierKey = verifierKeyOf(key.signerKey);
+    const admin = loadOrCreateAdminToken(cfg);
+    // 3. Storage agrees with what was signed.
+    const hasher = nodeHasher;
+    await verifyStorage(storage.sql, hasher);
+    const last = await latestCheckpoint(storage.sql);
+    if (last) {
+      const signedOrigin = parseCheckpoint(last.note.slice(0, last.note.indexOf("\n\n") + 1)).origin;
+      if (signedOrigin !== origin) {
+        throw new Error(
+          `this database holds the log "${signedOrigin}" but the configured origin is "${origin}" (use --origin "${signedOrigin}" or another database)`,
+        );
+      }
+    }
+    const metrics = logMetrics();
+    const sequencer = new Sequencer(storage.sql, {
+      maxBatch: cfg.batchMax,
+      lingerMs: cfg.batchLingerMs,
+      hasher,
+      onBatch: (b) => {
+        metrics.batchSize.observe(b.leaves);
+        metrics.integrationSeconds.observe(b.ms / 1000);
+        metrics.treeSize.set(b.size);
+      },
+    });
+    let lastPublished = Date.now();
+    metrics.checkpointAge.set(() => (Date.now() - lastPublished) / 1000);
+    const publisher = new Publisher(storage.sql, {
+      origin,
+      signer,
+      hasher,
+      intervalMs: cfg.checkpointIntervalMs,
+      onPublish: () => {
+        lastPublished = Date.now();
+      },
+      onError: (e) => log(`checkpoint publisher: ${(e as Error).message}`),
+    });
+    // 4. A new log signs its empty tree at once.
+    await publisher.publish();
+    publisher.start();
+    const ctx: LogContext = {
+      sql: storage.sql,
+      readSql,
+      sequencer,
+      publisher,
+      auth: new Auth(storage.sql, admin.token),
+      metrics,
+      hasher,
+      origin,
+      verifierKey,
+      rateLimiter: cfg.rateLimit > 0 ? new RateLimiter(cfg.rateLimit) : undefined,
+      log,
+    };
+    // 5. Listen.
+    const app = createApp(ctx);
+    const server: ServerType = await new Promise((resolve) => {
+      const s = serveHttp({ fetch: app.fetch, port: cfg.port, hostname: cfg.host }, () => resolve(s));
+    });
+    const addr = server.address();
+    const port = typeof addr === "object" && addr ? addr.port : cfg.port;
+    const url = `http://${cfg.host.includes(":") ? `[${cfg.host}]` : cfg.host}:${port}`;
+    let closing: Promise<void> | undefined;
+    return {
+      ctx,
+      url,
+      origin,
+      verifierKey,
+      adminTokenFile: admin.file,
+      keyFile: key.file,
+      storageKind: storage.kind,
+      close() {
+        closing ??= (async () => {
+          // Stop taking connections, answer what was accepted, sign what was committed.
+          const closed = new Promise<void>((r) => server.close(() => r()));
+          await sequencer.close();
+          await publisher.publish().catch((e) => log(`final checkpoint: ${(e as Error).message}`));
+          await publisher.stop();
+          (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+          await closed;
+          if (readSql !== storage.sql) await readSql.close();
+          await storage.close();
+        })();
+        return closing;
+      },
+    };
+  } catch (e) {
+    if (readSql !== storage.sql) await readSql.close();
+    await storage.close();
+    throw e;
+  }
+}

@@ -1,0 +1,190 @@
+// The checkpoint publisher: signs the committed tree (C2SP tlog-checkpoint in a signed note) at
+// most every interval and only when it grew (DESIGN section 5).
+//
+// One publication, in order:
+//   1. read the committed tree: size and root from log_state (the sequencer's commits only);
+//   2. read the newest stored checkpoint; skip if the tree did not grow past it;
+//   3. recompute from the stored hash tiles the root at the old checkpoint's size and at the new
+//      size; both must equal what is stored, so the new tree is consistent with the old by
+//      construction (tiles only ever extend) and storage has not been altered underneath;
+//   4. sign, then INSERT the checkpoint (ON CONFLICT (size) DO NOTHING: Ed25519 is deterministic,
+//      so two processes signing the same size produce the same note);
+//   5. only then serve it.
+// A log whose storage and newest checkpoint disagree refuses to start (verifyStorage).
+
+import type { Sql } from "../db/client.ts";
+import { formatCheckpoint } from "../log/checkpoint.ts";
+import { base64Encode, bytesEqual } from "../log/encoding.ts";
+import type { Hash, Hasher } from "../log/hash.ts";
+import type { Signer } from "../log/keys.ts";
+import { signNote } from "../log/note.ts";
+import { rootAt } from "./tree-reader.ts";
+
+export interface StoredCheckpoint {
+  size: number;
+  root: Uint8Array;
+  note: string;
+}
+
+export class StorageMismatchError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "StorageMismatchError";
+  }
+}
+
+export async function latestCheckpoint(sql: Sql): Promise<StoredCheckpoint | undefined> {
+  const rows = await sql.query<StoredCheckpoint>(
+    "SELECT size, root, note FROM checkpoints ORDER BY size DESC LIMIT 1",
+  );
+  return rows[0];
+}
+
+async function committedTree(sql: Sql): Promise<{ size: number; root: Hash }> {
+  const rows = await sql.query<{ size: number; root: Uint8Array }>(
+    "SELECT size, root FROM log_state WHERE id = 1",
+  );
+  const row = rows[0];
+  if (!row) throw new StorageMismatchError("log_state row is missing: the database was not initialised");
+  return row;
+}
+
+/**
+ * Checks that the stored tiles reproduce the committed root and the newest checkpoint's root.
+ * Throws StorageMismatchError naming what disagrees.
+ */
+export async function verifyStorage(sql: Sql, hasher: Hasher): Promise<void> {
+  const tree = await committedTree(sql);
+  const last = await latestCheckpoint(sql);
+  const fromTiles = await rootAt(sql, tree.size, hasher);
+  if (!bytesEqual(fromTiles, tree.root)) {
+    throw new StorageMismatchError(
+      `the hash tiles give root ${base64Encode(fromTiles)} at size ${tree.size}, but log_state holds ${base64Encode(tree.root)}`,
+    );
+  }
+  if (!last) return;
+  if (last.size > tree.size) {
+    throw new StorageMismatchError(
+      `the newest checkpoint has size ${last.size} but storage holds only ${tree.size} leaves: leaves were lost or the database was restored from an older backup`,
+    );
+  }
+  const atLast = await rootAt(sql, last.size, hasher);
+  if (!bytesEqual(atLast, last.root)) {
+    throw new StorageMismatchError(
+      `storage is not consistent with the newest checkpoint: at size ${last.size} the tiles give root ${base64Encode(atLast)}, the checkpoint says ${base64Encode(last.root)}`,
+    );
+  }
+}
+
+export interface PublisherOptions {
+  origin: string;
+  signer: Signer;
+  hasher: Hasher;
+  intervalMs: number;
+  onPublish?: (cp: StoredCheckpoint) => void;
+  onError?: (e: unknown) => void;
+}
+
+export class Publisher {
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private running: Promise<StoredCheckpoint | undefined> | undefined;
+  private stopped = false;
+  private waiters: { size: number; resolve: () => void; reject: (e: Error) => void }[] = [];
+
+  constructor(
+    private readonly sql: Sql,
+    private readonly opts: PublisherOptions,
+  ) {}
+
+  /** Publishes now if the tree grew (or if nothing was ever published: the empty tree). */
+  publish(): Promise<StoredCheckpoint | undefined> {
+    // One publication at a time in this process; callers share the one in progress.
+    this.running ??= this.publishOnce().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  /**
+   * Resolves once a stored checkpoint covers `size` leaves (published by this process or another),
+   * rejects after `timeoutMs`.
+   */
+  waitFor(size: number, timeoutMs = 30_000): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const w = {
+        size,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        reject,
+      };
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((x) => x !== w);
+        reject(new Error(`no checkpoint covered size ${size} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.waiters.push(w);
+    });
+  }
+
+  private async notifyWaiters(): Promise<void> {
+    if (this.waiters.length === 0) return;
+    const last = await latestCheckpoint(this.sql);
+    if (!last) return;
+    const ready = this.waiters.filter((w) => w.size <= last.size);
+    this.waiters = this.waiters.filter((w) => w.size > last.size);
+    for (const w of ready) w.resolve();
+  }
+
+  start(): void {
+    const tick = async () => {
+      try {
+        await this.publish();
+        await this.notifyWaiters();
+      } catch (e) {
+        this.opts.onError?.(e);
+      }
+      if (!this.stopped) this.timer = setTimeout(tick, this.opts.intervalMs);
+    };
+    this.timer = setTimeout(tick, 0);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.running?.catch(() => {});
+    for (const w of this.waiters) w.reject(new Error("the log is shutting down"));
+    this.waiters = [];
+  }
+
+  private async publishOnce(): Promise<StoredCheckpoint | undefined> {
+    const { sql, opts } = this;
+    // 1-2. The committed tree and the newest checkpoint.
+    const [tree, last] = await Promise.all([committedTree(sql), latestCheckpoint(sql)]);
+    if (last && tree.size <= last.size) return undefined;
+    // 3. Both roots recomputed from the tiles.
+    const [now, then] = await Promise.all([
+      rootAt(sql, tree.size, opts.hasher),
+      last ? rootAt(sql, last.size, opts.hasher) : undefined,
+    ]);
+    if (!bytesEqual(now, tree.root)) {
+      throw new StorageMismatchError(`refusing to sign size ${tree.size}: tiles and log_state disagree on the root`);
+    }
+    if (last && then && !bytesEqual(then, last.root)) {
+      throw new StorageMismatchError(
+        `refusing to sign size ${tree.size}: storage is no longer consistent with checkpoint ${last.size}`,
+      );
+    }
+    // 4. Sign and store.
+    const body = formatCheckpoint({ origin: opts.origin, size: tree.size, root: tree.root });
+    const note = signNote(body, [opts.signer]);
+    await sql.query(
+      "INSERT INTO checkpoints (size, root, note) VALUES ($1, $2, $3) ON CONFLICT (size) DO NOTHING",
+      [tree.size, tree.root, note],
+    );
+    const cp = { size: tree.size, root: tree.root, note };
+    // 5. Serve.
+    opts.onPublish?.(cp);
+    return cp;
+  }
+}

@@ -1,0 +1,85 @@
+// Opening the log's database: PostgreSQL when a URL is given (production: synchronous_commit on),
+// else embedded PGlite in <data>/db. PGlite is one process per directory: `serve` holds
+// <data>/.lock (with its pid) and other processes are refused with a pointer to the HTTP API.
+
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { connectPostgres, openPglite, type Sql } from "../db/client.ts";
+import { initLogState, migratePgliteDb, migratePostgresUrl } from "../db/migrate.ts";
+
+export interface Storage {
+  sql: Sql;
+  kind: "postgres" | "pglite";
+  close(): Promise<void>;
+}
+
+export class DataDirLockedError extends Error {
+  constructor(dir: string, pid: string) {
+    super(
+      `${dir} is in use by another tmuxtrail process (pid ${pid}); the embedded database allows one process. Use the HTTP API (--log URL) or stop that process.`,
+    );
+    this.name = "DataDirLockedError";
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Takes <dir>/.lock; a lock left by a dead process is taken over. Returns the release function. */
+export function lockDataDir(dir: string): () => void {
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, ".lock");
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(path, "wx", 0o600);
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      return () => rmSync(path, { force: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      const pid = readFileSync(path, "utf8").trim();
+      if (/^\d+$/.test(pid) && pidAlive(Number(pid)) && Number(pid) !== process.pid) {
+        throw new DataDirLockedError(dir, pid);
+      }
+      rmSync(path, { force: true });
+    }
+  }
+  throw new DataDirLockedError(dir, "unknown");
+}
+
+export async function openStorage(opts: {
+  databaseUrl?: string;
+  databaseSchema?: string;
+  dataDir: string;
+  poolSize?: number;
+}): Promise<Storage> {
+  if (opts.databaseUrl) {
+    await migratePostgresUrl(opts.databaseUrl, opts.databaseSchema);
+    const sql = connectPostgres(opts.databaseUrl, { max: opts.poolSize ?? 10, schema: opts.databaseSchema });
+    await initLogState(sql);
+    return { sql, kind: "postgres", close: () => sql.close() };
+  }
+  const release = lockDataDir(opts.dataDir);
+  try {
+    const { sql, pg } = await openPglite(join(opts.dataDir, "db"));
+    await migratePgliteDb(pg);
+    await initLogState(sql);
+    return {
+      sql,
+      kind: "pglite",
+      async close() {
+        await sql.close();
+        release();
+      },
+    };
+  } catch (e) {
+    release();
+    throw e;
+  }
+}

@@ -1,0 +1,45 @@
+// Each test gets its own database: a fresh schema on the PostgreSQL of DATABASE_URL when set (as in
+// CI), else an in-memory PGlite. `close()` drops what it made.
+
+import { randomBytes } from "node:crypto";
+import postgres from "postgres";
+import { connectPostgres, openPglite, type Sql } from "../../src/db/client.ts";
+import { initLogState, migratePgliteDb, migratePostgresUrl } from "../../src/db/migrate.ts";
+
+export interface TestDb {
+  sql: Sql;
+  kind: "postgres" | "pglite";
+  /** For PostgreSQL: the URL and schema, so a child process can open the same database. */
+  url?: string;
+  schema?: string;
+  close(): Promise<void>;
+}
+
+export const usingPostgres = Boolean(process.env.DATABASE_URL);
+
+export async function openTestDb(): Promise<TestDb> {
+  const url = process.env.DATABASE_URL;
+  if (url) {
+    const schema = `t_${randomBytes(6).toString("hex")}`;
+    const admin = postgres(url, { max: 1, onnotice: () => {} });
+    await admin.unsafe(`CREATE SCHEMA ${schema}`);
+    await migratePostgresUrl(url, schema);
+    const sql = connectPostgres(url, { schema, max: 4 });
+    await initLogState(sql);
+    return {
+      sql,
+      kind: "postgres",
+      url,
+      schema,
+      async close() {
+        await sql.close();
+        await admin.unsafe(`DROP SCHEMA ${schema} CASCADE`);
+        await admin.end({ timeout: 5 });
+      },
+    };
+  }
+  const { sql, pg } = await openPglite();
+  await migratePgliteDb(pg);
+  await initLogState(sql);
+  return { sql, kind: "pglite", close: () => sql.close() };
+}

@@ -1,0 +1,70 @@
+// An in-process log for API tests: a fresh database (PGlite or a PostgreSQL schema), a fixed test
+// key, the real sequencer and publisher, and the hono app to call with app.request().
+
+import { createApp } from "../../src/api/app.ts";
+import { Auth } from "../../src/api/auth.ts";
+import type { LogContext } from "../../src/api/context.ts";
+import { logMetrics } from "../../src/api/metrics.ts";
+import { RateLimiter } from "../../src/api/rate-limit.ts";
+import { nodeHasher } from "../../src/log/hash-node.ts";
+import { generateKey, parseSignerKey } from "../../src/log/keys.ts";
+import { Publisher } from "../../src/server/publisher.ts";
+import { Sequencer } from "../../src/server/sequencer.ts";
+import { openTestDb, type TestDb } from "./db.ts";
+
+export const ORIGIN = "test.tmuxtrail/log";
+export const TEST_KEY = generateKey(ORIGIN, new Uint8Array(32).fill(7));
+export const ADMIN = "tt_test_admin_token";
+
+export interface TestLog {
+  db: TestDb;
+  ctx: LogContext;
+  app: ReturnType<typeof createApp>;
+  /** Fetches through app.request with the admin token unless another is given. */
+  req(path: string, init?: RequestInit & { token?: string | null }): Promise<Response>;
+  close(): Promise<void>;
+}
+
+export async function openTestLog(opts: { rateLimit?: number; batchMax?: number } = {}): Promise<TestLog> {
+  const db = await openTestDb();
+  const hasher = nodeHasher;
+  const sequencer = new Sequencer(db.sql, { maxBatch: opts.batchMax ?? 1000, lingerMs: 1, hasher });
+  const publisher = new Publisher(db.sql, {
+    origin: ORIGIN,
+    signer: parseSignerKey(TEST_KEY.signerKey),
+    hasher,
+    intervalMs: 50,
+  });
+  await publisher.publish();
+  publisher.start();
+  const ctx: LogContext = {
+    sql: db.sql,
+    readSql: db.sql,
+    sequencer,
+    publisher,
+    auth: new Auth(db.sql, ADMIN),
+    metrics: logMetrics(),
+    hasher,
+    origin: ORIGIN,
+    verifierKey: TEST_KEY.verifierKey,
+    rateLimiter: opts.rateLimit ? new RateLimiter(opts.rateLimit) : undefined,
+    log: () => {},
+  };
+  const app = createApp(ctx);
+  return {
+    db,
+    ctx,
+    app,
+    req(path, init = {}) {
+      const headers = new Headers(init.headers);
+      const token = init.token === undefined ? ADMIN : init.token;
+      if (token !== null) headers.set("Authorization", `Bearer ${token}`);
+      return Promise.resolve(app.request(path, { ...init, headers }));
+    },
+    async close() {
+      await sequencer.close();
+      await publisher.stop();
+      await db.close();
+    },
+  };
+}

@@ -1,0 +1,60 @@
+// Running `tmuxtrail` as a real child process, for end-to-end and crash tests.
+
+import { type ChildProcess, spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+export const BIN = fileURLToPath(new URL("../../bin/tmuxtrail.js", import.meta.url));
+
+export interface Proc {
+  child: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  /** Resolves with the first match of `re` on stdout. */
+  waitFor(re: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  exited: Promise<number | null>;
+}
+
+export function run(args: string[], env: Record<string, string | undefined> = {}): Proc {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  let err = "";
+  const listeners: (() => void)[] = [];
+  child.stdout!.on("data", (d) => {
+    out += d;
+    for (const l of listeners) l();
+  });
+  child.stderr!.on("data", (d) => {
+    err += d;
+  });
+  const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
+  return {
+    child,
+    stdout: () => out,
+    stderr: () => err,
+    exited,
+    waitFor(re, timeoutMs = 30_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const m = out.match(re);
+          if (m) {
+            clearTimeout(timer);
+            resolve(m);
+          }
+        };
+        const timer = setTimeout(
+          () => reject(new Error(`timed out waiting for ${re}; stdout: ${out}; stderr: ${err}`)),
+          timeoutMs,
+        );
+        listeners.push(check);
+        exited.then((code) => {
+          clearTimeout(timer);
+          if (!out.match(re)) reject(new Error(`exited ${code} before ${re}; stdout: ${out}; stderr: ${err}`));
+        });
+        check();
+      });
+    },
+  };
+}
