@@ -34,7 +34,9 @@ export function createApp(ctx: LogContext): Hono<Env> {
       openapi: "/openapi.json",
     }),
   );
-  app.notFound((c) => c.json(errorBody("not-found", `no route for ${c.req.method} ${c.req.path}`), 404));
+  app.notFound((c) =>
+    c.json(errorBody("not-found", `no route for ${c.req.method} ${c.req.path}`), 404),
+  );
   app.onError((e, c) => toResponse(e, c, ctx.log));
   return app;
 }

@@ -112,7 +112,9 @@ export class Auth {
       host: string | null;
       created_at: Date;
       revoked_at: Date | null;
-    }>("SELECT id, name, scopes, host, created_at, revoked_at FROM api_keys ORDER BY created_at, id");
+    }>(
+      "SELECT id, name, scopes, host, created_at, revoked_at FROM api_keys ORDER BY created_at, id",
+    );
     return rows.map((r) => ({
       id: r.id,
       name: r.name,
@@ -125,12 +127,14 @@ export class Auth {
 
   /** Revokes a key; false when there is no such key. Already revoked keys stay revoked. */
   async revoke(id: string): Promise<boolean> {
-    const rows = await this.sql.query<{ id: string }>(
-      "SELECT id FROM api_keys WHERE id = $1",
+    const rows = await this.sql.query<{ id: string }>("SELECT id FROM api_keys WHERE id = $1", [
+      id,
+    ]);
+    if (rows.length === 0) return false;
+    await this.sql.query(
+      "UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL",
       [id],
     );
-    if (rows.length === 0) return false;
-    await this.sql.query("UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL", [id]);
     this.cache.clear();
     return true;
   }

@@ -20,7 +20,8 @@ export class ApiError extends Error {
   }
 }
 
-export const badRequest = (message: string, code = "bad-request") => new ApiError(400, code, message);
+export const badRequest = (message: string, code = "bad-request") =>
+  new ApiError(400, code, message);
 export const notFound = (message: string) => new ApiError(404, "not-found", message);
 
 const trailStatus: Record<TrailErrorCode, ContentfulStatusCode> = {

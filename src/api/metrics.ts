@@ -6,7 +6,10 @@ type Labels = Record<string, string>;
 const labelKey = (l: Labels) =>
   Object.keys(l)
     .sort()
-    .map((k) => `${k}="${String(l[k]).replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`)
+    .map(
+      (k) =>
+        `${k}="${String(l[k]).replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`,
+    )
     .join(",");
 
 abstract class Metric {
@@ -96,12 +99,22 @@ export function logMetrics() {
   const r = new Registry();
   return {
     registry: r,
-    leaves: r.register(new Counter("tmuxtrail_leaves_total", "Leaves appended to the tree by this process")),
-    duplicates: r.register(new Counter("tmuxtrail_duplicates_total", "Submitted leaves already in the tree")),
+    leaves: r.register(
+      new Counter("tmuxtrail_leaves_total", "Leaves appended to the tree by this process"),
+    ),
+    duplicates: r.register(
+      new Counter("tmuxtrail_duplicates_total", "Submitted leaves already in the tree"),
+    ),
     conflicts: r.register(new Counter("tmuxtrail_conflicts_total", "Submissions refused with 409")),
-    treeSize: r.register(new Gauge("tmuxtrail_tree_size", "Leaves in the tree at the last batch or checkpoint")),
+    treeSize: r.register(
+      new Gauge("tmuxtrail_tree_size", "Leaves in the tree at the last batch or checkpoint"),
+    ),
     batchSize: r.register(
-      new Histogram("tmuxtrail_batch_leaves", "Leaves per integrated batch", [1, 10, 100, 500, 1000, 2000, 5000]),
+      new Histogram(
+        "tmuxtrail_batch_leaves",
+        "Leaves per integrated batch",
+        [1, 10, 100, 500, 1000, 2000, 5000],
+      ),
     ),
     integrationSeconds: r.register(
       new Histogram(
@@ -110,10 +123,18 @@ export function logMetrics() {
         [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       ),
     ),
-    checkpointAge: r.register(new Gauge("tmuxtrail_checkpoint_age_seconds", "Age of the newest checkpoint")),
-    checkpointSize: r.register(new Gauge("tmuxtrail_checkpoint_size", "Tree size of the newest checkpoint")),
-    requests: r.register(new Counter("tmuxtrail_http_requests_total", "HTTP requests by route and status")),
-    denied: r.register(new Counter("tmuxtrail_denied_total", "Requests refused with 401 or 403, by key")),
+    checkpointAge: r.register(
+      new Gauge("tmuxtrail_checkpoint_age_seconds", "Age of the newest checkpoint"),
+    ),
+    checkpointSize: r.register(
+      new Gauge("tmuxtrail_checkpoint_size", "Tree size of the newest checkpoint"),
+    ),
+    requests: r.register(
+      new Counter("tmuxtrail_http_requests_total", "HTTP requests by route and status"),
+    ),
+    denied: r.register(
+      new Counter("tmuxtrail_denied_total", "Requests refused with 401 or 403, by key"),
+    ),
   };
 }
 

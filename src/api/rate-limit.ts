@@ -19,9 +19,14 @@ export class RateLimiter {
     if (b.tokens < 1) {
       this.buckets.set(key, b);
       const wait = Math.ceil((1 - b.tokens) / this.perSecond);
-      throw new ApiError(429, "rate-limited", `rate limit of ${this.perSecond} requests/s exceeded`, {
-        "Retry-After": String(Math.max(1, wait)),
-      });
+      throw new ApiError(
+        429,
+        "rate-limited",
+        `rate limit of ${this.perSecond} requests/s exceeded`,
+        {
+          "Retry-After": String(Math.max(1, wait)),
+        },
+      );
     }
     b.tokens -= 1;
     this.buckets.set(key, b);

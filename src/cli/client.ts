@@ -45,23 +45,35 @@ export async function request(
   try {
     return await fetch(url, { method: init.method ?? "GET", headers, body });
   } catch (e) {
-    throw new ServiceError(`cannot reach ${url.origin}: ${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message}`);
+    throw new ServiceError(
+      `cannot reach ${url.origin}: ${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message}`,
+    );
   }
 }
 
 /** Sends a request and returns the JSON answer; non-2xx answers become ServiceError. */
-export async function requestJson<T>(base: string, path: string, init: Parameters<typeof request>[2] = {}): Promise<T> {
+export async function requestJson<T>(
+  base: string,
+  path: string,
+  init: Parameters<typeof request>[2] = {},
+): Promise<T> {
   const res = await request(base, path, init);
   const text = await res.text();
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch {
-    throw new ServiceError(`${res.status} from ${path}: not JSON: ${text.slice(0, 200)}`, res.status);
+    throw new ServiceError(
+      `${res.status} from ${path}: not JSON: ${text.slice(0, 200)}`,
+      res.status,
+    );
   }
   if (!res.ok) {
     const err = (parsed as { error?: { code?: string; message?: string } }).error;
-    throw new ServiceError(`${res.status} ${err?.code ?? ""}: ${err?.message ?? text.slice(0, 200)}`, res.status);
+    throw new ServiceError(
+      `${res.status} ${err?.code ?? ""}: ${err?.message ?? text.slice(0, 200)}`,
+      res.status,
+    );
   }
   return parsed as T;
 }

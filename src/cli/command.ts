@@ -2,7 +2,7 @@
 // checks holds, 1 when a verification fails, 2 for usage errors, unreachable services and malformed
 // input. Commands throw UsageError for bad flags; main.ts maps errors to codes in one place.
 
-import { parseArgs, type ParseArgsConfig } from "node:util";
+import { type ParseArgsConfig, parseArgs } from "node:util";
 
 export const EXIT_OK = 0;
 export const EXIT_VERIFY_FAILED = 1;
@@ -27,7 +27,11 @@ export class UsageError extends Error {
 type Options = NonNullable<ParseArgsConfig["options"]>;
 
 /** node:util parseArgs with strict flags, turning its errors into UsageError. */
-export function parseFlags<O extends Options>(argv: string[], options: O, allowPositionals = false) {
+export function parseFlags<O extends Options>(
+  argv: string[],
+  options: O,
+  allowPositionals = false,
+) {
   try {
     return parseArgs({ args: argv, options, allowPositionals, strict: true });
   } catch (e) {

@@ -31,10 +31,14 @@ Flags:
     const name = positionals[0]!;
     const key = generateKey(name, new Uint8Array(randomBytes(32)));
     try {
-      writeFileSync(values.out, `${key.signerKey}\n`, { mode: 0o600, flag: values.force ? "w" : "wx" });
+      writeFileSync(values.out, `${key.signerKey}\n`, {
+        mode: 0o600,
+        flag: values.force ? "w" : "wx",
+      });
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code === "EEXIST") throw new UsageError(`${values.out} exists (use --force to overwrite)`);
+      if (code === "EEXIST")
+        throw new UsageError(`${values.out} exists (use --force to overwrite)`);
       throw new UsageError(`cannot write ${values.out}: ${(e as Error).message}`);
     }
     if (values.json) {

@@ -1,7 +1,7 @@
 // `tmuxtrail keys create|list|revoke`: manages API keys of a running log over its admin API.
 
-import { type Command, parseFlags, UsageError } from "./command.ts";
 import { readToken, requestJson } from "./client.ts";
+import { type Command, parseFlags, UsageError } from "./command.ts";
 
 const common = {
   log: { type: "string" as const },
@@ -53,7 +53,9 @@ The token of a new key is printed once; the log stores only its hash.`,
       });
       if (v.json) console.log(JSON.stringify(key));
       else {
-        console.log(`created ${key.id} (${key.name}, scopes ${key.scopes.join(",")}${key.host ? `, host ${key.host}` : ""})`);
+        console.log(
+          `created ${key.id} (${key.name}, scopes ${key.scopes.join(",")}${key.host ? `, host ${key.host}` : ""})`,
+        );
         console.log(`token: ${key.token}`);
         console.log("(shown once: store it now, e.g. in a file with mode 600)");
       }
@@ -77,10 +79,14 @@ The token of a new key is printed once; the log stores only its hash.`,
     if (sub === "revoke") {
       const { values: v, positionals } = parseFlags(rest, common, true);
       if (positionals.length !== 1) throw new UsageError("expected exactly one key ID");
-      const key = await requestJson<Key>(v.log ?? "http://127.0.0.1:8080", `/v1/keys/${encodeURIComponent(positionals[0]!)}`, {
-        method: "DELETE",
-        token: readToken(v["token-file"], "./data/admin.token"),
-      });
+      const key = await requestJson<Key>(
+        v.log ?? "http://127.0.0.1:8080",
+        `/v1/keys/${encodeURIComponent(positionals[0]!)}`,
+        {
+          method: "DELETE",
+          token: readToken(v["token-file"], "./data/admin.token"),
+        },
+      );
       console.log(v.json ? JSON.stringify(key) : `revoked ${key.id} (${key.name})`);
       return 0;
     }

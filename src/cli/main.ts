@@ -2,10 +2,13 @@
 // become exit codes (0 ok, 1 verification failed, 2 usage / unreachable / malformed input).
 
 import { isTrailError } from "../log/errors.ts";
+import { ServiceError } from "./client.ts";
 import { type Command, EXIT_USAGE, EXIT_VERIFY_FAILED, UsageError, wantsHelp } from "./command.ts";
 import { keygen } from "./keygen.ts";
+import { keys } from "./keys.ts";
+import { serve } from "./serve.ts";
 
-const commands: Command[] = [keygen];
+const commands: Command[] = [serve, keygen, keys];
 
 function overview(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
@@ -40,7 +43,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await command.run(rest);
   } catch (e) {
-    if (e instanceof UsageError) {
+    if (e instanceof UsageError || e instanceof ServiceError) {
       console.error(`tmuxtrail ${name}: ${e.message}\n\n${command.help}`);
       return EXIT_USAGE;
     }

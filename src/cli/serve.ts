@@ -6,7 +6,8 @@ import { type Command, parseFlags, UsageError } from "./command.ts";
 
 function int(v: string | undefined, name: string, def: number, min = 0): number {
   if (v === undefined) return def;
-  if (!/^\d+$/.test(v) || Number(v) < min) throw new UsageError(`${name} must be an integer ≥ ${min}`);
+  if (!/^\d+$/.test(v) || Number(v) < min)
+    throw new UsageError(`${name} must be an integer ≥ ${min}`);
   return Number(v);
 }
 
@@ -78,7 +79,9 @@ SIGTERM or SIGINT: stop accepting, answer every accepted submission, sign a last
       poolSize: int(v["pool-size"], "--pool-size", DEFAULTS.poolSize, 1),
     };
     const running = await startLog(cfg);
-    const token = running.adminTokenFile ? `$(cat ${running.adminTokenFile})` : "$TMUXTRAIL_ADMIN_TOKEN";
+    const token = running.adminTokenFile
+      ? `$(cat ${running.adminTokenFile})`
+      : "$TMUXTRAIL_ADMIN_TOKEN";
     const out = [
       `tmuxtrail log listening on ${running.url}`,
       `  origin        ${running.origin}`,

@@ -13,7 +13,7 @@
 
 import { bitLength } from "./bits.ts";
 import { check, show } from "./errors.ts";
-import { type Hash, HASH_SIZE, type Hasher, rfc6962 } from "./hash.ts";
+import { HASH_SIZE, type Hash, type Hasher, rfc6962 } from "./hash.ts";
 import type { NodeId } from "./proof.ts";
 
 interface EdgeNode {
@@ -24,7 +24,11 @@ interface EdgeNode {
 
 /** The perfect subtrees of [0, size), largest first: the node ids of the right edge. */
 export function rightEdgeIds(size: number): NodeId[] {
-  check(Number.isSafeInteger(size) && size >= 0, "bad-size", `size ${show(size)} is not a safe non-negative integer`);
+  check(
+    Number.isSafeInteger(size) && size >= 0,
+    "bad-size",
+    `size ${show(size)} is not a safe non-negative integer`,
+  );
   const ids: NodeId[] = [];
   let start = 0;
   for (let level = bitLength(size) - 1; level >= 0; level--) {
@@ -49,7 +53,11 @@ export class CompactRange {
   }
 
   /** Resumes from a stored right edge; checks its shape (one 32-byte hash per bit of size). */
-  static fromRightEdge(size: number, edge: readonly Hash[], hasher: Hasher = rfc6962): CompactRange {
+  static fromRightEdge(
+    size: number,
+    edge: readonly Hash[],
+    hasher: Hasher = rfc6962,
+  ): CompactRange {
     const ids = rightEdgeIds(size);
     check(Array.isArray(edge), "malformed", "right edge is not an array");
     check(
@@ -59,7 +67,11 @@ export class CompactRange {
     );
     const nodes = ids.map((id, i) => {
       const h = edge[i]!;
-      check(h instanceof Uint8Array && h.length === HASH_SIZE, "bad-hash", `right-edge hash ${i} is not 32 bytes`);
+      check(
+        h instanceof Uint8Array && h.length === HASH_SIZE,
+        "bad-hash",
+        `right-edge hash ${i} is not 32 bytes`,
+      );
       return { ...id, hash: h.slice() };
     });
     return new CompactRange(nodes, size, hasher);
@@ -79,7 +91,11 @@ export class CompactRange {
    * itself at level 0, then each merge, bottom up.
    */
   append(leafHash: Hash, onNode?: (id: NodeId, hash: Hash) => void): void {
-    check(leafHash instanceof Uint8Array && leafHash.length === HASH_SIZE, "bad-hash", "leaf hash is not 32 bytes");
+    check(
+      leafHash instanceof Uint8Array && leafHash.length === HASH_SIZE,
+      "bad-hash",
+      "leaf hash is not 32 bytes",
+    );
     check(this.n < Number.MAX_SAFE_INTEGER, "bad-size", "the tree is full (2^53-1 leaves)");
     let cur: EdgeNode = { level: 0, index: this.n, hash: leafHash };
     onNode?.({ level: 0, index: cur.index }, cur.hash);
@@ -87,7 +103,11 @@ export class CompactRange {
       const top = this.edge[this.edge.length - 1];
       if (!top || top.level !== cur.level) break;
       this.edge.pop();
-      cur = { level: cur.level + 1, index: top.index / 2, hash: this.hasher.node(top.hash, cur.hash) };
+      cur = {
+        level: cur.level + 1,
+        index: top.index / 2,
+        hash: this.hasher.node(top.hash, cur.hash),
+      };
       onNode?.({ level: cur.level, index: cur.index }, cur.hash);
     }
     this.edge.push(cur);

@@ -8,14 +8,22 @@
 import { bitLength, popcount, shr, trailingZeros, xor } from "./bits.ts";
 import { bytesEqual } from "./encoding.ts";
 import { check, show } from "./errors.ts";
-import { type Hash, HASH_SIZE, type Hasher, rfc6962 } from "./hash.ts";
+import { HASH_SIZE, type Hash, type Hasher, rfc6962 } from "./hash.ts";
 
 function checkCount(n: number, name: string): void {
-  check(Number.isSafeInteger(n) && n >= 0, "bad-size", `${name} ${show(n)} is not a safe non-negative integer`);
+  check(
+    Number.isSafeInteger(n) && n >= 0,
+    "bad-size",
+    `${name} ${show(n)} is not a safe non-negative integer`,
+  );
 }
 
 function checkHash(h: unknown, name: string): asserts h is Hash {
-  check(h instanceof Uint8Array && h.length === HASH_SIZE, "bad-hash", `${name} is not a 32-byte hash`);
+  check(
+    h instanceof Uint8Array && h.length === HASH_SIZE,
+    "bad-hash",
+    `${name} is not a 32-byte hash`,
+  );
 }
 
 /** Inner (below the split with the right border) and border lengths of PATH(index, size). */
@@ -49,7 +57,7 @@ export function rootFromInclusionProof(
     "bad-proof-length",
     `inclusion proof for index ${index} in size ${size} has ${proof.length} hashes, want ${want}`,
   );
-  proof.forEach((p, i) => checkHash(p, `proof hash ${i}`));
+  for (const [i, p] of proof.entries()) checkHash(p, `proof hash ${i}`);
   let fn = index;
   let sn = size - 1;
   let r = leafHash;
@@ -81,7 +89,11 @@ export function verifyInclusion(
 ): void {
   checkHash(root, "root");
   const got = rootFromInclusionProof(index, size, leafHash, proof, hasher);
-  check(bytesEqual(got, root), "proof-mismatch", `inclusion proof for index ${index} does not lead to the root of size ${size}`);
+  check(
+    bytesEqual(got, root),
+    "proof-mismatch",
+    `inclusion proof for index ${index} does not lead to the root of size ${size}`,
+  );
 }
 
 export function consistencyProofLength(size1: number, size2: number): number {
@@ -112,9 +124,13 @@ export function verifyConsistency(
     "bad-proof-length",
     `consistency proof from ${size1} to ${size2} has ${proof.length} hashes, want ${want}`,
   );
-  proof.forEach((p, i) => checkHash(p, `proof hash ${i}`));
+  for (const [i, p] of proof.entries()) checkHash(p, `proof hash ${i}`);
   if (size1 === size2) {
-    check(bytesEqual(root1, root2), "proof-mismatch", `two trees of size ${size1} with different roots`);
+    check(
+      bytesEqual(root1, root2),
+      "proof-mismatch",
+      `two trees of size ${size1} with different roots`,
+    );
     return;
   }
   // RFC 9162 §2.1.4.2: if size1 is a power of two, the proof starts implicitly with root1.
@@ -143,6 +159,14 @@ export function verifyConsistency(
     sn = shr(sn, 1);
   }
   check(sn === 0, "bad-proof-length", "consistency proof does not reach the root");
-  check(bytesEqual(fr, root1), "proof-mismatch", `consistency proof does not lead to the root of size ${size1}`);
-  check(bytesEqual(sr, root2), "proof-mismatch", `consistency proof does not lead to the root of size ${size2}`);
+  check(
+    bytesEqual(fr, root1),
+    "proof-mismatch",
+    `consistency proof does not lead to the root of size ${size1}`,
+  );
+  check(
+    bytesEqual(sr, root2),
+    "proof-mismatch",
+    `consistency proof does not lead to the root of size ${size2}`,
+  );
 }

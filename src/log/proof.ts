@@ -13,7 +13,7 @@
 
 import { bitLength, splitPoint } from "./bits.ts";
 import { check, show } from "./errors.ts";
-import { type Hash, HASH_SIZE, type Hasher, rfc6962 } from "./hash.ts";
+import { HASH_SIZE, type Hash, type Hasher, rfc6962 } from "./hash.ts";
 
 export {
   consistencyProofLength,
@@ -50,7 +50,11 @@ export function rangeNodes(a: number, b: number): NodeId[] {
 
 function checkSizes(...pairs: [number, string][]): void {
   for (const [n, name] of pairs) {
-    check(Number.isSafeInteger(n) && n >= 0, "bad-size", `${name} ${show(n)} is not a safe non-negative integer`);
+    check(
+      Number.isSafeInteger(n) && n >= 0,
+      "bad-size",
+      `${name} ${show(n)} is not a safe non-negative integer`,
+    );
   }
 }
 
@@ -116,7 +120,11 @@ async function resolve(ranges: Range[], read: NodeReader, hasher: Hasher): Promi
     const hs = hashes.slice(o, o + nodes.length);
     o += nodes.length;
     hs.forEach((h) => {
-      check(h instanceof Uint8Array && h.length === HASH_SIZE, "bad-hash", "node reader returned a bad hash");
+      check(
+        h instanceof Uint8Array && h.length === HASH_SIZE,
+        "bad-hash",
+        "node reader returned a bad hash",
+      );
     });
     let r = hs[hs.length - 1]!;
     for (let i = hs.length - 2; i >= 0; i--) r = hasher.node(hs[i]!, r);
@@ -125,17 +133,31 @@ async function resolve(ranges: Range[], read: NodeReader, hasher: Hasher): Promi
 }
 
 /** The inclusion proof of leaf `index` in the tree of `size` leaves, leaf to root. */
-export function inclusionProof(index: number, size: number, read: NodeReader, hasher: Hasher = rfc6962) {
+export function inclusionProof(
+  index: number,
+  size: number,
+  read: NodeReader,
+  hasher: Hasher = rfc6962,
+) {
   return resolve(inclusionPlan(index, size), read, hasher);
 }
 
 /** PROOF(size1, D[size2]); [] for size1 = 0 (the witness's `old 0`) and for size1 = size2. */
-export function consistencyProof(size1: number, size2: number, read: NodeReader, hasher: Hasher = rfc6962) {
+export function consistencyProof(
+  size1: number,
+  size2: number,
+  read: NodeReader,
+  hasher: Hasher = rfc6962,
+) {
   return resolve(consistencyPlan(size1, size2), read, hasher);
 }
 
 /** MTH(D[0:size]); the empty root for size 0. */
-export async function treeRoot(size: number, read: NodeReader, hasher: Hasher = rfc6962): Promise<Hash> {
+export async function treeRoot(
+  size: number,
+  read: NodeReader,
+  hasher: Hasher = rfc6962,
+): Promise<Hash> {
   checkSizes([size, "size"]);
   if (size === 0) return hasher.emptyRoot();
   const [root] = await resolve([[0, size]], read, hasher);

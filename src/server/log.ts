@@ -9,11 +9,11 @@
 //   4. publish: a new log signs its empty tree at once;
 //   5. listen.
 
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { serve as serveHttp, type ServerType } from "@hono/node-server";
+import { type ServerType, serve as serveHttp } from "@hono/node-server";
 import { createApp } from "../api/app.ts";
 import { Auth, newToken } from "../api/auth.ts";
 import type { LogContext } from "../api/context.ts";
@@ -41,8 +41,10 @@ export interface RunningLog {
 
 function loadOrCreateKey(cfg: LogConfig): { signerKey: string; file: string; created: boolean } {
   const file = cfg.keyFile ?? join(cfg.dataDir, "log.key");
-  if (existsSync(file)) return { signerKey: readFileSync(file, "utf8").trim(), file, created: false };
-  if (cfg.keyFile) throw new Error(`key file ${cfg.keyFile} does not exist (create one with tmuxtrail keygen)`);
+  if (existsSync(file))
+    return { signerKey: readFileSync(file, "utf8").trim(), file, created: false };
+  if (cfg.keyFile)
+    throw new Error(`key file ${cfg.keyFile} does not exist (create one with tmuxtrail keygen)`);
   const origin = cfg.origin ?? `tmuxtrail.local/${hostname()}`;
   const key = generateKey(origin, new Uint8Array(randomBytes(32)));
   mkdirSync(cfg.dataDir, { recursive: true });
@@ -61,7 +63,10 @@ function loadOrCreateAdminToken(cfg: LogConfig): { token: string; file?: string 
   return { token, file };
 }
 
-export async function startLog(cfg: LogConfig, log: (msg: string) => void = console.error): Promise<RunningLog> {
+export async function startLog(
+  cfg: LogConfig,
+  log: (msg: string) => void = console.error,
+): Promise<RunningLog> {
   // 1. Storage.
   const storage = await openStorage({
     databaseUrl: cfg.databaseUrl,
@@ -69,7 +74,9 @@ export async function startLog(cfg: LogConfig, log: (msg: string) => void = cons
     dataDir: cfg.dataDir,
     poolSize: cfg.poolSize,
   });
-  const readSql = cfg.readDatabaseUrl ? connectPostgres(cfg.readDatabaseUrl, { max: cfg.poolSize, schema: cfg.databaseSchema }) : storage.sql;
+  const readSql = cfg.readDatabaseUrl
+    ? connectPostgres(cfg.readDatabaseUrl, { max: cfg.poolSize, schema: cfg.databaseSchema })
+    : storage.sql;
   try {
     // 2. Keys.
     const key = loadOrCreateKey(cfg);
@@ -82,7 +89,9 @@ export async function startLog(cfg: LogConfig, log: (msg: string) => void = cons
     await verifyStorage(storage.sql, hasher);
     const last = await latestCheckpoint(storage.sql);
     if (last) {
-      const signedOrigin = parseCheckpoint(last.note.slice(0, last.note.indexOf("\n\n") + 1)).origin;
+      const signedOrigin = parseCheckpoint(
+        last.note.slice(0, last.note.indexOf("\n\n") + 1),
+      ).origin;
       if (signedOrigin !== origin) {
         throw new Error(
           `this database holds the log "${signedOrigin}" but the configured origin is "${origin}" (use --origin "${signedOrigin}" or another database)`,
@@ -131,7 +140,9 @@ export async function startLog(cfg: LogConfig, log: (msg: string) => void = cons
     // 5. Listen.
     const app = createApp(ctx);
     const server: ServerType = await new Promise((resolve) => {
-      const s = serveHttp({ fetch: app.fetch, port: cfg.port, hostname: cfg.host }, () => resolve(s));
+      const s = serveHttp({ fetch: app.fetch, port: cfg.port, hostname: cfg.host }, () =>
+        resolve(s),
+      );
     });
     const addr = server.address();
     const port = typeof addr === "object" && addr ? addr.port : cfg.port;

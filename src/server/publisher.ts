@@ -45,7 +45,8 @@ async function committedTree(sql: Sql): Promise<{ size: number; root: Hash }> {
     "SELECT size, root FROM log_state WHERE id = 1",
   );
   const row = rows[0];
-  if (!row) throw new StorageMismatchError("log_state row is missing: the database was not initialised");
+  if (!row)
+    throw new StorageMismatchError("log_state row is missing: the database was not initialised");
   return row;
 }
 
@@ -168,7 +169,9 @@ export class Publisher {
       last ? rootAt(sql, last.size, opts.hasher) : undefined,
     ]);
     if (!bytesEqual(now, tree.root)) {
-      throw new StorageMismatchError(`refusing to sign size ${tree.size}: tiles and log_state disagree on the root`);
+      throw new StorageMismatchError(
+        `refusing to sign size ${tree.size}: tiles and log_state disagree on the root`,
+      );
     }
     if (last && then && !bytesEqual(then, last.root)) {
       throw new StorageMismatchError(

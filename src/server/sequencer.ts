@@ -134,7 +134,10 @@ export class Sequencer {
     while (this.queue.length > 0) {
       const batch: Pending[] = [];
       let n = 0;
-      while (this.queue.length > 0 && (n === 0 || n + this.queue[0]!.leaves.length <= this.opts.maxBatch)) {
+      while (
+        this.queue.length > 0 &&
+        (n === 0 || n + this.queue[0]!.leaves.length <= this.opts.maxBatch)
+      ) {
         const p = this.queue.shift()!;
         n += p.leaves.length;
         batch.push(p);
@@ -286,7 +289,7 @@ async function stage(sql: Sql, fresh: FreshLeaf[]): Promise<void> {
     await Promise.all([
       tx.query(
         `INSERT INTO entries (leaf_hash, leaf)
-         SELECT substring($1::bytea FROM (o - 1) * 32 + 1 FOR 32), substring($2::bytea FROM off + 1 FOR len)
+         SELECT substring($1::bytea FROM (o::int4 - 1) * 32 + 1 FOR 32), substring($2::bytea FROM off + 1 FOR len)
            FROM unnest($3::int4[], $4::int4[]) WITH ORDINALITY AS t(off, len, o)
          ON CONFLICT DO NOTHING`,
         [packHashes(fresh.map((f) => f.input.leafHash)), leaves.blob, leaves.offs, leaves.lens],
@@ -295,8 +298,8 @@ async function stage(sql: Sql, fresh: FreshLeaf[]): Promise<void> {
         ? Promise.resolve()
         : tx.query(
             `INSERT INTO payloads (leaf_hash, salt, content)
-             SELECT substring($1::bytea FROM (o - 1) * 32 + 1 FOR 32),
-                    substring($2::bytea FROM (o - 1) * 32 + 1 FOR 32),
+             SELECT substring($1::bytea FROM (o::int4 - 1) * 32 + 1 FOR 32),
+                    substring($2::bytea FROM (o::int4 - 1) * 32 + 1 FOR 32),
                     substring($3::bytea FROM off + 1 FOR len)
                FROM unnest($4::int4[], $5::int4[]) WITH ORDINALITY AS t(off, len, o)
              ON CONFLICT DO NOTHING`,
@@ -356,7 +359,7 @@ async function integrate(
     await Promise.all([
       tx.query(
         `INSERT INTO leaves (idx, leaf_hash)
-         SELECT $1::int8 + o - 1, substring($2::bytea FROM (o - 1) * 32 + 1 FOR 32)
+         SELECT $1::int8 + o - 1, substring($2::bytea FROM (o::int4 - 1) * 32 + 1 FOR 32)
            FROM generate_series(1, length($2::bytea) / 32) AS o
           WHERE o - 1 = ANY($3::int8[])`,
         [oldSize, hashes, raws.map((r) => r.idx - oldSize)],
@@ -365,7 +368,7 @@ async function integrate(
         ? Promise.resolve()
         : tx.query(
             `INSERT INTO leaves (idx, leaf_hash, host, server, pane, seq, session, type, "user", time)
-             SELECT t.idx, substring($1::bytea FROM (t.idx - $2::int8) * 32 + 1 FOR 32),
+             SELECT t.idx, substring($1::bytea FROM (t.idx - $2::int8)::int4 * 32 + 1 FOR 32),
                     t.host, t.server, t.pane, t.seq, t.session, t.type, t.usr, t.time
                FROM unnest($3::int8[], $4::text[], $5::text[], $6::text[], $7::int8[], $8::text[],
                            $9::text[], $10::text[], $11::timestamptz[])
@@ -386,11 +389,10 @@ async function integrate(
           ),
       extendTiles(tx, oldSize, updates),
       upsertSessions(tx, streams),
-      tx.query("UPDATE log_state SET size = $1, root = $2, right_edge = $3, updated_at = now() WHERE id = 1", [
-        range.size,
-        range.root(),
-        packHashes(range.rightEdge()),
-      ]),
+      tx.query(
+        "UPDATE log_state SET size = $1, root = $2, right_edge = $3, updated_at = now() WHERE id = 1",
+        [range.size, range.root(), packHashes(range.rightEdge())],
+      ),
     ]);
     return { size: range.size, newLeaves: fresh.length };
   });
@@ -425,7 +427,10 @@ function recheck(plan: Plan, found: ExistingLeaf[]): void {
 }
 
 async function upsertSessions(tx: Sql, streams: { s: StreamInfo; idx: number }[]): Promise<void> {
-  const by = new Map<string, { s: StreamInfo; first: number; last: number; n: number; t0: string; t1: string }>();
+  const by = new Map<
+    string,
+    { s: StreamInfo; first: number; last: number; n: number; t0: string; t1: string }
+  >();
   for (const { s, idx } of streams) {
     if (s.session === "-") continue;
     const cur = by.get(s.sessionId);

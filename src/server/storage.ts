@@ -61,7 +61,10 @@ export async function openStorage(opts: {
 }): Promise<Storage> {
   if (opts.databaseUrl) {
     await migratePostgresUrl(opts.databaseUrl, opts.databaseSchema);
-    const sql = connectPostgres(opts.databaseUrl, { max: opts.poolSize ?? 10, schema: opts.databaseSchema });
+    const sql = connectPostgres(opts.databaseUrl, {
+      max: opts.poolSize ?? 10,
+      schema: opts.databaseSchema,
+    });
     await initLogState(sql);
     return { sql, kind: "postgres", close: () => sql.close() };
   }

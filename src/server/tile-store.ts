@@ -31,7 +31,8 @@ export async function extendTiles(tx: Sql, oldSize: number, updates: TileUpdate[
   const groups = new Map<string, { level: number; idx: number; hashes: Hash[] }>();
   for (const u of updates) {
     const want = next.get(u.level) ?? Math.floor(oldSize / 256 ** u.level);
-    if (u.index !== want) throw new Error(`tile level ${u.level}: node ${u.index}, expected ${want}`);
+    if (u.index !== want)
+      throw new Error(`tile level ${u.level}: node ${u.index}, expected ${want}`);
     next.set(u.level, want + 1);
     const idx = Math.floor(u.index / 256);
     const key = `${u.level}/${idx}`;
@@ -46,7 +47,7 @@ export async function extendTiles(tx: Sql, oldSize: number, updates: TileUpdate[
   const packed = packBytes(
     rows.map((g) => {
       const out = new Uint8Array(g.hashes.length * 32);
-      g.hashes.forEach((h, i) => out.set(h, i * 32));
+      for (const [i, h] of g.hashes.entries()) out.set(h, i * 32);
       return out;
     }),
   );

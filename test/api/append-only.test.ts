@@ -17,7 +17,9 @@ beforeAll(async () => {
 afterAll(() => log.close());
 
 const refused = (sql: string) =>
-  expect(log.db.sql.query(sql)).rejects.toThrow(/append-only|may only be extended|may not shrink|only be revoked/);
+  expect(log.db.sql.query(sql)).rejects.toThrow(
+    /append-only|may only be extended|may not shrink|only be revoked/,
+  );
 
 describe("append-only triggers", () => {
   it("refuse UPDATE and DELETE of entries", async () => {
@@ -33,21 +35,35 @@ describe("append-only triggers", () => {
     await refused("DELETE FROM checkpoints");
   });
   it("refuse a tile change that is not an extension", async () => {
-    await refused("UPDATE tiles SET hashes = substring(hashes FROM 33) WHERE level = 0 AND idx = 0");
-    await refused("UPDATE tiles SET hashes = '\\x00'::bytea || substring(hashes FROM 2) WHERE level = 0 AND idx = 0");
+    await refused(
+      "UPDATE tiles SET hashes = substring(hashes FROM 33) WHERE level = 0 AND idx = 0",
+    );
+    await refused(
+      "UPDATE tiles SET hashes = '\\x00'::bytea || substring(hashes FROM 2) WHERE level = 0 AND idx = 0",
+    );
     await refused("DELETE FROM tiles");
   });
   it("refuse shrinking the tree in log_state", async () => {
     await refused("UPDATE log_state SET size = 0");
   });
   it("refuse TRUNCATE of evidence tables", async () => {
-    for (const t of ["entries", "leaves", "checkpoints", "tiles", "payloads", "cosignatures", "log_state"]) {
+    for (const t of [
+      "entries",
+      "leaves",
+      "checkpoints",
+      "tiles",
+      "payloads",
+      "cosignatures",
+      "log_state",
+    ]) {
       await refused(`TRUNCATE ${t}`);
     }
   });
   it("refuse UPDATE of payloads but allow their DELETE (erasure)", async () => {
     await refused("UPDATE payloads SET content = '\\x00'::bytea");
-    const [row] = await log.db.sql.query<{ leaf_hash: Uint8Array }>("SELECT leaf_hash FROM payloads LIMIT 1");
+    const [row] = await log.db.sql.query<{ leaf_hash: Uint8Array }>(
+      "SELECT leaf_hash FROM payloads LIMIT 1",
+    );
     await log.db.sql.query("DELETE FROM payloads WHERE leaf_hash = $1", [row!.leaf_hash]);
   });
   it("refuse API key changes other than revocation", async () => {

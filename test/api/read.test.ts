@@ -4,9 +4,8 @@ import { openCheckpoint } from "../../src/log/checkpoint.ts";
 import { base64Decode } from "../../src/log/encoding.ts";
 import { rfc6962 } from "../../src/log/hash.ts";
 import { parseVerifierKey } from "../../src/log/keys.ts";
-import { verifyConsistency, verifyInclusion } from "../../src/log/proof.ts";
+import { treeRoot, verifyConsistency, verifyInclusion } from "../../src/log/proof.ts";
 import { tileNodeReader } from "../../src/log/tile-reader.ts";
-import { treeRoot } from "../../src/log/proof.ts";
 import { makeBatch } from "../support/events.ts";
 import { openTestLog, TEST_KEY, type TestLog } from "../support/log.ts";
 
@@ -62,7 +61,9 @@ describe("read API", () => {
     expect(res.status).toBe(200);
     expect(res.headers.get("Vary")).toBe("Authorization");
     const leaves = decodeBundle(new Uint8Array(await res.arrayBuffer()), 256);
-    const tile = new Uint8Array(await (await log.req("/tile/0/000", { token: null })).arrayBuffer());
+    const tile = new Uint8Array(
+      await (await log.req("/tile/0/000", { token: null })).arrayBuffer(),
+    );
     leaves.forEach((leaf, i) => {
       expect(rfc6962.leaf(leaf)).toEqual(tile.subarray(i * 32, i * 32 + 32));
     });
@@ -71,13 +72,22 @@ describe("read API", () => {
   it("inclusion proofs by index and by hash verify against the checkpoint", async () => {
     const cp = await checkpoint();
     for (const index of [0, 1, 255, 256, N - 1]) {
-      const entry = (await (await log.req(`/v1/entries/${index}`)).json()) as { leafHash: string; leaf: string };
+      const entry = (await (await log.req(`/v1/entries/${index}`)).json()) as {
+        leafHash: string;
+        leaf: string;
+      };
       const res = await log.req(`/v1/proof/inclusion?index=${index}&size=${cp.size}`);
       expect(res.status).toBe(200);
       const body = (await res.json()) as { proof: string[] };
       const leafHash = base64Decode(entry.leafHash, "hash", 32);
       expect(rfc6962.leaf(base64Decode(entry.leaf))).toEqual(leafHash);
-      verifyInclusion(index, cp.size, leafHash, body.proof.map((p) => base64Decode(p)), cp.root);
+      verifyInclusion(
+        index,
+        cp.size,
+        leafHash,
+        body.proof.map((p) => base64Decode(p)),
+        cp.root,
+      );
       const byHash = await log.req(
         `/v1/proof/inclusion?hash=${encodeURIComponent(entry.leafHash)}&size=${cp.size}`,
       );
@@ -95,7 +105,13 @@ describe("read API", () => {
       expect(res.status).toBe(200);
       const body = (await res.json()) as { proof: string[] };
       if (old.size < cp.size) {
-        verifyConsistency(old.size, cp.size, body.proof.map((p) => base64Decode(p)), old.root, cp.root);
+        verifyConsistency(
+          old.size,
+          cp.size,
+          body.proof.map((p) => base64Decode(p)),
+          old.root,
+          cp.root,
+        );
       }
     }
   });
@@ -115,7 +131,10 @@ describe("read API", () => {
   });
 
   it("sessions are listed and their events returned in tree order", async () => {
-    const list = (await (await log.req("/v1/sessions?host=web-1")).json()) as { id: string; events: number }[];
+    const list = (await (await log.req("/v1/sessions?host=web-1")).json()) as {
+      id: string;
+      events: number;
+    }[];
     expect(list.length).toBe(1);
     const res = await log.req(`/v1/sessions/${list[0]!.id}/events?limit=10`);
     const body = (await res.json()) as { events: { index: number }[] };
@@ -154,13 +173,19 @@ describe("read API", () => {
   });
 
   it("/healthz, /metrics and /openapi.json answer", async () => {
-    const h = (await (await log.req("/healthz", { token: null })).json()) as { ok: boolean; treeSize: number };
+    const h = (await (await log.req("/healthz", { token: null })).json()) as {
+      ok: boolean;
+      treeSize: number;
+    };
     expect(h).toMatchObject({ ok: true });
     expect(h.treeSize).toBeGreaterThanOrEqual(N);
     const m = await (await log.req("/metrics", { token: null })).text();
     expect(m).toContain("tmuxtrail_leaves_total");
     expect(m).toContain("tmuxtrail_integration_seconds_bucket");
-    const o = (await (await log.req("/openapi.json", { token: null })).json()) as { openapi: string; paths: object };
+    const o = (await (await log.req("/openapi.json", { token: null })).json()) as {
+      openapi: string;
+      paths: object;
+    };
     expect(o.openapi).toMatch(/^3\./);
     expect(Object.keys(o.paths)).toContain("/v1/events");
   });

@@ -12,7 +12,9 @@ const post = (body: unknown, token?: string | null, query = "") =>
   log.req(`/v1/events${query}`, {
     method: "POST",
     headers: { "Content-Type": "application/json" },
-    body: typeof body === "string" || body instanceof Uint8Array ? body : JSON.stringify(body),
+    body: (typeof body === "string" || body instanceof Uint8Array
+      ? body
+      : JSON.stringify(body)) as BodyInit,
     token,
   });
 
@@ -128,7 +130,11 @@ describe("POST /v1/events", () => {
       ["a missing field", () => [{ ...good(), host: undefined }], 400],
       ["a bad time", () => [{ ...good(), time: "yesterday" }], 400],
       ["a bad salt", () => [{ ...good(), salt: "AAAA" }], 400],
-      ["a commitment that does not match the content", () => [{ ...good(), content: "tampered" }], 422],
+      [
+        "a commitment that does not match the content",
+        () => [{ ...good(), content: "tampered" }],
+        422,
+      ],
       ["more than 1000 events", () => makeBatch(1001, 0, { pane: "%many" }), 413],
     ];
     for (const [name, body, status] of cases) {
@@ -172,11 +178,24 @@ describe("POST /v1/events", () => {
 describe("POST /v1/leaves", () => {
   it("sequences one opaque leaf, the empty leaf included, and dedups by leaf hash", async () => {
     const send = (b: Uint8Array) =>
-      log.req("/v1/leaves", { method: "POST", headers: { "Content-Type": "application/octet-stream" }, body: b });
-    const a = (await (await send(new Uint8Array([1, 2, 3]))).json()) as { index: number; duplicate: boolean };
-    const e = (await (await send(new Uint8Array(0))).json()) as { index: number; duplicate: boolean };
+      log.req("/v1/leaves", {
+        method: "POST",
+        headers: { "Content-Type": "application/octet-stream" },
+        body: b as BodyInit,
+      });
+    const a = (await (await send(new Uint8Array([1, 2, 3]))).json()) as {
+      index: number;
+      duplicate: boolean;
+    };
+    const e = (await (await send(new Uint8Array(0))).json()) as {
+      index: number;
+      duplicate: boolean;
+    };
     expect(e.index).toBeGreaterThan(a.index);
-    const again = (await (await send(new Uint8Array([1, 2, 3]))).json()) as { index: number; duplicate: boolean };
+    const again = (await (await send(new Uint8Array([1, 2, 3]))).json()) as {
+      index: number;
+      duplicate: boolean;
+    };
     expect(again).toMatchObject({ index: a.index, duplicate: true });
   });
 

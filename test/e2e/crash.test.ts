@@ -15,7 +15,9 @@ beforeAll(async () => {
 });
 afterAll(() => db?.close());
 
-it("kill -9 under load loses nothing acknowledged and forks nothing", { timeout: 180_000 }, async () => {
+it("kill -9 under load loses nothing acknowledged and forks nothing", {
+  timeout: 180_000,
+}, async () => {
   const data = tempDir();
   const acked = new Map<number, string>();
   const notes: string[] = [];
@@ -68,7 +70,9 @@ it("kill -9 under load loses nothing acknowledged and forks nothing", { timeout:
     }
     // The newest checkpoint is consistent with every earlier one seen.
     await new Promise((r) => setTimeout(r, 300));
-    const latest = openCheckpoint(await (await fetch(`${s.url}/checkpoint`)).text(), [verifier]).checkpoint;
+    const latest = openCheckpoint(await (await fetch(`${s.url}/checkpoint`)).text(), [
+      verifier,
+    ]).checkpoint;
     expect(latest.size).toBeGreaterThan(maxIndex);
     const seen = new Map<number, Uint8Array>();
     for (const n of notes) {
@@ -79,8 +83,16 @@ it("kill -9 under load loses nothing acknowledged and forks nothing", { timeout:
     expect(seen.size).toBeGreaterThan(1);
     for (const [size, root] of seen) {
       if (size === 0 || size === latest.size) continue;
-      const p = await getJson<{ proof: string[] }>(`${s.url}/v1/proof/consistency?from=${size}&to=${latest.size}`);
-      verifyConsistency(size, latest.size, p.proof.map((h) => base64Decode(h)), root, latest.root);
+      const p = await getJson<{ proof: string[] }>(
+        `${s.url}/v1/proof/consistency?from=${size}&to=${latest.size}`,
+      );
+      verifyConsistency(
+        size,
+        latest.size,
+        p.proof.map((h) => base64Decode(h)),
+        root,
+        latest.root,
+      );
     }
   } finally {
     s.proc.child.kill("SIGTERM");

@@ -2,9 +2,8 @@
 // consistent tree holds every acknowledged leaf exactly once. PostgreSQL only: the embedded
 // database is one process per data directory by design (the second is refused, tested below).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bytesEqual } from "../../src/log/encoding.ts";
-import { base64Decode } from "../../src/log/encoding.ts";
 import { openCheckpoint } from "../../src/log/checkpoint.ts";
+import { base64Decode, bytesEqual } from "../../src/log/encoding.ts";
 import { nodeHasher } from "../../src/log/hash-node.ts";
 import { parseVerifierKey } from "../../src/log/keys.ts";
 import { rootAt } from "../../src/server/tree-reader.ts";
@@ -20,7 +19,9 @@ describe.runIf(usingPostgres)("two serve processes on one PostgreSQL", () => {
   });
   afterAll(() => db.close());
 
-  it("submitting to both at once yields one tree with every acknowledged leaf", { timeout: 120_000 }, async () => {
+  it("submitting to both at once yields one tree with every acknowledged leaf", {
+    timeout: 120_000,
+  }, async () => {
     const a = await serve({ data: tempDir(), schema: db.schema });
     const keyFile = a.proc.stdout().match(/signer key\s+(\S+)/)![1]!;
     const b = await serve({ data: tempDir(), schema: db.schema, args: ["--key", keyFile] });
@@ -40,14 +41,21 @@ describe.runIf(usingPostgres)("two serve processes on one PostgreSQL", () => {
         }),
       );
       expect(acked.size).toBe(4 * 20 * 50);
-      const [state] = await db.sql.query<{ size: number; root: Uint8Array }>("SELECT size, root FROM log_state");
+      const [state] = await db.sql.query<{ size: number; root: Uint8Array }>(
+        "SELECT size, root FROM log_state",
+      );
       expect(state!.size).toBe(acked.size);
-      const rows = await db.sql.query<{ idx: number; leaf_hash: Uint8Array }>("SELECT idx, leaf_hash FROM leaves ORDER BY idx");
+      const rows = await db.sql.query<{ idx: number; leaf_hash: Uint8Array }>(
+        "SELECT idx, leaf_hash FROM leaves ORDER BY idx",
+      );
       expect(rows.map((r) => r.idx)).toEqual([...Array(acked.size).keys()]);
-      for (const r of rows) expect(bytesEqual(r.leaf_hash, base64Decode(acked.get(r.idx)!))).toBe(true);
+      for (const r of rows)
+        expect(bytesEqual(r.leaf_hash, base64Decode(acked.get(r.idx)!))).toBe(true);
       expect(bytesEqual(await rootAt(db.sql, state!.size, nodeHasher), state!.root)).toBe(true);
       // Every checkpoint either process signed is a prefix of the one tree.
-      const cps = await db.sql.query<{ size: number; root: Uint8Array; note: string }>("SELECT size, root, note FROM checkpoints");
+      const cps = await db.sql.query<{ size: number; root: Uint8Array; note: string }>(
+        "SELECT size, root, note FROM checkpoints",
+      );
       for (const cp of cps) {
         openCheckpoint(cp.note, [parseVerifierKey(vkey)]);
         expect(bytesEqual(await rootAt(db.sql, cp.size, nodeHasher), cp.root)).toBe(true);
@@ -61,7 +69,9 @@ describe.runIf(usingPostgres)("two serve processes on one PostgreSQL", () => {
 });
 
 describe("the embedded database", () => {
-  it("refuses a second process on the same data directory, pointing to the HTTP API", { timeout: 60_000 }, async () => {
+  it("refuses a second process on the same data directory, pointing to the HTTP API", {
+    timeout: 60_000,
+  }, async () => {
     const data = tempDir();
     const a = await serve({ data });
     try {

@@ -9,18 +9,22 @@ const ALL = leafHashes(1200);
 describe("compact range", () => {
   it("resuming from a stored right edge gives the same roots as continuing", () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 1000 }), fc.integer({ min: 1, max: 200 }), (cut, more) => {
-        const a = CompactRange.empty();
-        for (const h of ALL.slice(0, cut)) a.append(h);
-        const b = CompactRange.fromRightEdge(cut, a.rightEdge());
-        expect(b.root()).toEqual(a.root());
-        for (const h of ALL.slice(cut, cut + more)) {
-          a.append(h);
-          b.append(h);
+      fc.property(
+        fc.integer({ min: 0, max: 1000 }),
+        fc.integer({ min: 1, max: 200 }),
+        (cut, more) => {
+          const a = CompactRange.empty();
+          for (const h of ALL.slice(0, cut)) a.append(h);
+          const b = CompactRange.fromRightEdge(cut, a.rightEdge());
           expect(b.root()).toEqual(a.root());
-        }
-        expect(b.size).toBe(cut + more);
-      }),
+          for (const h of ALL.slice(cut, cut + more)) {
+            a.append(h);
+            b.append(h);
+            expect(b.root()).toEqual(a.root());
+          }
+          expect(b.size).toBe(cut + more);
+        },
+      ),
       { numRuns: 60 },
     );
   });
@@ -28,13 +32,13 @@ describe("compact range", () => {
   it("onNode reports exactly the perfect subtrees each append completes", () => {
     const seen: string[] = [];
     const r = CompactRange.empty();
-    ALL.slice(0, 300).forEach((h) =>
+    for (const h of ALL.slice(0, 300)) {
       r.append(h, (id, hash) => {
         const w = 2 ** id.level;
         expect(hash).toEqual(mth(ALL.slice(id.index * w, (id.index + 1) * w)));
         seen.push(`${id.level}/${id.index}`);
-      }),
-    );
+      });
+    }
     // 300 leaves complete 300 + 150 + 75 + 37 + 18 + 9 + 4 + 2 + 1 perfect subtrees.
     expect(seen.length).toBe(300 + 150 + 75 + 37 + 18 + 9 + 4 + 2 + 1);
     expect(new Set(seen).size).toBe(seen.length);

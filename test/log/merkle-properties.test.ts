@@ -62,7 +62,9 @@ describe("Merkle properties against the naive reference", () => {
   it("generated inclusion proofs equal PATH and verify; any flipped bit, wrong index, wrong size or length fails", async () => {
     await fc.assert(
       fc.asyncProperty(
-        fc.integer({ min: 1, max: 3000 }).chain((n) => fc.tuple(fc.constant(n), fc.integer({ min: 0, max: n - 1 }))),
+        fc
+          .integer({ min: 1, max: 3000 })
+          .chain((n) => fc.tuple(fc.constant(n), fc.integer({ min: 0, max: n - 1 }))),
         fc.nat(),
         fc.nat(255),
         async ([n, m], pick, bit) => {
@@ -73,15 +75,24 @@ describe("Merkle properties against the naive reference", () => {
           const root = rootOf(n);
           verifyInclusion(m, n, d[m]!, p, root);
           if (p.length > 0) {
-            expect(throwsTrail(() => verifyInclusion(m, n, d[m]!, flip(p, pick % p.length, bit), root))).toBe(true);
-            expect(throwsTrail(() => verifyInclusion(m, n, d[m]!, p.slice(0, -1), root))).toBe(true);
+            expect(
+              throwsTrail(() => verifyInclusion(m, n, d[m]!, flip(p, pick % p.length, bit), root)),
+            ).toBe(true);
+            expect(throwsTrail(() => verifyInclusion(m, n, d[m]!, p.slice(0, -1), root))).toBe(
+              true,
+            );
           }
           expect(throwsTrail(() => verifyInclusion(m, n, d[m]!, [...p, d[0]!], root))).toBe(true);
-          expect(throwsTrail(() => verifyInclusion(m, n, flip([d[m]!], 0, bit)[0]!, p, root))).toBe(true);
-          if (n > 1) expect(throwsTrail(() => verifyInclusion((m + 1) % n, n, d[m]!, p, root))).toBe(true);
+          expect(throwsTrail(() => verifyInclusion(m, n, flip([d[m]!], 0, bit)[0]!, p, root))).toBe(
+            true,
+          );
+          if (n > 1)
+            expect(throwsTrail(() => verifyInclusion((m + 1) % n, n, d[m]!, p, root))).toBe(true);
           // A wrong size, checked against that size's own root.
           expect(throwsTrail(() => verifyInclusion(m, n + 1, d[m]!, p, rootOf(n + 1)))).toBe(true);
-          expect(throwsTrail(() => verifyInclusion(m, n, d[m]!, p, flip([root], 0, bit)[0]!))).toBe(true);
+          expect(throwsTrail(() => verifyInclusion(m, n, d[m]!, p, flip([root], 0, bit)[0]!))).toBe(
+            true,
+          );
         },
       ),
       { numRuns: 150 },
@@ -91,7 +102,9 @@ describe("Merkle properties against the naive reference", () => {
   it("generated consistency proofs equal PROOF and verify; tampering, swapped roots and wrong sizes fail", async () => {
     await fc.assert(
       fc.asyncProperty(
-        fc.integer({ min: 1, max: 3000 }).chain((n) => fc.tuple(fc.integer({ min: 1, max: n }), fc.constant(n))),
+        fc
+          .integer({ min: 1, max: 3000 })
+          .chain((n) => fc.tuple(fc.integer({ min: 1, max: n }), fc.constant(n))),
         fc.nat(),
         fc.nat(255),
         async ([m, n], pick, bit) => {
@@ -103,14 +116,20 @@ describe("Merkle properties against the naive reference", () => {
           const r2 = rootOf(n);
           verifyConsistency(m, n, p, r1, r2);
           if (p.length > 0) {
-            expect(throwsTrail(() => verifyConsistency(m, n, flip(p, pick % p.length, bit), r1, r2))).toBe(true);
+            expect(
+              throwsTrail(() => verifyConsistency(m, n, flip(p, pick % p.length, bit), r1, r2)),
+            ).toBe(true);
             expect(throwsTrail(() => verifyConsistency(m, n, p.slice(1), r1, r2))).toBe(true);
           }
           expect(throwsTrail(() => verifyConsistency(m, n, [...p, r1], r1, r2))).toBe(true);
           if (m < n) {
             expect(throwsTrail(() => verifyConsistency(m, n, p, r2, r1))).toBe(true);
-            expect(throwsTrail(() => verifyConsistency(m, n, p, flip([r1], 0, bit)[0]!, r2))).toBe(true);
-            expect(throwsTrail(() => verifyConsistency(m + 1 === n ? m - 1 || n : m + 1, n, p, r1, r2))).toBe(true);
+            expect(throwsTrail(() => verifyConsistency(m, n, p, flip([r1], 0, bit)[0]!, r2))).toBe(
+              true,
+            );
+            expect(
+              throwsTrail(() => verifyConsistency(m + 1 === n ? m - 1 || n : m + 1, n, p, r1, r2)),
+            ).toBe(true);
           }
         },
       ),
@@ -162,8 +181,22 @@ describe("Merkle properties against the naive reference", () => {
     fc.assert(
       fc.property(fc.anything(), fc.anything(), fc.anything(), (a, b, c) => {
         for (const f of [
-          () => verifyInclusion(a as number, b as number, c as Uint8Array, a as Uint8Array[], b as Uint8Array),
-          () => verifyConsistency(a as number, b as number, c as Uint8Array[], a as Uint8Array, b as Uint8Array),
+          () =>
+            verifyInclusion(
+              a as number,
+              b as number,
+              c as Uint8Array,
+              a as Uint8Array[],
+              b as Uint8Array,
+            ),
+          () =>
+            verifyConsistency(
+              a as number,
+              b as number,
+              c as Uint8Array[],
+              a as Uint8Array,
+              b as Uint8Array,
+            ),
         ]) {
           try {
             f();

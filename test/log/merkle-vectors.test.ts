@@ -15,7 +15,8 @@ import {
 } from "../../src/log/proof.ts";
 import { naiveReader } from "./reference.ts";
 
-const load = (f: string) => JSON.parse(readFileSync(new URL(`../vectors/${f}`, import.meta.url), "utf8"));
+const load = (f: string) =>
+  JSON.parse(readFileSync(new URL(`../vectors/${f}`, import.meta.url), "utf8"));
 const V = load("rfc6962.json");
 const P = load("merkle-probes.json");
 const hex = (s: string) => hexDecode(s);
@@ -29,12 +30,18 @@ describe("rfc6962.json", () => {
     const k = V.hasher_kats;
     for (const h of [rfc6962, nodeHasher]) {
       expect(h.emptyRoot()).toEqual(hex(k.transparency_dev.empty_tree_root));
-      expect(h.leaf(new Uint8Array())).toEqual(hex(k.transparency_dev.leaf_hash_of_empty_input.hash));
-      expect(h.leaf(utf8Encode(k.transparency_dev.leaf_hash.input_utf8))).toEqual(hex(k.transparency_dev.leaf_hash.hash));
+      expect(h.leaf(new Uint8Array())).toEqual(
+        hex(k.transparency_dev.leaf_hash_of_empty_input.hash),
+      );
+      expect(h.leaf(utf8Encode(k.transparency_dev.leaf_hash.input_utf8))).toEqual(
+        hex(k.transparency_dev.leaf_hash.hash),
+      );
       const n = k.transparency_dev.node_hash;
       expect(h.node(utf8Encode(n.left_utf8), utf8Encode(n.right_utf8))).toEqual(hex(n.hash));
-      for (const c of k.ct_python_leaf_hashes) expect(h.leaf(hex(c.input_hex))).toEqual(hex(c.hash));
-      for (const c of k.ct_python_node_hashes) expect(h.node(hex(c.left), hex(c.right))).toEqual(hex(c.hash));
+      for (const c of k.ct_python_leaf_hashes)
+        expect(h.leaf(hex(c.input_hex))).toEqual(hex(c.hash));
+      for (const c of k.ct_python_node_hashes)
+        expect(h.node(hex(c.left), hex(c.right))).toEqual(hex(c.hash));
     }
   });
 
@@ -58,9 +65,11 @@ describe("rfc6962.json", () => {
     // And the compact range reports exactly these nodes as they complete.
     const seen = new Map<string, Uint8Array>();
     const range = CompactRange.empty();
-    for (const h of leafHashes) range.append(h, (id, hash) => seen.set(`${id.level}/${id.index}`, hash));
+    for (const h of leafHashes)
+      range.append(h, (id, hash) => seen.set(`${id.level}/${id.index}`, hash));
     for (const [level, hashes] of levels.entries()) {
-      hashes.forEach((h, index) => expect(seen.get(`${level}/${index}`)).toEqual(hex(h)));
+      for (const [index, h] of hashes.entries())
+        expect(seen.get(`${level}/${index}`)).toEqual(hex(h));
     }
   });
 
@@ -70,16 +79,32 @@ describe("rfc6962.json", () => {
       const d = leafHashes.slice(0, v.tree_size);
       const proof = await inclusionProof(v.leaf_index, v.tree_size, naiveReader(d));
       expect(proof).toEqual(v.proof.map(hex));
-      verifyInclusion(v.leaf_index, v.tree_size, leafHashes[v.leaf_index]!, proof, hex(roots[String(v.tree_size)]!));
+      verifyInclusion(
+        v.leaf_index,
+        v.tree_size,
+        leafHashes[v.leaf_index]!,
+        proof,
+        hex(roots[String(v.tree_size)]!),
+      );
     }
   });
 
   it("consistency proofs: generated equal to the vectors, and verify", async () => {
     expect(V.consistency_proofs.vectors.length).toBe(V.counts.consistency_vectors);
     for (const v of V.consistency_proofs.vectors) {
-      const proof = await consistencyProof(v.size1, v.size2, naiveReader(leafHashes.slice(0, v.size2)));
+      const proof = await consistencyProof(
+        v.size1,
+        v.size2,
+        naiveReader(leafHashes.slice(0, v.size2)),
+      );
       expect(proof).toEqual(v.proof.map(hex));
-      verifyConsistency(v.size1, v.size2, proof, hex(roots[String(v.size1)]!), hex(roots[String(v.size2)]!));
+      verifyConsistency(
+        v.size1,
+        v.size2,
+        proof,
+        hex(roots[String(v.size1)]!),
+        hex(roots[String(v.size2)]!),
+      );
     }
   });
 
@@ -91,13 +116,16 @@ describe("rfc6962.json", () => {
     verifyInclusion(r.leaf_index, r.tree_size, leafHash, r.proof.map(hex), hex(r.root));
     const flipped = r.proof.map(hex);
     flipped[7]![0] ^= 1;
-    expect(() => verifyInclusion(r.leaf_index, r.tree_size, leafHash, flipped, hex(r.root))).toThrow();
+    expect(() =>
+      verifyInclusion(r.leaf_index, r.tree_size, leafHash, flipped, hex(r.root)),
+    ).toThrow();
   });
 });
 
 // The one probe we deliberately decide differently (test/vectors/README.md): it uses 12-byte
 // "roots", and our verifier requires 32-byte hashes.
-const EXPECTED_DEVIATION = "testdata/consistency/additional/sizes-are-equal-one-and-proof-is-empty.json";
+const EXPECTED_DEVIATION =
+  "testdata/consistency/additional/sizes-are-equal-one-and-proof-is-empty.json";
 
 describe("merkle-probes.json", () => {
   const expectOutcome = (wantErr: boolean, f: () => void) => {
@@ -115,7 +143,13 @@ describe("merkle-probes.json", () => {
   for (const p of P.inclusion.probes) {
     it(`inclusion ${p.file}: ${p.wantErr ? "rejects" : "accepts"} (${p.desc})`, () => {
       expectOutcome(p.wantErr, () =>
-        verifyInclusion(p.leafIdx, p.treeSize, hex(p.leafHash), (p.proof ?? []).map(hex), hex(p.root)),
+        verifyInclusion(
+          p.leafIdx,
+          p.treeSize,
+          hex(p.leafHash),
+          (p.proof ?? []).map(hex),
+          hex(p.root),
+        ),
       );
     });
   }

@@ -22,7 +22,9 @@ export function mth(d: Hash[]): Hash {
 export function path(m: number, d: Hash[]): Hash[] {
   if (d.length <= 1) return [];
   const s = k(d.length);
-  return m < s ? [...path(m, d.slice(0, s)), mth(d.slice(s))] : [...path(m - s, d.slice(s)), mth(d.slice(0, s))];
+  return m < s
+    ? [...path(m, d.slice(0, s)), mth(d.slice(s))]
+    : [...path(m - s, d.slice(s)), mth(d.slice(0, s))];
 }
 
 /** SUBPROOF(m, D[n], b). */

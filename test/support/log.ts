@@ -25,7 +25,9 @@ export interface TestLog {
   close(): Promise<void>;
 }
 
-export async function openTestLog(opts: { rateLimit?: number; batchMax?: number } = {}): Promise<TestLog> {
+export async function openTestLog(
+  opts: { rateLimit?: number; batchMax?: number } = {},
+): Promise<TestLog> {
   const db = await openTestDb();
   const hasher = nodeHasher;
   const sequencer = new Sequencer(db.sql, { maxBatch: opts.batchMax ?? 1000, lingerMs: 1, hasher });
@@ -48,7 +50,9 @@ export async function openTestLog(opts: { rateLimit?: number; batchMax?: number 
     origin: ORIGIN,
     verifierKey: TEST_KEY.verifierKey,
     rateLimiter: opts.rateLimit ? new RateLimiter(opts.rateLimit) : undefined,
-    log: () => {},
+    log: (m) => {
+      if (process.env.TEST_LOG) console.error(m);
+    },
   };
   const app = createApp(ctx);
   return {

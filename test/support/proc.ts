@@ -51,7 +51,8 @@ export function run(args: string[], env: Record<string, string | undefined> = {}
         listeners.push(check);
         exited.then((code) => {
           clearTimeout(timer);
-          if (!out.match(re)) reject(new Error(`exited ${code} before ${re}; stdout: ${out}; stderr: ${err}`));
+          if (!out.match(re))
+            reject(new Error(`exited ${code} before ${re}; stdout: ${out}; stderr: ${err}`));
         });
         check();
       });

@@ -16,12 +16,25 @@ export function tempDir(prefix = "tmuxtrail-"): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
-export async function serve(opts: { data: string; schema?: string; args?: string[] }): Promise<Served> {
+export async function serve(opts: {
+  data: string;
+  schema?: string;
+  args?: string[];
+}): Promise<Served> {
   const env: Record<string, string | undefined> = { TMUXTRAIL_ADMIN_TOKEN: ADMIN };
   if (opts.schema) env.TMUXTRAIL_DATABASE_SCHEMA = opts.schema;
   else env.DATABASE_URL = "";
   const proc = run(
-    ["serve", "--port", "0", "--data", opts.data, "--checkpoint-interval", "100ms", ...(opts.args ?? [])],
+    [
+      "serve",
+      "--port",
+      "0",
+      "--data",
+      opts.data,
+      "--checkpoint-interval",
+      "100ms",
+      ...(opts.args ?? []),
+    ],
     env,
   );
   const m = await proc.waitFor(/listening on (http:\/\/\S+)/, 60_000);

@@ -34,7 +34,9 @@ export function entryJson(r: EntryRow) {
     event = undefined;
   }
   const payload =
-    r.content && r.salt ? { salt: base64Encode(r.salt), content: base64Encode(r.content), enc: "base64" } : null;
+    r.content && r.salt
+      ? { salt: base64Encode(r.salt), content: base64Encode(r.content), enc: "base64" }
+      : null;
   const hasPayload = typeof event === "object" && event !== null && "payload" in event;
   return {
     index: r.idx,
@@ -96,7 +98,8 @@ export function entryRoutes(ctx: LogContext) {
 
   app.get("/v1/entries/:index", guard(ctx, "read"), async (c) => {
     const raw = c.req.param("index");
-    if (!/^(0|[1-9][0-9]{0,15})$/.test(raw)) throw badRequest("index must be a non-negative integer");
+    if (!/^(0|[1-9][0-9]{0,15})$/.test(raw))
+      throw badRequest("index must be a non-negative integer");
     const index = Number(raw);
     const rows = await ctx.readSql.query<EntryRow>(`${ENTRY_SELECT} WHERE l.idx = $1`, [index]);
     const row = rows[0];
@@ -104,7 +107,9 @@ export function entryRoutes(ctx: LogContext) {
     const cp = await latestCheckpoint(ctx.readSql);
     const served = cp && index < cp.size ? await servedCheckpoint(ctx.readSql) : undefined;
     const proof =
-      cp && index < cp.size ? (await proveInclusion(ctx.readSql, index, cp.size, ctx.hasher)).map(base64Encode) : null;
+      cp && index < cp.size
+        ? (await proveInclusion(ctx.readSql, index, cp.size, ctx.hasher)).map(base64Encode)
+        : null;
     return c.json({
       ...entryJson(row),
       checkpoint: served?.size === cp?.size ? (served?.note ?? null) : (cp?.note ?? null),

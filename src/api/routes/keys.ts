@@ -8,11 +8,18 @@ import type { LogContext } from "../context.ts";
 import { badRequest, notFound } from "../errors.ts";
 import { type Env, guard, limitBody, readJson } from "../http.ts";
 
-const name = z.string().min(1).max(128).regex(/^[\x20-\x7e]+$/, "printable ASCII");
+const name = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[\x20-\x7e]+$/, "printable ASCII");
 export const createKeyBody = z
   .object({
     name,
-    scopes: z.array(z.enum(SCOPES as [string, ...string[]])).min(1).max(3),
+    scopes: z
+      .array(z.enum(SCOPES as [string, ...string[]]))
+      .min(1)
+      .max(3),
     host: z.string().min(1).max(256).optional(),
   })
   .strict();
@@ -28,8 +35,13 @@ export function keyRoutes(ctx: LogContext) {
     }
     const { scopes, host } = parsed.data;
     const unique = [...new Set(scopes)] as ("submit" | "read" | "admin")[];
-    if (unique.includes("submit") && !host) throw badRequest('a key with the "submit" scope needs a "host"');
-    const key = await ctx.auth.create(parsed.data.name, unique, unique.includes("submit") ? host! : null);
+    if (unique.includes("submit") && !host)
+      throw badRequest('a key with the "submit" scope needs a "host"');
+    const key = await ctx.auth.create(
+      parsed.data.name,
+      unique,
+      unique.includes("submit") ? host! : null,
+    );
     return c.json(key, 201);
   });
 

@@ -14,7 +14,9 @@ export function opsRoutes(ctx: LogContext) {
 
   app.get("/healthz", async (c) => {
     try {
-      const [state] = await ctx.sql.query<{ size: number }>("SELECT size FROM log_state WHERE id = 1");
+      const [state] = await ctx.sql.query<{ size: number }>(
+        "SELECT size FROM log_state WHERE id = 1",
+      );
       const cp = await ctx.sql.query<{ size: number; created_at: Date }>(
         "SELECT size, created_at FROM checkpoints ORDER BY size DESC LIMIT 1",
       );

@@ -15,7 +15,8 @@ async function publishedSize(ctx: LogContext): Promise<number> {
 }
 
 function checkSize(size: number, published: number, name: string): void {
-  if (size === 0) throw badRequest(`${name} must be at least 1: there is no proof in an empty tree`);
+  if (size === 0)
+    throw badRequest(`${name} must be at least 1: there is no proof in an empty tree`);
   if (size > published) {
     throw badRequest(`${name} ${size} is beyond the newest checkpoint (size ${published})`);
   }
@@ -28,13 +29,18 @@ export function proofRoutes(ctx: LogContext) {
     const size = requiredInt(c, "size");
     let index = queryInt(c, "index");
     const hash = c.req.query("hash");
-    if ((index === undefined) === (hash === undefined)) throw badRequest("give exactly one of index or hash");
+    if ((index === undefined) === (hash === undefined))
+      throw badRequest("give exactly one of index or hash");
     const published = await publishedSize(ctx);
     checkSize(size, published, "size");
     if (hash !== undefined) {
       const h = base64Decode(hash, "hash", 32);
-      const rows = await ctx.readSql.query<{ idx: number }>("SELECT idx FROM leaves WHERE leaf_hash = $1", [h]);
-      if (!rows[0] || rows[0].idx >= size) throw notFound(`no leaf with that hash in the tree of size ${size}`);
+      const rows = await ctx.readSql.query<{ idx: number }>(
+        "SELECT idx FROM leaves WHERE leaf_hash = $1",
+        [h],
+      );
+      if (!rows[0] || rows[0].idx >= size)
+        throw notFound(`no leaf with that hash in the tree of size ${size}`);
       index = rows[0].idx;
     }
     if (index! >= size) throw badRequest(`index ${index} is not below size ${size}`);

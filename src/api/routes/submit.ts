@@ -27,10 +27,15 @@ export function submitRoutes(ctx: LogContext) {
   app.post("/v1/events", guard(ctx, "submit"), limitBody(MAX_EVENTS_BODY), async (c) => {
     const wait = waitMode(c.req.query("wait"));
     const body = await readJson(c);
-    if (!Array.isArray(body)) throw badRequest("the body must be a JSON array of events", "bad-event");
+    if (!Array.isArray(body))
+      throw badRequest("the body must be a JSON array of events", "bad-event");
     if (body.length === 0) throw badRequest("the array holds no event", "bad-event");
     if (body.length > MAX_EVENTS) {
-      throw new ApiError(413, "too-large", `at most ${MAX_EVENTS} events per request, got ${body.length}`);
+      throw new ApiError(
+        413,
+        "too-large",
+        `at most ${MAX_EVENTS} events per request, got ${body.length}`,
+      );
     }
     const p = c.get("principal");
     const leaves: LeafInput[] = body.map((item, i) => {
@@ -43,7 +48,11 @@ export function submitRoutes(ctx: LogContext) {
       }
       const m = s.meta;
       if (p.host !== null && m.host !== p.host) {
-        throw new ApiError(403, "wrong-host", `event ${i} is for host "${m.host}" but this key is bound to "${p.host}"`);
+        throw new ApiError(
+          403,
+          "wrong-host",
+          `event ${i} is for host "${m.host}" but this key is bound to "${p.host}"`,
+        );
       }
       return {
         leaf: s.leaf,
@@ -71,10 +80,18 @@ export function submitRoutes(ctx: LogContext) {
     const wait = waitMode(c.req.query("wait"));
     const type = (c.req.header("Content-Type") ?? "").trim().toLowerCase();
     if (type !== "application/octet-stream") {
-      throw new ApiError(415, "unsupported-media-type", "send Content-Type: application/octet-stream");
+      throw new ApiError(
+        415,
+        "unsupported-media-type",
+        "send Content-Type: application/octet-stream",
+      );
     }
     const leaf = new Uint8Array(await c.req.arrayBuffer());
-    const results = await sequence(ctx, [{ leaf, leafHash: ctx.hasher.leaf(leaf) }], c.get("principal").id);
+    const results = await sequence(
+      ctx,
+      [{ leaf, leafHash: ctx.hasher.leaf(leaf) }],
+      c.get("principal").id,
+    );
     await maybeWait(ctx, wait, results);
     return c.json(answer(results[0]!));
   });
@@ -88,7 +105,11 @@ function waitMode(v: string | undefined): boolean {
   throw badRequest('wait must be "checkpoint"');
 }
 
-async function sequence(ctx: LogContext, leaves: LeafInput[], keyId: string): Promise<LeafResult[]> {
+async function sequence(
+  ctx: LogContext,
+  leaves: LeafInput[],
+  keyId: string,
+): Promise<LeafResult[]> {
   try {
     const results = await ctx.sequencer.submit(leaves);
     let fresh = 0;
@@ -106,7 +127,15 @@ async function sequence(ctx: LogContext, leaves: LeafInput[], keyId: string): Pr
           .query(
             `INSERT INTO conflicts (host, server, pane, seq, existing_leaf_hash, rejected_leaf, key_id)
              VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-            [l.stream.host, l.stream.server, l.stream.pane, l.stream.seq, e.existingLeafHash, l.leaf, keyId],
+            [
+              l.stream.host,
+              l.stream.server,
+              l.stream.pane,
+              l.stream.seq,
+              e.existingLeafHash,
+              l.leaf,
+              keyId,
+            ],
           )
           .catch((err) => ctx.log(`could not record a conflict: ${(err as Error).message}`));
       }

@@ -15,7 +15,9 @@ import { type Env, guard } from "../http.ts";
 const IMMUTABLE = "public, max-age=31536000, immutable";
 
 /** The newest checkpoint with every cosignature collected for it, as served on /checkpoint. */
-export async function servedCheckpoint(sql: Sql): Promise<{ size: number; note: string } | undefined> {
+export async function servedCheckpoint(
+  sql: Sql,
+): Promise<{ size: number; note: string } | undefined> {
   const cp = await latestCheckpoint(sql);
   if (!cp) return undefined;
   const cosigs = await sql.query<{ line: string }>(
@@ -45,7 +47,10 @@ export function tileRoutes(ctx: LogContext) {
       [first, first + t.width],
     );
     if (rows.length !== t.width) throw notFound(`entry bundle ${c.req.path} is beyond the tree`);
-    c.header("Cache-Control", t.width === 256 ? "private, max-age=31536000, immutable" : "private, no-cache");
+    c.header(
+      "Cache-Control",
+      t.width === 256 ? "private, max-age=31536000, immutable" : "private, no-cache",
+    );
     c.header("Vary", "Authorization");
     return c.body(toArrayBuffer(encodeBundle(rows.map((r) => r.leaf))), 200, {
       "Content-Type": "application/octet-stream",

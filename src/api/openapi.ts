@@ -1,0 +1,224 @@
+// GET /openapi.json: an OpenAPI 3.1 description generated from the same zod schemas that validate
+// input (src/log/events.ts, the keys route), so the document cannot drift from the checks.
+
+import { z } from "zod";
+import { commandContentSchema, submissionSchema } from "../log/events.ts";
+import { createKeyBody } from "./routes/keys.ts";
+
+const json = (schema: object) => ({ content: { "application/json": { schema } } });
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const error = { description: "error", ...json(ref("Error")) };
+const errors = (...codes: number[]) => Object.fromEntries(codes.map((c) => [String(c), error]));
+const bearer = [{ bearer: [] }];
+const q = (name: string, description: string, required = false) => ({
+  name,
+  in: "query",
+  required,
+  description,
+  schema: {
+    type:
+      name === "hash" ||
+      name === "host" ||
+      name === "user" ||
+      name.endsWith("since") ||
+      name.endsWith("until")
+        ? "string"
+        : "integer",
+    minimum: 0,
+  },
+});
+
+const schema = (s: z.ZodType) => z.toJSONSchema(s, { unrepresentable: "any", io: "input" });
+
+export function openApiDocument(origin: string) {
+  const binary = {
+    content: { "application/octet-stream": { schema: { type: "string", format: "binary" } } },
+  };
+  return {
+    openapi: "3.1.0",
+    info: {
+      title: "tmuxtrail log",
+      version: "1",
+      description: `Tamper-evident tmux audit log "${origin}": C2SP tlog-tiles read API, signed checkpoints, submissions and proofs.`,
+    },
+    components: {
+      securitySchemes: { bearer: { type: "http", scheme: "bearer" } },
+      schemas: {
+        Event: schema(submissionSchema),
+        CommandContent: schema(commandContentSchema),
+        CreateKey: schema(createKeyBody),
+        SubmitResult: {
+          type: "object",
+          properties: {
+            index: { type: "integer" },
+            leafHash: { type: "string" },
+            duplicate: { type: "boolean" },
+          },
+          required: ["index", "leafHash", "duplicate"],
+        },
+        Error: {
+          type: "object",
+          properties: {
+            error: {
+              type: "object",
+              properties: { code: { type: "string" }, message: { type: "string" } },
+              required: ["code", "message"],
+            },
+          },
+          required: ["error"],
+        },
+      },
+    },
+    paths: {
+      "/checkpoint": {
+        get: {
+          summary: "The newest signed checkpoint with its cosignatures (C2SP signed note)",
+          responses: {
+            "200": { description: "checkpoint", content: { "text/plain": {} } },
+            ...errors(404),
+          },
+        },
+      },
+      "/tile/{level}/{index}": {
+        get: {
+          summary: "A hash tile (C2SP tlog-tiles); append .p/<W> for a partial tile",
+          responses: { "200": { description: "tile", ...binary }, ...errors(400, 404) },
+        },
+      },
+      "/tile/entries/{index}": {
+        get: {
+          summary: "An entry bundle (read scope)",
+          security: bearer,
+          responses: { "200": { description: "bundle", ...binary }, ...errors(400, 401, 403, 404) },
+        },
+      },
+      "/v1/events": {
+        post: {
+          summary: "Submit up to 1000 tmux events (submit scope, the key's host only)",
+          security: bearer,
+          parameters: [{ name: "wait", in: "query", schema: { enum: ["checkpoint"] } }],
+          requestBody: json({ type: "array", items: ref("Event"), minItems: 1, maxItems: 1000 }),
+          responses: {
+            "200": {
+              description: "sequenced",
+              ...json({ type: "array", items: ref("SubmitResult") }),
+            },
+            ...errors(400, 401, 403, 409, 413, 415, 422, 429, 503),
+          },
+        },
+      },
+      "/v1/leaves": {
+        post: {
+          summary: "Submit one opaque leaf of 0..65535 bytes (submit scope)",
+          security: bearer,
+          requestBody: binary,
+          responses: {
+            "200": { description: "sequenced", ...json(ref("SubmitResult")) },
+            ...errors(401, 403, 413, 415, 429, 503),
+          },
+        },
+      },
+      "/v1/proof/inclusion": {
+        get: {
+          summary: "Inclusion proof by index or leaf hash (read scope)",
+          security: bearer,
+          parameters: [
+            q("index", "leaf index"),
+            q("hash", "base64 leaf hash"),
+            q("size", "tree size", true),
+          ],
+          responses: {
+            "200": { description: "proof", ...json({ type: "object" }) },
+            ...errors(400, 401, 403, 404),
+          },
+        },
+      },
+      "/v1/proof/consistency": {
+        get: {
+          summary: "Consistency proof between two published sizes (read scope)",
+          security: bearer,
+          parameters: [q("from", "older size", true), q("to", "newer size", true)],
+          responses: {
+            "200": { description: "proof", ...json({ type: "object" }) },
+            ...errors(400, 401, 403),
+          },
+        },
+      },
+      "/v1/entries/{index}": {
+        get: {
+          summary: "A leaf, its payload unless erased, and a proof (read scope)",
+          security: bearer,
+          responses: {
+            "200": { description: "entry", ...json({ type: "object" }) },
+            ...errors(400, 401, 403, 404),
+          },
+        },
+      },
+      "/v1/sessions": {
+        get: {
+          summary: "Sessions, newest first (read scope)",
+          security: bearer,
+          parameters: [
+            q("host", "host"),
+            q("user", "user"),
+            q("since", "RFC 3339 time"),
+            q("until", "RFC 3339 time"),
+            q("limit", "1..1000"),
+          ],
+          responses: {
+            "200": { description: "sessions", ...json({ type: "array" }) },
+            ...errors(400, 401, 403),
+          },
+        },
+      },
+      "/v1/sessions/{id}/events": {
+        get: {
+          summary: "A session's events in tree order (read scope)",
+          security: bearer,
+          responses: {
+            "200": { description: "events", ...json({ type: "object" }) },
+            ...errors(400, 401, 403, 404),
+          },
+        },
+      },
+      "/v1/keys": {
+        get: {
+          summary: "List API keys (admin)",
+          security: bearer,
+          responses: {
+            "200": { description: "keys", ...json({ type: "array" }) },
+            ...errors(401, 403),
+          },
+        },
+        post: {
+          summary: "Create an API key (admin); the token is shown once",
+          security: bearer,
+          requestBody: json(ref("CreateKey")),
+          responses: {
+            "201": { description: "created", ...json({ type: "object" }) },
+            ...errors(400, 401, 403),
+          },
+        },
+      },
+      "/v1/keys/{id}": {
+        delete: {
+          summary: "Revoke an API key (admin)",
+          security: bearer,
+          responses: {
+            "200": { description: "revoked", ...json({ type: "object" }) },
+            ...errors(400, 401, 403, 404),
+          },
+        },
+      },
+      "/healthz": {
+        get: {
+          summary: "Liveness and database reachability",
+          responses: { "200": { description: "ok" }, ...errors(503) },
+        },
+      },
+      "/metrics": {
+        get: { summary: "Prometheus metrics", responses: { "200": { description: "metrics" } } },
+      },
+    },
+  };
+}

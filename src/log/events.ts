@@ -1,0 +1,297 @@
+// The tmux event schema of DESIGN section 1 (zod), and the rule that turns a submission into a
+// leaf: the leaf is the RFC 8785 canonical JSON of the event's metadata, whose `payload` commits
+// to the content with a salt:
+//
+//   payload.sha256 = base64(SHA-256(salt(32 bytes) || content bytes)),  payload.size = |content|
+//
+// where the content bytes are the UTF-8 of `content`, or its base64 decoding when `enc` is
+// "base64". `content`, `salt` and `enc` travel beside the metadata and are never in the leaf.
+// Every object is strict: an unknown field is an error, so the log never hashes what it did not
+// validate, and never rewrites a value.
+
+import { z } from "zod";
+import { base64Decode, base64Encode, concatBytes, utf8Decode, utf8Encode } from "./encoding.ts";
+import { check, TrailError } from "./errors.ts";
+import { sha256 } from "./hash.ts";
+import { canonicalJson } from "./jcs.ts";
+
+export const MAX_CONTENT = 65536;
+export const MAX_LEAF = 65535;
+
+export const EVENT_TYPES = [
+  "output",
+  "command",
+  "session-open",
+  "session-close",
+  "window-open",
+  "window-close",
+  "pane-open",
+  "pane-close",
+  "attach",
+  "detach",
+  "resize",
+  "erasure",
+  "access",
+] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+/** Types whose events carry content (and so a payload commitment). */
+export const CONTENT_TYPES: readonly EventType[] = ["output", "command"];
+
+const RFC3339_UTC = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?Z$/;
+
+function validTime(s: string): boolean {
+  const m = RFC3339_UTC.exec(s);
+  if (!m) return false;
+  const [y, mo, d, h, mi, se] = m.slice(1, 7).map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  const t = new Date(Date.UTC(y, mo - 1, d, h, mi, se));
+  return (
+    t.getUTCFullYear() === y &&
+    t.getUTCMonth() === mo - 1 &&
+    t.getUTCDate() === d &&
+    h < 24 &&
+    mi < 60 &&
+    se < 60
+  );
+}
+
+const ident = z
+  .string()
+  .min(1)
+  .max(256)
+  .regex(/^[^\u0000-\u001f\u007f]*$/, "must not contain control characters");
+export const timeSchema = z
+  .string()
+  .refine(validTime, "must be an RFC 3339 UTC time like 2026-11-24T19:00:00.123Z");
+export const hash32Schema = z.string().refine((s) => {
+  try {
+    base64Decode(s, "hash", 32);
+    return true;
+  } catch {
+    return false;
+  }
+}, "must be strict base64 of 32 bytes");
+const count = z.number().int().min(0);
+
+export const payloadSchema = z
+  .object({ size: count.max(MAX_CONTENT), sha256: hash32Schema })
+  .strict();
+export const redactionSchema = z
+  .object({ kind: z.string().min(1).max(64), at: count, len: count })
+  .strict()
+  .describe("a span of the content replaced before the commitment was formed");
+
+const eventMetaShape = {
+  v: z.literal(1),
+  host: ident,
+  server: ident,
+  session: ident,
+  window: ident,
+  pane: ident,
+  user: ident,
+  seq: count,
+  time: timeSchema,
+  type: z.enum(EVENT_TYPES),
+  payload: payloadSchema.optional(),
+  redactions: z.array(redactionSchema).max(1000).optional(),
+  client: z.object({ user: ident, tty: ident }).strict().optional(),
+  size: z
+    .object({ cols: count.max(100_000), rows: count.max(100_000) })
+    .strict()
+    .optional(),
+  name: z.string().max(256).optional(),
+  erasure: z
+    .object({
+      indexes: z.array(z.tuple([count, count])).max(100_000),
+      key: ident,
+      reason: z.string().min(1).max(1024),
+    })
+    .strict()
+    .optional(),
+  access: z
+    .object({ key: ident, read: z.string().min(1).max(1024) })
+    .strict()
+    .optional(),
+};
+
+export const eventMetaSchema = z
+  .object(eventMetaShape)
+  .strict()
+  .superRefine((e, ctx) => {
+    const needsPayload = CONTENT_TYPES.includes(e.type);
+    if (needsPayload && !e.payload)
+      ctx.addIssue({ code: "custom", path: ["payload"], message: `required for ${e.type} events` });
+    if (!needsPayload && e.payload)
+      ctx.addIssue({
+        code: "custom",
+        path: ["payload"],
+        message: `not allowed for ${e.type} events`,
+      });
+    if ((e.type === "erasure") !== (e.erasure !== undefined)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["erasure"],
+        message: "erasure events, and only they, carry `erasure`",
+      });
+    }
+    if ((e.type === "access") !== (e.access !== undefined)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["access"],
+        message: "access events, and only they, carry `access`",
+      });
+    }
+  });
+export type EventMeta = z.infer<typeof eventMetaSchema>;
+
+export const submissionSchema = z
+  .object({
+    ...eventMetaShape,
+    content: z
+      .string()
+      .max(4 * MAX_CONTENT)
+      .optional(),
+    salt: hash32Schema.optional(),
+    enc: z.literal("base64").optional(),
+  })
+  .strict();
+
+export const commandContentSchema = z
+  .object({
+    line: z.string().max(MAX_CONTENT),
+    cwd: z.string().max(4096),
+    exit: z.number().int().nullable(),
+    start: timeSchema,
+    end: timeSchema,
+  })
+  .strict();
+
+export interface ParsedSubmission {
+  meta: EventMeta;
+  /** Canonical JSON of `meta`: the leaf. */
+  leaf: Uint8Array;
+  content?: Uint8Array;
+  salt?: Uint8Array;
+}
+
+function zodMessage(e: z.ZodError): string {
+  const i = e.issues[0]!;
+  return `${i.path.length ? i.path.join(".") : "event"}: ${i.message}`;
+}
+
+/** base64(SHA-256(salt || content)). */
+export function commitment(salt: Uint8Array, content: Uint8Array): string {
+  return base64Encode(sha256(concatBytes(salt, content)));
+}
+
+export function eventLeaf(meta: EventMeta): Uint8Array {
+  const leaf = utf8Encode(canonicalJson(meta));
+  check(leaf.length <= MAX_LEAF, "bad-event", `leaf of ${leaf.length} bytes exceeds ${MAX_LEAF}`);
+  return leaf;
+}
+
+/** Validates a submitted event, checks its commitment and forms its leaf. Throws only TrailError. */
+export function parseSubmission(json: unknown): ParsedSubmission {
+  const r = submissionSchema.safeParse(json);
+  if (!r.success) throw new TrailError("bad-event", zodMessage(r.error));
+  const { content, salt, enc, ...rest } = r.data;
+  const m = eventMetaSchema.safeParse(rest);
+  if (!m.success) throw new TrailError("bad-event", zodMessage(m.error));
+  const meta = m.data;
+  const leaf = eventLeaf(meta);
+  if (!meta.payload) {
+    check(
+      content === undefined && salt === undefined && enc === undefined,
+      "bad-event",
+      `${meta.type} events carry no content`,
+    );
+    return { meta, leaf };
+  }
+  check(
+    content !== undefined && salt !== undefined,
+    "bad-event",
+    `${meta.type} events need content and salt`,
+  );
+  const bytes = enc === "base64" ? base64Decode(content, "content") : utf8Encode(content);
+  check(
+    bytes.length <= MAX_CONTENT,
+    "bad-event",
+    `content of ${bytes.length} bytes exceeds ${MAX_CONTENT}`,
+  );
+  const saltBytes = base64Decode(salt, "salt", 32);
+  check(
+    meta.payload.size === bytes.length,
+    "commitment-mismatch",
+    `payload.size ${meta.payload.size} but the content has ${bytes.length} bytes`,
+  );
+  check(
+    commitment(saltBytes, bytes) === meta.payload.sha256,
+    "commitment-mismatch",
+    "payload.sha256 does not commit to this content and salt",
+  );
+  if (meta.type === "command") parseCommandContent(bytes);
+  return { meta, leaf, content: bytes, salt: saltBytes };
+}
+
+/** A command event's content: canonical JSON of {line, cwd, exit, start, end}. */
+export function parseCommandContent(bytes: Uint8Array) {
+  let v: unknown;
+  try {
+    v = JSON.parse(utf8Decode(bytes, "command content"));
+  } catch (e) {
+    throw new TrailError("bad-event", `command content is not JSON: ${(e as Error).message}`);
+  }
+  const r = commandContentSchema.safeParse(v);
+  if (!r.success) throw new TrailError("bad-event", `command content: ${zodMessage(r.error)}`);
+  check(
+    canonicalJson(r.data) === utf8Decode(bytes),
+    "bad-event",
+    "command content is not canonical JSON",
+  );
+  return r.data;
+}
+
+/** Parses a stored leaf back into event metadata; the bytes must be exactly its canonical form. */
+export function parseLeaf(bytes: Uint8Array): EventMeta {
+  const text = utf8Decode(bytes, "leaf");
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    throw new TrailError("bad-event", "leaf is not JSON");
+  }
+  const r = eventMetaSchema.safeParse(v);
+  if (!r.success) throw new TrailError("bad-event", zodMessage(r.error));
+  check(canonicalJson(r.data) === text, "bad-event", "leaf is not in canonical form");
+  return r.data;
+}
+
+/** Builds a submission (for agents and tests): metadata + content, committed with `salt`. */
+export function makeSubmission(
+  meta: Omit<EventMeta, "payload">,
+  content: Uint8Array | undefined,
+  salt: Uint8Array,
+): Record<string, unknown> {
+  if (content === undefined) return { ...meta };
+  const full = { ...meta, payload: { size: content.length, sha256: commitment(salt, content) } };
+  let text: string | undefined;
+  try {
+    text = utf8Decode(content);
+  } catch {
+    text = undefined;
+  }
+  return text !== undefined
+    ? { ...full, content: text, salt: base64Encode(salt) }
+    : { ...full, content: base64Encode(content), enc: "base64", salt: base64Encode(salt) };
+}
+
+/** A stream is one pane of one tmux server on one host. */
+export function streamKey(meta: Pick<EventMeta, "host" | "server" | "pane">): string {
+  return `${meta.host}\u0000${meta.server}\u0000${meta.pane}`;
+}
