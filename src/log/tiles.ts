@@ -4,7 +4,7 @@
 //
 // Index encoding: N in groups of three digits, every group but the last prefixed with "x":
 // 1234067 → "x001/x234/067". Worked example: leaf 1234067 is in entry bundle 1234067 / 256 =
-// 4820 (path tile/entries/x004/820) at offset 1234067 − 4820·256 = 19, and its hash is in hash
+// 4820 (path tile/entries/x004/820) at offset 1234067 − 4820·256 = 147, and its hash is in hash
 // tile tile/0/x004/820 at the same offset. A tree of size 70000 has 273 full level-0 tiles
 // (273·256 = 69888) and tile/0/273.p/112; level 1 holds floor(70000/256) = 273 nodes: 1 full
 // tile and tile/1/001.p/17; level 2 holds floor(70000/65536) = 1 node: tile/2/000.p/1.
@@ -114,7 +114,7 @@ export function nodesAtTileLevel(size: number, level: number): number {
 
 /**
  * Every hash tile of a tree of `size` leaves: per level, the full tiles then the partial one (if
- * any), levels bottom up, up to the level whose nodes all fit in one partial tile.
+ * any), levels bottom up, while the level has a complete node (size 256 ends with tile/1/000.p/1).
  */
 export function tilesForSize(size: number): TileCoord[] {
   check(Number.isSafeInteger(size) && size >= 0, "malformed", `size ${show(size)}`);
@@ -125,7 +125,6 @@ export function tilesForSize(size: number): TileCoord[] {
     const full = Math.floor(n / TILE_WIDTH);
     for (let i = 0; i < full; i++) out.push({ level, index: i, width: TILE_WIDTH });
     if (n % TILE_WIDTH) out.push({ level, index: full, width: n % TILE_WIDTH });
-    if (n <= TILE_WIDTH) break;
   }
   return out;
 }

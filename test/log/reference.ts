@@ -55,3 +55,13 @@ export function naiveReader(d: Hash[]) {
       return mth(d.slice(index * w, (index + 1) * w));
     });
 }
+
+/** Any fast-check value as a string, without ever throwing (for building junk inputs). */
+export function junkString(v: unknown): string {
+  if (typeof v === "string") return v;
+  try {
+    return JSON.stringify(v) ?? typeof v;
+  } catch {
+    return typeof v;
+  }
+}

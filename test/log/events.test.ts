@@ -1,0 +1,230 @@
+// The tmux event schema (DESIGN section 1) and RFC 8785 canonical JSON.
+import { createHash } from "node:crypto";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { base64Encode, utf8Encode } from "../../src/log/encoding.ts";
+import { isTrailError, type TrailErrorCode } from "../../src/log/errors.ts";
+import {
+  commitment,
+  makeSubmission,
+  parseCommandContent,
+  parseLeaf,
+  parseSubmission,
+} from "../../src/log/events.ts";
+import { canonicalJson } from "../../src/log/jcs.ts";
+import { makeSubmission as handMade } from "../support/events.ts";
+
+function errorCode(f: () => unknown): TrailErrorCode | undefined {
+  try {
+    f();
+  } catch (e) {
+    expect(isTrailError(e), String(e)).toBe(true);
+    return (e as { code: TrailErrorCode }).code;
+  }
+  return undefined;
+}
+
+describe("RFC 8785 canonical JSON", () => {
+  // Examples from RFC 8785 §3.2.2 (numbers via ES serialisation) and §3.2.3 (sorting).
+  it("serialises numbers as ECMAScript does", () => {
+    const cases: [number, string][] = [
+      [0, "0"],
+      [-0, "0"],
+      [1e21, "1e+21"],
+      [1e-7, "1e-7"],
+      [333333333.3333333, "333333333.3333333"],
+      [9007199254740991, "9007199254740991"],
+      [4.5, "4.5"],
+      [2e-3, "0.002"],
+      [0.000001, "0.000001"],
+    ];
+    for (const [n, s] of cases) expect(canonicalJson(n)).toBe(s);
+  });
+
+  it("sorts keys by UTF-16 code units (the RFC 8785 §3.2.3 example order)", () => {
+    const obj = {
+      "\u20ac": "Euro Sign",
+      "\r": "Carriage Return",
+      "\ufb33": "Hebrew Letter Dalet With Dagesh",
+      "1": "One",
+      "\ud83d\ude00": "Emoji: Grinning Face",
+      "\u0080": "Control",
+      "\u00f6": "Latin Small Letter O With Diaeresis",
+    };
+    const c = canonicalJson(obj);
+    const order = ["\r", "1", "\u0080", "\u00f6", "\u20ac", "\ud83d\ude00", "\ufb33"].map((k) =>
+      c.indexOf(JSON.stringify(k)),
+    );
+    expect(order).toEqual([...order].sort((a, b) => a - b));
+  });
+
+  it("escapes strings minimally and drops whitespace", () => {
+    expect(canonicalJson({ b: [1, '\u0001\n"\\/é'], a: null, c: true })).toBe(
+      '{"a":null,"b":[1,"\\u0001\\n\\"\\\\/é"],"c":true}',
+    );
+  });
+
+  it("refuses non-JSON values", () => {
+    for (const v of [
+      Number.NaN,
+      Number.POSITIVE_INFINITY,
+      undefined,
+      () => 1,
+      1n,
+      "\ud800",
+      new Date(0),
+    ]) {
+      expect(errorCode(() => canonicalJson(v))).toBe("malformed");
+    }
+  });
+
+  it("canonical JSON re-parses to the same value and is a fixed point", () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), (v) => {
+        const c = canonicalJson(v);
+        expect(canonicalJson(JSON.parse(c))).toBe(c);
+      }),
+    );
+  });
+});
+
+describe("tmux events", () => {
+  const salt = new Uint8Array(32).fill(9);
+
+  it("a valid output event becomes its canonical leaf, and the commitment is SHA-256(salt || content)", () => {
+    const sub = handMade({ seq: 42, content: "hello\r\n", salt: Buffer.from(salt) });
+    const p = parseSubmission(sub);
+    const { content: _c, salt: _s, ...meta } = sub;
+    expect(new TextDecoder().decode(p.leaf)).toBe(canonicalJson(meta));
+    expect(p.content).toEqual(utf8Encode("hello\r\n"));
+    const want = createHash("sha256").update(salt).update("hello\r\n").digest("base64");
+    expect(commitment(salt, utf8Encode("hello\r\n"))).toBe(want);
+    expect(parseLeaf(p.leaf)).toEqual(p.meta);
+  });
+
+  it("binary content travels as base64 with enc: base64", () => {
+    const bytes = new Uint8Array([0xff, 0x00, 0x1b, 0x5b]);
+    const meta = {
+      v: 1 as const,
+      host: "h",
+      server: "s@1",
+      session: "$0",
+      window: "@0",
+      pane: "%0",
+      user: "u",
+      seq: 0,
+      time: "2026-11-24T19:00:00Z",
+      type: "output" as const,
+    };
+    const sub = makeSubmission(meta, bytes, salt);
+    expect(sub.enc).toBe("base64");
+    expect(parseSubmission(sub).content).toEqual(bytes);
+  });
+
+  it("lifecycle events carry no payload and no content", () => {
+    const sub = handMade({ seq: 0, type: "session-open", pane: "-" });
+    expect(parseSubmission(sub).content).toBeUndefined();
+    expect(
+      errorCode(() => parseSubmission({ ...sub, content: "x", salt: base64Encode(salt) })),
+    ).toBe("bad-event");
+    expect(errorCode(() => parseSubmission({ ...handMade({ seq: 0 }), type: "attach" }))).toBe(
+      "bad-event",
+    );
+  });
+
+  it("command content must be canonical JSON of line, cwd, exit, start, end", () => {
+    const cmd = canonicalJson({
+      line: "ls -l",
+      cwd: "/tmp",
+      exit: 0,
+      start: "2026-11-24T19:00:00.000Z",
+      end: "2026-11-24T19:00:00.100Z",
+    });
+    expect(parseCommandContent(utf8Encode(cmd)).line).toBe("ls -l");
+    parseSubmission(handMade({ seq: 1, type: "command", content: cmd }));
+    expect(
+      errorCode(() =>
+        parseSubmission(handMade({ seq: 1, type: "command", content: '{"line":"ls"}' })),
+      ),
+    ).toBe("bad-event");
+    const spaced =
+      '{"cwd":"/", "end":"2026-11-24T19:00:00Z","exit":null,"line":"x","start":"2026-11-24T19:00:00Z"}';
+    expect(errorCode(() => parseCommandContent(utf8Encode(spaced)))).toBe("bad-event");
+  });
+
+  it("each kind of bad input is rejected naming the field", () => {
+    const good = handMade({ seq: 3 });
+    const cases: [Record<string, unknown>, TrailErrorCode, RegExp][] = [
+      [{ ...good, seq: -1 }, "bad-event", /seq/],
+      [{ ...good, seq: 1.5 }, "bad-event", /seq/],
+      [{ ...good, v: 2 }, "bad-event", /v/],
+      [{ ...good, type: "nope" }, "bad-event", /type/],
+      [{ ...good, time: "2026-02-30T00:00:00Z" }, "bad-event", /time/],
+      [{ ...good, time: "2026-11-24T19:00:00+01:00" }, "bad-event", /time/],
+      [{ ...good, host: "" }, "bad-event", /host/],
+      [{ ...good, host: "a\nb" }, "bad-event", /host/],
+      [{ ...good, surprise: 1 }, "bad-event", /surprise|Unrecognized/i],
+      [{ ...good, salt: "AAAA" }, "bad-event", /salt/],
+      [{ ...good, content: "other" }, "commitment-mismatch", /size|sha256/],
+      [
+        { ...good, payload: { ...(good.payload as object), size: 1 } },
+        "commitment-mismatch",
+        /size/,
+      ],
+      [{ ...good, enc: "base64" }, "malformed", /content/],
+    ];
+    for (const [bad, code, re] of cases) {
+      let err: unknown;
+      try {
+        parseSubmission(bad);
+      } catch (e) {
+        err = e;
+      }
+      expect(isTrailError(err, code), `${JSON.stringify(bad)}: ${String(err)}`).toBe(true);
+      expect((err as Error).message).toMatch(re);
+    }
+  });
+
+  it("a leaf over 65535 bytes is refused", () => {
+    const sub = handMade({ seq: 0 });
+    expect(
+      errorCode(() =>
+        parseSubmission({
+          ...sub,
+          redactions: Array(900).fill({
+            kind: "password-prompt-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            at: 123456,
+            len: 1234567,
+          }),
+        }),
+      ),
+    ).toBe("bad-event");
+  });
+
+  it("a stored leaf must be exactly canonical", () => {
+    const p = parseSubmission(handMade({ seq: 0 }));
+    const text = new TextDecoder().decode(p.leaf);
+    expect(errorCode(() => parseLeaf(utf8Encode(` ${text}`)))).toBe("bad-event");
+    expect(errorCode(() => parseLeaf(utf8Encode(text.replace('"v":1', '"v":1.0'))))).toBe(
+      "bad-event",
+    );
+  });
+
+  it("junk never throws anything but a TrailError", () => {
+    fc.assert(
+      fc.property(fc.anything(), (junk) => {
+        for (const f of [
+          () => parseSubmission(junk),
+          () => parseLeaf(utf8Encode(JSON.stringify(junk) ?? "")),
+        ]) {
+          try {
+            f();
+          } catch (e) {
+            expect(isTrailError(e), String(e)).toBe(true);
+          }
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
