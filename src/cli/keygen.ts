@@ -2,7 +2,7 @@
 // with mode 600; prints the note verifier key and the cosignature/v1 verifier key (DESIGN §3).
 
 import { randomBytes } from "node:crypto";
-import { writeFileSync } from "node:fs";
+import { chmodSync, writeFileSync } from "node:fs";
 import { generateKey } from "../log/keys.ts";
 import { type Command, parseFlags, UsageError } from "./command.ts";
 
