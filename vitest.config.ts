@@ -8,5 +8,9 @@ export default defineConfig({
     // Two cores: one fork per core keeps PostgreSQL and the process tests from starving each other.
     pool: "forks",
     maxWorkers: 2,
+    // CI also writes a JSON report, from which .ci/run prints one plain "N passed, N failed" line.
+    reporters: process.env.CI
+      ? ["default", ["json", { outputFile: ".tmp/vitest.json" }]]
+      : ["default"],
   },
 });
