@@ -93,7 +93,7 @@ CREATE TABLE "tiles" (
 --> statement-breakpoint
 CREATE UNIQUE INDEX "leaves_leaf_hash" ON "leaves" USING btree ("leaf_hash");--> statement-breakpoint
 CREATE UNIQUE INDEX "leaves_stream_seq" ON "leaves" USING btree ("host","server","pane","seq");--> statement-breakpoint
-CREATE INDEX "leaves_session" ON "leaves" USING btree ("host","server","session","idx");--> statement-breakpoint
+CREATE INDEX "leaves_session" ON "leaves" USING btree ("session","host","server","idx");--> statement-breakpoint
 CREATE UNIQUE INDEX "sessions_key" ON "sessions" USING btree ("host","server","session");--> statement-breakpoint
 CREATE INDEX "sessions_last_time" ON "sessions" USING btree ("last_time");--> statement-breakpoint
 CREATE INDEX "sessions_host_time" ON "sessions" USING btree ("host","last_time");--> statement-breakpoint

@@ -70,7 +70,9 @@ export const leaves = pgTable(
   (t) => [
     uniqueIndex("leaves_leaf_hash").on(t.leafHash),
     uniqueIndex("leaves_stream_seq").on(t.host, t.server, t.pane, t.seq),
-    index("leaves_session").on(t.host, t.server, t.session, t.idx),
+    // Session first: with (host, server) leading, a planner without statistics picked this index
+    // for stream-position probes and filtered the whole host per probe.
+    index("leaves_session").on(t.session, t.host, t.server, t.idx),
   ],
 );
 

@@ -19,9 +19,10 @@
 //                            COMMIT.
 //   4. answer     callers are answered only after step 3 committed.
 //
-// Only step 3 is serialised (in process by a promise chain, across processes by the row lock), and
-// it writes only small rows: the bulky entry and payload bytes were written in step 2, in parallel
-// with the previous batch's step 3.
+// Only step 3 is serialised (in process by one integration loop, across processes by the row
+// lock), and it writes only small rows: the bulky entry and payload bytes were written in step 2,
+// in parallel with the previous integration. Plans staged while an integration runs go together
+// into the next one (group commit), so batches grow with load.
 
 import type { Sql } from "../db/client.ts";
 import { CompactRange } from "../log/compact.ts";
@@ -99,7 +100,12 @@ export class Sequencer {
   private queued = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private inFlight = new Set<Promise<void>>();
-  private lockChain: Promise<unknown> = Promise.resolve();
+  private staged: {
+    plan: Plan;
+    resolve: (r: { size: number; newLeaves: number }) => void;
+    reject: (e: unknown) => void;
+  }[] = [];
+  private integrating = false;
   private closed = false;
 
   constructor(
@@ -153,9 +159,7 @@ export class Sequencer {
     try {
       const plan = await classify(this.sql, batch);
       await stage(this.sql, plan.fresh);
-      const done = this.lockChain.then(() => integrate(this.sql, plan, this.opts.hasher));
-      this.lockChain = done.catch(() => {});
-      const { size, newLeaves } = await done;
+      const { size, newLeaves } = await this.integrateSoon(plan);
       for (const s of plan.subs) {
         if (s.conflict) s.pending.reject(s.conflict);
         else s.pending.resolve(s.results as LeafResult[]);
@@ -169,6 +173,41 @@ export class Sequencer {
     } catch (e) {
       for (const p of batch) p.reject(e);
     }
+  }
+
+  /**
+   * Group commit: one integration at a time; every plan staged while it runs waits and then goes
+   * into the next integration together (up to maxBatch leaves), so under load one row-locked
+   * transaction carries many requests.
+   */
+  private integrateSoon(plan: Plan): Promise<{ size: number; newLeaves: number }> {
+    return new Promise((resolve, reject) => {
+      this.staged.push({ plan, resolve, reject });
+      if (!this.integrating) void this.integrateLoop();
+    });
+  }
+
+  private async integrateLoop(): Promise<void> {
+    this.integrating = true;
+    while (this.staged.length > 0) {
+      const group: typeof this.staged = [];
+      let n = 0;
+      while (
+        this.staged.length > 0 &&
+        (n === 0 || n + this.staged[0]!.plan.fresh.length <= this.opts.maxBatch)
+      ) {
+        const next = this.staged.shift()!;
+        n += next.plan.fresh.length;
+        group.push(next);
+      }
+      try {
+        const r = await integrate(this.sql, mergePlans(group.map((g) => g.plan)), this.opts.hasher);
+        for (const g of group) g.resolve(r);
+      } catch (e) {
+        for (const g of group) g.reject(e);
+      }
+    }
+    this.integrating = false;
   }
 }
 
@@ -208,16 +247,21 @@ const posKey = (s: { host: string; server: string; pane: string; seq: number }) 
 async function lookup(sql: Sql, leaves: LeafInput[]): Promise<ExistingLeaf[]> {
   if (leaves.length === 0) return [];
   const streams = leaves.flatMap((l) => (l.stream ? [l.stream] : []));
+  // Both halves probe the unique indexes once per element of the batch's arrays (LATERAL with an
+  // equality on the index key; LIMIT 1 keeps the planner from flattening it into a join). Filters over leaves (`IN (…)`, `= ANY(…)`) and plain joins were
+  // planned as whole-table scans, nested per element when statistics were young: seconds per
+  // batch. Hashes travel as '\\x…' text cast to bytea.
   return sql.query<ExistingLeaf>(
-    `SELECT idx, leaf_hash, host, server, pane, seq FROM leaves
-       WHERE leaf_hash IN (SELECT substring($1::bytea FROM g * 32 + 1 FOR 32)
-                           FROM generate_series(0, length($1::bytea) / 32 - 1) g)
+    `SELECT l.idx, l.leaf_hash, l.host, l.server, l.pane, l.seq
+       FROM unnest($1::text[]::bytea[]) AS h(leaf_hash)
+       CROSS JOIN LATERAL (SELECT * FROM leaves WHERE leaves.leaf_hash = h.leaf_hash LIMIT 1) l
      UNION
      SELECT l.idx, l.leaf_hash, l.host, l.server, l.pane, l.seq
        FROM unnest($2::text[], $3::text[], $4::text[], $5::int8[]) AS p(host, server, pane, seq)
-       JOIN leaves l ON l.host = p.host AND l.server = p.server AND l.pane = p.pane AND l.seq = p.seq`,
+       CROSS JOIN LATERAL (SELECT * FROM leaves WHERE leaves.host = p.host AND leaves.server = p.server
+                             AND leaves.pane = p.pane AND leaves.seq = p.seq LIMIT 1) l`,
     [
-      packHashes(leaves.map((l) => l.leafHash)),
+      leaves.map((l) => `\\x${hexEncode(l.leafHash)}`),
       streams.map((s) => s.host),
       streams.map((s) => s.server),
       streams.map((s) => s.pane),
@@ -277,6 +321,40 @@ async function classify(sql: Sql, batch: Pending[]): Promise<Plan> {
     });
   }
   return { subs, fresh: [...fresh.values()], total: all.length };
+}
+
+/**
+ * Several staged plans as one: fresh leaves are shared by hash (their waiters combined); a later
+ * plan's different leaf for a stream position an earlier plan claims is a conflict for its
+ * submission (which then claims nothing: integrate drops leaves only conflicting waiters want).
+ */
+function mergePlans(plans: Plan[]): Plan {
+  if (plans.length === 1) return plans[0]!;
+  const fresh = new Map<string, FreshLeaf>();
+  const claimed = new Map<string, Hash>();
+  for (const p of plans) {
+    for (const f of p.fresh) {
+      const hex = hexEncode(f.input.leafHash);
+      const have = fresh.get(hex);
+      if (have) {
+        have.waiters.push(...f.waiters);
+        continue;
+      }
+      const key = f.input.stream && posKey(f.input.stream);
+      const other = key ? claimed.get(key) : undefined;
+      if (other) {
+        for (const [sub, pos] of f.waiters) sub.conflict ??= new ConflictError(pos, -1, other);
+        continue;
+      }
+      if (key) claimed.set(key, f.input.leafHash);
+      fresh.set(hex, { input: f.input, waiters: [...f.waiters] });
+    }
+  }
+  return {
+    subs: plans.flatMap((p) => p.subs),
+    fresh: [...fresh.values()],
+    total: plans.reduce((n, p) => n + p.total, 0),
+  };
 }
 
 /** Step 2: entry bytes and payloads, content-addressed, committed before any index exists. */

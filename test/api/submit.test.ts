@@ -90,6 +90,21 @@ describe("POST /v1/events", () => {
     expect(conflicts.length).toBe(1);
   });
 
+  it("concurrent submissions: identical events share one index; different events for one new position: one wins, the rest get 409", async () => {
+    const same = makeBatch(2, 0, { pane: "%race-same" });
+    const outs = await Promise.all(Array.from({ length: 6 }, () => post(same)));
+    const bodies = (await Promise.all(outs.map((r) => r.json()))) as { index: number }[][];
+    expect(new Set(bodies.map((b) => b[0]!.index)).size).toBe(1);
+    const rivals = Array.from({ length: 6 }, (_, i) => [
+      makeSubmission({ seq: 0, pane: "%race-pos", content: `rival ${i}` }),
+    ]);
+    const statuses = (await Promise.all(rivals.map((b) => post(b)))).map((r) => r.status);
+    expect(statuses.filter((x) => x === 200).length).toBe(1);
+    expect(statuses.filter((x) => x === 409).length).toBe(5);
+    const rows = await log.db.sql.query("SELECT idx FROM leaves WHERE pane = '%race-pos'");
+    expect(rows.length).toBe(1);
+  });
+
   it("a submit key is bound to its host: events for another host get 403 and change nothing", async () => {
     const token = await submitKey("web-2");
     const ok = await post(makeBatch(1, 0, { host: "web-2" }), token);

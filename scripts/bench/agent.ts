@@ -1,0 +1,86 @@
+// One simulated agent for `npm run bench`: posts batches of realistic tmux events (output of
+// 200-2000 bytes, some command events, many streams) to a log for a fixed time over real HTTP,
+// then prints one JSON line: {events, requests, latencies (ms), acks: [[index, ...]]}.
+// Run as its own process so the load generator does not share the server's event loop.
+
+import { createHash, randomBytes } from "node:crypto";
+
+const [url, token, seconds, batch, agentId, concurrency] = process.argv.slice(2);
+const until = Date.now() + Number(seconds) * 1000;
+const size = Number(batch);
+const host = `bench-${agentId}`;
+const streams = 20;
+const seqs = new Array(streams).fill(0);
+const text = "lorem ipsum dolor sit amet, consectetur adipiscing elit ".repeat(40);
+
+function event(i: number) {
+  const pane = i % streams;
+  const seq = seqs[pane]++;
+  const command = seq % 20 === 19;
+  const content = command
+    ? JSON.stringify({
+        cwd: "/srv/app",
+        end: "2026-11-25T10:00:01.000Z",
+        exit: 0,
+        line: `make test ${seq}`,
+        start: "2026-11-25T10:00:00.000Z",
+      })
+    : text.slice(0, 200 + ((seq * 7919) % 1800));
+  const salt = randomBytes(32);
+  const bytes = Buffer.from(content);
+  return {
+    v: 1,
+    host,
+    server: "default@1764050000",
+    session: `$${pane % 4}`,
+    window: "@1",
+    pane: `%${pane}`,
+    user: "bench",
+    seq,
+    time: new Date().toISOString(),
+    type: command ? "command" : "output",
+    payload: {
+      size: bytes.length,
+      sha256: createHash("sha256").update(salt).update(bytes).digest("base64"),
+    },
+    content,
+    salt: salt.toString("base64"),
+  };
+}
+
+const latencies: number[] = [];
+const acks: number[] = [];
+let events = 0;
+let errors = 0;
+let n = 0;
+
+async function loop() {
+  while (Date.now() < until) {
+    const body = JSON.stringify(Array.from({ length: size }, () => event(n++)));
+    const t0 = performance.now();
+    const res = await fetch(`${url}/v1/events`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
+      body,
+    });
+    const out = (await res.json()) as { index: number }[];
+    latencies.push(performance.now() - t0);
+    if (res.status !== 200) {
+      errors++;
+      continue;
+    }
+    events += out.length;
+    acks.push(Math.max(...out.map((o) => o.index)));
+  }
+}
+
+await Promise.all(Array.from({ length: Number(concurrency) }, loop));
+console.log(
+  JSON.stringify({
+    events,
+    errors,
+    requests: latencies.length,
+    latencies,
+    maxAcked: Math.max(-1, ...acks),
+  }),
+);
