@@ -35,6 +35,7 @@ Flags:
         mode: 0o600,
         flag: values.force ? "w" : "wx",
       });
+      chmodSync(values.out, 0o600); // an overwritten file would keep its old mode
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === "EEXIST")

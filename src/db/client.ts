@@ -48,10 +48,10 @@ function wrapPostgres(client: postgres.Sql | postgres.TransactionSql, root: bool
   return {
     kind: "postgres",
     async query<T>(text: string, params: unknown[] = []) {
-      // biome-ignore lint/suspicious/noExplicitAny: postgres.js types its parameters loosely
       // Unnamed statements, planned for their actual parameters each time: cached generic plans
       // chose nested loops over whole-table scans for the sequencer's array lookups (seconds per
       // batch on a young table), where a custom plan takes milliseconds.
+      // biome-ignore lint/suspicious/noExplicitAny: postgres.js types its parameters loosely
       return (await client.unsafe(text, params as any[], { prepare: false })) as unknown as T[];
     },
     async begin<T>(fn: (tx: Sql) => Promise<T>) {
