@@ -10,7 +10,7 @@ import {
   verifyCosignature,
 } from "../../src/log/cosignature.ts";
 import { base64Decode, base64Encode, hexEncode, utf8Encode } from "../../src/log/encoding.ts";
-import { isTrailError, type TrailErrorCode } from "../../src/log/errors.ts";
+import { isTrailError } from "../../src/log/errors.ts";
 import { rfc6962 } from "../../src/log/hash.ts";
 import {
   cosignedMessage,
@@ -21,20 +21,11 @@ import {
 import { signNote } from "../../src/log/note.ts";
 import { inclusionProof, treeRoot } from "../../src/log/proof.ts";
 import { formatTlogProof, parseTlogProof, verifyTlogProof } from "../../src/log/tlog-proof.ts";
+import { errorCode } from "../support/errors.ts";
 import { junkString, leafHashes, naiveReader } from "./reference.ts";
 
 const N = JSON.parse(readFileSync(new URL("../vectors/notes.json", import.meta.url), "utf8"));
 const C = N.checkpoint;
-
-function errorCode(f: () => unknown): TrailErrorCode | undefined {
-  try {
-    f();
-  } catch (e) {
-    expect(isTrailError(e), String(e)).toBe(true);
-    return (e as { code: TrailErrorCode }).code;
-  }
-  return undefined;
-}
 
 const log = generateKey("example.com/log", new Uint8Array(32).fill(1));
 const w1 = generateKey("witness1.example", new Uint8Array(32).fill(2));

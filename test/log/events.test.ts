@@ -12,17 +12,8 @@ import {
   parseSubmission,
 } from "../../src/log/events.ts";
 import { canonicalJson } from "../../src/log/jcs.ts";
+import { errorCode } from "../support/errors.ts";
 import { makeSubmission as handMade } from "../support/events.ts";
-
-function errorCode(f: () => unknown): TrailErrorCode | undefined {
-  try {
-    f();
-  } catch (e) {
-    expect(isTrailError(e), String(e)).toBe(true);
-    return (e as { code: TrailErrorCode }).code;
-  }
-  return undefined;
-}
 
 describe("RFC 8785 canonical JSON", () => {
   // Examples from RFC 8785 §3.2.2 (numbers via ES serialisation) and §3.2.3 (sorting).

@@ -12,6 +12,7 @@ import {
   verifyConsistency,
   verifyInclusion,
 } from "../../src/log/proof.ts";
+import { throwsTrail } from "../support/errors.ts";
 import { leafHashes, mth, naiveReader, path, proof } from "./reference.ts";
 
 const ALL = leafHashes(3001);
@@ -26,15 +27,6 @@ const rootOf = (n: number) => {
     rootCache.set(n, r);
   }
   return r;
-};
-
-const throwsTrail = (f: () => void) => {
-  try {
-    f();
-  } catch (e) {
-    return isTrailError(e);
-  }
-  return false;
 };
 
 const flip = (hs: Uint8Array[], i: number, bit: number) =>

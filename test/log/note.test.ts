@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { base64Decode, hexEncode } from "../../src/log/encoding.ts";
-import { isTrailError, type TrailErrorCode } from "../../src/log/errors.ts";
+import { isTrailError } from "../../src/log/errors.ts";
 import {
   cosignatureVerifierKey,
   generateKey,
@@ -12,6 +12,7 @@ import {
   verifierKeyOf,
 } from "../../src/log/keys.ts";
 import { openNote, signNote } from "../../src/log/note.ts";
+import { errorCode } from "../support/errors.ts";
 import { junkString } from "./reference.ts";
 
 const N = JSON.parse(readFileSync(new URL("../vectors/notes.json", import.meta.url), "utf8"));
@@ -27,16 +28,6 @@ const text: string = S.text;
 const both: string = S.signed_note_with_both;
 const PV = parseVerifierKey(peter!.verifier_key);
 const EV = parseVerifierKey(enoch!.verifier_key);
-
-function errorCode(f: () => unknown): TrailErrorCode | undefined {
-  try {
-    f();
-  } catch (e) {
-    expect(isTrailError(e), String(e)).toBe(true);
-    return (e as { code: TrailErrorCode }).code;
-  }
-  return undefined;
-}
 
 describe("keys", () => {
   it("each vector signer key yields its verifier key and key ID", () => {

@@ -15,18 +15,10 @@ import {
   parseTilePath,
   tilesForSize,
 } from "../../src/log/tiles.ts";
+import { throwsTrail } from "../support/errors.ts";
 import { leafHashes, mth, naiveReader } from "./reference.ts";
 
 const T = JSON.parse(readFileSync(new URL("../vectors/tiles.json", import.meta.url), "utf8"));
-
-const throwsTrail = (f: () => unknown) => {
-  try {
-    f();
-  } catch (e) {
-    return isTrailError(e);
-  }
-  return false;
-};
 
 describe("tile paths (tiles.json)", () => {
   it("index encoding", () => {
