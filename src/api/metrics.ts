@@ -135,6 +135,15 @@ export function logMetrics() {
     denied: r.register(
       new Counter("tmuxtrail_denied_total", "Requests refused with 401 or 403, by key"),
     ),
+    witnessAlarms: r.register(
+      new Counter(
+        "tmuxtrail_witness_alarms_total",
+        "Witness refusals of our checkpoints (403/404/422) and bad cosignatures",
+      ),
+    ),
+    witnessSize: r.register(
+      new Gauge("tmuxtrail_witness_size", "The tree size each witness last cosigned"),
+    ),
   };
 }
 

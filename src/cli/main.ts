@@ -7,8 +7,10 @@ import { type Command, EXIT_USAGE, EXIT_VERIFY_FAILED, UsageError, wantsHelp } f
 import { keygen } from "./keygen.ts";
 import { keys } from "./keys.ts";
 import { serve } from "./serve.ts";
+import { verifyEvidenceCommand } from "./verify-evidence.ts";
+import { witness } from "./witness.ts";
 
-const commands: Command[] = [serve, keygen, keys];
+const commands: Command[] = [serve, keygen, keys, witness, verifyEvidenceCommand];
 
 function overview(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

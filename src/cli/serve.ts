@@ -2,6 +2,7 @@
 
 import { DEFAULTS, type LogConfig, parseDuration } from "../server/config.ts";
 import { startLog } from "../server/log.ts";
+import { parseWitnessSpec } from "../server/witnesses.ts";
 import { type Command, parseFlags, UsageError } from "./command.ts";
 
 function int(v: string | undefined, name: string, def: number, min = 0): number {
@@ -33,6 +34,8 @@ Flags (environment variables in brackets):
   --batch-linger D          how long a batch waits for more submissions (default ${DEFAULTS.batchLingerMs}ms)
   --rate-limit N            requests per second per API key (default off)
   --pool-size N             PostgreSQL connections per process (default ${DEFAULTS.poolSize})
+  --witness VKEY@URL        a witness to ask for cosignatures, repeatable (its cosignature key)
+  --witness-quorum K        cosignatures ?wait=checkpoint waits for (default 0)
 The admin token is TMUXTRAIL_ADMIN_TOKEN, else generated on first start into <data>/admin.token.
 
 SIGTERM or SIGINT: stop accepting, answer every accepted submission, sign a last checkpoint, exit.`,
@@ -51,6 +54,8 @@ SIGTERM or SIGINT: stop accepting, answer every accepted submission, sign a last
       "batch-linger": { type: "string" },
       "rate-limit": { type: "string" },
       "pool-size": { type: "string" },
+      witness: { type: "string", multiple: true },
+      "witness-quorum": { type: "string" },
     });
     const env = process.env;
     let durations: { interval: number; linger: number };
@@ -77,7 +82,21 @@ SIGTERM or SIGINT: stop accepting, answer every accepted submission, sign a last
       batchLingerMs: durations.linger,
       rateLimit: int(v["rate-limit"], "--rate-limit", 0),
       poolSize: int(v["pool-size"], "--pool-size", DEFAULTS.poolSize, 1),
+      witnesses: v.witness ?? [],
+      witnessQuorum: int(v["witness-quorum"], "--witness-quorum", 0),
     };
+    for (const w of cfg.witnesses) {
+      try {
+        parseWitnessSpec(w);
+      } catch (e) {
+        throw new UsageError((e as Error).message);
+      }
+    }
+    if (cfg.witnessQuorum > cfg.witnesses.length) {
+      throw new UsageError(
+        `--witness-quorum ${cfg.witnessQuorum} is more than the ${cfg.witnesses.length} witnesses given`,
+      );
+    }
     const running = await startLog(cfg);
     const token = running.adminTokenFile
       ? `$(cat ${running.adminTokenFile})`

@@ -12,10 +12,23 @@ import postgres from "postgres";
 import { rfc6962 } from "../log/hash.ts";
 import type { Sql } from "./client.ts";
 
-const migrationsFolder = fileURLToPath(new URL("../../drizzle", import.meta.url));
+/** The log's migrations, and the witness's (its own tables, in its own database). */
+export const LOG_MIGRATIONS = {
+  folder: fileURLToPath(new URL("../../drizzle", import.meta.url)),
+  table: "__drizzle_migrations",
+};
+export const WITNESS_MIGRATIONS = {
+  folder: fileURLToPath(new URL("../../drizzle/witness", import.meta.url)),
+  table: "__tmuxtrail_witness_migrations",
+};
+type Migrations = typeof LOG_MIGRATIONS;
 const MIGRATION_LOCK = 0x746d7578; // "tmux"
 
-export async function migratePostgresUrl(url: string, schema?: string): Promise<void> {
+export async function migratePostgresUrl(
+  url: string,
+  schema?: string,
+  m: Migrations = LOG_MIGRATIONS,
+): Promise<void> {
   // Its own single connection: drizzle alters a postgres.js client it is handed.
   const client = postgres(url, {
     max: 1,
@@ -26,7 +39,8 @@ export async function migratePostgresUrl(url: string, schema?: string): Promise<
     await client`SELECT pg_advisory_lock(${MIGRATION_LOCK})`;
     if (schema) await client`CREATE SCHEMA IF NOT EXISTS ${client(schema)}`;
     await migratePostgres(drizzlePostgres(client), {
-      migrationsFolder,
+      migrationsFolder: m.folder,
+      migrationsTable: m.table,
       migrationsSchema: schema ?? "drizzle",
     });
     await client`SELECT pg_advisory_unlock(${MIGRATION_LOCK})`;
@@ -35,8 +49,8 @@ export async function migratePostgresUrl(url: string, schema?: string): Promise<
   }
 }
 
-export async function migratePgliteDb(pg: PGlite): Promise<void> {
-  await migratePglite(drizzlePglite(pg), { migrationsFolder });
+export async function migratePgliteDb(pg: PGlite, m: Migrations = LOG_MIGRATIONS): Promise<void> {
+  await migratePglite(drizzlePglite(pg), { migrationsFolder: m.folder, migrationsTable: m.table });
 }
 
 /** Creates the coordination row of an empty tree if there is none. */

@@ -21,6 +21,10 @@ export interface LogConfig {
   rateLimit: number;
   /** Connections per process in the PostgreSQL pool. */
   poolSize: number;
+  /** Witnesses to ask for cosignatures: `<vkey>@<url>`. */
+  witnesses: string[];
+  /** Cosignatures `?wait=checkpoint` waits for. */
+  witnessQuorum: number;
 }
 
 export const DEFAULTS = {

@@ -27,6 +27,7 @@ import type { LogConfig } from "./config.ts";
 import { latestCheckpoint, Publisher, verifyStorage } from "./publisher.ts";
 import { Sequencer } from "./sequencer.ts";
 import { openStorage } from "./storage.ts";
+import { parseWitnessSpec, WitnessPool } from "./witnesses.ts";
 
 export interface RunningLog {
   ctx: LogContext;
@@ -109,6 +110,13 @@ export async function startLog(
         metrics.treeSize.set(b.size);
       },
     });
+    const pool = new WitnessPool(storage.sql, cfg.witnesses.map(parseWitnessSpec), {
+      hasher,
+      log,
+      alarms: metrics.witnessAlarms,
+      witnessSize: metrics.witnessSize,
+      onCosigned: () => void publisher.notifyWaiters().catch(() => {}),
+    });
     let lastPublished = Date.now();
     metrics.checkpointAge.set(() => (Date.now() - lastPublished) / 1000);
     const publisher = new Publisher(storage.sql, {
@@ -116,6 +124,10 @@ export async function startLog(
       signer,
       hasher,
       intervalMs: cfg.checkpointIntervalMs,
+      witnessQuorum: cfg.witnessQuorum,
+      // Not awaited: a slow witness never delays the next checkpoint.
+      afterTick: async () =>
+        void pool.catchUp().catch((e) => log(`witnesses: ${(e as Error).message}`)),
       onPublish: () => {
         lastPublished = Date.now();
       },

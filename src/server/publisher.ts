@@ -82,6 +82,10 @@ export interface PublisherOptions {
   signer: Signer;
   hasher: Hasher;
   intervalMs: number;
+  /** Cosignatures a checkpoint needs before `waitFor` counts it (serve --witness-quorum). */
+  witnessQuorum?: number;
+  /** Runs after every tick (the witness pool catches up there). */
+  afterTick?: () => Promise<void>;
   onPublish?: (cp: StoredCheckpoint) => void;
   onError?: (e: unknown) => void;
 }
@@ -128,12 +132,20 @@ export class Publisher {
     });
   }
 
-  private async notifyWaiters(): Promise<void> {
+  /** Resolves the waiters a stored checkpoint (with its quorum of cosignatures) now covers. */
+  async notifyWaiters(): Promise<void> {
     if (this.waiters.length === 0) return;
-    const last = await latestCheckpoint(this.sql);
-    if (!last) return;
-    const ready = this.waiters.filter((w) => w.size <= last.size);
-    this.waiters = this.waiters.filter((w) => w.size > last.size);
+    const quorum = this.opts.witnessQuorum ?? 0;
+    const rows = await this.sql.query<{ size: number }>(
+      `SELECT c.size FROM checkpoints c
+        WHERE $1 = 0 OR (SELECT count(*) FROM cosignatures s WHERE s.size = c.size) >= $1
+        ORDER BY c.size DESC LIMIT 1`,
+      [quorum],
+    );
+    const covered = rows[0]?.size;
+    if (covered === undefined) return;
+    const ready = this.waiters.filter((w) => w.size <= covered);
+    this.waiters = this.waiters.filter((w) => w.size > covered);
     for (const w of ready) w.resolve();
   }
 
@@ -141,6 +153,7 @@ export class Publisher {
     const tick = async () => {
       try {
         await this.publish();
+        await this.opts.afterTick?.();
         await this.notifyWaiters();
       } catch (e) {
         this.opts.onError?.(e);

@@ -5,7 +5,12 @@
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { connectPostgres, openPglite, type Sql } from "../db/client.ts";
-import { initLogState, migratePgliteDb, migratePostgresUrl } from "../db/migrate.ts";
+import {
+  initLogState,
+  LOG_MIGRATIONS,
+  migratePgliteDb,
+  migratePostgresUrl,
+} from "../db/migrate.ts";
 
 export interface Storage {
   sql: Sql;
@@ -58,21 +63,27 @@ export async function openStorage(opts: {
   databaseSchema?: string;
   dataDir: string;
   poolSize?: number;
+  /** Which tables: the log's (default) or the witness's. */
+  migrations?: typeof LOG_MIGRATIONS;
+  /** Run once after migrating (default: create the log's coordination row). */
+  init?: (sql: Sql) => Promise<void>;
 }): Promise<Storage> {
+  const m = opts.migrations ?? LOG_MIGRATIONS;
+  const init = opts.init ?? initLogState;
   if (opts.databaseUrl) {
-    await migratePostgresUrl(opts.databaseUrl, opts.databaseSchema);
+    await migratePostgresUrl(opts.databaseUrl, opts.databaseSchema, m);
     const sql = connectPostgres(opts.databaseUrl, {
       max: opts.poolSize ?? 10,
       schema: opts.databaseSchema,
     });
-    await initLogState(sql);
+    await init(sql);
     return { sql, kind: "postgres", close: () => sql.close() };
   }
   const release = lockDataDir(opts.dataDir);
   try {
     const { sql, pg } = await openPglite(join(opts.dataDir, "db"));
-    await migratePgliteDb(pg);
-    await initLogState(sql);
+    await migratePgliteDb(pg, m);
+    await init(sql);
     return {
       sql,
       kind: "pglite",

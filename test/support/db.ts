@@ -4,7 +4,12 @@
 import { randomBytes } from "node:crypto";
 import postgres from "postgres";
 import { connectPostgres, openPglite, type Sql } from "../../src/db/client.ts";
-import { initLogState, migratePgliteDb, migratePostgresUrl } from "../../src/db/migrate.ts";
+import {
+  initLogState,
+  LOG_MIGRATIONS,
+  migratePgliteDb,
+  migratePostgresUrl,
+} from "../../src/db/migrate.ts";
 
 export interface TestDb {
   sql: Sql;
@@ -17,15 +22,19 @@ export interface TestDb {
 
 export const usingPostgres = Boolean(process.env.DATABASE_URL);
 
-export async function openTestDb(): Promise<TestDb> {
+/** A fresh database with the log's tables, or with `migrations` (the witness's) when given. */
+export async function openTestDb(
+  migrations: typeof LOG_MIGRATIONS = LOG_MIGRATIONS,
+): Promise<TestDb> {
+  const isLog = migrations === LOG_MIGRATIONS;
   const url = process.env.DATABASE_URL;
   if (url) {
     const schema = `t_${randomBytes(6).toString("hex")}`;
     const admin = postgres(url, { max: 1, onnotice: () => {} });
     await admin.unsafe(`CREATE SCHEMA ${schema}`);
-    await migratePostgresUrl(url, schema);
+    await migratePostgresUrl(url, schema, migrations);
     const sql = connectPostgres(url, { schema, max: 4 });
-    await initLogState(sql);
+    if (isLog) await initLogState(sql);
     return {
       sql,
       kind: "postgres",
@@ -39,7 +48,7 @@ export async function openTestDb(): Promise<TestDb> {
     };
   }
   const { sql, pg } = await openPglite();
-  await migratePgliteDb(pg);
-  await initLogState(sql);
+  await migratePgliteDb(pg, migrations);
+  if (isLog) await initLogState(sql);
   return { sql, kind: "pglite", close: () => sql.close() };
 }

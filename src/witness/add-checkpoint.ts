@@ -1,0 +1,132 @@
+// C2SP tlog-witness POST /add-checkpoint, with the order of checks of DESIGN section 6 (the spec's
+// main branch after #280: a same-size different root is 422, not 409):
+//
+//   1. malformed body or over limits ........................................... 400
+//   2. unknown origin .......................................................... 404
+//   3. no valid signature by a trusted key, or a trusted key's bad signature .. 403
+//   4. old > checkpoint size .................................................... 400
+//   5. fork evidence recorded for this log: cosign nothing further .............. 422
+//   6. old ≠ the size last cosigned (0 if never) ... 409, text/x.tlog.size "<size>\n"
+//   7. size 0 without the empty root; a proof with old 0; a failing consistency
+//      proof; the same size with a different root (recorded as fork evidence) .. 422
+//   8. cosign (timestamp now, never 0), then compare-and-swap the state from `old` to the new
+//      size, durably; only then answer 200 with the cosignature line. A lost race is a 409.
+
+import type { Sql } from "../db/client.ts";
+import { openCheckpoint, parseCheckpoint } from "../log/checkpoint.ts";
+import { addSignatures, cosign } from "../log/cosignature.ts";
+import { bytesEqual } from "../log/encoding.ts";
+import { isTrailError, TrailError } from "../log/errors.ts";
+import type { Hasher } from "../log/hash.ts";
+import type { Signer, Verifier } from "../log/keys.ts";
+import { splitNote } from "../log/note.ts";
+import { verifyConsistency } from "../log/proof.ts";
+import { parseAddCheckpoint } from "../log/tlog-witness.ts";
+import { addEvidence, compareAndSwap, listEvidence, readState } from "./store.ts";
+
+export interface WitnessedLog {
+  origin: string;
+  /** The log's note verifier keys (0x01). */
+  verifiers: Verifier[];
+  /** The log's base URL, for active mode and for checking gossiped checkpoints. */
+  url?: string;
+}
+
+export interface WitnessDeps {
+  sql: Sql;
+  signer: Signer;
+  logs: Map<string, WitnessedLog>;
+  hasher: Hasher;
+  /** Unix seconds. */
+  now: () => number;
+  /** Fault injection for tests: runs after the state is durable and before the answer. */
+  afterCommit?: () => void;
+  onEvidence?: (origin: string, detail: string) => void;
+}
+
+export type AddResult =
+  | { status: 200; cosignature: string; size: number }
+  | { status: 409; size: number }
+  | { status: 400 | 403 | 404 | 422; message: string };
+
+const fail = (status: 400 | 403 | 404 | 422, message: string): AddResult => ({ status, message });
+
+export async function addCheckpoint(deps: WitnessDeps, body: string): Promise<AddResult> {
+  // 1. Syntax.
+  let req: ReturnType<typeof parseAddCheckpoint>;
+  let text: string;
+  try {
+    req = parseAddCheckpoint(body);
+    text = splitNote(req.checkpoint).text;
+    parseCheckpoint(text);
+  } catch (e) {
+    if (isTrailError(e)) return fail(400, e.message);
+    throw e;
+  }
+  const origin = parseCheckpoint(text).origin;
+  // 2. A log this witness follows.
+  const log = deps.logs.get(origin);
+  if (!log) return fail(404, `unknown log origin ${JSON.stringify(origin)}`);
+  // 3. Signed by it.
+  let cp: ReturnType<typeof openCheckpoint>["checkpoint"];
+  try {
+    cp = openCheckpoint(req.checkpoint, log.verifiers).checkpoint;
+  } catch (e) {
+    if (isTrailError(e)) return fail(403, `checkpoint not signed by a trusted key: ${e.message}`);
+    throw e;
+  }
+  // 4.
+  if (req.old > cp.size)
+    return fail(400, `old size ${req.old} is larger than the checkpoint size ${cp.size}`);
+  // 5.
+  if ((await listEvidence(deps.sql, origin)).length > 0) {
+    return fail(
+      422,
+      `fork evidence is recorded for ${origin}: this witness cosigns nothing further for it`,
+    );
+  }
+  // 6.
+  const state = await readState(deps.sql, origin);
+  const latest = state?.size ?? 0;
+  if (req.old !== latest) return { status: 409, size: latest };
+  // 7.
+  try {
+    if (cp.size === 0 && !bytesEqual(cp.root, deps.hasher.emptyRoot())) {
+      throw new TrailError("proof-mismatch", "a tree of size 0 must have the empty root");
+    }
+    if (req.old === 0) {
+      if (req.proof.length > 0)
+        throw new TrailError("bad-proof-length", "the proof must be empty when old is 0");
+    } else if (req.old === cp.size) {
+      if (req.proof.length > 0)
+        throw new TrailError("bad-proof-length", "the proof must be empty for the same size");
+      if (!bytesEqual(state!.root, cp.root)) {
+        const detail = `two checkpoints of size ${cp.size} with different roots`;
+        if (
+          await addEvidence(deps.sql, {
+            origin,
+            kind: "same-size-different-root",
+            notes: [state!.note, req.checkpoint],
+            detail,
+          })
+        ) {
+          deps.onEvidence?.(origin, detail);
+        }
+        throw new TrailError("proof-mismatch", detail);
+      }
+    } else {
+      verifyConsistency(req.old, cp.size, req.proof, state!.root, cp.root, deps.hasher);
+    }
+  } catch (e) {
+    if (isTrailError(e)) return fail(422, e.message);
+    throw e;
+  }
+  // 8. Cosign, store durably, answer.
+  const line = cosign(text, deps.signer, Math.max(1, Math.floor(deps.now())));
+  const note = addSignatures(req.checkpoint, [line]);
+  if (!(await compareAndSwap(deps.sql, origin, req.old, { size: cp.size, root: cp.root, note }))) {
+    return { status: 409, size: (await readState(deps.sql, origin))?.size ?? 0 };
+  }
+  deps.afterCommit?.();
+  return { status: 200, cosignature: line, size: cp.size };
+}

@@ -1,0 +1,64 @@
+// The witness's HTTP API: C2SP tlog-witness POST /add-checkpoint, the monitoring read
+// GET /<hex SHA-256(origin)>/checkpoint, GET /v1/evidence, GET /healthz.
+
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { utf8Decode } from "../log/encoding.ts";
+import { isTrailError } from "../log/errors.ts";
+import { MAX_ADD_CHECKPOINT_BODY } from "../log/tlog-witness.ts";
+import { addCheckpoint, type WitnessDeps } from "./add-checkpoint.ts";
+import { originHash } from "./gossip.ts";
+import { listEvidence, readState } from "./store.ts";
+
+const text = (body: string, status: number, type = "text/plain; charset=utf-8") =>
+  new Response(body, { status, headers: { "Content-Type": type } });
+
+export function witnessApp(deps: WitnessDeps, log: (m: string) => void): Hono {
+  const app = new Hono();
+  const byHash = new Map([...deps.logs.keys()].map((o) => [originHash(o), o]));
+  app.post(
+    "/add-checkpoint",
+    bodyLimit({
+      maxSize: MAX_ADD_CHECKPOINT_BODY,
+      onError: () => text("body larger than 16 KiB\n", 400),
+    }),
+    async (c) => {
+      let body: string;
+      try {
+        body = utf8Decode(new Uint8Array(await c.req.arrayBuffer()), "body");
+      } catch (e) {
+        if (isTrailError(e)) return text(`${e.message}\n`, 400);
+        throw e;
+      }
+      const r = await addCheckpoint(deps, body);
+      if (r.status === 200) return text(r.cosignature, 200);
+      if (r.status === 409) return text(`${r.size}\n`, 409, "text/x.tlog.size");
+      return text(`${r.message}\n`, r.status);
+    },
+  );
+  app.get("/:hash/checkpoint", async (c) => {
+    const origin = byHash.get(c.req.param("hash"));
+    const state = origin === undefined ? undefined : await readState(deps.sql, origin);
+    if (!state) return text("no checkpoint cosigned for that log\n", 404);
+    return c.body(state.note, 200, {
+      "Content-Type": "text/plain; charset=utf-8",
+      "Cache-Control": "no-cache",
+    });
+  });
+  app.get("/v1/evidence", async (c) => c.json(await listEvidence(deps.sql)));
+  app.get("/healthz", async (c) => {
+    const logs = await Promise.all(
+      [...deps.logs.keys()].map(async (origin) => ({
+        origin,
+        size: (await readState(deps.sql, origin))?.size ?? null,
+      })),
+    );
+    return c.json({ ok: true, logs });
+  });
+  app.notFound(() => text("not found\n", 404));
+  app.onError((e) => {
+    log(`witness: internal error: ${(e as Error).stack ?? e}`);
+    return text("internal error\n", 500);
+  });
+  return app;
+}

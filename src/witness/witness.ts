@@ -1,0 +1,170 @@
+// Assembles a running witness: its own storage (PGlite in <data>/db, or PostgreSQL), its key, the
+// logs it follows, the HTTP API, active polling of logs with a URL and gossip with peers.
+
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { type ServerType, serve as serveHttp } from "@hono/node-server";
+import { WITNESS_MIGRATIONS } from "../db/migrate.ts";
+import { nodeHasher } from "../log/hash-node.ts";
+import {
+  cosignatureVerifierKey,
+  generateKey,
+  parseSignerKey,
+  parseVerifierKey,
+} from "../log/keys.ts";
+import { openStorage } from "../server/storage.ts";
+import type { WitnessDeps, WitnessedLog } from "./add-checkpoint.ts";
+import { witnessApp } from "./app.ts";
+import { followLog, gossipWith } from "./gossip.ts";
+import { listEvidence } from "./store.ts";
+
+export interface WitnessConfig {
+  port: number;
+  host: string;
+  dataDir: string;
+  keyFile?: string;
+  name?: string;
+  databaseUrl?: string;
+  databaseSchema?: string;
+  logs: { origin: string; vkeys: string[]; url?: string }[];
+  peers: string[];
+  alertUrl?: string;
+  gossipIntervalMs: number;
+  pollIntervalMs: number;
+}
+
+export interface RunningWitness {
+  url: string;
+  cosignatureKey: string;
+  deps: WitnessDeps;
+  close(): Promise<void>;
+}
+
+/** `--log <origin>=<vkey>[@<url>]`. */
+export function parseLogSpec(spec: string): { origin: string; vkeys: string[]; url?: string } {
+  const eq = spec.indexOf("=");
+  if (eq <= 0) throw new Error(`--log ${spec}: expected <origin>=<vkey>[@<url>]`);
+  const origin = spec.slice(0, eq);
+  let rest = spec.slice(eq + 1);
+  let url: string | undefined;
+  const at = rest.search(/@https?:\/\//);
+  if (at >= 0) {
+    url = rest.slice(at + 1);
+    rest = rest.slice(0, at);
+  }
+  parseVerifierKey(rest);
+  return { origin, vkeys: [rest], url };
+}
+
+export async function startWitness(
+  cfg: WitnessConfig,
+  log: (m: string) => void = console.error,
+): Promise<RunningWitness> {
+  mkdirSync(cfg.dataDir, { recursive: true });
+  const keyFile = cfg.keyFile ?? join(cfg.dataDir, "witness.key");
+  if (!existsSync(keyFile)) {
+    if (cfg.keyFile)
+      throw new Error(`key file ${cfg.keyFile} does not exist (create one with tmuxtrail keygen)`);
+    const k = generateKey(
+      cfg.name ?? `witness.local/${hostname()}`,
+      new Uint8Array(randomBytes(32)),
+    );
+    writeFileSync(keyFile, `${k.signerKey}\n`, { mode: 0o600, flag: "wx" });
+  }
+  const signerKey = readFileSync(keyFile, "utf8").trim();
+  const signer = parseSignerKey(signerKey);
+  const storage = await openStorage({
+    databaseUrl: cfg.databaseUrl,
+    databaseSchema: cfg.databaseSchema,
+    dataDir: cfg.dataDir,
+    poolSize: 4,
+    migrations: WITNESS_MIGRATIONS,
+    init: async () => {},
+  });
+  const logs = new Map<string, WitnessedLog>();
+  for (const l of cfg.logs) {
+    const have = logs.get(l.origin);
+    const verifiers = l.vkeys.map(parseVerifierKey);
+    if (have) have.verifiers.push(...verifiers);
+    else logs.set(l.origin, { origin: l.origin, verifiers, url: l.url });
+  }
+  const alert = async (origin: string, detail: string) => {
+    log(`ALERT: fork evidence for ${origin}: ${detail}`);
+    if (!cfg.alertUrl) return;
+    try {
+      const evidence = await listEvidence(storage.sql, origin);
+      await fetch(cfg.alertUrl, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ event: "fork", origin, detail, evidence }),
+        signal: AbortSignal.timeout(10_000),
+      });
+    } catch (e) {
+      log(`alert webhook ${cfg.alertUrl}: ${(e as Error).message}`);
+    }
+  };
+  const deps: WitnessDeps = {
+    sql: storage.sql,
+    signer,
+    logs,
+    hasher: nodeHasher,
+    now: () => Date.now() / 1000,
+    onEvidence: (origin, detail) => void alert(origin, detail),
+    // Fault injection for the restart drill: die after the state is durable, before answering.
+    afterCommit:
+      process.env.TMUXTRAIL_FAULT === "witness-after-commit"
+        ? () => process.kill(process.pid, "SIGKILL")
+        : undefined,
+  };
+  const app = witnessApp(deps, log);
+  const server: ServerType = await new Promise((resolve) => {
+    const s = serveHttp({ fetch: app.fetch, port: cfg.port, hostname: cfg.host }, () => resolve(s));
+  });
+  const addr = server.address();
+  const port = typeof addr === "object" && addr ? addr.port : cfg.port;
+  const timers: ReturnType<typeof setInterval>[] = [];
+  const every = (ms: number, f: () => Promise<void>) => {
+    let busy = false;
+    timers.push(
+      setInterval(async () => {
+        if (busy) return;
+        busy = true;
+        try {
+          await f();
+        } catch (e) {
+          log(`witness: ${(e as Error).message}`);
+        } finally {
+          busy = false;
+        }
+      }, ms),
+    );
+  };
+  if ([...logs.values()].some((l) => l.url)) {
+    every(cfg.pollIntervalMs, async () => {
+      for (const l of logs.values())
+        await followLog(deps, l, log).catch((e) =>
+          log(`following ${l.origin}: ${(e as Error).message}`),
+        );
+    });
+  }
+  if (cfg.peers.length > 0) {
+    every(cfg.gossipIntervalMs, async () => {
+      for (const peer of cfg.peers)
+        for (const l of logs.values()) await gossipWith(deps, peer, l).catch(() => {});
+    });
+  }
+  return {
+    url: `http://${cfg.host}:${port}`,
+    cosignatureKey: cosignatureVerifierKey(signerKey),
+    deps,
+    async close() {
+      for (const t of timers) clearInterval(t);
+      const closed = new Promise<void>((r) => server.close(() => r()));
+      (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+      await closed;
+      await storage.close();
+    },
+  };
+}

@@ -1,0 +1,41 @@
+// An in-memory log for witness tests: leaves, signed checkpoints at any size, consistency proofs.
+import { formatCheckpoint } from "../../src/log/checkpoint.ts";
+import { CompactRange } from "../../src/log/compact.ts";
+import { rfc6962 } from "../../src/log/hash.ts";
+import { generateKey, parseSignerKey } from "../../src/log/keys.ts";
+import { signNote } from "../../src/log/note.ts";
+import { consistencyProof } from "../../src/log/proof.ts";
+import { leafHashes, naiveReader } from "../log/reference.ts";
+
+export class MemoryLog {
+  readonly key;
+  private readonly leaves;
+
+  constructor(
+    readonly origin: string,
+    seed = 11,
+    salt = "",
+  ) {
+    this.key = generateKey(origin, new Uint8Array(32).fill(seed));
+    this.leaves = leafHashes(300).map((h, i) =>
+      salt && i >= 5 ? rfc6962.leaf(new TextEncoder().encode(`${salt}${i}`)) : h,
+    );
+  }
+
+  root(size: number) {
+    const r = CompactRange.empty();
+    for (const h of this.leaves.slice(0, size)) r.append(h);
+    return r.root();
+  }
+
+  /** The log-signed checkpoint note of the first `size` leaves. */
+  checkpoint(size: number): string {
+    return signNote(formatCheckpoint({ origin: this.origin, size, root: this.root(size) }), [
+      parseSignerKey(this.key.signerKey),
+    ]);
+  }
+
+  proof(from: number, to: number) {
+    return consistencyProof(from, to, naiveReader(this.leaves.slice(0, to)));
+  }
+}
