@@ -2,6 +2,7 @@
 // two gossiping witnesses, and a kill -9 between the witness's state write and its answer.
 import { createHash } from "node:crypto";
 import { writeFileSync } from "node:fs";
+import { createServer } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openCheckpoint } from "../../src/log/checkpoint.ts";
@@ -126,6 +127,20 @@ describe("fork drill", () => {
     const fork = new MemoryLog("fork.tmuxtrail/log", 41, "evil");
     const spec = `${log.origin}=${log.key.verifierKey}`;
     const dirs = [tempDir(), tempDir()];
+    // A webhook receiver for the alerts.
+    const alerts: { event: string; origin: string }[] = [];
+    const hook = createServer((req, res) => {
+      let body = "";
+      req.on("data", (d) => {
+        body += d;
+      });
+      req.on("end", () => {
+        alerts.push(JSON.parse(body));
+        res.end();
+      });
+    });
+    await new Promise<void>((r) => hook.listen(0, "127.0.0.1", r));
+    const hookUrl = `http://127.0.0.1:${(hook.address() as { port: number }).port}/alert`;
     // Start both to learn their URLs, then restart each with the other as a peer.
     const first = await Promise.all(dirs.map((d) => startWitness(["--log", spec], {}, d)));
     await stop(...first);
@@ -141,6 +156,8 @@ describe("fork drill", () => {
             "200ms",
             "--port",
             first[i]!.url.split(":").pop()!,
+            "--alert-url",
+            hookUrl,
           ],
           {},
           d,
@@ -168,6 +185,10 @@ describe("fork drill", () => {
       expect(ea.length).toBeGreaterThan(0);
       expect(eb.length).toBeGreaterThan(0);
       expect(a!.proc.stderr()).toMatch(/ALERT: fork evidence/);
+      for (let i = 0; i < 20 && alerts.length < 2; i++)
+        await new Promise((r) => setTimeout(r, 100));
+      expect(alerts.length, a!.proc.stderr()).toBeGreaterThanOrEqual(2);
+      expect(alerts[0]).toMatchObject({ event: "fork", origin: log.origin });
       expect(
         (
           await post(
@@ -191,6 +212,7 @@ describe("fork drill", () => {
       expect(await bad.exited).toBe(1);
     } finally {
       await stop(a!, b!);
+      hook.close();
     }
   });
 });
