@@ -11,10 +11,10 @@ import { sha256 } from "@noble/hashes/sha2.js";
 import { formatCheckpoint, openCheckpoint } from "../src/log/checkpoint.ts";
 import { CompactRange } from "../src/log/compact.ts";
 import { rfc6962 } from "../src/log/hash.ts";
-import { nodeHasher } from "../src/log/hash-node.ts";
 import { generateKey, parseSignerKey, parseVerifierKey } from "../src/log/keys.ts";
 import { signNote } from "../src/log/note.ts";
 import { inclusionProof, type NodeId, verifyInclusion } from "../src/log/proof.ts";
+import { nodeHasher } from "../src/server/node-hasher.ts";
 
 const json = process.argv.includes("--json");
 const seconds = Number(process.argv[process.argv.indexOf("--seconds") + 1]) || 1;

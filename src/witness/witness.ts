@@ -7,13 +7,13 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { type ServerType, serve as serveHttp } from "@hono/node-server";
 import { WITNESS_MIGRATIONS } from "../db/migrate.ts";
-import { nodeHasher } from "../log/hash-node.ts";
 import {
   cosignatureVerifierKey,
   generateKey,
   parseSignerKey,
   parseVerifierKey,
 } from "../log/keys.ts";
+import { nodeHasher } from "../server/node-hasher.ts";
 import { openStorage } from "../server/storage.ts";
 import type { WitnessDeps, WitnessedLog } from "./add-checkpoint.ts";
 import { witnessApp } from "./app.ts";

@@ -4,8 +4,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openCheckpoint } from "../../src/log/checkpoint.ts";
 import { base64Decode, bytesEqual } from "../../src/log/encoding.ts";
-import { nodeHasher } from "../../src/log/hash-node.ts";
 import { parseVerifierKey } from "../../src/log/keys.ts";
+import { nodeHasher } from "../../src/server/node-hasher.ts";
 import { rootAt } from "../../src/server/tree-reader.ts";
 import { openTestDb, type TestDb, usingPostgres } from "../support/db.ts";
 import { makeBatch } from "../support/events.ts";

@@ -5,7 +5,6 @@ import { CompactRange } from "../../src/log/compact.ts";
 import { hexDecode, utf8Encode } from "../../src/log/encoding.ts";
 import { isTrailError } from "../../src/log/errors.ts";
 import { rfc6962 } from "../../src/log/hash.ts";
-import { nodeHasher } from "../../src/log/hash-node.ts";
 import {
   consistencyProof,
   inclusionProof,
@@ -13,6 +12,7 @@ import {
   verifyConsistency,
   verifyInclusion,
 } from "../../src/log/proof.ts";
+import { nodeHasher } from "../../src/server/node-hasher.ts";
 import { naiveReader } from "./reference.ts";
 
 const load = (f: string) =>
