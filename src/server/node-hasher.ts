@@ -2,8 +2,6 @@
 // inputs of leaf and node hashing on these machines (`npm run bench:core` prints both). It lives
 // outside src/log, which stays isomorphic: browsers and verifiers use `rfc6962` from hash.ts.
 
-import this file; it uses `rfc6962` from hash.ts.
-
 import { createHash } from "node:crypto";
 import { type Hasher, makeHasher } from "../log/hash.ts";
 
