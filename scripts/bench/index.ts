@@ -183,7 +183,7 @@ if (dbUrl) {
   await admin.unsafe(`CREATE SCHEMA ${schema}`);
   const raw = await rawInsertRates(dbUrl, schema, 3);
   row("PostgreSQL multi-row INSERT (1 KB payload + leaf rows)", raw.insert, "rows/s");
-  row("PostgreSQL COPY (same rows)", raw.copy, "rows/s");
+  row("PostgreSQL binary COPY (same rows)", raw.copy, "rows/s");
 }
 
 // 2. Ingest through the log, with 1 and (on PostgreSQL) 2 serve processes.
