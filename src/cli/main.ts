@@ -2,6 +2,7 @@
 // become exit codes (0 ok, 1 verification failed, 2 usage / unreachable / malformed input).
 
 import { isTrailError } from "../log/errors.ts";
+import { agent } from "./agent.ts";
 import { ServiceError } from "./client.ts";
 import { type Command, EXIT_USAGE, EXIT_VERIFY_FAILED, UsageError, wantsHelp } from "./command.ts";
 import { keygen } from "./keygen.ts";
@@ -10,7 +11,7 @@ import { serve } from "./serve.ts";
 import { verifyEvidenceCommand } from "./verify-evidence.ts";
 import { witness } from "./witness.ts";
 
-const commands: Command[] = [serve, keygen, keys, witness, verifyEvidenceCommand];
+const commands: Command[] = [serve, keygen, keys, witness, verifyEvidenceCommand, agent];
 
 function overview(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

@@ -1,0 +1,103 @@
+// Assembles the agent: spool, capture of one tmux server, sender, receipt checks and a status file.
+
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Verifier } from "../log/keys.ts";
+import { Capture } from "./capture.ts";
+import { proveReceipts, type ReceiptStatus } from "./receipts.ts";
+import type { RedactionPattern } from "./redact.ts";
+import { Sender } from "./sender.ts";
+import { Spool } from "./spool.ts";
+import { Tmux, type TmuxTarget } from "./tmux.ts";
+
+export interface AgentConfig {
+  logUrl: string;
+  token: string;
+  logKey?: Verifier;
+  host: string;
+  user: string;
+  target: TmuxTarget;
+  spoolDir: string;
+  spoolCapBytes: number;
+  patterns: RedactionPattern[];
+  tickMs: number;
+}
+
+export interface RunningAgent {
+  spool: Spool;
+  close(): Promise<void>;
+}
+
+export async function startAgent(
+  cfg: AgentConfig,
+  log: (m: string) => void = console.error,
+): Promise<RunningAgent> {
+  const tmux = new Tmux(cfg.target);
+  const serverId = await tmux.serverId();
+  const spool = new Spool(cfg.spoolDir);
+  const capture = new Capture({
+    tmux,
+    spool,
+    host: cfg.host,
+    user: cfg.user,
+    serverId,
+    patterns: cfg.patterns,
+    spoolCapBytes: cfg.spoolCapBytes,
+    coalesceMs: 100,
+    maxChunk: 32 * 1024,
+    log,
+  });
+  await capture.start();
+  const sender = new Sender(spool, cfg.logUrl, cfg.token, log);
+  let receipts: ReceiptStatus = { total: 0, proven: 0, failed: 0 };
+  let stopped = false;
+  let rounds = 0;
+  const loop = (async () => {
+    while (!stopped) {
+      try {
+        if (rounds % 5 === 0) await capture.discover();
+        await capture.tick();
+        await sender.drain();
+        if (cfg.logKey && rounds % 20 === 0 && sender.status.connected) {
+          receipts = await proveReceipts(cfg.spoolDir, cfg.logUrl, cfg.logKey, log).catch(
+            () => receipts,
+          );
+        }
+        writeFileSync(
+          join(cfg.spoolDir, "status.json"),
+          JSON.stringify({
+            pid: process.pid,
+            updated: new Date().toISOString(),
+            server: serverId,
+            log: cfg.logUrl,
+            panes: capture.paneIds(),
+            spoolDepthBytes: spool.depth(),
+            unsentEvents: spool.state.lines - spool.state.acked,
+            lastAckedIndex: sender.status.lastAckedIndex,
+            connected: sender.status.connected,
+            lastError: sender.status.lastError,
+            receipts: { ...receipts, unproven: receipts.total - receipts.proven - receipts.failed },
+          }),
+        );
+      } catch (e) {
+        log(`agent: ${(e as Error).message}`);
+        if (/no server running|error connecting/.test((e as Error).message)) {
+          log("agent: the tmux server is gone; stopping");
+          stopped = true;
+        }
+      }
+      rounds++;
+      await new Promise((r) => setTimeout(r, cfg.tickMs));
+    }
+  })();
+  return {
+    spool,
+    async close() {
+      stopped = true;
+      await loop;
+      await capture.tick().catch(() => {});
+      await sender.drain().catch(() => {});
+      spool.close();
+    },
+  };
+}

@@ -1,0 +1,336 @@
+// Capture: turns a tmux server's activity into events in the spool (DESIGN section 7).
+//
+//   output     every pane pipes its output (`pipe-pane -O 'cat >> <spool>/raw/<server>/<pane>.out'`,
+//              set for existing panes at start and for new ones by tmux hooks, so nothing waits for
+//              the agent and capture survives an agent restart); the agent tails those files,
+//              coalesces per pane (100 ms, 32 KiB), redacts, and appends events to the spool.
+//              What a pane already shows when capture starts is recorded with capture-pane.
+//   lifecycle  session/window/pane open and close and resize, from polling list-panes;
+//              attach/detach from client hooks appending to <spool>/hooks.log.
+//   commands   the shell hook appends (pane, line, cwd, exit, start, end) to <spool>/commands.log.
+//
+// Memory stays bounded: at most 1 MiB is read per pane per tick, and when the spool holds more
+// unacknowledged bytes than its cap the agent stops reading (the raw files keep growing on disk,
+// nothing is dropped) and says so loudly.
+
+import { randomBytes } from "node:crypto";
+import { closeSync, existsSync, mkdirSync, openSync, readSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { type EventMeta, makeSubmission } from "../log/events.ts";
+import { canonicalJsonBytes } from "../log/jcs.ts";
+import { OPEN_KEY_BLOCK, type RedactionPattern, redact } from "./redact.ts";
+import { type Spool, type SpoolLine, streamKey } from "./spool.ts";
+import { type PaneInfo, shq, type Tmux } from "./tmux.ts";
+
+export interface CaptureOptions {
+  tmux: Tmux;
+  spool: Spool;
+  host: string;
+  user: string;
+  serverId: string;
+  patterns: RedactionPattern[];
+  spoolCapBytes: number;
+  coalesceMs: number;
+  maxChunk: number;
+  log: (m: string) => void;
+}
+
+interface Pending {
+  chunks: Buffer[];
+  len: number;
+  since: number;
+  /** Bytes of the raw file read so far (the spool's offset is what became events). */
+  readTo: number;
+}
+
+const READ_LIMIT = 1024 * 1024;
+
+export class Capture {
+  private panes = new Map<string, PaneInfo>();
+  private pending = new Map<string, Pending>();
+  private readonly rawDir: string;
+  private lastCapWarning = 0;
+
+  constructor(private readonly o: CaptureOptions) {
+    this.rawDir = join(o.spool.dir, "raw", o.serverId.replace(/[^A-Za-z0-9@._-]/g, "_"));
+    mkdirSync(this.rawDir, { recursive: true });
+  }
+
+  private rawFile(pane: string): string {
+    return join(this.rawDir, `${pane.replace(/[^0-9]/g, "")}.out`);
+  }
+
+  private pipeCommand(): string {
+    return `cat >> ${shq(this.rawDir)}/$(echo '#{pane_id}' | tr -dc 0-9).out`;
+  }
+
+  paneIds(): string[] {
+    return [...this.panes.keys()];
+  }
+
+  /** Installs the hooks and pipes, and records what existing panes show. */
+  async start(): Promise<void> {
+    const t = this.o.tmux;
+    const pipe = `pipe-pane -O ${shq(this.pipeCommand())}`;
+    for (const hook of ["after-new-session", "after-new-window", "after-split-window"]) {
+      await t.cmd("set-hook", "-g", hook, pipe);
+    }
+    const hooksLog = shq(join(this.o.spool.dir, "hooks.log"));
+    for (const [hook, kind] of [
+      ["client-attached", "attach"],
+      ["client-detached", "detach"],
+    ] as const) {
+      await t.cmd(
+        "set-hook",
+        "-g",
+        hook,
+        `run-shell -b "printf '%s\\037%s\\037%s\\037%s\\n' ${kind} #{q:session_id} #{q:client_user} #{q:client_tty} >> ${hooksLog}"`,
+      );
+    }
+    await t.cmd("set-environment", "-g", "TMUXTRAIL_SPOOL", this.o.spool.dir);
+    await this.discover(true);
+  }
+
+  /** One round: lifecycle, pane output, hooks and commands into the spool. */
+  async tick(now = Date.now()): Promise<void> {
+    const lines: SpoolLine[] = [];
+    if (this.o.spool.depth() > this.o.spoolCapBytes) {
+      if (now - this.lastCapWarning > 60_000) {
+        this.lastCapWarning = now;
+        this.o.log(
+          `SPOOL FULL: ${this.o.spool.depth()} unacknowledged bytes exceed the cap of ${this.o.spoolCapBytes}; ` +
+            "capture is paused (pane output keeps accumulating in the raw files, nothing is dropped) until the log acknowledges",
+        );
+      }
+      return;
+    }
+    for (const pane of this.panes.keys()) this.readRaw(pane);
+    for (const [pane, p] of this.pending) {
+      if (p.len >= this.o.maxChunk || (p.len > 0 && now - p.since >= this.o.coalesceMs))
+        lines.push(...this.flush(pane, false));
+    }
+    lines.push(...this.readHooks(), ...this.readCommands());
+    this.o.spool.append(lines);
+  }
+
+  private meta(
+    type: EventMeta["type"],
+    pane: string,
+    info?: { session: string; window: string },
+    time = new Date(),
+  ) {
+    const server = this.o.serverId;
+    return {
+      v: 1 as const,
+      host: this.o.host,
+      server,
+      session: info?.session ?? "-",
+      window: info?.window ?? "-",
+      pane,
+      user: this.o.user,
+      seq: this.o.spool.nextSeq(streamKey({ host: this.o.host, server, pane })),
+      time: time.toISOString(),
+      type,
+    };
+  }
+
+  private event(
+    meta: ReturnType<Capture["meta"]> & Record<string, unknown>,
+    content?: Buffer,
+    raw?: SpoolLine["raw"],
+  ): SpoolLine {
+    const sub = makeSubmission(
+      meta as EventMeta,
+      content,
+      new Uint8Array(randomBytes(32)),
+    ) as SpoolLine["sub"];
+    return raw ? { sub, raw } : { sub };
+  }
+
+  /** Polls list-panes: new panes are piped and announced, gone ones closed. */
+  async discover(initial = false): Promise<void> {
+    const now = await this.o.tmux.panes();
+    const lines: SpoolLine[] = [];
+    // What was announced is remembered in the spool (raw marks), so a restarted agent does not
+    // announce the same sessions, windows and panes again.
+    const seen = (mark: string) =>
+      this.o.spool.state.raw[mark] !== undefined || lines.some((l) => l.raw?.pane === mark);
+    for (const p of now) {
+      const old = this.panes.get(p.pane);
+      if (!old) {
+        if (!seen(`#session:${p.session}`)) {
+          lines.push(
+            this.event({ ...this.meta("session-open", "-", p), name: p.sessionName }, undefined, {
+              pane: `#session:${p.session}`,
+              end: 0,
+            }),
+          );
+        }
+        if (!seen(`#window:${p.window}`)) {
+          lines.push(
+            this.event(this.meta("window-open", "-", p), undefined, {
+              pane: `#window:${p.window}`,
+              end: 0,
+            }),
+          );
+        }
+        await this.o.tmux.cmd(
+          "pipe-pane",
+          "-O",
+          "-t",
+          p.pane,
+          this.pipeCommand().replace("#{pane_id}", p.pane),
+        );
+        this.panes.set(p.pane, p);
+        const known = this.o.spool.state.raw[p.pane] !== undefined;
+        if (!known) {
+          lines.push(
+            this.event(
+              { ...this.meta("pane-open", p.pane, p), size: { cols: p.cols, rows: p.rows } },
+              undefined,
+              { pane: p.pane, end: 0 },
+            ),
+          );
+        }
+        if (initial && !known) {
+          // What the pane already shows: recorded once, when capture first starts on it.
+          const screen = await this.o.tmux.capture(p.pane);
+          if (screen.length > 0) lines.push(...this.chunks(p.pane, screen, p));
+        }
+      } else if (old.cols !== p.cols || old.rows !== p.rows) {
+        this.panes.set(p.pane, p);
+        lines.push(
+          this.event({ ...this.meta("resize", p.pane, p), size: { cols: p.cols, rows: p.rows } }),
+        );
+      }
+    }
+    const live = new Set(now.map((p) => p.pane));
+    for (const [pane, p] of this.panes) {
+      if (live.has(pane)) continue;
+      this.readRaw(pane);
+      lines.push(...this.flush(pane, true), this.event(this.meta("pane-close", pane, p)));
+      this.panes.delete(pane);
+      this.pending.delete(pane);
+      if (!now.some((q) => q.window === p.window))
+        lines.push(this.event(this.meta("window-close", "-", p)));
+      if (
+        !now.some((q) => q.session === p.session) &&
+        ![...this.panes.values()].some((q) => q.session === p.session)
+      ) {
+        lines.push(this.event(this.meta("session-close", "-", p)));
+      }
+    }
+    this.o.spool.append(lines);
+  }
+
+  private readRaw(pane: string): void {
+    const file = this.rawFile(pane);
+    if (!existsSync(file)) return;
+    const size = statSync(file).size;
+    let p = this.pending.get(pane);
+    if (!p) {
+      p = { chunks: [], len: 0, since: Date.now(), readTo: this.o.spool.state.raw[pane] ?? 0 };
+      this.pending.set(pane, p);
+    }
+    if (size <= p.readTo || p.len >= READ_LIMIT) return;
+    const buf = Buffer.alloc(Math.min(size - p.readTo, READ_LIMIT - p.len));
+    const fd = openSync(file, "r");
+    try {
+      const n = readSync(fd, buf, 0, buf.length, p.readTo);
+      if (p.len === 0) p.since = Date.now();
+      p.chunks.push(buf.subarray(0, n));
+      p.len += n;
+      p.readTo += n;
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** Turns a pane's pending output into events; holds back an unfinished private-key block. */
+  private flush(pane: string, final: boolean): SpoolLine[] {
+    const p = this.pending.get(pane);
+    if (!p || p.len === 0) return [];
+    let data = Buffer.concat(p.chunks);
+    let keep = Buffer.alloc(0);
+    const open = OPEN_KEY_BLOCK.exec(data.toString("latin1"));
+    if (open && !final && data.length < READ_LIMIT) {
+      keep = data.subarray(open.index);
+      data = data.subarray(0, open.index);
+    }
+    p.chunks = keep.length ? [keep] : [];
+    p.len = keep.length;
+    const info = this.panes.get(pane);
+    return this.chunks(pane, data, info, p.readTo - keep.length);
+  }
+
+  private chunks(pane: string, data: Buffer, info?: PaneInfo, rawEnd?: number): SpoolLine[] {
+    const out: SpoolLine[] = [];
+    for (let o = 0; o < data.length; o += this.o.maxChunk) {
+      const piece = data.subarray(o, o + this.o.maxChunk);
+      const { content, redactions } = redact(piece, this.o.patterns);
+      const end = Math.min(o + this.o.maxChunk, data.length);
+      const raw = rawEnd === undefined ? undefined : { pane, end: rawEnd - (data.length - end) };
+      const meta = {
+        ...this.meta("output", pane, info),
+        ...(redactions.length ? { redactions } : {}),
+      };
+      out.push(this.event(meta, content, raw));
+    }
+    return out;
+  }
+
+  /** Complete new lines of hooks.log or commands.log, each with the file offset after it. */
+  private tailLines(name: "hooks" | "commands"): { line: string; end: number }[] {
+    const file = join(this.o.spool.dir, `${name}.log`);
+    const mark = `#${name}`;
+    if (!existsSync(file)) return [];
+    const from = this.o.spool.state.raw[mark] ?? 0;
+    const size = statSync(file).size;
+    if (size <= from) return [];
+    const buf = Buffer.alloc(Math.min(size - from, READ_LIMIT));
+    const fd = openSync(file, "r");
+    const n = readSync(fd, buf, 0, buf.length, from);
+    closeSync(fd);
+    const out: { line: string; end: number }[] = [];
+    let start = 0;
+    for (let nl = buf.indexOf(10, 0); nl >= 0 && nl < n; nl = buf.indexOf(10, start)) {
+      out.push({ line: buf.subarray(start, nl).toString("utf8"), end: from + nl + 1 });
+      start = nl + 1;
+    }
+    return out;
+  }
+
+  private readHooks(): SpoolLine[] {
+    return this.tailLines("hooks").flatMap(({ line, end }) => {
+      const [kind, session, user, tty] = line.split("\u001f");
+      if ((kind !== "attach" && kind !== "detach") || !session) return [];
+      const meta = {
+        ...this.meta(kind, "-", { session, window: "-" }),
+        client: { user: user || "-", tty: tty || "-" },
+      };
+      return [this.event(meta, undefined, { pane: "#hooks", end })];
+    });
+  }
+
+  private readCommands(): SpoolLine[] {
+    return this.tailLines("commands").flatMap(({ line, end: offset }) => {
+      const [pane, line64, cwd64, exit, start, end] = line.split("\u001f");
+      if (!pane || !/^%\d+$/.test(pane) || line64 === undefined || cwd64 === undefined) return [];
+      // A command of a pane that closed since is still recorded, without its session.
+      const info = this.panes.get(pane) ?? { session: "-", window: "-" };
+      const iso = (ms: string | undefined) => new Date(Number(ms) || Date.now()).toISOString();
+      const content = Buffer.from(
+        canonicalJsonBytes({
+          line: Buffer.from(line64, "base64").toString("utf8"),
+          cwd: Buffer.from(cwd64, "base64").toString("utf8"),
+          exit: /^-?\d+$/.test(exit ?? "") ? Number(exit) : null,
+          start: iso(start),
+          end: iso(end),
+        }),
+      );
+      return [
+        this.event(this.meta("command", pane, info), content, { pane: "#commands", end: offset }),
+      ];
+    });
+  }
+}

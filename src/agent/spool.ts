@@ -1,0 +1,188 @@
+// The agent's durable spool. An event counts as captured only once its line is appended to
+// events.jsonl and fsynced; it leaves the spool only after the log acknowledged it.
+//
+//   events.jsonl   one line per event: {"sub": <submission with content and salt>, "raw"?: {pane, end}}
+//                  (the salt is chosen once, here, so a retry sends the identical event)
+//   state.json     written atomically (tmp, fsync, rename): how many lines it covers, how many are
+//                  acknowledged, the next seq per stream and how far each pane's raw output file
+//                  has been turned into events
+//   receipts.jsonl (index, leaf hash) of every acknowledged event, for the inclusion checks
+//
+// Recovery: state.json, then every line past `lines` re-applied (seq and raw offsets only grow),
+// so a crash between an append and a state write loses nothing and duplicates nothing.
+
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  statSync,
+  writeSync,
+} from "node:fs";
+import { join } from "node:path";
+
+export interface SpoolState {
+  lines: number;
+  acked: number;
+  seq: Record<string, number>;
+  raw: Record<string, number>;
+  /** Byte offset of line `acked` in events.jsonl (where sending resumes). */
+  ackedOffset: number;
+}
+
+export interface SpoolLine {
+  sub: Record<string, unknown> & { host: string; server: string; pane: string; seq: number };
+  raw?: { pane: string; end: number };
+}
+
+export class Spool {
+  state: SpoolState;
+  private fd: number;
+  private readonly eventsPath: string;
+  private readonly statePath: string;
+  /** Bytes in events.jsonl. */
+  private size: number;
+
+  constructor(readonly dir: string) {
+    mkdirSync(join(dir, "raw"), { recursive: true });
+    this.eventsPath = join(dir, "events.jsonl");
+    this.statePath = join(dir, "state.json");
+    this.state = existsSync(this.statePath)
+      ? (JSON.parse(readFileSync(this.statePath, "utf8")) as SpoolState)
+      : { lines: 0, acked: 0, seq: {}, raw: {}, ackedOffset: 0 };
+    this.fd = openSync(this.eventsPath, "a+", 0o600);
+    this.size = statSync(this.eventsPath).size;
+    this.recover();
+  }
+
+  private recover(): void {
+    if (this.size === 0) {
+      this.state.lines = 0;
+      this.state.acked = 0;
+      this.state.ackedOffset = 0;
+      return;
+    }
+    const lines = readFileSync(this.eventsPath, "utf8").split("\n");
+    if (lines[lines.length - 1] === "") lines.pop();
+    // A torn last line (crash mid-append, never fsynced) was never counted as captured.
+    let complete = lines.length;
+    try {
+      if (lines.length) JSON.parse(lines[lines.length - 1]!);
+    } catch {
+      complete--;
+    }
+    for (let i = Math.min(this.state.lines, complete); i < complete; i++)
+      this.apply(JSON.parse(lines[i]!) as SpoolLine);
+    this.state.lines = complete;
+  }
+
+  private apply(l: SpoolLine): void {
+    const key = streamKey(l.sub);
+    this.state.seq[key] = Math.max(this.state.seq[key] ?? 0, l.sub.seq + 1);
+    if (l.raw) this.state.raw[l.raw.pane] = Math.max(this.state.raw[l.raw.pane] ?? 0, l.raw.end);
+  }
+
+  nextSeq(key: string): number {
+    const s = this.state.seq[key] ?? 0;
+    this.state.seq[key] = s + 1;
+    return s;
+  }
+
+  /** Appends events and fsyncs: from here on they are captured. */
+  append(lines: SpoolLine[]): void {
+    if (lines.length === 0) return;
+    const text = Buffer.from(lines.map((l) => `${JSON.stringify(l)}\n`).join(""));
+    writeSync(this.fd, text, 0, text.length, this.size);
+    fsyncSync(this.fd);
+    this.size += text.length;
+    for (const l of lines) this.apply(l);
+    this.state.lines += lines.length;
+    this.saveState();
+  }
+
+  /** Unacknowledged lines from the first one, at most `max` lines / `maxBytes`. */
+  pending(max: number, maxBytes: number): { lines: SpoolLine[]; bytes: number } {
+    if (this.state.acked >= this.state.lines) return { lines: [], bytes: 0 };
+    const buf = Buffer.alloc(Math.min(maxBytes, this.size - this.state.ackedOffset));
+    const fd = openSync(this.eventsPath, "r");
+    try {
+      const n = (() => {
+        let read = 0;
+        while (read < buf.length) {
+          const r = readSync(fd, buf, read, buf.length - read, this.state.ackedOffset + read);
+          if (r === 0) break;
+          read += r;
+        }
+        return read;
+      })();
+      const text = buf.subarray(0, n).toString("utf8");
+      const out: SpoolLine[] = [];
+      let bytes = 0;
+      let start = 0;
+      for (;;) {
+        const nl = text.indexOf("\n", start);
+        if (nl < 0 || out.length >= max) break;
+        out.push(JSON.parse(text.slice(start, nl)) as SpoolLine);
+        bytes += Buffer.byteLength(text.slice(start, nl + 1));
+        start = nl + 1;
+      }
+      return { lines: out, bytes };
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** Marks the first `count` pending lines (`bytes` long) acknowledged, with their receipts. */
+  ack(count: number, bytes: number, receipts: { index: number; leafHash: string }[]): void {
+    if (receipts.length > 0) {
+      const fd = openSync(join(this.dir, "receipts.jsonl"), "a", 0o600);
+      writeSync(fd, receipts.map((r) => `${JSON.stringify(r)}\n`).join(""));
+      fsyncSync(fd);
+      closeSync(fd);
+    }
+    this.state.acked += count;
+    this.state.ackedOffset += bytes;
+    this.saveState();
+    this.compact();
+  }
+
+  /** Unacknowledged bytes (the spool depth). */
+  depth(): number {
+    return this.size - this.state.ackedOffset;
+  }
+
+  private compact(): void {
+    if (this.state.acked < this.state.lines || this.size < 1024 * 1024) return;
+    // Everything is acknowledged: state first (0 lines), then truncate. A crash in between
+    // re-applies old lines (seq and offsets only grow) and resends them (the log dedups).
+    this.state.lines = 0;
+    this.state.acked = 0;
+    this.state.ackedOffset = 0;
+    this.saveState();
+    closeSync(this.fd);
+    this.fd = openSync(this.eventsPath, "w", 0o600);
+    fsyncSync(this.fd);
+    this.size = 0;
+  }
+
+  saveState(): void {
+    const tmp = `${this.statePath}.tmp`;
+    const fd = openSync(tmp, "w", 0o600);
+    writeSync(fd, JSON.stringify(this.state));
+    fsyncSync(fd);
+    closeSync(fd);
+    renameSync(tmp, this.statePath);
+  }
+
+  close(): void {
+    closeSync(this.fd);
+  }
+}
+
+export function streamKey(s: { host: string; server: string; pane: string }): string {
+  return `${s.host}\u0000${s.server}\u0000${s.pane}`;
+}

@@ -1,0 +1,93 @@
+// Talking to one tmux server: `tmux [-L name | -S path] …`. Every call is a short-lived client
+// with a timeout, so a wedged server never wedges the agent.
+
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
+
+export interface TmuxTarget {
+  /** -L socket name */
+  name?: string;
+  /** -S socket path */
+  path?: string;
+}
+
+export interface PaneInfo {
+  session: string;
+  sessionName: string;
+  window: string;
+  pane: string;
+  cols: number;
+  rows: number;
+  user: string;
+}
+
+const SEP = "\u001f";
+
+export class Tmux {
+  constructor(private readonly target: TmuxTarget) {}
+
+  private args(): string[] {
+    if (this.target.path) return ["-S", this.target.path];
+    if (this.target.name) return ["-L", this.target.name];
+    return [];
+  }
+
+  async cmd(...argv: string[]): Promise<string> {
+    const { stdout } = await run("tmux", [...this.args(), ...argv], {
+      timeout: 5000,
+      maxBuffer: 8 * 1024 * 1024,
+    });
+    return stdout;
+  }
+
+  /** `<socket name>@<start time>`: one tmux server instance (tmux reuses $0, @0, %0 after a restart). */
+  async serverId(): Promise<string> {
+    const out = await this.cmd("display-message", "-p", `#{socket_path}${SEP}#{start_time}`);
+    const [path, start] = out.trim().split(SEP);
+    return `${path!.split("/").pop()}@${start}`;
+  }
+
+  async panes(): Promise<PaneInfo[]> {
+    const f = [
+      "#{session_id}",
+      "#{session_name}",
+      "#{window_id}",
+      "#{pane_id}",
+      "#{pane_width}",
+      "#{pane_height}",
+    ].join(SEP);
+    const out = await this.cmd("list-panes", "-a", "-F", f);
+    return out
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => {
+        const [session, sessionName, window, pane, cols, rows] = l.split(SEP) as string[];
+        return {
+          session: session!,
+          sessionName: sessionName!,
+          window: window!,
+          pane: pane!,
+          cols: Number(cols),
+          rows: Number(rows),
+          user: "",
+        };
+      });
+  }
+
+  /** The screen a pane shows now, with escapes, as bytes. */
+  async capture(pane: string): Promise<Buffer> {
+    const { stdout } = await run("tmux", [...this.args(), "capture-pane", "-p", "-e", "-t", pane], {
+      timeout: 5000,
+      encoding: "buffer",
+      maxBuffer: 8 * 1024 * 1024,
+    });
+    return stdout;
+  }
+}
+
+/** Quotes a string for /bin/sh. */
+export function shq(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
