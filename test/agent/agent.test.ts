@@ -1,0 +1,213 @@
+// The agent against real tmux (private -L sockets; only the servers started here are killed).
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import {
+  eventsOf,
+  freePort,
+  killTmux,
+  paneOutput,
+  startAgent,
+  startTmux,
+  streamsContiguous,
+  submitToken,
+  tempDir,
+  tmux,
+  until,
+} from "../support/agent.ts";
+import { openTestDb, type TestDb } from "../support/db.ts";
+import type { Proc } from "../support/proc.ts";
+import { type Served, serve } from "../support/serve.ts";
+
+let db: TestDb | undefined;
+const started: { sockets: string[]; procs: Proc[] } = { sockets: [], procs: [] };
+beforeAll(async () => {
+  if (process.env.DATABASE_URL) db = await openTestDb();
+});
+afterAll(() => db?.close());
+afterEach(async () => {
+  for (const p of started.procs) p.child.kill("SIGKILL");
+  await Promise.all(started.procs.map((p) => p.exited));
+  for (const s of started.sockets) killTmux(s);
+  started.procs = [];
+  started.sockets = [];
+});
+
+async function setup(opts: { port?: number } = {}) {
+  const dir = tempDir("tt-agent-");
+  const host = `agent-${randomBytes(3).toString("hex")}`;
+  const socket = `tt-${randomBytes(4).toString("hex")}`;
+  const logData = join(dir, "log");
+  const s = await serve({
+    data: logData,
+    schema: db?.schema,
+    args: opts.port ? ["--port", String(opts.port), "--checkpoint-interval", "200ms"] : [],
+  });
+  started.procs.push(s.proc);
+  const tokenFile = await submitToken(s.url, host, dir);
+  startTmux(socket, dir);
+  started.sockets.push(socket);
+  const spool = join(dir, "spool");
+  const agent = startAgent({ logUrl: s.url, tokenFile, host, socket, spool });
+  started.procs.push(agent);
+  await agent.waitFor(/capturing into/, 30_000);
+  return { dir, host, socket, s, spool, logData, tokenFile, agent };
+}
+
+/** How often `line` was printed as a whole line (not as part of the typed command). */
+const printed = (out: string, line: string) =>
+  out.split(`\r${line}\r\n`).length + out.split(`\n${line}\r\n`).length - 2;
+
+const type = (socket: string, keys: string) =>
+  tmux(socket, "send-keys", "-t", "work", keys, "Enter");
+
+describe("agent", () => {
+  it("records pane output, commands with exit codes and lifecycle events, seq contiguous per stream", {
+    timeout: 90_000,
+  }, async () => {
+    const t = await setup();
+    await new Promise((r) => setTimeout(r, 500));
+    type(t.socket, "echo hello-from-$((40+2))");
+    type(t.socket, "false");
+    tmux(t.socket, "split-window", "-t", "work");
+    const events = await until(
+      async () => {
+        const ev = await eventsOf(t.s.url, t.host);
+        const cmds = ev.filter((e) => e.event.type === "command");
+        return paneOutput(ev, "%0").includes("hello-from-42") &&
+          cmds.length >= 2 &&
+          ev.some((e) => e.event.pane === "%1")
+          ? ev
+          : undefined;
+      },
+      30_000,
+      "the events in the log",
+    );
+    const commands = events
+      .filter((e) => e.event.type === "command")
+      .map((e) => JSON.parse(e.content!.toString()));
+    expect(commands.map((c) => [c.line, c.exit])).toEqual(
+      expect.arrayContaining([
+        ["echo hello-from-$((40+2))", 0],
+        ["false", 1],
+      ]),
+    );
+    const types = new Set(events.map((e) => e.event.type));
+    for (const ty of ["session-open", "window-open", "pane-open", "output", "command"])
+      expect(types).toContain(ty);
+    expect(streamsContiguous(events)).toBe(true);
+    // agent status reads the status file
+    const status = JSON.parse(readFileSync(join(t.spool, "status.json"), "utf8"));
+    expect(status.panes).toEqual(expect.arrayContaining(["%0", "%1"]));
+  });
+
+  it("log down during typing, then up: nothing lost, nothing duplicated", {
+    timeout: 120_000,
+  }, async () => {
+    const port = await freePort();
+    const t = await setup({ port });
+    await new Promise((r) => setTimeout(r, 500));
+    type(t.socket, "echo before-the-outage");
+    await until(
+      async () => paneOutput(await eventsOf(t.s.url, t.host), "%0").includes("before-the-outage"),
+      30_000,
+      "first output",
+    );
+    t.s.proc.child.kill("SIGTERM");
+    await t.s.proc.exited;
+    for (let i = 0; i < 5; i++) type(t.socket, `echo during-outage-${i}`);
+    await new Promise((r) => setTimeout(r, 1500));
+    const back = await serve({
+      data: t.logData,
+      schema: db?.schema,
+      args: ["--port", String(port)],
+    });
+    started.procs.push(back.proc);
+    const events = await until(
+      async () => {
+        const ev = await eventsOf(back.url, t.host);
+        return printed(paneOutput(ev, "%0"), "during-outage-4") === 1 ? ev : undefined;
+      },
+      60_000,
+      "the outage's output",
+    );
+    const out = paneOutput(events, "%0");
+    for (let i = 0; i < 5; i++)
+      expect(printed(out, `during-outage-${i}`), `during-outage-${i}`).toBe(1);
+    expect(streamsContiguous(events)).toBe(true);
+    expect(events.filter((e) => e.event.type === "command").length).toBeGreaterThanOrEqual(6);
+  });
+
+  it("kill -9 of the agent mid-stream, then restart: nothing lost, the sequence continues", {
+    timeout: 120_000,
+  }, async () => {
+    const t = await setup();
+    await new Promise((r) => setTimeout(r, 500));
+    type(t.socket, "for i in $(seq 1 3000); do echo line-$i; done; echo loop-done");
+    await new Promise((r) => setTimeout(r, 300));
+    t.agent.child.kill("SIGKILL");
+    await t.agent.exited;
+    const again = startAgent({
+      logUrl: t.s.url,
+      tokenFile: t.tokenFile,
+      host: t.host,
+      socket: t.socket,
+      spool: t.spool,
+    });
+    started.procs.push(again);
+    const events = await until(
+      async () => {
+        const ev = await eventsOf(t.s.url, t.host);
+        return printed(paneOutput(ev, "%0"), "loop-done") === 1 ? ev : undefined;
+      },
+      60_000,
+      "the loop's output",
+    );
+    const out = paneOutput(events, "%0");
+    for (const i of [1, 777, 1500, 2999, 3000])
+      expect(printed(out, `line-${i}`), `line-${i}`).toBe(1);
+    const lines = out.match(/(?<=[\r\n])line-\d+\r\n/g) ?? [];
+    expect(lines.length).toBe(3000);
+    expect(new Set(lines).size).toBe(3000);
+    expect(streamsContiguous(events)).toBe(true);
+    // The restarted agent did not announce the same session, window and pane again.
+    expect(
+      events.filter((e) => e.event.type === "pane-open" && e.event.pane === "%0"),
+    ).toHaveLength(1);
+  });
+
+  it("a flooding pane: tmux stays responsive and the agent's memory stays bounded", {
+    timeout: 180_000,
+  }, async () => {
+    const t = await setup();
+    await new Promise((r) => setTimeout(r, 500));
+    type(t.socket, "head -c 12000000 /dev/urandom | base64; echo flood-done");
+    let maxRss = 0;
+    let maxTmuxMs = 0;
+    await until(
+      async () => {
+        const t0 = performance.now();
+        tmux(t.socket, "display-message", "-p", "#{pane_id}");
+        maxTmuxMs = Math.max(maxTmuxMs, performance.now() - t0);
+        const rss =
+          Number(
+            /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${t.agent.child.pid}/status`, "utf8"))?.[1] ??
+              0,
+          ) * 1024;
+        maxRss = Math.max(maxRss, rss);
+        const s = JSON.parse(readFileSync(join(t.spool, "status.json"), "utf8"));
+        if (s.unsentEvents !== 0) return false;
+        return printed(paneOutput(await eventsOf(t.s.url, t.host), "%0"), "flood-done") === 1;
+      },
+      150_000,
+      "the flood to be captured and sent",
+    );
+    // Every byte of the flood is in the log: 12,000,000 bytes base64 in 76-column lines.
+    const out = paneOutput(await eventsOf(t.s.url, t.host), "%0");
+    const b64 = out.match(/(?<=[\r\n])[A-Za-z0-9+/=]{1,76}\r\n/g) ?? [];
+    expect(b64.join("").replace(/\r\n/g, "").length).toBe(16_000_000);
+    expect(maxTmuxMs).toBeLessThan(2000);
+    expect(maxRss).toBeLessThan(400 * 1024 * 1024);
+  });
+});
