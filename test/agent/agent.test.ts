@@ -1,6 +1,6 @@
 // The agent against real tmux (private -L sockets; only the servers started here are killed).
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -17,7 +17,7 @@ import {
   until,
 } from "../support/agent.ts";
 import { openTestDb, type TestDb } from "../support/db.ts";
-import type { Proc } from "../support/proc.ts";
+import { type Proc, run } from "../support/proc.ts";
 import { type Served, serve } from "../support/serve.ts";
 
 let db: TestDb | undefined;
@@ -49,7 +49,15 @@ async function setup(opts: { port?: number } = {}) {
   startTmux(socket, dir);
   started.sockets.push(socket);
   const spool = join(dir, "spool");
-  const agent = startAgent({ logUrl: s.url, tokenFile, host, socket, spool });
+  const vkey = s.proc.stdout().match(/verifier key\s+(\S+)/)![1]!;
+  const agent = startAgent({
+    logUrl: s.url,
+    tokenFile,
+    host,
+    socket,
+    spool,
+    args: ["--log-key", vkey],
+  });
   started.procs.push(agent);
   await agent.waitFor(/capturing into/, 30_000);
   return { dir, host, socket, s, spool, logData, tokenFile, agent };
@@ -97,9 +105,20 @@ describe("agent", () => {
     for (const ty of ["session-open", "window-open", "pane-open", "output", "command"])
       expect(types).toContain(ty);
     expect(streamsContiguous(events)).toBe(true);
-    // agent status reads the status file
-    const status = JSON.parse(readFileSync(join(t.spool, "status.json"), "utf8"));
+    // Every acknowledged event is proven included in the signed tree, from the tiles.
+    const status = await until(
+      async () => {
+        const st = JSON.parse(readFileSync(join(t.spool, "status.json"), "utf8"));
+        return st.receipts.proven >= events.length && st.receipts.failed === 0 ? st : undefined;
+      },
+      30_000,
+      "the receipts to be proven",
+    );
     expect(status.panes).toEqual(expect.arrayContaining(["%0", "%1"]));
+    const cli = run(["agent", "status", "--spool", t.spool]);
+    expect(await cli.exited).toBe(0);
+    expect(cli.stdout()).toMatch(/2 pane\(s\) captured/);
+    expect(cli.stdout()).toMatch(/0 FAILED/);
   });
 
   it("log down during typing, then up: nothing lost, nothing duplicated", {
@@ -175,6 +194,41 @@ describe("agent", () => {
     expect(
       events.filter((e) => e.event.type === "pane-open" && e.event.pane === "%0"),
     ).toHaveLength(1);
+  });
+
+  it("with the log unreachable the spool fills to its cap, then capture pauses loudly and nothing is dropped", {
+    timeout: 90_000,
+  }, async () => {
+    const dir = tempDir("tt-agent-");
+    const socket = `tt-${randomBytes(4).toString("hex")}`;
+    startTmux(socket, dir);
+    started.sockets.push(socket);
+    writeFileSync(join(dir, "token"), "tt_unused_token_for_a_dead_log");
+    const dead = `http://127.0.0.1:${await freePort()}`;
+    const agent = startAgent({
+      logUrl: dead,
+      tokenFile: join(dir, "token"),
+      host: "offline",
+      socket,
+      spool: join(dir, "spool"),
+      args: ["--spool-cap", "2KiB"],
+    });
+    started.procs.push(agent);
+    await agent.waitFor(/capturing into/, 30_000);
+    for (let i = 0; i < 20; i++) type(socket, `echo offline-line-${i}-${"x".repeat(100)}`);
+    await until(async () => /SPOOL FULL/.test(agent.stderr()), 30_000, "the spool-full message");
+    // The pane's output is all on disk, waiting in the raw file.
+    const rawDir = join(dir, "spool", "raw");
+    const files = () =>
+      readdirSync(rawDir).flatMap((d) =>
+        readdirSync(join(rawDir, d)).map((f) => join(rawDir, d, f)),
+      );
+    await until(
+      async () => files().some((f) => readFileSync(f, "latin1").includes("offline-line-19-x")),
+      30_000,
+      "the raw output",
+    );
+    expect(agent.stderr()).toMatch(/log unreachable/);
   });
 
   it("a flooding pane: tmux stays responsive and the agent's memory stays bounded", {

@@ -69,6 +69,7 @@ export function startAgent(o: {
   host: string;
   socket: string;
   spool: string;
+  args?: string[];
 }): Proc {
   return run([
     "agent",
@@ -82,6 +83,7 @@ export function startAgent(o: {
     o.socket,
     "--spool",
     o.spool,
+    ...(o.args ?? []),
   ]);
 }
 
