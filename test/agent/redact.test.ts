@@ -1,0 +1,51 @@
+import { describe, expect, it } from "vitest";
+import { DEFAULT_PATTERNS, redact } from "../../src/agent/redact.ts";
+
+const r = (s: string) => {
+  const out = redact(Buffer.from(s, "latin1"));
+  return { text: out.content.toString("latin1"), redactions: out.redactions };
+};
+
+describe("redaction before the leaf is formed", () => {
+  it("replaces each kind of secret and records kind, offset and length", () => {
+    const key =
+      "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----";
+    const cases: [string, string][] = [
+      [`cat id\n${key}\n$ `, "private-key"],
+      ["export AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE\n", "aws-access-key-id"],
+      [
+        "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n",
+        "aws-secret-access-key",
+      ],
+      ["curl -H 'Authorization: Bearer abcdef0123456789.xyz'\n", "bearer-token"],
+      ["token tt_AbCdEfGhIjKlMnOpQrStUvWxYz012345\n", "tmuxtrail-token"],
+      ["mysql --password=hunter2 db\n", "password"],
+    ];
+    for (const [input, kind] of cases) {
+      const out = r(input);
+      expect(
+        out.redactions.map((x) => x.kind),
+        input,
+      ).toEqual([kind]);
+      expect(out.text).toContain(`[REDACTED:${kind}]`);
+      const { at } = out.redactions[0]!;
+      expect(out.text.slice(at, at + kind.length + 11)).toBe(`[REDACTED:${kind}]`);
+      expect(out.text).not.toMatch(
+        /AKIAIOSFODNN7EXAMPLE|hunter2|b3BlbnNzaC1rZXk|wJalrXUtnFEMI|abcdef0123456789|tt_AbCd/,
+      );
+    }
+  });
+
+  it("leaves ordinary output untouched, byte for byte", () => {
+    const bytes = Buffer.from([0x1b, 0x5b, 0x33, 0x31, 0x6d, 0xff, 0x00, 0x41, 0x0d, 0x0a]);
+    const out = redact(bytes, DEFAULT_PATTERNS);
+    expect(out.redactions).toEqual([]);
+    expect(out.content.equals(bytes)).toBe(true);
+  });
+
+  it("several secrets in one chunk are all replaced, offsets in the redacted content", () => {
+    const out = r("a AKIAIOSFODNN7EXAMPLE b password: x1 c");
+    expect(out.redactions.map((x) => x.kind)).toEqual(["aws-access-key-id", "password"]);
+    for (const x of out.redactions) expect(out.text.slice(x.at)).toMatch(/^\[REDACTED:/);
+  });
+});
