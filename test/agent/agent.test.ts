@@ -18,7 +18,7 @@ import {
 } from "../support/agent.ts";
 import { openTestDb, type TestDb } from "../support/db.ts";
 import { type Proc, run } from "../support/proc.ts";
-import { type Served, serve } from "../support/serve.ts";
+import { serve } from "../support/serve.ts";
 
 let db: TestDb | undefined;
 const started: { sockets: string[]; procs: Proc[] } = { sockets: [], procs: [] };

@@ -1,18 +1,10 @@
 // The database refuses every change to evidence that is not an append (DESIGN section 5).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { makeBatch } from "../support/events.ts";
-import { openTestLog, type TestLog } from "../support/log.ts";
+import { openFilledLog, type TestLog } from "../support/log.ts";
 
 let log: TestLog;
 beforeAll(async () => {
-  log = await openTestLog();
-  const res = await log.req("/v1/events", {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify(makeBatch(3)),
-  });
-  expect(res.status).toBe(200);
-  await log.ctx.publisher.waitFor(3, 10_000);
+  log = await openFilledLog(3);
 });
 afterAll(() => log.close());
 

@@ -6,8 +6,7 @@ import { parseSignerKey } from "../../src/log/keys.ts";
 import { signNote } from "../../src/log/note.ts";
 import { nodeHasher } from "../../src/server/node-hasher.ts";
 import { StorageMismatchError, verifyStorage } from "../../src/server/publisher.ts";
-import { makeBatch } from "../support/events.ts";
-import { ORIGIN, openTestLog, TEST_KEY, type TestLog } from "../support/log.ts";
+import { ORIGIN, openFilledLog, TEST_KEY, type TestLog } from "../support/log.ts";
 
 let log: TestLog | undefined;
 afterEach(async () => {
@@ -16,14 +15,7 @@ afterEach(async () => {
 });
 
 async function filled() {
-  log = await openTestLog();
-  const res = await log.req("/v1/events", {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify(makeBatch(20)),
-  });
-  expect(res.status).toBe(200);
-  await log.ctx.publisher.waitFor(20, 10_000);
+  log = await openFilledLog(20);
   await verifyStorage(log.db.sql, nodeHasher);
   return log;
 }

@@ -11,6 +11,7 @@ import { nodeHasher } from "../../src/server/node-hasher.ts";
 import { Publisher } from "../../src/server/publisher.ts";
 import { Sequencer } from "../../src/server/sequencer.ts";
 import { openTestDb, type TestDb } from "./db.ts";
+import { makeBatch } from "./events.ts";
 
 export const ORIGIN = "test.tmuxtrail/log";
 export const TEST_KEY = generateKey(ORIGIN, new Uint8Array(32).fill(7));
@@ -71,4 +72,18 @@ export async function openTestLog(
       await db.close();
     },
   };
+}
+
+/** A test log holding `n` events of one pane, covered by a signed checkpoint. */
+export async function openFilledLog(n: number): Promise<TestLog> {
+  const log = await openTestLog();
+  const res = await log.req("/v1/events", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(makeBatch(n)),
+  });
+  if (res.status !== 200)
+    throw new Error(`filling the test log: ${res.status} ${await res.text()}`);
+  await log.ctx.publisher.waitFor(n, 10_000);
+  return log;
 }
