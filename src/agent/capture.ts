@@ -18,7 +18,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readSync, statSync } from "
 import { join } from "node:path";
 import { type EventMeta, makeSubmission } from "../log/events.ts";
 import { canonicalJsonBytes } from "../log/jcs.ts";
-import { OPEN_KEY_BLOCK, type RedactionPattern, redact } from "./redact.ts";
+import { OPEN_KEY_BLOCK, type RedactionPattern, redact, safeCut, secretSpans } from "./redact.ts";
 import { type Spool, type SpoolLine, streamKey } from "./spool.ts";
 import { type PaneInfo, shq, type Tmux } from "./tmux.ts";
 
@@ -41,7 +41,14 @@ interface Pending {
   since: number;
   /** Bytes of the raw file read so far (the spool's offset is what became events). */
   readTo: number;
+  /** When bytes last arrived. */
+  lastData: number;
 }
+
+/** Held back from a busy pane's flush, so a secret split across two flushes is redacted whole. */
+const HOLD_BACK = 512;
+/** A pane quiet this long has its held-back tail flushed (a secret paused longer may be split). */
+const IDLE_FLUSH_MS = 1000;
 
 const READ_LIMIT = 1024 * 1024;
 
@@ -106,8 +113,12 @@ export class Capture {
     }
     for (const pane of this.panes.keys()) this.readRaw(pane);
     for (const [pane, p] of this.pending) {
-      if (p.len >= this.o.maxChunk || (p.len > 0 && now - p.since >= this.o.coalesceMs))
-        lines.push(...this.flush(pane, false));
+      // Every coalescing period, flush all but a tail that a secret still being printed could be
+      // in; once the pane has been quiet for IDLE_FLUSH_MS, flush the tail too.
+      const idle = now - p.lastData >= IDLE_FLUSH_MS;
+      if (p.len > 0 && (idle || p.len >= this.o.maxChunk || now - p.since >= this.o.coalesceMs)) {
+        lines.push(...this.flush(pane, idle));
+      }
     }
     lines.push(...this.readHooks(), ...this.readCommands());
     this.o.spool.append(lines);
@@ -229,7 +240,13 @@ export class Capture {
     const size = statSync(file).size;
     let p = this.pending.get(pane);
     if (!p) {
-      p = { chunks: [], len: 0, since: Date.now(), readTo: this.o.spool.state.raw[pane] ?? 0 };
+      p = {
+        chunks: [],
+        len: 0,
+        since: Date.now(),
+        readTo: this.o.spool.state.raw[pane] ?? 0,
+        lastData: 0,
+      };
       this.pending.set(pane, p);
     }
     if (size <= p.readTo || p.len >= READ_LIMIT) return;
@@ -238,6 +255,7 @@ export class Capture {
     try {
       const n = readSync(fd, buf, 0, buf.length, p.readTo);
       if (p.len === 0) p.since = Date.now();
+      if (n > 0) p.lastData = Date.now();
       p.chunks.push(buf.subarray(0, n));
       p.len += n;
       p.readTo += n;
@@ -246,35 +264,56 @@ export class Capture {
     }
   }
 
-  /** Turns a pane's pending output into events; holds back an unfinished private-key block. */
-  private flush(pane: string, final: boolean): SpoolLine[] {
+  /**
+   * Turns a pane's pending output into events. Unless `all`, holds back an unfinished private-key
+   * block and the last HOLD_BACK bytes; no chunk boundary ever falls inside a secret.
+   */
+  private flush(pane: string, all: boolean): SpoolLine[] {
     const p = this.pending.get(pane);
     if (!p || p.len === 0) return [];
-    let data = Buffer.concat(p.chunks);
-    let keep = Buffer.alloc(0);
-    const open = OPEN_KEY_BLOCK.exec(data.toString("latin1"));
-    if (open && !final && data.length < READ_LIMIT) {
-      keep = data.subarray(open.index);
-      data = data.subarray(0, open.index);
+    const data = Buffer.concat(p.chunks);
+    const text = data.toString("latin1");
+    const spans = secretSpans(text, this.o.patterns);
+    let cut = data.length;
+    if (!all && data.length < READ_LIMIT) {
+      const open = OPEN_KEY_BLOCK.exec(text);
+      cut = safeCut(spans, Math.max(0, Math.min(open ? open.index : cut, cut - HOLD_BACK)));
     }
-    p.chunks = keep.length ? [keep] : [];
+    const keep = data.subarray(cut);
+    p.chunks = keep.length ? [Buffer.from(keep)] : [];
     p.len = keep.length;
+    if (cut === 0) return [];
     const info = this.panes.get(pane);
-    return this.chunks(pane, data, info, p.readTo - keep.length);
+    return this.chunks(pane, data.subarray(0, cut), info, p.readTo - keep.length, spans);
   }
 
-  private chunks(pane: string, data: Buffer, info?: PaneInfo, rawEnd?: number): SpoolLine[] {
+  private chunks(
+    pane: string,
+    data: Buffer,
+    info?: PaneInfo,
+    rawEnd?: number,
+    known?: [number, number][],
+  ): SpoolLine[] {
+    const spans = known ?? secretSpans(data.toString("latin1"), this.o.patterns);
     const out: SpoolLine[] = [];
-    for (let o = 0; o < data.length; o += this.o.maxChunk) {
-      const piece = data.subarray(o, o + this.o.maxChunk);
-      const { content, redactions } = redact(piece, this.o.patterns);
-      const end = Math.min(o + this.o.maxChunk, data.length);
+    for (let o = 0; o < data.length; ) {
+      let end = Math.min(o + this.o.maxChunk, data.length);
+      if (end < data.length) {
+        const c = safeCut(spans, end);
+        // A secret longer than a chunk goes whole into this one (redacted, it is short).
+        end =
+          c > o
+            ? c
+            : Math.max(...spans.filter(([a, b]) => a <= o + 1 && b > end).map(([, b]) => b), end);
+      }
+      const { content, redactions } = redact(data.subarray(o, end), this.o.patterns);
       const raw = rawEnd === undefined ? undefined : { pane, end: rawEnd - (data.length - end) };
       const meta = {
         ...this.meta("output", pane, info),
         ...(redactions.length ? { redactions } : {}),
       };
       out.push(this.event(meta, content, raw));
+      o = end;
     }
     return out;
   }

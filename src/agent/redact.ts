@@ -57,3 +57,32 @@ export function redact(
   text = out;
   return { content: Buffer.from(text, "latin1"), redactions };
 }
+
+/** Where secrets are in `text` (latin1 of the bytes): [start, end) spans. */
+export function secretSpans(
+  text: string,
+  patterns: RedactionPattern[] = DEFAULT_PATTERNS,
+): [number, number][] {
+  const spans: [number, number][] = [];
+  for (const p of patterns) {
+    for (const m of text.matchAll(
+      new RegExp(p.re.source, p.re.flags.includes("g") ? p.re.flags : `${p.re.flags}g`),
+    )) {
+      if (m[0].length > 0) spans.push([m.index!, m.index! + m[0].length]);
+    }
+  }
+  return spans;
+}
+
+/**
+ * The largest cut ≤ `cut` that splits no secret: chunk boundaries never fall inside a match, so
+ * each secret is redacted whole in one chunk (the overlapping-window rule of DESIGN section 7).
+ */
+export function safeCut(spans: [number, number][], cut: number): number {
+  let c = cut;
+  for (;;) {
+    const crossing = spans.find(([a, b]) => a < c && c < b);
+    if (!crossing) return c;
+    c = crossing[0];
+  }
+}

@@ -78,12 +78,15 @@ describe("agent", () => {
     await new Promise((r) => setTimeout(r, 500));
     type(t.socket, "echo hello-from-$((40+2))");
     type(t.socket, "false");
+    // A secret printed in two halves, 300 ms apart, is still redacted whole.
+    type(t.socket, "printf 'key AKIAIOSF'; sleep 0.3; printf 'ODNN7EXAMPLE done\\n'");
     tmux(t.socket, "split-window", "-t", "work");
     const events = await until(
       async () => {
         const ev = await eventsOf(t.s.url, t.host);
         const cmds = ev.filter((e) => e.event.type === "command");
         return paneOutput(ev, "%0").includes("hello-from-42") &&
+          paneOutput(ev, "%0").includes("] done") &&
           cmds.length >= 2 &&
           ev.some((e) => e.event.pane === "%1")
           ? ev
@@ -101,6 +104,12 @@ describe("agent", () => {
         ["false", 1],
       ]),
     );
+    const out0 = paneOutput(events, "%0");
+    expect(out0).toMatch(/key \[REDACTED:aws-access-key-id\] done/);
+    expect(out0).not.toContain("AKIAIOSFODNN7EXAMPLE");
+    expect(
+      out0.replace(/printf 'key AKIAIOSF'; sleep 0.3; printf 'ODNN7EXAMPLE done\\n'/g, ""),
+    ).not.toContain("ODNN7EXAMPLE");
     const types = new Set(events.map((e) => e.event.type));
     for (const ty of ["session-open", "window-open", "pane-open", "output", "command"])
       expect(types).toContain(ty);

@@ -49,3 +49,16 @@ describe("redaction before the leaf is formed", () => {
     for (const x of out.redactions) expect(out.text.slice(x.at)).toMatch(/^\[REDACTED:/);
   });
 });
+
+describe("chunk boundaries never split a secret", () => {
+  it("safeCut moves a cut to the start of a secret it would fall inside", async () => {
+    const { safeCut, secretSpans } = await import("../../src/agent/redact.ts");
+    const text = `${"a".repeat(100)} AKIAIOSFODNN7EXAMPLE ${"b".repeat(100)}`;
+    const spans = secretSpans(text);
+    expect(spans).toEqual([[101, 121]]);
+    expect(safeCut(spans, 110)).toBe(101);
+    expect(safeCut(spans, 101)).toBe(101);
+    expect(safeCut(spans, 121)).toBe(121);
+    expect(safeCut(spans, 50)).toBe(50);
+  });
+});
