@@ -1,28 +1,21 @@
 // The tmux event schema of DESIGN section 1 (zod), and the rule that turns a submission into a
-// leaf. The leaf is the RFC 8785 canonical JSON (jcs.ts) of the event's metadata, whose `payload`
-// commits to the content with a salt:
+// leaf: the leaf is the RFC 8785 canonical JSON of the event's metadata, whose `payload` commits
+// to the content with a salt:
 //
-//   payload.sha256 = base64(SHA-256(salt (32 bytes) || content bytes)),  payload.size = |content|
+//   payload.sha256 = base64(SHA-256(salt(32 bytes) || content bytes)),  payload.size = |content|
 //
 // where the content bytes are the UTF-8 of `content`, or its base64 decoding when `enc` is
 // "base64". `content`, `salt` and `enc` travel beside the metadata and are never in the leaf.
-// Worked example: {"v":1,…,"type":"output","payload":{"size":7,"sha256":"…"}} plus
-// "content":"hello\r\n" and a salt; the leaf is that metadata with its keys sorted, no spaces.
-//
-// Guarantees: every object is strict (an unknown field is an error), every string is well-formed
-// UTF-16 (so UTF-8 encoding never replaces a character), the log never rewrites a value, and a
-// type-specific detail appears only on its types. Parsers throw only TrailError: "bad-event" whose
-// message starts with the field path ("payload.sha256: …"), or "commitment-mismatch".
+// Every object is strict: an unknown field is an error, so the log never hashes what it did not
+// validate, and never rewrites a value.
 
 import { z } from "zod";
 import { base64Decode, base64Encode, concatBytes, utf8Decode, utf8Encode } from "./encoding.ts";
-import { check, isTrailError, TrailError } from "./errors.ts";
+import { check, TrailError } from "./errors.ts";
 import { sha256 } from "./hash.ts";
 import { canonicalJson } from "./jcs.ts";
 
-/** Content bytes per event (DESIGN section 1: agents split larger output). */
 export const MAX_CONTENT = 65536;
-/** Leaf bytes: entry bundles use 16-bit lengths. */
 export const MAX_LEAF = 65535;
 
 export const EVENT_TYPES = [
@@ -41,32 +34,38 @@ export const EVENT_TYPES = [
   "access",
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
-/** Types whose events carry content, and so a payload commitment; the rest carry neither. */
+/** Types whose events carry content (and so a payload commitment). */
 export const CONTENT_TYPES: readonly EventType[] = ["output", "command"];
 
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
-const text = (max: number) =>
-  z
-    .string()
-    .max(max)
-    .refine((s) => !LONE_SURROGATE.test(s), "must not contain a lone surrogate");
-/** A name: 1..256 characters, no control characters; "-" where not applicable. */
-const ident = text(256)
-  .min(1)
-  .regex(/^[^\u0000-\u001f\u007f]*$/, "must not contain control characters");
+const RFC3339_UTC = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?Z$/;
 
-const RFC3339_UTC = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d{1,9})?Z$/;
-
-/** YYYY-MM-DDTHH:MM:SS[.fraction]Z naming a real instant (no leap second, no Feb 30). */
 function validTime(s: string): boolean {
   const m = RFC3339_UTC.exec(s);
   if (!m) return false;
-  const [y, mo, d, h, mi, se] = m.slice(1, 7).map(Number) as [number, ...number[]];
-  const leap = y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
-  const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][mo! - 1];
-  return days !== undefined && d! >= 1 && d! <= days && h! < 24 && mi! < 60 && se! < 60;
+  const [y, mo, d, h, mi, se] = m.slice(1, 7).map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  const t = new Date(Date.UTC(y, mo - 1, d, h, mi, se));
+  return (
+    t.getUTCFullYear() === y &&
+    t.getUTCMonth() === mo - 1 &&
+    t.getUTCDate() === d &&
+    h < 24 &&
+    mi < 60 &&
+    se < 60
+  );
 }
 
+const ident = z
+  .string()
+  .min(1)
+  .max(256)
+  .regex(/^[^\u0000-\u001f\u007f]*$/, "must not contain control characters");
 export const timeSchema = z
   .string()
   .refine(validTime, "must be an RFC 3339 UTC time like 2026-11-24T19:00:00.123Z");
@@ -78,30 +77,15 @@ export const hash32Schema = z.string().refine((s) => {
     return false;
   }
 }, "must be strict base64 of 32 bytes");
-const count = z.number().int().min(0); // zod 4: .int() is a safe integer
+const count = z.number().int().min(0);
 
 export const payloadSchema = z
   .object({ size: count.max(MAX_CONTENT), sha256: hash32Schema })
   .strict();
 export const redactionSchema = z
-  .object({ kind: ident.max(64), at: count, len: count })
+  .object({ kind: z.string().min(1).max(64), at: count, len: count })
   .strict()
-  .describe("a span of the content replaced on the host before the commitment was formed");
-export const erasureSchema = z
-  .object({
-    indexes: z
-      .array(z.tuple([count, count]).refine(([a, b]) => a <= b, "a range is [from, to], from ≤ to"))
-      .min(1)
-      .max(10_000)
-      .describe("inclusive ranges of leaf indexes whose content was erased"),
-    key: ident,
-    reason: text(1024).min(1),
-  })
-  .strict();
-export const accessSchema = z
-  .object({ key: ident, read: text(1024).min(1) })
-  .strict()
-  .describe("who (key id) read what content");
+  .describe("a span of the content replaced before the commitment was formed");
 
 const eventMetaShape = {
   v: z.literal(1),
@@ -121,60 +105,72 @@ const eventMetaShape = {
     .object({ cols: count.max(100_000), rows: count.max(100_000) })
     .strict()
     .optional(),
-  name: text(256).optional(),
-  erasure: erasureSchema.optional(),
-  access: accessSchema.optional(),
+  name: z.string().max(256).optional(),
+  erasure: z
+    .object({
+      indexes: z.array(z.tuple([count, count])).max(100_000),
+      key: ident,
+      reason: z.string().min(1).max(1024),
+    })
+    .strict()
+    .optional(),
+  access: z
+    .object({ key: ident, read: z.string().min(1).max(1024) })
+    .strict()
+    .optional(),
 };
 
-/** Which event types each optional detail belongs to, and whether those types require it. */
-const DETAILS: Record<string, { types: readonly EventType[]; required?: boolean }> = {
-  payload: { types: CONTENT_TYPES, required: true },
-  redactions: { types: CONTENT_TYPES },
-  client: { types: ["attach", "detach"] },
-  size: { types: ["resize", "pane-open"] },
-  name: { types: ["session-open", "session-close", "window-open", "window-close"] },
-  erasure: { types: ["erasure"], required: true },
-  access: { types: ["access"], required: true },
-};
-
-function typeRules(e: Record<string, unknown>, ctx: z.RefinementCtx): void {
-  const type = e.type as EventType;
-  for (const [field, rule] of Object.entries(DETAILS)) {
-    const present = e[field] !== undefined;
-    const allowed = rule.types.includes(type);
-    if (present && !allowed)
-      ctx.addIssue({ code: "custom", path: [field], message: `not allowed on ${type} events` });
-    if (!present && allowed && (rule.required || (field === "size" && type === "resize")))
-      ctx.addIssue({ code: "custom", path: [field], message: `required on ${type} events` });
-  }
-}
-
-export const eventMetaSchema = z.object(eventMetaShape).strict().superRefine(typeRules);
+export const eventMetaSchema = z
+  .object(eventMetaShape)
+  .strict()
+  .superRefine((e, ctx) => {
+    const needsPayload = CONTENT_TYPES.includes(e.type);
+    if (needsPayload && !e.payload)
+      ctx.addIssue({ code: "custom", path: ["payload"], message: `required for ${e.type} events` });
+    if (!needsPayload && e.payload)
+      ctx.addIssue({
+        code: "custom",
+        path: ["payload"],
+        message: `not allowed for ${e.type} events`,
+      });
+    if ((e.type === "erasure") !== (e.erasure !== undefined)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["erasure"],
+        message: "erasure events, and only they, carry `erasure`",
+      });
+    }
+    if ((e.type === "access") !== (e.access !== undefined)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["access"],
+        message: "access events, and only they, carry `access`",
+      });
+    }
+  });
 export type EventMeta = z.infer<typeof eventMetaSchema>;
 
 export const submissionSchema = z
   .object({
     ...eventMetaShape,
-    content: text(4 * MAX_CONTENT)
-      .optional()
-      .describe("UTF-8 text, or base64 when enc is base64"),
-    salt: hash32Schema.optional().describe("32 random bytes, base64"),
+    content: z
+      .string()
+      .max(4 * MAX_CONTENT)
+      .optional(),
+    salt: hash32Schema.optional(),
     enc: z.literal("base64").optional(),
   })
-  .strict()
-  .superRefine(typeRules);
-export type Submission = z.input<typeof submissionSchema>;
+  .strict();
 
 export const commandContentSchema = z
   .object({
-    line: text(MAX_CONTENT),
-    cwd: text(4096),
+    line: z.string().max(MAX_CONTENT),
+    cwd: z.string().max(4096),
     exit: z.number().int().nullable(),
     start: timeSchema,
     end: timeSchema,
   })
   .strict();
-export type CommandContent = z.infer<typeof commandContentSchema>;
 
 export interface ParsedSubmission {
   meta: EventMeta;
@@ -184,17 +180,9 @@ export interface ParsedSubmission {
   salt?: Uint8Array;
 }
 
-/** "field.path: message" for the first issue; unknown fields are named in the path. */
-function zodMessage(e: z.ZodError, prefix = ""): string {
+function zodMessage(e: z.ZodError): string {
   const i = e.issues[0]!;
-  const path = [prefix, ...i.path.map(String)];
-  if (i.code === "unrecognized_keys") return `${[...path, i.keys[0]].filter(Boolean).join(".")}: unknown field`;
-  return `${path.filter(Boolean).join(".") || "event"}: ${i.message}`;
-}
-
-function badEvent(field: string, e: unknown): TrailError {
-  const why = isTrailError(e) ? e.message : "invalid";
-  return new TrailError("bad-event", `${field}: ${why}`, { cause: e });
+  return `${i.path.length ? i.path.join(".") : "event"}: ${i.message}`;
 }
 
 /** base64(SHA-256(salt || content)). */
@@ -202,122 +190,108 @@ export function commitment(salt: Uint8Array, content: Uint8Array): string {
   return base64Encode(sha256(concatBytes(salt, content)));
 }
 
-/** The leaf of an event: the UTF-8 of its canonical JSON, at most 65535 bytes. */
 export function eventLeaf(meta: EventMeta): Uint8Array {
-  let leaf: Uint8Array;
-  try {
-    leaf = utf8Encode(canonicalJson(meta));
-  } catch (e) {
-    throw badEvent("event", e);
-  }
-  check(leaf.length <= MAX_LEAF, "bad-event", `event: leaf of ${leaf.length} bytes exceeds ${MAX_LEAF}`);
+  const leaf = utf8Encode(canonicalJson(meta));
+  check(leaf.length <= MAX_LEAF, "bad-event", `leaf of ${leaf.length} bytes exceeds ${MAX_LEAF}`);
   return leaf;
 }
 
-/** Validates a submitted event, checks its commitment and forms its leaf. */
+/** Validates a submitted event, checks its commitment and forms its leaf. Throws only TrailError. */
 export function parseSubmission(json: unknown): ParsedSubmission {
   const r = submissionSchema.safeParse(json);
   if (!r.success) throw new TrailError("bad-event", zodMessage(r.error));
-  const { content, salt, enc, ...meta } = r.data;
+  const { content, salt, enc, ...rest } = r.data;
+  const m = eventMetaSchema.safeParse(rest);
+  if (!m.success) throw new TrailError("bad-event", zodMessage(m.error));
+  const meta = m.data;
   const leaf = eventLeaf(meta);
   if (!meta.payload) {
-    for (const [k, v] of Object.entries({ content, salt, enc })) {
-      check(v === undefined, "bad-event", `${k}: not allowed on ${meta.type} events`);
-    }
+    check(
+      content === undefined && salt === undefined && enc === undefined,
+      "bad-event",
+      `${meta.type} events carry no content`,
+    );
     return { meta, leaf };
   }
-  check(content !== undefined, "bad-event", `content: required on ${meta.type} events`);
-  check(salt !== undefined, "bad-event", `salt: required on ${meta.type} events`);
-  let bytes: Uint8Array;
-  try {
-    bytes = enc === "base64" ? base64Decode(content, "base64") : utf8Encode(content);
-  } catch (e) {
-    throw badEvent("content", e);
-  }
+  check(
+    content !== undefined && salt !== undefined,
+    "bad-event",
+    `${meta.type} events need content and salt`,
+  );
+  const bytes = enc === "base64" ? base64Decode(content, "content") : utf8Encode(content);
   check(
     bytes.length <= MAX_CONTENT,
     "bad-event",
-    `content: ${bytes.length} bytes exceed ${MAX_CONTENT}`,
+    `content of ${bytes.length} bytes exceeds ${MAX_CONTENT}`,
   );
-  const saltBytes = base64Decode(salt, "salt", 32); // the schema checked it
+  const saltBytes = base64Decode(salt, "salt", 32);
   check(
     meta.payload.size === bytes.length,
     "commitment-mismatch",
-    `payload.size: ${meta.payload.size}, but the content has ${bytes.length} bytes`,
+    `payload.size ${meta.payload.size} but the content has ${bytes.length} bytes`,
   );
   check(
     commitment(saltBytes, bytes) === meta.payload.sha256,
     "commitment-mismatch",
-    "payload.sha256: does not commit to this content and salt",
+    "payload.sha256 does not commit to this content and salt",
   );
   if (meta.type === "command") parseCommandContent(bytes);
   return { meta, leaf, content: bytes, salt: saltBytes };
 }
 
-/** Strict JSON text of at most `max` bytes, parsed; "bad-event" naming `field` otherwise. */
-function parseJsonBytes(bytes: Uint8Array, field: string, max: number): [unknown, string] {
-  check(bytes instanceof Uint8Array, "bad-event", `${field}: not bytes`);
-  check(bytes.length <= max, "bad-event", `${field}: ${bytes.length} bytes exceed ${max}`);
-  try {
-    const t = utf8Decode(bytes, field);
-    return [JSON.parse(t), t];
-  } catch (e) {
-    throw badEvent(field, isTrailError(e) ? e : new TrailError("malformed", "not JSON"));
-  }
-}
-
-function isCanonical(value: unknown, text: string): boolean {
-  try {
-    return canonicalJson(value) === text;
-  } catch {
-    return false;
-  }
-}
-
 /** A command event's content: canonical JSON of {line, cwd, exit, start, end}. */
-export function parseCommandContent(bytes: Uint8Array): CommandContent {
-  const [v, t] = parseJsonBytes(bytes, "content", MAX_CONTENT);
+export function parseCommandContent(bytes: Uint8Array) {
+  let v: unknown;
+  try {
+    v = JSON.parse(utf8Decode(bytes, "command content"));
+  } catch (e) {
+    throw new TrailError("bad-event", `command content is not JSON: ${(e as Error).message}`);
+  }
   const r = commandContentSchema.safeParse(v);
-  if (!r.success) throw new TrailError("bad-event", zodMessage(r.error, "content"));
-  check(isCanonical(r.data, t), "bad-event", "content: not canonical JSON (RFC 8785)");
+  if (!r.success) throw new TrailError("bad-event", `command content: ${zodMessage(r.error)}`);
+  check(
+    canonicalJson(r.data) === utf8Decode(bytes),
+    "bad-event",
+    "command content is not canonical JSON",
+  );
   return r.data;
 }
 
 /** Parses a stored leaf back into event metadata; the bytes must be exactly its canonical form. */
 export function parseLeaf(bytes: Uint8Array): EventMeta {
-  const [v, t] = parseJsonBytes(bytes, "leaf", MAX_LEAF);
+  const text = utf8Decode(bytes, "leaf");
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    throw new TrailError("bad-event", "leaf is not JSON");
+  }
   const r = eventMetaSchema.safeParse(v);
   if (!r.success) throw new TrailError("bad-event", zodMessage(r.error));
-  check(isCanonical(r.data, t), "bad-event", "leaf: not canonical JSON (RFC 8785)");
+  check(canonicalJson(r.data) === text, "bad-event", "leaf is not in canonical form");
   return r.data;
 }
 
-/**
- * Builds a submission (for agents and tests): the metadata, plus for content types the payload
- * commitment to `content` with `salt` (32 random bytes from the caller), the content as text when
- * it is valid UTF-8 and as base64 otherwise, and the salt. parseSubmission accepts the result.
- */
+/** Builds a submission (for agents and tests): metadata + content, committed with `salt`. */
 export function makeSubmission(
   meta: Omit<EventMeta, "payload">,
   content: Uint8Array | undefined,
   salt: Uint8Array,
-): Submission {
+): Record<string, unknown> {
   if (content === undefined) return { ...meta };
-  check(salt instanceof Uint8Array && salt.length === 32, "bad-event", "salt: want 32 bytes");
-  check(content.length <= MAX_CONTENT, "bad-event", `content: exceeds ${MAX_CONTENT} bytes`);
   const full = { ...meta, payload: { size: content.length, sha256: commitment(salt, content) } };
-  let asText: string | undefined;
+  let text: string | undefined;
   try {
-    asText = utf8Decode(content);
+    text = utf8Decode(content);
   } catch {
-    asText = undefined;
+    text = undefined;
   }
-  return asText !== undefined
-    ? { ...full, content: asText, salt: base64Encode(salt) }
+  return text !== undefined
+    ? { ...full, content: text, salt: base64Encode(salt) }
     : { ...full, content: base64Encode(content), enc: "base64", salt: base64Encode(salt) };
 }
 
-/** A stream is one pane of one tmux server on one host: (host, server, pane). */
+/** A stream is one pane of one tmux server on one host. */
 export function streamKey(meta: Pick<EventMeta, "host" | "server" | "pane">): string {
   return `${meta.host}\u0000${meta.server}\u0000${meta.pane}`;
 }
