@@ -6,6 +6,7 @@ import type { LogContext } from "./context.ts";
 import { errorBody, toResponse } from "./errors.ts";
 import type { Env } from "./http.ts";
 import { entryRoutes } from "./routes/entries.ts";
+import { erasureRoutes } from "./routes/erasures.ts";
 import { keyRoutes } from "./routes/keys.ts";
 import { opsRoutes } from "./routes/ops.ts";
 import { proofRoutes } from "./routes/proofs.ts";
@@ -23,6 +24,7 @@ export function createApp(ctx: LogContext): Hono<Env> {
   app.route("/", submitRoutes(ctx));
   app.route("/", proofRoutes(ctx));
   app.route("/", entryRoutes(ctx));
+  app.route("/", erasureRoutes(ctx));
   app.route("/", keyRoutes(ctx));
   app.route("/", opsRoutes(ctx));
   app.get("/", (c) =>

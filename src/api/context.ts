@@ -3,9 +3,11 @@
 
 import type { Sql } from "../db/client.ts";
 import type { Hasher } from "../log/hash.ts";
+import type { LogEvents } from "../server/log-events.ts";
 import type { Publisher } from "../server/publisher.ts";
 import type { Sequencer } from "../server/sequencer.ts";
 import type { Auth } from "./auth.ts";
+import type { Denials } from "./denials.ts";
 import type { LogMetrics } from "./metrics.ts";
 import type { RateLimiter } from "./rate-limit.ts";
 
@@ -23,5 +25,12 @@ export interface LogContext {
   /** The log's note verifier key. */
   verifierKey: string;
   rateLimiter?: RateLimiter;
+  /** Appends the log's own access and erasure events. */
+  logEvents: LogEvents;
+  /** Witness cosignature verifier keys the log asks (serve --witness), and the quorum it wants. */
+  witnessKeys: string[];
+  witnessQuorum: number;
+  /** Denied requests: per key and address in /metrics, bursts to serve --alert-url. */
+  denials: Denials;
   log: (msg: string) => void;
 }

@@ -13,13 +13,18 @@ export type Env = { Variables: { principal: Principal } };
 /** Authenticates the bearer token, checks the scope and the per-key rate limit. */
 export function guard(ctx: LogContext, scope: Scope): MiddlewareHandler<Env> {
   return async (c, next) => {
-    let p: Principal;
+    let p: Principal | undefined;
     try {
       p = await ctx.auth.authenticate(c.req.header("Authorization"));
       requireScope(p, scope);
     } catch (e) {
       if (e instanceof ApiError && (e.status === 401 || e.status === 403)) {
-        ctx.metrics.denied.inc({ status: String(e.status), addr: clientAddr(c) });
+        ctx.denials.record({
+          status: e.status,
+          key: p?.id ?? "-",
+          addr: clientAddr(c),
+          path: c.req.path,
+        });
       }
       throw e;
     }

@@ -133,7 +133,10 @@ export function logMetrics() {
       new Counter("tmuxtrail_http_requests_total", "HTTP requests by route and status"),
     ),
     denied: r.register(
-      new Counter("tmuxtrail_denied_total", "Requests refused with 401 or 403, by key"),
+      new Counter(
+        "tmuxtrail_denied_total",
+        "Requests refused with 401 or 403, by status, key and client address",
+      ),
     ),
     witnessAlarms: r.register(
       new Counter(

@@ -3,15 +3,29 @@
 
 import { isTrailError } from "../log/errors.ts";
 import { agent } from "./agent.ts";
+import { exportCommand, verifyBundle } from "./bundle.ts";
 import { ServiceError } from "./client.ts";
 import { type Command, EXIT_USAGE, EXIT_VERIFY_FAILED, UsageError, wantsHelp } from "./command.ts";
+import { eraseCommand } from "./erase.ts";
 import { keygen } from "./keygen.ts";
 import { keys } from "./keys.ts";
 import { serve } from "./serve.ts";
+import { sessions } from "./sessions.ts";
 import { verifyEvidenceCommand } from "./verify-evidence.ts";
 import { witness } from "./witness.ts";
 
-const commands: Command[] = [serve, keygen, keys, witness, verifyEvidenceCommand, agent];
+const commands: Command[] = [
+  serve,
+  keygen,
+  keys,
+  witness,
+  verifyEvidenceCommand,
+  agent,
+  sessions,
+  exportCommand,
+  verifyBundle,
+  eraseCommand,
+];
 
 function overview(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

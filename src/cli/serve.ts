@@ -36,6 +36,9 @@ Flags (environment variables in brackets):
   --pool-size N             PostgreSQL connections per process (default ${DEFAULTS.poolSize})
   --witness VKEY@URL        a witness to ask for cosignatures, repeatable (its cosignature key)
   --witness-quorum K        cosignatures ?wait=checkpoint waits for (default 0)
+  --retention D             erase session content (payloads only) older than D, e.g. 90d; checked
+                            hourly, each erasure recorded as an erasure event (default off)
+  --alert-url URL           POST a JSON alert here on a burst of denied requests [TMUXTRAIL_ALERT_URL]
 The admin token is TMUXTRAIL_ADMIN_TOKEN, else generated on first start into <data>/admin.token.
 
 SIGTERM or SIGINT: stop accepting, answer every accepted submission, sign a last checkpoint, exit.`,
@@ -56,14 +59,20 @@ SIGTERM or SIGINT: stop accepting, answer every accepted submission, sign a last
       "pool-size": { type: "string" },
       witness: { type: "string", multiple: true },
       "witness-quorum": { type: "string" },
+      retention: { type: "string" },
+      "alert-url": { type: "string" },
     });
     const env = process.env;
-    let durations: { interval: number; linger: number };
+    let durations: { interval: number; linger: number; retention: number };
     try {
       durations = {
         interval: parseDuration(v["checkpoint-interval"] ?? "1s", "--checkpoint-interval"),
         linger: parseDuration(v["batch-linger"] ?? `${DEFAULTS.batchLingerMs}ms`, "--batch-linger"),
+        retention: v.retention ? parseDuration(v.retention, "--retention") : 0,
       };
+      if (v.retention && durations.retention < 3_600_000) {
+        throw new Error(`--retention ${v.retention} is under an hour; give days, e.g. 90d`);
+      }
     } catch (e) {
       throw new UsageError((e as Error).message);
     }
@@ -84,6 +93,8 @@ SIGTERM or SIGINT: stop accepting, answer every accepted submission, sign a last
       poolSize: int(v["pool-size"], "--pool-size", DEFAULTS.poolSize, 1),
       witnesses: v.witness ?? [],
       witnessQuorum: int(v["witness-quorum"], "--witness-quorum", 0),
+      retentionMs: durations.retention,
+      alertUrl: v["alert-url"] ?? (env.TMUXTRAIL_ALERT_URL || undefined),
     };
     for (const w of cfg.witnesses) {
       try {

@@ -25,6 +25,10 @@ export interface LogConfig {
   witnesses: string[];
   /** Cosignatures `?wait=checkpoint` waits for. */
   witnessQuorum: number;
+  /** Erase payloads older than this (ms); 0 = keep forever. */
+  retentionMs?: number;
+  /** Webhook for alerts (bursts of denied requests). */
+  alertUrl?: string;
 }
 
 export const DEFAULTS = {

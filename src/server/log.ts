@@ -17,12 +17,15 @@ import { type ServerType, serve as serveHttp } from "@hono/node-server";
 import { createApp } from "../api/app.ts";
 import { Auth, newToken } from "../api/auth.ts";
 import type { LogContext } from "../api/context.ts";
+import { Denials } from "../api/denials.ts";
 import { logMetrics } from "../api/metrics.ts";
 import { RateLimiter } from "../api/rate-limit.ts";
 import { connectPostgres } from "../db/client.ts";
 import { parseCheckpoint } from "../log/checkpoint.ts";
 import { generateKey, parseSignerKey, verifierKeyOf } from "../log/keys.ts";
 import type { LogConfig } from "./config.ts";
+import { startRetention } from "./erase.ts";
+import { LogEvents } from "./log-events.ts";
 import { nodeHasher } from "./node-hasher.ts";
 import { latestCheckpoint, Publisher, verifyStorage } from "./publisher.ts";
 import { Sequencer } from "./sequencer.ts";
@@ -147,8 +150,15 @@ export async function startLog(
       origin,
       verifierKey,
       rateLimiter: cfg.rateLimit > 0 ? new RateLimiter(cfg.rateLimit) : undefined,
+      logEvents: new LogEvents(storage.sql, sequencer, origin, hasher),
+      witnessKeys: pool.targets.map((t) => t.key.key),
+      witnessQuorum: cfg.witnessQuorum,
+      denials: new Denials(metrics.denied, { alertUrl: cfg.alertUrl, origin, log }),
       log,
     };
+    const retention = cfg.retentionMs
+      ? startRetention(storage.sql, ctx.logEvents, cfg.retentionMs, log)
+      : undefined;
     // 5. Listen.
     const app = createApp(ctx);
     const server: ServerType = await new Promise((resolve) => {
@@ -172,6 +182,7 @@ export async function startLog(
         closing ??= (async () => {
           // Stop taking connections, answer what was accepted, sign what was committed.
           const closed = new Promise<void>((r) => server.close(() => r()));
+          await retention?.stop();
           await sequencer.close();
           await publisher.publish().catch((e) => log(`final checkpoint: ${(e as Error).message}`));
           await publisher.stop();

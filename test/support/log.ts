@@ -4,9 +4,11 @@
 import { createApp } from "../../src/api/app.ts";
 import { Auth } from "../../src/api/auth.ts";
 import type { LogContext } from "../../src/api/context.ts";
+import { Denials } from "../../src/api/denials.ts";
 import { logMetrics } from "../../src/api/metrics.ts";
 import { RateLimiter } from "../../src/api/rate-limit.ts";
 import { generateKey, parseSignerKey } from "../../src/log/keys.ts";
+import { LogEvents } from "../../src/server/log-events.ts";
 import { nodeHasher } from "../../src/server/node-hasher.ts";
 import { Publisher } from "../../src/server/publisher.ts";
 import { Sequencer } from "../../src/server/sequencer.ts";
@@ -27,7 +29,13 @@ export interface TestLog {
 }
 
 export async function openTestLog(
-  opts: { rateLimit?: number; batchMax?: number } = {},
+  opts: {
+    rateLimit?: number;
+    batchMax?: number;
+    alertUrl?: string;
+    witnessKeys?: string[];
+    witnessQuorum?: number;
+  } = {},
 ): Promise<TestLog> {
   const db = await openTestDb();
   const hasher = nodeHasher;
@@ -40,20 +48,26 @@ export async function openTestLog(
   });
   await publisher.publish();
   publisher.start();
+  const metrics = logMetrics();
+  const log = (m: string) => {
+    if (process.env.TEST_LOG) console.error(m);
+  };
   const ctx: LogContext = {
     sql: db.sql,
     readSql: db.sql,
     sequencer,
     publisher,
     auth: new Auth(db.sql, ADMIN),
-    metrics: logMetrics(),
+    metrics,
     hasher,
     origin: ORIGIN,
     verifierKey: TEST_KEY.verifierKey,
     rateLimiter: opts.rateLimit ? new RateLimiter(opts.rateLimit) : undefined,
-    log: (m) => {
-      if (process.env.TEST_LOG) console.error(m);
-    },
+    logEvents: new LogEvents(db.sql, sequencer, ORIGIN, hasher),
+    witnessKeys: opts.witnessKeys ?? [],
+    witnessQuorum: opts.witnessQuorum ?? 0,
+    denials: new Denials(metrics.denied, { alertUrl: opts.alertUrl, origin: ORIGIN, log }),
+    log,
   };
   const app = createApp(ctx);
   return {

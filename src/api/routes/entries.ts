@@ -1,15 +1,21 @@
 // Reading events (read scope): GET /v1/entries/:index (leaf, payload unless erased, leaf hash and
-// an inclusion proof to the newest checkpoint), GET /v1/sessions (filters: host, user, since,
-// until; paged newest first) and GET /v1/sessions/:id/events (in tree order, paged by index).
+// an inclusion proof to the newest checkpoint), GET /v1/entries?from=I&limit=N (a run of entries in
+// tree order, for feeds), GET /v1/sessions (filters: host, user, since, until, command; paged
+// newest first), GET /v1/sessions/:id/events (in tree order, paged by index) and
+// GET /v1/sessions/:id/export (a session bundle that verifies offline).
+//
+// Every answer that carries payload content is recorded first as an `access` event (access.ts).
 
 import { Hono } from "hono";
 import type { Sql } from "../../db/client.ts";
 import { base64Encode, utf8Decode } from "../../log/encoding.ts";
 import { SESSION_ID_RE } from "../../log/session-id.ts";
+import { exportSession } from "../../server/export.ts";
 import { latestCheckpoint } from "../../server/publisher.ts";
 import { proveInclusion } from "../../server/tree-reader.ts";
+import { recordAccess } from "../access.ts";
 import type { LogContext } from "../context.ts";
-import { badRequest, notFound } from "../errors.ts";
+import { ApiError, badRequest, notFound } from "../errors.ts";
 import { type Env, guard, queryInt } from "../http.ts";
 import { servedCheckpoint } from "./tiles.ts";
 
@@ -104,6 +110,7 @@ export function entryRoutes(ctx: LogContext) {
     const rows = await ctx.readSql.query<EntryRow>(`${ENTRY_SELECT} WHERE l.idx = $1`, [index]);
     const row = rows[0];
     if (!row) throw notFound(`no leaf at index ${index}`);
+    if (row.content) await recordAccess(ctx, c, `entry ${index}`);
     const cp = await latestCheckpoint(ctx.readSql);
     const served = cp && index < cp.size ? await servedCheckpoint(ctx.readSql) : undefined;
     const proof =
@@ -132,6 +139,10 @@ export function entryRoutes(ctx: LogContext) {
     const limit = queryInt(c, "limit") ?? 100;
     if (limit < 1 || limit > 1000) throw badRequest("limit must be between 1 and 1000");
     const before = c.req.query("before");
+    const command = c.req.query("command");
+    if (command !== undefined && (command.length === 0 || command.length > 256)) {
+      throw badRequest("command must be 1 to 256 characters");
+    }
     if (host !== undefined) add("host = ?", host);
     if (user !== undefined) add('"user" = ?', user);
     if (since !== undefined) add("last_time >= ?", since);
@@ -139,6 +150,17 @@ export function entryRoutes(ctx: LogContext) {
     if (before !== undefined) {
       const t = parseTime(before, "before");
       add("last_time < ?", t);
+    }
+    if (command !== undefined) {
+      // Sessions that ran a command line containing the text (case-insensitive), among command
+      // events whose content is still present.
+      add(
+        `EXISTS (SELECT 1 FROM leaves l JOIN payloads p ON p.leaf_hash = l.leaf_hash
+          WHERE l.session = sessions.session AND l.host = sessions.host AND l.server = sessions.server
+            AND l.type = 'command'
+            AND strpos(lower(convert_from(p.content, 'UTF8')::jsonb->>'line'), lower(?)) > 0)`,
+        command,
+      );
     }
     const rows = await ctx.readSql.query<SessionRow>(
       `${SESSION_SELECT} ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY last_time DESC, id LIMIT ${limit}`,
@@ -161,7 +183,54 @@ export function entryRoutes(ctx: LogContext) {
         ORDER BY l.idx LIMIT ${limit}`,
       [s.host, s.server, s.session, after ?? -1],
     );
+    if (rows.some((r) => r.content)) {
+      await recordAccess(
+        ctx,
+        c,
+        `session ${s.id} events ${rows[0]!.idx}..${rows[rows.length - 1]!.idx}`,
+      );
+    }
     return c.json({ session: sessionJson(s), events: rows.map(entryJson) });
+  });
+
+  app.get("/v1/sessions/:id/export", guard(ctx, "read"), async (c) => {
+    const s = await sessionById(ctx.readSql, c.req.param("id"));
+    const checkpoint = await servedCheckpoint(ctx.readSql);
+    if (!checkpoint || checkpoint.size <= s.first_idx) {
+      throw new ApiError(
+        409,
+        "not-yet-checkpointed",
+        "no checkpoint covers this session yet; retry in a moment",
+        { "Retry-After": "1" },
+      );
+    }
+    await recordAccess(ctx, c, `export of session ${s.id}`);
+    const bundle = await exportSession({
+      sql: ctx.readSql,
+      hasher: ctx.hasher,
+      origin: ctx.origin,
+      logKey: ctx.verifierKey,
+      witnessKeys: ctx.witnessKeys,
+      witnessQuorum: ctx.witnessQuorum,
+      checkpoint,
+      session: s,
+    });
+    c.header("Content-Disposition", `attachment; filename="session-${s.id}.json"`);
+    return c.json(bundle);
+  });
+
+  app.get("/v1/entries", guard(ctx, "read"), async (c) => {
+    const from = queryInt(c, "from") ?? 0;
+    const limit = queryInt(c, "limit") ?? 1000;
+    if (limit < 1 || limit > 10000) throw badRequest("limit must be between 1 and 10000");
+    const rows = await ctx.readSql.query<EntryRow>(
+      `${ENTRY_SELECT} WHERE l.idx >= $1 AND l.idx < $2 ORDER BY l.idx`,
+      [from, from + limit],
+    );
+    if (rows.some((r) => r.content)) {
+      await recordAccess(ctx, c, `entries ${rows[0]!.idx}..${rows[rows.length - 1]!.idx}`);
+    }
+    return c.json(rows.map(entryJson));
   });
 
   return app;

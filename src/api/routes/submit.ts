@@ -9,7 +9,7 @@ import { sessionId } from "../../log/session-id.ts";
 import { ConflictError, type LeafInput, type LeafResult } from "../../server/sequencer.ts";
 import type { LogContext } from "../context.ts";
 import { ApiError, badRequest } from "../errors.ts";
-import { type Env, guard, limitBody, readJson } from "../http.ts";
+import { clientAddr, type Env, guard, limitBody, readJson } from "../http.ts";
 
 export const MAX_EVENTS = 1000;
 export const MAX_EVENTS_BODY = 4 * 1024 * 1024;
@@ -47,7 +47,15 @@ export function submitRoutes(ctx: LogContext) {
         throw e;
       }
       const m = s.meta;
+      if (m.type === "erasure" || m.type === "access" || m.host === ctx.origin) {
+        throw new ApiError(
+          403,
+          "reserved",
+          `event ${i}: ${m.host === ctx.origin ? `host "${m.host}" is the log's own` : `${m.type} events are written by the log itself`}`,
+        );
+      }
       if (p.host !== null && m.host !== p.host) {
+        ctx.denials.record({ status: 403, key: p.id, addr: clientAddr(c), path: c.req.path });
         throw new ApiError(
           403,
           "wrong-host",

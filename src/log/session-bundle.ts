@@ -1,0 +1,379 @@
+// Session bundles: one self-contained JSON document that proves what happened in a tmux session,
+// checkable offline by `tmuxtrail verify-bundle` and by the browser UI (this module is pure and
+// isomorphic, like the rest of src/log).
+//
+//   format      "tmuxtrail-session-bundle/v1"
+//   origin      the log's origin
+//   session     {id, host, server, session, user}
+//   keys        {log, witnesses, quorum}: what the exporter checked it with (hints, not trust)
+//   checkpoint  the cosigned checkpoint note every proof is against
+//   events      [{index, leaf, payload: {salt, content} | null, proof}] in tree order; `leaf` is
+//               the leaf's text (canonical JSON), content and salt are base64, `proof` is a
+//               c2sp.org/tlog-proof@v1 text against `checkpoint`
+//   erasures    the erasure events that explain every missing payload, in the same form
+//   casts       {pane: asciicast v2 text}, regenerated from the events by verification
+//   exported, pending   when it was made; events of the session newer than the checkpoint (left out)
+//
+// Verification trusts only keys it is given, else (saying so) the bundle's own hints. It checks the
+// checkpoint's signatures and quorum, every event's inclusion, commitments, that each missing
+// payload is named by a verified erasure event, that each pane stream is contiguous from seq 0
+// (complete with a pane-close, else reported open), and that each cast equals the one regenerated
+// from the verified events. Every failure names the event and what was wrong.
+
+import { z } from "zod";
+import { openCheckpoint } from "./checkpoint.ts";
+import { base64Decode, utf8Encode } from "./encoding.ts";
+import { isTrailError, TrailError } from "./errors.ts";
+import { commitment, type EventMeta, parseLeaf } from "./events.ts";
+import { type Hasher, rfc6962 } from "./hash.ts";
+import { cosignatureVerifierKey, parseVerifierKey } from "./keys.ts";
+import { verifyInclusion } from "./proof.ts";
+import { parseTlogProof } from "./tlog-proof.ts";
+
+export const BUNDLE_FORMAT = "tmuxtrail-session-bundle/v1";
+
+const bundleEventSchema = z
+  .object({
+    index: z.number().int().min(0),
+    leaf: z.string(),
+    payload: z.object({ salt: z.string(), content: z.string() }).strict().nullable(),
+    proof: z.string(),
+  })
+  .strict();
+
+export const sessionBundleSchema = z
+  .object({
+    format: z.literal(BUNDLE_FORMAT),
+    origin: z.string(),
+    session: z
+      .object({
+        id: z.string(),
+        host: z.string(),
+        server: z.string(),
+        session: z.string(),
+        user: z.string(),
+      })
+      .strict(),
+    keys: z
+      .object({
+        log: z.string(),
+        witnesses: z.array(z.string()),
+        quorum: z.number().int().min(0),
+      })
+      .strict(),
+    checkpoint: z.string(),
+    events: z.array(bundleEventSchema),
+    erasures: z.array(bundleEventSchema),
+    casts: z.record(z.string(), z.string()),
+    exported: z.string(),
+    pending: z.number().int().min(0),
+  })
+  .strict();
+
+export type SessionBundle = z.infer<typeof sessionBundleSchema>;
+export type BundleEvent = z.infer<typeof bundleEventSchema>;
+
+/** An event as the cast builder sees it: verified metadata and content, or who erased it. */
+export interface CastInput {
+  meta: EventMeta;
+  content: Uint8Array | null;
+  erasedBy?: number;
+}
+
+const castTime = (s: number) => Math.round(s * 1e6) / 1e6;
+
+/**
+ * The asciicast v2 recording of each pane (pane ≠ "-") from its events in stream order: output as
+ * "o" (bytes decoded as one UTF-8 stream per pane, so a character split across events survives),
+ * resizes as "r", erased output as a visible marker. Deterministic: the same events give the same
+ * text, which is how verification compares a bundle's casts with its events.
+ */
+export function buildCasts(events: readonly CastInput[]): Record<string, string> {
+  const byPane = new Map<string, CastInput[]>();
+  for (const e of events) {
+    if (e.meta.pane === "-") continue;
+    const list = byPane.get(e.meta.pane) ?? [];
+    list.push(e);
+    byPane.set(e.meta.pane, list);
+  }
+  const casts: Record<string, string> = {};
+  for (const [pane, list] of [...byPane].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    list.sort((a, b) => a.meta.seq - b.meta.seq);
+    const t0 = Date.parse(list[0]!.meta.time);
+    const sized = list.find((e) => e.meta.size);
+    const header = {
+      version: 2,
+      width: sized?.meta.size?.cols || 80,
+      height: sized?.meta.size?.rows || 24,
+      timestamp: Math.floor(t0 / 1000),
+      title: `${list[0]!.meta.host} ${list[0]!.meta.session} ${pane}`,
+    };
+    const lines = [JSON.stringify(header)];
+    const decoder = new TextDecoder("utf-8", { fatal: false });
+    let last = 0;
+    const push = (e: CastInput, code: string, data: string) => {
+      last = Math.max(last, castTime((Date.parse(e.meta.time) - t0) / 1000));
+      lines.push(JSON.stringify([last, code, data]));
+    };
+    for (const e of list) {
+      if (e.meta.type === "resize" && e.meta.size) {
+        push(e, "r", `${e.meta.size.cols}x${e.meta.size.rows}`);
+      } else if (e.meta.type === "output") {
+        if (e.content) {
+          const text = decoder.decode(e.content, { stream: true });
+          if (text) push(e, "o", text);
+        } else {
+          const rest = decoder.decode();
+          push(e, "o", `${rest}\r\n[content erased by event #${e.erasedBy ?? "?"}]\r\n`);
+        }
+      }
+    }
+    const tail = decoder.decode();
+    if (tail) lines.push(JSON.stringify([last, "o", tail]));
+    casts[pane] = `${lines.join("\n")}\n`;
+  }
+  return casts;
+}
+
+export interface BundleTrust {
+  logKeys?: string[];
+  witnessKeys?: string[];
+  quorum?: number;
+}
+
+export interface StreamReport {
+  pane: string;
+  events: number;
+  lastSeq: number;
+  status: "complete" | "open" | "gap";
+}
+
+export interface BundleFailure {
+  /** The event's index in the log, when the failure is about one event. */
+  index?: number;
+  message: string;
+}
+
+export interface BundleReport {
+  ok: boolean;
+  trusted: {
+    log: string[];
+    witnesses: string[];
+    quorum: number;
+    /** Where each came from: the command line (or caller), or the bundle itself. */
+    source: { log: "given" | "bundle"; witnesses: "given" | "bundle" };
+  };
+  origin: string;
+  session: SessionBundle["session"] | null;
+  checkpoint: { size: number; cosigners: string[] } | null;
+  events: number;
+  verified: number;
+  erased: { index: number; by: number }[];
+  streams: StreamReport[];
+  casts: string[];
+  pending: number;
+  failures: BundleFailure[];
+  /** Per event index: null when it verified, else why not (for marking it where it plays). */
+  eventStatus: Record<number, string | null>;
+}
+
+function message(e: unknown): string {
+  return isTrailError(e) ? `${e.code}: ${e.message}` : ((e as Error)?.message ?? String(e));
+}
+
+/** Checks a parsed JSON value is a bundle; throws TrailError("malformed") naming the bad field. */
+export function parseSessionBundle(value: unknown): SessionBundle {
+  const r = sessionBundleSchema.safeParse(value);
+  if (!r.success) {
+    const i = r.error.issues[0]!;
+    throw new TrailError(
+      "malformed",
+      `not a ${BUNDLE_FORMAT} document: ${i.path.join(".") || "bundle"}: ${i.message}`,
+    );
+  }
+  return r.data;
+}
+
+export function verifySessionBundle(
+  bundle: SessionBundle,
+  trust: BundleTrust = {},
+  hasher: Hasher = rfc6962,
+): BundleReport {
+  const failures: BundleFailure[] = [];
+  const fail = (message: string, index?: number) =>
+    failures.push(index === undefined ? { message } : { index, message });
+  const logSource = trust.logKeys?.length ? "given" : "bundle";
+  const witnessSource = trust.witnessKeys?.length ? "given" : "bundle";
+  const logKeys = trust.logKeys?.length ? trust.logKeys : [bundle.keys.log];
+  const witnessKeys = trust.witnessKeys?.length ? trust.witnessKeys : bundle.keys.witnesses;
+  const quorum =
+    trust.quorum ?? (witnessSource === "given" ? witnessKeys.length : bundle.keys.quorum);
+  const report: BundleReport = {
+    ok: false,
+    trusted: {
+      log: logKeys,
+      witnesses: witnessKeys,
+      quorum,
+      source: { log: logSource, witnesses: witnessSource },
+    },
+    origin: bundle.origin,
+    session: bundle.session,
+    checkpoint: null,
+    events: bundle.events.length,
+    verified: 0,
+    erased: [],
+    streams: [],
+    casts: [],
+    pending: bundle.pending,
+    failures,
+    eventStatus: {},
+  };
+
+  // 1. The checkpoint: signed by the log key, cosigned by the quorum.
+  let size = 0;
+  let root: Uint8Array | undefined;
+  try {
+    const opened = openCheckpoint(
+      bundle.checkpoint,
+      logKeys.map(parseVerifierKey),
+      witnessKeys.map((k) => parseVerifierKey(cosignatureVerifierKey(k))),
+      quorum,
+      bundle.origin,
+    );
+    size = opened.checkpoint.size;
+    root = opened.checkpoint.root;
+    report.checkpoint = { size, cosigners: opened.witnesses.map((w) => w.name) };
+  } catch (e) {
+    fail(`checkpoint: ${message(e)}`);
+  }
+
+  // 2. Each event: its proof, its leaf, its place in the session, its content.
+  const check = (ev: BundleEvent): EventMeta | undefined => {
+    try {
+      const proof = parseTlogProof(ev.proof);
+      if (proof.checkpoint !== bundle.checkpoint) {
+        throw new Error("its proof is against another checkpoint than the bundle's");
+      }
+      if (proof.index !== ev.index) {
+        throw new Error(`its proof is for index ${proof.index}`);
+      }
+      const leaf = utf8Encode(ev.leaf);
+      if (!root) throw new Error("no verified checkpoint to check it against");
+      verifyInclusion(ev.index, size, hasher.leaf(leaf), proof.proof, root, hasher);
+      return parseLeaf(leaf);
+    } catch (e) {
+      fail(`event #${ev.index}: ${message(e)}`, ev.index);
+      report.eventStatus[ev.index] = message(e);
+      return undefined;
+    }
+  };
+
+  const erasures: { index: number; ranges: [number, number][] }[] = [];
+  for (const ev of bundle.erasures) {
+    const meta = check(ev);
+    if (!meta) continue;
+    if (meta.type !== "erasure" || !meta.erasure || meta.host !== bundle.origin) {
+      fail(`event #${ev.index}: listed as an erasure but is a ${meta.type} event`, ev.index);
+      continue;
+    }
+    erasures.push({ index: ev.index, ranges: meta.erasure.indexes });
+  }
+
+  const cast: CastInput[] = [];
+  const streams = new Map<string, { pane: string; seqs: number[]; closed: boolean }>();
+  let prevIndex = -1;
+  for (const ev of bundle.events) {
+    if (ev.index <= prevIndex) fail(`event #${ev.index}: events are not in tree order`, ev.index);
+    prevIndex = ev.index;
+    const meta = check(ev);
+    if (!meta) continue;
+    const s = bundle.session;
+    if (meta.host !== s.host || meta.server !== s.server || meta.session !== s.session) {
+      fail(
+        `event #${ev.index}: belongs to another session (${meta.host} ${meta.session})`,
+        ev.index,
+      );
+      report.eventStatus[ev.index] = "belongs to another session";
+      continue;
+    }
+    let content: Uint8Array | null = null;
+    let erasedBy: number | undefined;
+    let why: string | null = null;
+    if (meta.payload) {
+      if (ev.payload) {
+        try {
+          const salt = base64Decode(ev.payload.salt, "salt", 32);
+          content = base64Decode(ev.payload.content, "content");
+          if (content.length !== meta.payload.size) {
+            why = `content is ${content.length} bytes, the leaf commits to ${meta.payload.size}`;
+          } else if (commitment(salt, content) !== meta.payload.sha256) {
+            why = "content or salt does not match the leaf's commitment";
+          }
+        } catch (e) {
+          why = message(e);
+        }
+      } else {
+        erasedBy = erasures.find((x) => x.index > ev.index && inRanges(x.ranges, ev.index))?.index;
+        if (erasedBy === undefined) why = "content is missing and no erasure event names it";
+        else report.erased.push({ index: ev.index, by: erasedBy });
+      }
+    } else if (ev.payload) {
+      why = "content is attached to an event that commits to none";
+    }
+    if (why) {
+      fail(`event #${ev.index}: ${why}`, ev.index);
+      report.eventStatus[ev.index] = why;
+      continue;
+    }
+    report.eventStatus[ev.index] = null;
+    report.verified++;
+    cast.push({ meta, content, erasedBy });
+    if (meta.pane !== "-") {
+      const st = streams.get(meta.pane) ?? { pane: meta.pane, seqs: [], closed: false };
+      st.seqs.push(meta.seq);
+      if (meta.type === "pane-close") st.closed = true;
+      streams.set(meta.pane, st);
+    }
+  }
+
+  // 3. Streams: contiguous from 0; complete with a pane-close.
+  for (const st of streams.values()) {
+    const seqs = [...st.seqs].sort((a, b) => a - b);
+    const gap = seqs.findIndex((q, i) => q !== i);
+    const lastSeq = seqs[seqs.length - 1]!;
+    if (gap >= 0) {
+      fail(
+        seqs[gap] === seqs[gap - 1]
+          ? `stream ${st.pane}: seq ${seqs[gap]} appears twice`
+          : `stream ${st.pane}: seq ${gap} is missing`,
+      );
+    }
+    report.streams.push({
+      pane: st.pane,
+      events: seqs.length,
+      lastSeq,
+      status: gap >= 0 ? "gap" : st.closed ? "complete" : "open",
+    });
+  }
+
+  // 4. Casts: what the verified events play, byte for byte.
+  const expected = buildCasts(cast);
+  for (const pane of new Set([...Object.keys(expected), ...Object.keys(bundle.casts)])) {
+    const want = expected[pane];
+    const got = bundle.casts[pane];
+    if (want === undefined) fail(`cast of pane ${pane}: no verified events play in it`);
+    else if (got === undefined) fail(`cast of pane ${pane} is missing`);
+    else if (want !== got) {
+      const a = got.split("\n");
+      const b = want.split("\n");
+      const line = a.findIndex((l, i) => l !== b[i]);
+      fail(`cast of pane ${pane} differs from its verified events at line ${line + 1}`);
+    } else report.casts.push(pane);
+  }
+  report.ok = failures.length === 0;
+  return report;
+}
+
+function inRanges(ranges: readonly (readonly [number, number])[], i: number): boolean {
+  return ranges.some(([a, b]) => a <= i && i <= b);
+}

@@ -1,0 +1,100 @@
+// Erasure (GDPR, retention rules): the payloads (content + salt) of events are deleted, nothing
+// else. The leaves stay, so every proof still verifies; what is gone is named by an `erasure` event
+// in the log's own stream (which indexes, which key asked, why), so `audit` can tell an erasure
+// from a deletion by a tamperer.
+//
+// Order, per chunk of at most CHUNK payloads: first the erasure event is durably in the tree, then
+// the payloads are deleted. A crash between the two leaves payloads that an erasure event names but
+// that still exist: harmless (audit checks them like any other), and the next run erases them with
+// a new event. The other order could leave a payload missing with no event: tampering, to audit.
+
+import type { Sql } from "../db/client.ts";
+import type { LogEvents } from "./log-events.ts";
+import { toRanges } from "./log-events.ts";
+
+/** Payloads per erasure event: 2,000 indexes as ranges stay well below the 64 KiB leaf limit. */
+const CHUNK = 2000;
+
+export type EraseScope =
+  | { session: { host: string; server: string; session: string } }
+  | { before: string };
+
+export interface EraseResult {
+  /** Payloads deleted. */
+  erased: number;
+  /** Indexes of the erasure events appended. */
+  events: number[];
+}
+
+export async function erase(
+  sql: Sql,
+  logEvents: LogEvents,
+  scope: EraseScope,
+  key: string,
+  reason: string,
+): Promise<EraseResult> {
+  const [where, params] =
+    "session" in scope
+      ? [
+          "l.host = $1 AND l.server = $2 AND l.session = $3",
+          [scope.session.host, scope.session.server, scope.session.session],
+        ]
+      : ["l.time < $1", [scope.before]];
+  const result: EraseResult = { erased: 0, events: [] };
+  let after = -1;
+  for (;;) {
+    const rows = await sql.query<{ idx: number | string }>(
+      `SELECT l.idx FROM leaves l JOIN payloads p ON p.leaf_hash = l.leaf_hash
+        WHERE ${where} AND l.idx > $${params.length + 1} ORDER BY l.idx LIMIT ${CHUNK}`,
+      [...params, after],
+    );
+    if (rows.length === 0) return result;
+    const indexes = rows.map((r) => Number(r.idx));
+    result.events.push(await logEvents.erasure(key, reason, toRanges(indexes)));
+    await sql.query(
+      "DELETE FROM payloads WHERE leaf_hash IN (SELECT leaf_hash FROM leaves WHERE idx = ANY($1::int8[]))",
+      [indexes],
+    );
+    result.erased += rows.length;
+    after = indexes[indexes.length - 1]!;
+  }
+}
+
+/** Runs `erase --before now-retention` now and then every `everyMs` until stopped. */
+export function startRetention(
+  sql: Sql,
+  logEvents: LogEvents,
+  retentionMs: number,
+  log: (msg: string) => void,
+  everyMs = 3_600_000,
+): { stop(): Promise<void> } {
+  const days = retentionMs / 86_400_000;
+  const label = Number.isInteger(days) ? `${days}d` : `${retentionMs}ms`;
+  let running: Promise<void> = Promise.resolve();
+  const tick = () => {
+    running = (async () => {
+      const before = new Date(Date.now() - retentionMs).toISOString();
+      try {
+        const r = await erase(sql, logEvents, { before }, "retention", `retention policy ${label}`);
+        if (r.erased > 0) {
+          log(
+            `retention: erased ${r.erased} payloads older than ${before} (events ${r.events.join(", ")})`,
+          );
+        }
+      } catch (e) {
+        log(`retention: ${(e as Error).message}`);
+      }
+    })();
+  };
+  const first = setTimeout(tick, 1000);
+  const timer = setInterval(tick, everyMs);
+  first.unref?.();
+  timer.unref?.();
+  return {
+    async stop() {
+      clearTimeout(first);
+      clearInterval(timer);
+      await running;
+    },
+  };
+}

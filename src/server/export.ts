@@ -1,0 +1,139 @@
+// Building a session bundle (src/log/session-bundle.ts) from storage: the session's events covered
+// by the newest served checkpoint, their payloads and salts, the erasure events that explain every
+// missing payload, one tlog-proof per event against that one checkpoint, and a cast per pane.
+// Proofs read tiles through one cache per export, so a long session costs each tile once.
+
+import type { Sql } from "../db/client.ts";
+import { base64Encode, utf8Decode } from "../log/encoding.ts";
+import { parseLeaf } from "../log/events.ts";
+import type { Hasher } from "../log/hash.ts";
+import { inclusionProof } from "../log/proof.ts";
+import {
+  BUNDLE_FORMAT,
+  type BundleEvent,
+  buildCasts,
+  type CastInput,
+  type SessionBundle,
+} from "../log/session-bundle.ts";
+import { type TileFetcher, tileNodeReader } from "../log/tile-reader.ts";
+import { formatTlogProof } from "../log/tlog-proof.ts";
+import { LOG_SERVER } from "./log-events.ts";
+import { readTile } from "./tile-store.ts";
+import { TileMissingError } from "./tree-reader.ts";
+
+interface Row {
+  idx: number | string;
+  leaf: Uint8Array;
+  salt: Uint8Array | null;
+  content: Uint8Array | null;
+}
+
+export interface ExportInput {
+  sql: Sql;
+  hasher: Hasher;
+  origin: string;
+  logKey: string;
+  witnessKeys: string[];
+  witnessQuorum: number;
+  /** The served (cosigned) checkpoint the proofs are against. */
+  checkpoint: { size: number; note: string };
+  session: { id: string; host: string; server: string; session: string; user: string };
+}
+
+export async function exportSession(x: ExportInput): Promise<SessionBundle> {
+  const { sql, hasher, checkpoint } = x;
+  const cache = new Map<string, Promise<Uint8Array>>();
+  const fetchTile: TileFetcher = (level, idx, width) => {
+    const k = `${level}/${idx}/${width}`;
+    let p = cache.get(k);
+    if (!p) {
+      p = readTile(sql, level, idx, width).then((t) => {
+        if (!t) throw new TileMissingError(level, idx, width);
+        return t;
+      });
+      cache.set(k, p);
+    }
+    return p;
+  };
+  const reader = tileNodeReader(checkpoint.size, fetchTile, hasher);
+  const prove = async (index: number) =>
+    formatTlogProof({
+      index,
+      proof: await inclusionProof(index, checkpoint.size, reader, hasher),
+      checkpoint: checkpoint.note,
+    });
+  const toEvent = async (r: Row): Promise<BundleEvent> => ({
+    index: Number(r.idx),
+    leaf: utf8Decode(r.leaf),
+    payload:
+      r.salt && r.content ? { salt: base64Encode(r.salt), content: base64Encode(r.content) } : null,
+    proof: await prove(Number(r.idx)),
+  });
+
+  const s = x.session;
+  const rows = await sql.query<Row>(
+    `SELECT l.idx, e.leaf, p.salt, p.content
+       FROM leaves l JOIN entries e ON e.leaf_hash = l.leaf_hash
+       LEFT JOIN payloads p ON p.leaf_hash = l.leaf_hash
+      WHERE l.session = $1 AND l.host = $2 AND l.server = $3 AND l.idx < $4
+      ORDER BY l.idx`,
+    [s.session, s.host, s.server, checkpoint.size],
+  );
+  const pendingRows = await sql.query<{ n: number | string }>(
+    "SELECT count(*) AS n FROM leaves WHERE session = $1 AND host = $2 AND server = $3 AND idx >= $4",
+    [s.session, s.host, s.server, checkpoint.size],
+  );
+  const events: BundleEvent[] = [];
+  const metas = new Map<number, ReturnType<typeof parseLeaf>>();
+  const contents = new Map<number, Uint8Array>();
+  for (const r of rows) {
+    events.push(await toEvent(r));
+    metas.set(Number(r.idx), parseLeaf(r.leaf));
+    if (r.salt && r.content) contents.set(Number(r.idx), r.content);
+  }
+
+  // The erasure events that name an erased payload of this session.
+  const erased = events.filter((e) => e.payload === null && metas.get(e.index)?.payload);
+  const erasures: BundleEvent[] = [];
+  const erasedBy = new Map<number, number>();
+  if (erased.length > 0) {
+    const er = await sql.query<Row>(
+      `SELECT l.idx, e.leaf, NULL::bytea AS salt, NULL::bytea AS content
+         FROM leaves l JOIN entries e ON e.leaf_hash = l.leaf_hash
+        WHERE l.host = $1 AND l.server = $2 AND l.pane = 'erasure' AND l.idx > $3 AND l.idx < $4
+        ORDER BY l.idx`,
+      [x.origin, LOG_SERVER, erased[0]!.index, checkpoint.size],
+    );
+    for (const r of er) {
+      const ranges = parseLeaf(r.leaf).erasure?.indexes ?? [];
+      let used = false;
+      for (const e of erased) {
+        if (erasedBy.has(e.index) || e.index >= Number(r.idx)) continue;
+        if (ranges.some(([a, b]) => a <= e.index && e.index <= b)) {
+          erasedBy.set(e.index, Number(r.idx));
+          used = true;
+        }
+      }
+      if (used) erasures.push(await toEvent(r));
+      if (erasedBy.size === erased.length) break;
+    }
+  }
+
+  const castInput: CastInput[] = events.map((e) => ({
+    meta: metas.get(e.index)!,
+    content: contents.get(e.index) ?? null,
+    erasedBy: erasedBy.get(e.index),
+  }));
+  return {
+    format: BUNDLE_FORMAT,
+    origin: x.origin,
+    session: { id: s.id, host: s.host, server: s.server, session: s.session, user: s.user },
+    keys: { log: x.logKey, witnesses: x.witnessKeys, quorum: x.witnessQuorum },
+    checkpoint: checkpoint.note,
+    events,
+    erasures,
+    casts: buildCasts(castInput),
+    exported: new Date().toISOString(),
+    pending: Number(pendingRows[0]?.n ?? 0),
+  };
+}
