@@ -5,7 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import {
   killTmux,
   startAgent,
@@ -201,9 +201,12 @@ describe("serve --retention", () => {
   it("erases content older than the retention period by itself, recorded", {
     timeout: 60_000,
   }, async () => {
+    // Its own database: the test above leaves an erasure event of the same origin behind.
+    const own = process.env.DATABASE_URL ? await openTestDb() : undefined;
+    onTestFinished(() => own?.close());
     const s = await serve({
       data: tempDir("tt-retention-"),
-      schema: db?.schema,
+      schema: own?.schema,
       args: ["--retention", "30d"],
     });
     started.procs.push(s.proc);
