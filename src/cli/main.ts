@@ -9,8 +9,10 @@ import { type Command, EXIT_USAGE, EXIT_VERIFY_FAILED, UsageError, wantsHelp } f
 import { eraseCommand } from "./erase.ts";
 import { keygen } from "./keygen.ts";
 import { keys } from "./keys.ts";
+import { monitor } from "./monitor.ts";
 import { serve } from "./serve.ts";
 import { sessions } from "./sessions.ts";
+import { verify } from "./verify.ts";
 import { verifyEvidenceCommand } from "./verify-evidence.ts";
 import { witness } from "./witness.ts";
 
@@ -25,6 +27,8 @@ const commands: Command[] = [
   exportCommand,
   verifyBundle,
   eraseCommand,
+  verify,
+  monitor,
 ];
 
 function overview(): string {
