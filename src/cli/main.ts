@@ -12,6 +12,7 @@ import { keys } from "./keys.ts";
 import { monitor } from "./monitor.ts";
 import { serve } from "./serve.ts";
 import { sessions } from "./sessions.ts";
+import { tail } from "./tail.ts";
 import { verify } from "./verify.ts";
 import { verifyEvidenceCommand } from "./verify-evidence.ts";
 import { witness } from "./witness.ts";
@@ -29,6 +30,7 @@ const commands: Command[] = [
   eraseCommand,
   verify,
   monitor,
+  tail,
 ];
 
 function overview(): string {
