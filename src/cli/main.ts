@@ -3,6 +3,7 @@
 
 import { isTrailError } from "../log/errors.ts";
 import { agent } from "./agent.ts";
+import { audit } from "./audit.ts";
 import { exportCommand, verifyBundle } from "./bundle.ts";
 import { ServiceError } from "./client.ts";
 import { type Command, EXIT_USAGE, EXIT_VERIFY_FAILED, UsageError, wantsHelp } from "./command.ts";
@@ -10,6 +11,7 @@ import { eraseCommand } from "./erase.ts";
 import { keygen } from "./keygen.ts";
 import { keys } from "./keys.ts";
 import { monitor } from "./monitor.ts";
+import { replay } from "./replay.ts";
 import { serve } from "./serve.ts";
 import { sessions } from "./sessions.ts";
 import { tail } from "./tail.ts";
@@ -28,9 +30,11 @@ const commands: Command[] = [
   exportCommand,
   verifyBundle,
   eraseCommand,
+  audit,
   verify,
   monitor,
   tail,
+  replay,
 ];
 
 function overview(): string {

@@ -143,6 +143,15 @@ describe("access events", () => {
       expect(res.status).toBe(403);
       expect(((await res.json()) as { error: { code: string } }).error.code).toBe("reserved");
     }
+    // An event smuggled in as an opaque leaf would escape the stream and payload checks.
+    const { content: _c, salt: _s, ...meta } = makeSubmission({ seq: 0 });
+    const raw = await log.req("/v1/leaves", {
+      method: "POST",
+      headers: { "Content-Type": "application/octet-stream" },
+      body: JSON.stringify(meta),
+    });
+    expect(raw.status).toBe(400);
+    expect(((await raw.json()) as { error: { code: string } }).error.code).toBe("bad-leaf");
     expect(
       Number((await log.db.sql.query<{ n: number }>("SELECT count(*) AS n FROM leaves"))[0]!.n),
     ).toBe(0);

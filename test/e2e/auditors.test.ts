@@ -161,6 +161,16 @@ describe("auditor commands on a log filled by the agent", () => {
     });
     expect((await cli(["verify-bundle", join(dir, "nope.json")])).code).toBe(2);
 
+    // replay plays a verified pane, and refuses a tampered bundle with the reason.
+    const played = await cli(["replay", bundleFile, "--log-key", vkey, "--speed", "1000"]);
+    expect(played.code, played.err).toBe(0);
+    expect(played.out).toContain("audited-42");
+    expect(played.err).toMatch(/^verified: /);
+    const refused = await cli(["replay", join(dir, "tampered.json"), "--log-key", vkey]);
+    expect(refused.code).toBe(1);
+    expect(refused.err).toContain("not replaying a session that does not verify");
+    expect(refused.out).toBe("");
+
     // Erase the session: content is gone, the bundle still verifies and says by which event.
     const erased = await cli([
       "erase",

@@ -3,6 +3,7 @@
 // durably sequenced; `?wait=checkpoint` also waits for a signed checkpoint covering them.
 
 import { Hono } from "hono";
+import { readLeafEvent } from "../../audit/leaf-event.ts";
 import { base64Encode } from "../../log/encoding.ts";
 import { parseSubmission } from "../../log/events.ts";
 import { sessionId } from "../../log/session-id.ts";
@@ -95,6 +96,14 @@ export function submitRoutes(ctx: LogContext) {
       );
     }
     const leaf = new Uint8Array(await c.req.arrayBuffer());
+    // A leaf that reads as a tmux event must come through /v1/events (validated, indexed, with its
+    // stream position): `audit` treats every leaf that reads as an event as one.
+    if (readLeafEvent(leaf)) {
+      throw badRequest(
+        "this leaf reads as a tmux event: submit events through POST /v1/events",
+        "bad-leaf",
+      );
+    }
     const results = await sequence(
       ctx,
       [{ leaf, leafHash: ctx.hasher.leaf(leaf) }],

@@ -1,0 +1,167 @@
+// `tmuxtrail audit --log URL`: the audit a reader with a read key can run against a served log,
+// over its C2SP tlog-tiles API only. It verifies the served checkpoint with the log key, fetches
+// every entry bundle from 0 to the checkpoint's size (tile/entries/N, the last one partial),
+// recomputes every leaf hash, rebuilds every hash tile and compares it with the served one, and
+// checks the rebuilt root against the checkpoint; streams are checked from the parsed leaves.
+// Payloads are not in entry bundles, so they cannot be checked this way: audit the database.
+//
+// Bundles and tiles are fetched a few at a time ahead of the one being checked (a bounded window),
+// and processed in order, so memory stays bounded by the window.
+
+import { decodeBundle } from "../log/bundle.ts";
+import { base64Encode } from "../log/encoding.ts";
+import type { Verifier } from "../log/keys.ts";
+import { entriesPath, hashTilePath, TILE_WIDTH } from "../log/tiles.ts";
+import { nodeHasher } from "../server/node-hasher.ts";
+import { fastVerifier, openLogCheckpoint, rootFinding } from "./checkpoints.ts";
+import { Findings } from "./findings.ts";
+import { readLeafEvent } from "./leaf-event.ts";
+import type { ProgressFn } from "./progress.ts";
+import type { AuditReport } from "./report.ts";
+import { StreamTracker } from "./streams.ts";
+import { compareTile } from "./tile-compare.ts";
+import { type RebuiltTile, TreeRebuilder } from "./tree-tiles.ts";
+
+const WINDOW = 16;
+
+export interface HttpAuditOptions {
+  verifiers: readonly Verifier[];
+  /** Bearer token with read scope (entry bundles need it). */
+  token?: string;
+  onProgress?: ProgressFn;
+}
+
+/** A GET that the log could not answer: the CLI reports it as unreachable (exit 2). */
+async function get(
+  base: string,
+  path: string,
+  token: string | undefined,
+  optional = false,
+): Promise<Uint8Array | undefined> {
+  const url = `${base.replace(/\/+$/, "")}/${path}`;
+  let res: Response;
+  try {
+    res = await fetch(url, {
+      headers: token ? { Authorization: `Bearer ${token}` } : {},
+      signal: AbortSignal.timeout(30_000),
+    });
+  } catch (e) {
+    throw new Error(
+      `cannot reach ${url}: ${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message}`,
+    );
+  }
+  if (res.status === 404 && optional) return undefined;
+  if (!res.ok)
+    throw new Error(`GET ${url}: HTTP ${res.status} ${(await res.text()).slice(0, 200)}`);
+  return new Uint8Array(await res.arrayBuffer());
+}
+
+/** A served hash tile of `width`, falling back to the full tile when the partial one is gone. */
+async function getTile(base: string, t: RebuiltTile): Promise<Uint8Array | undefined> {
+  const width = t.hashes.length / 32;
+  const p = await get(
+    base,
+    hashTilePath({ level: t.level, index: t.index, width }),
+    undefined,
+    true,
+  );
+  if (p || width === TILE_WIDTH) return p;
+  return get(
+    base,
+    hashTilePath({ level: t.level, index: t.index, width: TILE_WIDTH }),
+    undefined,
+    true,
+  );
+}
+
+export async function auditServedLog(url: string, opts: HttpAuditOptions): Promise<AuditReport> {
+  const started = performance.now();
+  const findings = new Findings();
+  const streams = new StreamTracker(findings);
+  const tree = new TreeRebuilder(nodeHasher);
+  const note = new TextDecoder().decode(await get(url, "checkpoint", undefined));
+  const opened = openLogCheckpoint(note, opts.verifiers.map(fastVerifier), "the served checkpoint");
+  const report = (tiles: number): AuditReport => ({
+    ok: findings.ok,
+    source: "http",
+    size: opened.checkpoint?.size ?? 0,
+    leaves: tree.size,
+    tiles,
+    checkpoints: opened.finding ? 0 : 1,
+    streams: streams.count,
+    payloads: null,
+    erased: 0,
+    findings: findings.list,
+    omitted: findings.omitted,
+    elapsedMs: Math.round(performance.now() - started),
+  });
+  if (!opened.checkpoint) {
+    findings.add(opened.finding!);
+    return report(0);
+  }
+  const { size, root } = opened.checkpoint;
+  const bundles = Math.ceil(size / TILE_WIDTH);
+  const widthOf = (n: number) => Math.min(TILE_WIDTH, size - n * TILE_WIDTH);
+  const pending = new Map<number, Promise<Uint8Array | undefined>>();
+  const request = (n: number) => {
+    if (n >= bundles || pending.has(n)) return;
+    const p = get(url, entriesPath(n, widthOf(n)), opts.token);
+    p.catch(() => {});
+    pending.set(n, p);
+  };
+  // Tiles wait in order for their served copies; their fetches overlap the bundles'.
+  const tiles: { tile: RebuiltTile; served: Promise<Uint8Array | undefined> }[] = [];
+  let compared = 0;
+  const compareDue = async (keep: number) => {
+    while (tiles.length > keep) {
+      const { tile, served } = tiles.shift()!;
+      compared++;
+      const f = compareTile(tile, await served, size, {
+        exactLength: tile.hashes.length === TILE_WIDTH * 32,
+      });
+      if (f) findings.add(f);
+    }
+  };
+  const queueTiles = (list: RebuiltTile[]) => {
+    for (const tile of list) {
+      const served = getTile(url, tile);
+      served.catch(() => {});
+      tiles.push({ tile, served });
+    }
+  };
+  for (let n = 0; n < bundles; n++) {
+    for (let k = n; k < n + WINDOW; k++) request(k);
+    const bytes = (await pending.get(n))!;
+    pending.delete(n);
+    let leaves: Uint8Array[];
+    try {
+      leaves = decodeBundle(bytes, widthOf(n));
+    } catch (e) {
+      findings.add({
+        kind: "leaf",
+        index: n * TILE_WIDTH,
+        message: `entry bundle ${n} (leaves from ${n * TILE_WIDTH}) is malformed: ${(e as Error).message}`,
+      });
+      return report(compared); // the tree cannot be rebuilt past a bundle that does not decode
+    }
+    for (const [o, leaf] of leaves.entries()) {
+      tree.append(nodeHasher.leaf(leaf));
+      const ev = readLeafEvent(leaf);
+      if (ev) streams.see(ev, n * TILE_WIDTH + o);
+    }
+    queueTiles(tree.takeFullTiles());
+    await compareDue(WINDOW);
+    opts.onProgress?.(tree.size, size);
+  }
+  queueTiles(tree.partialTiles());
+  await compareDue(0);
+  const f = rootFinding(
+    size,
+    root,
+    tree.root(),
+    `the served checkpoint (size ${size}, root ${base64Encode(root)})`,
+  );
+  if (f) findings.add(f);
+  streams.finish();
+  return report(compared);
+}

@@ -1,0 +1,107 @@
+// `tmuxtrail replay <session>|FILE`: plays a pane of a recorded session in this terminal, with its
+// timing, from the log (exported on the fly) or from a bundle file, after verifying the bundle as
+// verify-bundle does. A bundle that fails verification is not played unless --no-verify.
+
+import { existsSync, readFileSync } from "node:fs";
+import { parseSessionBundle, verifySessionBundle } from "../log/session-bundle.ts";
+import { nodeHasher } from "../server/node-hasher.ts";
+import { describeReport } from "./bundle.ts";
+import { readToken, requestJson } from "./client.ts";
+import { type Command, parseFlags, UsageError } from "./command.ts";
+
+export const replay: Command = {
+  name: "replay",
+  summary: "play a recorded pane in the terminal, from the log or a bundle, after verifying it",
+  help: `Usage: tmuxtrail replay SESSION_ID|FILE [--pane ID] [--speed X] [--idle-limit S] [--no-verify]
+                        [--log URL --token-file FILE] [--log-key VKEY ...] [--witness-key VKEY ... --quorum K]
+
+Plays one pane's recording (its asciicast) with its original timing. SESSION_ID is fetched from
+the log (an export, recorded there as an access event); FILE is a bundle from tmuxtrail export.
+The bundle is verified first, with the keys given here or else the ones it carries (said on
+stderr); when verification fails, replay refuses with the reason (exit 1) unless --no-verify.
+
+  --pane ID        which pane (default: the first; the panes are listed on stderr)
+  --speed X        playback speed (default 1)
+  --idle-limit S   shorten pauses longer than S seconds to S (default 2; 0 = keep them)`,
+  async run(argv) {
+    const { values: v, positionals } = parseFlags(
+      argv,
+      {
+        pane: { type: "string" },
+        speed: { type: "string" },
+        "idle-limit": { type: "string" },
+        "no-verify": { type: "boolean" },
+        log: { type: "string" },
+        "token-file": { type: "string" },
+        "log-key": { type: "string", multiple: true },
+        "witness-key": { type: "string", multiple: true },
+        quorum: { type: "string" },
+      },
+      true,
+    );
+    if (positionals.length !== 1) throw new UsageError("expected a session id or a bundle FILE");
+    const speed = Number(v.speed ?? 1);
+    const idle = Number(v["idle-limit"] ?? 2);
+    if (!(speed > 0)) throw new UsageError("--speed must be a positive number");
+    if (!(idle >= 0)) throw new UsageError("--idle-limit must be a number of seconds ≥ 0");
+    if (v.quorum !== undefined && !/^\d+$/.test(v.quorum)) {
+      throw new UsageError("--quorum must be a non-negative integer");
+    }
+    const what = positionals[0]!;
+    let value: unknown;
+    if (existsSync(what)) {
+      try {
+        value = JSON.parse(readFileSync(what, "utf8"));
+      } catch (e) {
+        throw new UsageError(`cannot read ${what}: ${(e as Error).message}`);
+      }
+    } else {
+      value = await requestJson(
+        v.log ?? "http://127.0.0.1:8080",
+        `/v1/sessions/${encodeURIComponent(what)}/export`,
+        { token: readToken(v["token-file"]) },
+      );
+    }
+    const bundle = parseSessionBundle(value);
+    const report = verifySessionBundle(
+      bundle,
+      {
+        logKeys: v["log-key"],
+        witnessKeys: v["witness-key"],
+        quorum: v.quorum === undefined ? undefined : Number(v.quorum),
+      },
+      nodeHasher,
+    );
+    if (!report.ok && !v["no-verify"]) {
+      console.error(describeReport(report).join("\n"));
+      console.error("not replaying a session that does not verify (--no-verify to play it anyway)");
+      return 1;
+    }
+    const panes = Object.keys(bundle.casts);
+    const pane = v.pane ?? panes[0];
+    if (pane === undefined) throw new UsageError("this session recorded no pane output");
+    const cast = bundle.casts[pane];
+    if (cast === undefined) {
+      throw new UsageError(`no pane ${pane} in this session (panes: ${panes.join(", ")})`);
+    }
+    console.error(
+      `${report.ok ? "verified" : "NOT VERIFIED"}: ${bundle.session.user}@${bundle.session.host} session ${bundle.session.session}, pane ${pane} of ${panes.join(", ")}`,
+    );
+    await play(cast, speed, idle);
+    return 0;
+  },
+};
+
+async function play(cast: string, speed: number, idleLimit: number): Promise<void> {
+  const lines = cast.split("\n").filter(Boolean).slice(1);
+  let prev = 0;
+  for (const line of lines) {
+    const [t, code, data] = JSON.parse(line) as [number, string, string];
+    let gap = Math.max(0, t - prev);
+    if (idleLimit > 0) gap = Math.min(gap, idleLimit);
+    prev = t;
+    if (gap > 0) await new Promise((r) => setTimeout(r, (gap * 1000) / speed));
+    if (code === "o") process.stdout.write(data);
+  }
+  process.stdout.write("\r\n");
+}
