@@ -12,6 +12,7 @@ import { opsRoutes } from "./routes/ops.ts";
 import { proofRoutes } from "./routes/proofs.ts";
 import { submitRoutes } from "./routes/submit.ts";
 import { tileRoutes } from "./routes/tiles.ts";
+import { uiRoutes } from "./routes/ui.ts";
 
 export function createApp(ctx: LogContext): Hono<Env> {
   const app = new Hono<Env>();
@@ -27,6 +28,7 @@ export function createApp(ctx: LogContext): Hono<Env> {
   app.route("/", erasureRoutes(ctx));
   app.route("/", keyRoutes(ctx));
   app.route("/", opsRoutes(ctx));
+  app.route("/", uiRoutes());
   app.get("/", (c) =>
     c.json({
       name: "tmuxtrail",
@@ -34,6 +36,7 @@ export function createApp(ctx: LogContext): Hono<Env> {
       verifierKey: ctx.verifierKey,
       checkpoint: "/checkpoint",
       openapi: "/openapi.json",
+      ui: "/ui",
     }),
   );
   app.notFound((c) =>

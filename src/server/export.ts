@@ -4,8 +4,8 @@
 // Proofs read tiles through one cache per export, so a long session costs each tile once.
 
 import type { Sql } from "../db/client.ts";
-import { base64Encode, utf8Decode } from "../log/encoding.ts";
-import { parseLeaf } from "../log/events.ts";
+import { base64Encode } from "../log/encoding.ts";
+import { type EventMeta, parseLeaf } from "../log/events.ts";
 import type { Hasher } from "../log/hash.ts";
 import { inclusionProof } from "../log/proof.ts";
 import {
@@ -64,7 +64,8 @@ export async function exportSession(x: ExportInput): Promise<SessionBundle> {
     });
   const toEvent = async (r: Row): Promise<BundleEvent> => ({
     index: Number(r.idx),
-    leaf: utf8Decode(r.leaf),
+    // Not-fatal decoding: a leaf altered in storage is exported as it is, for verification to name.
+    leaf: new TextDecoder().decode(r.leaf),
     payload:
       r.salt && r.content ? { salt: base64Encode(r.salt), content: base64Encode(r.content) } : null,
     proof: await prove(Number(r.idx)),
@@ -84,11 +85,12 @@ export async function exportSession(x: ExportInput): Promise<SessionBundle> {
     [s.session, s.host, s.server, checkpoint.size],
   );
   const events: BundleEvent[] = [];
-  const metas = new Map<number, ReturnType<typeof parseLeaf>>();
+  const metas = new Map<number, EventMeta>();
   const contents = new Map<number, Uint8Array>();
   for (const r of rows) {
     events.push(await toEvent(r));
-    metas.set(Number(r.idx), parseLeaf(r.leaf));
+    const meta = tryParseLeaf(r.leaf);
+    if (meta) metas.set(Number(r.idx), meta);
     if (r.salt && r.content) contents.set(Number(r.idx), r.content);
   }
 
@@ -105,7 +107,7 @@ export async function exportSession(x: ExportInput): Promise<SessionBundle> {
       [x.origin, LOG_SERVER, erased[0]!.index, checkpoint.size],
     );
     for (const r of er) {
-      const ranges = parseLeaf(r.leaf).erasure?.indexes ?? [];
+      const ranges = tryParseLeaf(r.leaf)?.erasure?.indexes ?? [];
       let used = false;
       for (const e of erased) {
         if (erasedBy.has(e.index) || e.index >= Number(r.idx)) continue;
@@ -119,11 +121,13 @@ export async function exportSession(x: ExportInput): Promise<SessionBundle> {
     }
   }
 
-  const castInput: CastInput[] = events.map((e) => ({
-    meta: metas.get(e.index)!,
-    content: contents.get(e.index) ?? null,
-    erasedBy: erasedBy.get(e.index),
-  }));
+  const castInput: CastInput[] = events
+    .filter((e) => metas.has(e.index))
+    .map((e) => ({
+      meta: metas.get(e.index)!,
+      content: contents.get(e.index) ?? null,
+      erasedBy: erasedBy.get(e.index),
+    }));
   return {
     format: BUNDLE_FORMAT,
     origin: x.origin,
@@ -136,4 +140,13 @@ export async function exportSession(x: ExportInput): Promise<SessionBundle> {
     exported: new Date().toISOString(),
     pending: Number(pendingRows[0]?.n ?? 0),
   };
+}
+
+/** The event of a stored leaf, or undefined when storage holds something else (tampering). */
+function tryParseLeaf(leaf: Uint8Array): EventMeta | undefined {
+  try {
+    return parseLeaf(leaf);
+  } catch {
+    return undefined;
+  }
 }

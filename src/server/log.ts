@@ -7,7 +7,8 @@
 //   3. check storage against the newest checkpoint (refuse to start on any disagreement) and that
 //      the configured origin is the one the log has always signed;
 //   4. publish: a new log signs its empty tree at once;
-//   5. listen.
+//   5. build the web UI if the install did not;
+//   6. listen.
 
 import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -18,6 +19,7 @@ import { createApp } from "../api/app.ts";
 import { Auth, newToken } from "../api/auth.ts";
 import type { LogContext } from "../api/context.ts";
 import { Denials } from "../api/denials.ts";
+import { UI_DIR } from "../api/routes/ui.ts";
 import { logMetrics } from "../api/metrics.ts";
 import { RateLimiter } from "../api/rate-limit.ts";
 import { connectPostgres } from "../db/client.ts";
@@ -65,6 +67,17 @@ function loadOrCreateAdminToken(cfg: LogConfig): { token: string; file?: string 
   writeFileSync(file, `${token}\n`, { mode: 0o600, flag: "wx" });
   chmodSync(file, 0o600);
   return { token, file };
+}
+
+async function ensureUi(log: (msg: string) => void): Promise<void> {
+  if (existsSync(join(UI_DIR, "index.html"))) return;
+  try {
+    log("building the web UI (first start)…");
+    const { buildUi } = await import("../../scripts/build-ui.mjs");
+    await buildUi(UI_DIR);
+  } catch (e) {
+    log(`the web UI is unavailable: ${(e as Error).message}`);
+  }
 }
 
 export async function startLog(
@@ -159,7 +172,9 @@ export async function startLog(
     const retention = cfg.retentionMs
       ? startRetention(storage.sql, ctx.logEvents, cfg.retentionMs, log)
       : undefined;
-    // 5. Listen.
+    // 5. The web UI is built at install (npm ci); build it now if that did not happen.
+    await ensureUi(log);
+    // 6. Listen.
     const app = createApp(ctx);
     const server: ServerType = await new Promise((resolve) => {
       const s = serveHttp({ fetch: app.fetch, port: cfg.port, hostname: cfg.host }, () =>

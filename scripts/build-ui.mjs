@@ -1,0 +1,48 @@
+// Builds the web UI (src/ui) into dist/ui with esbuild: one ES module bundle (the UI plus the
+// project's own src/log verification code and @noble, no CDN), one stylesheet (ours plus
+// xterm.js's), and index.html. Run by `npm ci` (the `prepare` script) and, when dist/ui is
+// missing, by `serve` on first start. The output is never committed.
+//
+//   node scripts/build-ui.mjs [OUTDIR]
+
+import { copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+export const DEFAULT_UI_DIR = join(root, "dist", "ui");
+
+export async function buildUi(outDir = DEFAULT_UI_DIR) {
+  const { build } = await import("esbuild");
+  const tmp = `${outDir}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  await build({
+    entryPoints: [join(root, "src", "ui", "main.ts")],
+    outfile: join(tmp, "app.js"),
+    bundle: true,
+    format: "esm",
+    platform: "browser",
+    target: ["es2022"],
+    minify: true,
+    sourcemap: true,
+    legalComments: "linked",
+    logLevel: "warning",
+  });
+  const require = createRequire(import.meta.url);
+  const xtermCss = readFileSync(require.resolve("@xterm/xterm/css/xterm.css"), "utf8");
+  const ours = readFileSync(join(root, "src", "ui", "app.css"), "utf8");
+  writeFileSync(join(tmp, "app.css"), `${xtermCss}\n${ours}`);
+  copyFileSync(join(root, "src", "ui", "index.html"), join(tmp, "index.html"));
+  // Swap in whole, so a server never serves half a build.
+  rmSync(outDir, { recursive: true, force: true });
+  mkdirSync(dirname(outDir), { recursive: true });
+  renameSync(tmp, outDir);
+  return outDir;
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const out = await buildUi(process.argv[2] ? resolve(process.argv[2]) : DEFAULT_UI_DIR);
+  console.log(`tmuxtrail: web UI built into ${out}`);
+}

@@ -1,0 +1,76 @@
+// The web UI (/ui): a single-page app built from src/ui into dist/ui (scripts/build-ui.mjs), served
+// by the log itself with no CDN and a strict Content-Security-Policy. Every path under /ui that is
+// not an asset answers index.html, so /ui/sessions/<id> survives a reload. The page reads the API
+// with the bearer token the user signs in with; its content reads are audited like any other.
+
+import { readFile } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Hono } from "hono";
+import { ApiError } from "../errors.ts";
+import type { Env } from "../http.ts";
+
+export const UI_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "../../../dist/ui");
+
+const ASSETS: Record<string, string> = {
+  "app.js": "text/javascript; charset=utf-8",
+  "app.js.map": "application/json",
+  "app.css": "text/css; charset=utf-8",
+  "app.js.LEGAL.txt": "text/plain; charset=utf-8",
+};
+
+const CSP = [
+  "default-src 'none'",
+  "script-src 'self'",
+  // xterm.js writes its theme into a <style> element.
+  "style-src 'self' 'unsafe-inline'",
+  "connect-src 'self'",
+  "img-src 'self' data:",
+  "font-src 'self'",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+].join("; ");
+
+export function uiRoutes(dir = UI_DIR) {
+  const app = new Hono<Env>();
+  const cache = new Map<string, Uint8Array>();
+  const file = async (name: string) => {
+    let data = cache.get(name);
+    if (!data) {
+      try {
+        data = new Uint8Array(await readFile(join(dir, name)));
+      } catch {
+        throw new ApiError(
+          503,
+          "ui-not-built",
+          "the web UI is not built: run `npm run build:ui` (serve builds it on start)",
+        );
+      }
+      cache.set(name, data);
+    }
+    return data;
+  };
+  const headers = (type: string) => ({
+    "Content-Type": type,
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+  });
+
+  app.get("/ui/assets/:name", async (c) => {
+    const name = c.req.param("name");
+    const type = ASSETS[name];
+    if (!type) throw new ApiError(404, "not-found", `no UI asset ${name}`);
+    const data = await file(name);
+    return c.body(data.slice().buffer as ArrayBuffer, 200, headers(type));
+  });
+  const page = async () =>
+    new Response((await file("index.html")).slice().buffer as ArrayBuffer, {
+      headers: headers("text/html; charset=utf-8"),
+    });
+  app.get("/ui", () => page());
+  app.get("/ui/*", () => page());
+  return app;
+}
