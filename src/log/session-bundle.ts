@@ -83,7 +83,7 @@ export interface CastInput {
 const castTime = (s: number) => Math.round(s * 1e6) / 1e6;
 
 /**
- * The asciicast v2 recording of each pane (pane ≠ "-") from its events in stream order: output as
+ * The asciicast v2 recording of each pane that printed (pane ≠ "-") from its events in stream order: output as
  * "o" (bytes decoded as one UTF-8 stream per pane, so a character split across events survives),
  * resizes as "r", erased output as a visible marker. Deterministic: the same events give the same
  * text, which is how verification compares a bundle's casts with its events.
@@ -91,6 +91,7 @@ const castTime = (s: number) => Math.round(s * 1e6) / 1e6;
 export function buildCasts(events: readonly CastInput[]): Record<string, string> {
   const byPane = new Map<string, CastInput[]>();
   for (const e of events) {
+    // Panes without output (and the log's own access and erasure streams) have nothing to play.
     if (e.meta.pane === "-") continue;
     const list = byPane.get(e.meta.pane) ?? [];
     list.push(e);
@@ -98,6 +99,7 @@ export function buildCasts(events: readonly CastInput[]): Record<string, string>
   }
   const casts: Record<string, string> = {};
   for (const [pane, list] of [...byPane].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    if (!list.some((e) => e.meta.type === "output" || e.meta.type === "resize")) continue;
     list.sort((a, b) => a.meta.seq - b.meta.seq);
     const t0 = Date.parse(list[0]!.meta.time);
     const sized = list.find((e) => e.meta.size);

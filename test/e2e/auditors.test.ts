@@ -35,8 +35,11 @@ afterEach(async () => {
   started.sockets = [];
 });
 
-async function cli(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  const p = run(args, { TMUXTRAIL_TOKEN: undefined, TMUXTRAIL_ADMIN_TOKEN: undefined });
+async function cli(
+  args: string[],
+  env: Record<string, string | undefined> = {},
+): Promise<{ code: number | null; out: string; err: string }> {
+  const p = run(args, { TMUXTRAIL_TOKEN: undefined, TMUXTRAIL_ADMIN_TOKEN: undefined, ...env });
   const code = await p.exited;
   return { code, out: p.stdout(), err: p.stderr() };
 }
@@ -161,6 +164,25 @@ describe("auditor commands on a log filled by the agent", () => {
     });
     expect((await cli(["verify-bundle", join(dir, "nope.json")])).code).toBe(2);
 
+    // The public-API checks on the same agent-filled log: checkpoint, tiles, feed, full audit.
+    const pub = ["--log", s.url, "--log-key", vkey];
+    expect((await cli(["verify", "checkpoint", ...pub])).code).toBe(0);
+    const state = join(dir, "monitor.state");
+    expect((await cli(["monitor", ...pub, "--state", state])).code).toBe(0);
+    const fed = await cli(["tail", ...pub, "--token-file", adminFile, "--json"]);
+    expect(fed.code, fed.err).toBe(0);
+    expect(fed.out).toContain("audited-42");
+    const audited = await cli(["audit", ...pub, "--token-file", adminFile, "--json"]);
+    expect(audited.code, audited.out + audited.err).toBe(0);
+    expect(JSON.parse(audited.out)).toMatchObject({ ok: true, findings: [] });
+    if (db) {
+      const direct = await cli(["audit", "--log-key", vkey, "--json"], {
+        DATABASE_URL: db.url,
+        TMUXTRAIL_DATABASE_SCHEMA: db.schema,
+      });
+      expect(direct.code, direct.out + direct.err).toBe(0);
+    }
+
     // replay plays a verified pane, and refuses a tampered bundle with the reason.
     const played = await cli(["replay", bundleFile, "--log-key", vkey, "--speed", "1000"]);
     expect(played.code, played.err).toBe(0);
@@ -195,6 +217,8 @@ describe("auditor commands on a log filled by the agent", () => {
     const v = await cli(["verify-bundle", after, "--log-key", vkey]);
     expect(v.code, v.out).toBe(0);
     expect(v.out).toContain(`content erased by event #${events[0]}`);
+    const afterErasure = await cli(["audit", ...pub, "--token-file", adminFile]);
+    expect(afterErasure.code, afterErasure.out + afterErasure.err).toBe(0);
     // Every export was recorded in the log's own access stream.
     const own = await ownEvents(s.url, origin);
     expect(
