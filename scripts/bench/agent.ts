@@ -1,6 +1,6 @@
 // One simulated agent for `npm run bench`: posts batches of realistic tmux events (output of
 // 200-2000 bytes, some command events, many streams) to a log for a fixed time over real HTTP,
-// then prints one JSON line: {events, requests, latencies (ms), acks: [[index, ...]]}.
+// then prints one JSON line: {events, errors, requests, latencies (ms), maxAcked, ackTimes}.
 // Run as its own process so the load generator does not share the server's event loop.
 
 import { createHash, randomBytes } from "node:crypto";
@@ -50,6 +50,8 @@ function event(i: number) {
 
 const latencies: number[] = [];
 const acks: number[] = [];
+/** [wall-clock ms, highest index acknowledged]: for the checkpoint lag. */
+const ackTimes: [number, number][] = [];
 let events = 0;
 let errors = 0;
 let n = 0;
@@ -70,7 +72,9 @@ async function loop() {
       continue;
     }
     events += out.length;
-    acks.push(Math.max(...out.map((o) => o.index)));
+    const top = Math.max(...out.map((o) => o.index));
+    acks.push(top);
+    ackTimes.push([Date.now(), top]);
   }
 }
 
@@ -82,5 +86,6 @@ console.log(
     requests: latencies.length,
     latencies,
     maxAcked: Math.max(-1, ...acks),
+    ackTimes,
   }),
 );

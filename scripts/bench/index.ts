@@ -1,20 +1,29 @@
-// `npm run bench`: one run, one table (or --json). Ingest over real HTTP from separate agent
-// processes, beside the raw limits measured in the same run: the bare HTTP + JSON path (an echo
-// endpoint), PostgreSQL multi-row INSERT and COPY of rows of the same size.
+// `npm run bench`: one run, one table (or --json). Beside each figure, the raw limit it is bounded
+// by, measured in the same run on the same machine:
+//   - ingest over real HTTP from separate agent processes (events/s, submit p50/p99, checkpoint lag
+//     p50/p99), with 1 and 2 serve processes on PostgreSQL and 1 on PGlite; the final tree of the
+//     2-process run is audited (no fork, every hash recomputed);
+//   - raw limits: a bare hono endpoint, PostgreSQL multi-row INSERT and COPY of rows of the same
+//     size, SHA-256 of 64-byte nodes and Ed25519 verifications (node:crypto);
+//   - reads on a log of --leaves leaves (built fast in SQL): inclusion proofs/s and tiles/s over
+//     HTTP at random indexes, `audit` leaves/s, peak RSS of the server and of audit.
 //
-//   npm run bench -- [--duration 10] [--agents 4] [--concurrency 4] [--batch 200] [--processes 1,2] [--json]
+//   npm run bench -- [--duration 10] [--agents 4] [--concurrency 4] [--batch 200] [--processes 1,2]
+//                    [--leaves 1000000] [--json]
 //
-// Uses PostgreSQL from DATABASE_URL (a fresh schema, dropped afterwards), else embedded PGlite in
-// a temporary directory (one process only).
+// Uses PostgreSQL from DATABASE_URL (fresh schemas, dropped afterwards), else embedded PGlite in
+// a temporary directory (ingest only, one process).
 
 import { type ChildProcess, spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { mkdtempSync } from "node:fs";
+import { createHash, generateKeyPairSync, randomBytes, sign, verify } from "node:crypto";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import postgres from "postgres";
+import { generateKey } from "../../src/log/keys.ts";
+import { buildBigLog } from "./big-log.ts";
 import { rawInsertRates } from "./raw-db.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
@@ -25,6 +34,7 @@ const { values: opt } = parseArgs({
     concurrency: { type: "string", default: "4" },
     batch: { type: "string", default: "200" },
     processes: { type: "string" },
+    leaves: { type: "string", default: "1000000" },
     json: { type: "boolean", default: false },
   },
 });
@@ -53,6 +63,16 @@ function start(args: string[], env: Record<string, string | undefined> = {}): Pr
     });
     child.on("exit", (code) => reject(new Error(`${args.join(" ")} exited ${code}: ${out}`)));
   });
+}
+
+/** Peak resident memory of a running process (VmHWM), in MB. */
+function peakRssMb(pid: number | undefined): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Number(m[1]) / 1024 : Number.NaN;
+  } catch {
+    return Number.NaN;
+  }
 }
 
 async function stop(s: Started) {
@@ -109,11 +129,16 @@ const pct = (xs: number[], p: number) => {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? Number.NaN;
 };
 
+/** One log key for every serve process of a run: processes of one log share its key. */
+const ingestKey = generateKey("bench.tmuxtrail/ingest", randomBytes(32));
+const ingestKeyFile = join(mkdtempSync(join(tmpdir(), "tt-bench-key-")), "log.key");
+writeFileSync(ingestKeyFile, `${ingestKey.signerKey}\n`, { mode: 0o600 });
+
 async function ingest(processes: number, schema?: string) {
   const env = {
     TMUXTRAIL_ADMIN_TOKEN: ADMIN,
     TMUXTRAIL_DATABASE_SCHEMA: schema,
-    DATABASE_URL: dbUrl ?? "",
+    DATABASE_URL: schema ? dbUrl : "",
   };
   const servers: Started[] = [];
   for (let i = 0; i < processes; i++) {
@@ -124,6 +149,8 @@ async function ingest(processes: number, schema?: string) {
           "serve",
           "--port",
           "0",
+          "--key",
+          ingestKeyFile,
           "--data",
           mkdtempSync(join(tmpdir(), "tt-bench-")),
         ],
@@ -150,7 +177,16 @@ async function ingest(processes: number, schema?: string) {
   await new Promise((r) => setTimeout(r, 1500));
   polling = false;
   await poll;
+  const rss = Math.max(...servers.map((x) => peakRssMb(x.child.pid)));
   await Promise.all(servers.map(stop));
+  // Checkpoint lag: from each acknowledgement to the first checkpoint seen covering it.
+  const lags: number[] = [];
+  for (const r of results) {
+    for (const [t, index] of r.ackTimes ?? []) {
+      const cp = cps.find(([tc, size]) => tc >= t && size > index);
+      if (cp) lags.push(cp[0] - t);
+    }
+  }
   const events = results.reduce((a, r) => a + r.events, 0);
   const latencies = results.flatMap((r) => r.latencies);
   // Lag of the last acknowledgement of each agent: time until a checkpoint covered it.
@@ -160,7 +196,83 @@ async function ingest(processes: number, schema?: string) {
     rate: events / Math.min(elapsed, duration + 1),
     p50: pct(latencies, 50),
     p99: pct(latencies, 99),
-    checkpoints: cps,
+    lag50: pct(lags, 50),
+    lag99: pct(lags, 99),
+    rss,
+  };
+}
+
+/** `tmuxtrail audit` of a schema, as its own process: leaves, seconds, peak RSS. */
+async function audit(schema: string, logKey?: string) {
+  const t0 = performance.now();
+  const child = spawn(
+    process.execPath,
+    ["bin/tmuxtrail.js", "audit", "--json", ...(logKey ? ["--log-key", logKey] : [])],
+    {
+      cwd: root,
+      env: { ...process.env, DATABASE_URL: dbUrl, TMUXTRAIL_DATABASE_SCHEMA: schema },
+      stdio: ["ignore", "pipe", "inherit"],
+    },
+  );
+  let out = "";
+  let rss = 0;
+  child.stdout!.on("data", (d) => {
+    out += d;
+  });
+  const timer = setInterval(() => {
+    const m = peakRssMb(child.pid);
+    if (m > rss) rss = m;
+  }, 50);
+  const code = await new Promise<number | null>((r) => child.on("exit", r));
+  clearInterval(timer);
+  const seconds = (performance.now() - t0) / 1000;
+  let parsed: { ok?: boolean; leaves?: number } = {};
+  try {
+    parsed = JSON.parse(out);
+  } catch {
+    parsed = {};
+  }
+  return { ok: code === 0 && parsed.ok === true, leaves: parsed.leaves ?? 0, seconds, rss };
+}
+
+async function readLoad(url: string, kind: "proof" | "tile", size: number) {
+  const loaders = 2;
+  const results = await Promise.all(
+    Array.from({ length: loaders }, () => {
+      const child = spawn(
+        process.execPath,
+        [
+          "--import",
+          "tsx",
+          "scripts/bench/read-load.ts",
+          url,
+          ADMIN,
+          kind,
+          String(size),
+          String(Math.min(duration, 10)),
+          "16",
+        ],
+        { cwd: root, stdio: ["ignore", "pipe", "inherit"] },
+      );
+      let out = "";
+      child.stdout!.on("data", (d) => {
+        out += d;
+      });
+      return new Promise<{ requests: number; errors: number; latencies: number[] }>(
+        (resolve, reject) =>
+          child.on("exit", (code) =>
+            code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`read load exited ${code}`)),
+          ),
+      );
+    }),
+  );
+  const requests = results.reduce((a, r) => a + r.requests, 0);
+  return {
+    rate: requests / Math.min(duration, 10),
+    p50: pct(
+      results.flatMap((r) => r.latencies),
+      50,
+    ),
   };
 }
 
@@ -174,6 +286,20 @@ const echoRes = await runAgents([echo.url], "none");
 await stop(echo);
 const echoRate = echoRes.reduce((a, r) => a + r.events, 0) / duration;
 row("bare hono endpoint (parse + answer)", echoRate, "events/s");
+const rate = (f: () => void, ms = 500) => {
+  let n = 0;
+  const t = performance.now();
+  while (performance.now() - t < ms) for (let i = 0; i < 100; i++, n++) f();
+  return n / ((performance.now() - t) / 1000);
+};
+const node64 = randomBytes(65);
+const sha256Rate = rate(() => createHash("sha256").update(node64).digest());
+row("SHA-256 of a 65-byte node (node:crypto)", sha256Rate, "hashes/s");
+const keys = generateKeyPairSync("ed25519");
+const msg = randomBytes(120);
+const sig = sign(null, msg, keys.privateKey);
+const ed25519Rate = rate(() => verify(null, msg, keys.publicKey, sig));
+row("Ed25519 verify (node:crypto)", ed25519Rate, "verifies/s");
 
 let schema: string | undefined;
 let admin: postgres.Sql | undefined;
@@ -199,11 +325,84 @@ for (const p of processCounts) {
     `${(r.rate / echoRate).toFixed(2)} of bare HTTP`,
   );
   if (dbUrl)
-    rows[rows.length - 1]!.ratio += `, ${(r.rate / rows[2]!.value).toFixed(2)} of COPY rows/s`;
+    rows[rows.length - 1]!.ratio +=
+      `, ${(r.rate / rows.find((x) => x.name.startsWith("PostgreSQL binary COPY"))!.value).toFixed(2)} of COPY rows/s`;
   row(`submit latency p50 (${label})`, r.p50, "ms");
   row(`submit latency p99 (${label})`, r.p99, "ms");
+  row(`checkpoint lag p50 (${label})`, r.lag50, "ms");
+  row(`checkpoint lag p99 (${label})`, r.lag99, "ms");
+  row(`peak server RSS (${label})`, r.rss, "MB");
   if (r.errors) row(`failed requests (${label})`, r.errors, "requests");
+  if (admin && s && p > 1) {
+    // Several writers, one tree: recompute every hash of what they built.
+    const a = await audit(s, ingestKey.verifierKey);
+    row(
+      `audit of the ${label} tree: ${a.ok ? "one consistent tree, every hash recomputed" : "FAILED"}`,
+      a.leaves,
+      "leaves",
+    );
+  }
   if (admin && s) await admin.unsafe(`DROP SCHEMA ${s} CASCADE`);
+}
+if (dbUrl) {
+  // The embedded default, for comparison.
+  const r = await ingest(1);
+  row(
+    "ingest events/s (PGlite, 1 serve process)",
+    r.rate,
+    "events/s",
+    `${(r.rate / echoRate).toFixed(2)} of bare HTTP`,
+  );
+  row("submit latency p50 (PGlite)", r.p50, "ms");
+  row("submit latency p99 (PGlite)", r.p99, "ms");
+}
+
+// 3. Reads on a big log.
+const leaves = Number(opt.leaves);
+if (admin && schema && leaves > 0) {
+  const s = `${schema}_reads`;
+  await admin.unsafe(`CREATE SCHEMA ${s}`);
+  const key = generateKey("bench.tmuxtrail/reads", randomBytes(32));
+  const keyFile = join(mkdtempSync(join(tmpdir(), "tt-bench-key-")), "log.key");
+  writeFileSync(keyFile, `${key.signerKey}\n`, { mode: 0o600 });
+  const built = await buildBigLog(dbUrl!, s, leaves, key.signerKey);
+  row(`built a log of ${leaves.toLocaleString("en-US")} leaves in SQL`, built.seconds, "s");
+  const server = await start(
+    [
+      "bin/tmuxtrail.js",
+      "serve",
+      "--port",
+      "0",
+      "--key",
+      keyFile,
+      "--data",
+      mkdtempSync(join(tmpdir(), "tt-bench-")),
+    ],
+    { TMUXTRAIL_ADMIN_TOKEN: ADMIN, TMUXTRAIL_DATABASE_SCHEMA: s, DATABASE_URL: dbUrl },
+  );
+  for (const kind of ["proof", "tile"] as const) {
+    const r = await readLoad(server.url, kind, leaves);
+    row(
+      kind === "proof"
+        ? "inclusion proofs over HTTP (random index)"
+        : "full hash tiles over HTTP (random)",
+      r.rate,
+      "requests/s",
+      `${(r.rate / echoRate).toFixed(2)} of bare HTTP events/s`,
+    );
+    row(`  ${kind} latency p50`, r.p50, "ms");
+  }
+  row("peak server RSS (reads)", peakRssMb(server.child.pid), "MB");
+  await stop(server);
+  const a = await audit(s, key.verifierKey);
+  row(
+    `audit leaves/s (${a.ok ? "ok" : "FAILED"})`,
+    a.leaves / a.seconds,
+    "leaves/s",
+    `${(a.leaves / a.seconds / (sha256Rate / 2)).toFixed(2)} of SHA-256 rate ÷ 2`,
+  );
+  row("peak audit RSS", a.rss, "MB");
+  await admin.unsafe(`DROP SCHEMA ${s} CASCADE`);
 }
 if (admin && schema) {
   await admin.unsafe(`DROP SCHEMA ${schema} CASCADE`);

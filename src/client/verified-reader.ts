@@ -20,6 +20,7 @@ import type { Checkpoint } from "../log/checkpoint.ts";
 import { bytesEqual } from "../log/encoding.ts";
 import { check, isTrailError, TrailError } from "../log/errors.ts";
 import { type Hash, type Hasher, rfc6962 } from "../log/hash.ts";
+import { Lru } from "../log/lru.ts";
 import {
   consistencyPlan,
   consistencyProof,
@@ -43,28 +44,6 @@ import {
   tilesForSize,
 } from "../log/tiles.ts";
 import type { LogSource } from "./log-source.ts";
-
-/** A Map that forgets its least recently used entries beyond `max`. */
-class Lru<K, V> {
-  private readonly map = new Map<K, V>();
-  constructor(private readonly max: number) {}
-  get(k: K): V | undefined {
-    const v = this.map.get(k);
-    if (v !== undefined) {
-      this.map.delete(k);
-      this.map.set(k, v);
-    }
-    return v;
-  }
-  set(k: K, v: V): void {
-    this.map.delete(k);
-    this.map.set(k, v);
-    if (this.map.size > this.max) this.map.delete(this.map.keys().next().value as K);
-  }
-  delete(k: K): void {
-    this.map.delete(k);
-  }
-}
 
 /** A log's tree as read from its hash tiles, with bounded caches of tiles and node hashes. */
 export class TileTree {

@@ -1,0 +1,1 @@
+CREATE INDEX "leaves_commands" ON "leaves" USING btree ("session","host","server") WHERE "leaves"."type" = 'command';

@@ -1,0 +1,33 @@
+// A read load for `npm run bench`, in its own process: for a fixed time, `concurrency` loops fetch
+// inclusion proofs at random indexes (or random full hash tiles) of a log of `size` leaves over
+// real HTTP. Prints {requests, errors, latencies}.
+
+import { encodeTileIndex } from "../../src/log/tiles.ts";
+
+const [url, token, kind, size, seconds, concurrency] = process.argv.slice(2);
+const n = Number(size);
+const until = Date.now() + Number(seconds) * 1000;
+let requests = 0;
+let errors = 0;
+const latencies: number[] = [];
+
+const path = () => {
+  if (kind === "proof") {
+    return `/v1/proof/inclusion?index=${Math.floor(Math.random() * n)}&size=${n}`;
+  }
+  return `/tile/0/${encodeTileIndex(Math.floor(Math.random() * Math.floor(n / 256)))}`;
+};
+
+async function loop() {
+  while (Date.now() < until) {
+    const t0 = performance.now();
+    const res = await fetch(`${url}${path()}`, { headers: { Authorization: `Bearer ${token}` } });
+    await res.arrayBuffer();
+    latencies.push(performance.now() - t0);
+    if (res.ok) requests++;
+    else errors++;
+  }
+}
+
+await Promise.all(Array.from({ length: Number(concurrency) }, loop));
+console.log(JSON.stringify({ requests, errors, latencies }));
