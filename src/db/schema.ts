@@ -74,9 +74,7 @@ export const leaves = pgTable(
     // for stream-position probes and filtered the whole host per probe.
     index("leaves_session").on(t.session, t.host, t.server, t.idx),
     // Searching sessions by command line (GET /v1/sessions?command=) visits command events only.
-    index("leaves_commands")
-      .on(t.session, t.host, t.server)
-      .where(sql`${t.type} = 'command'`),
+    index("leaves_commands").on(t.session, t.host, t.server).where(sql`${t.type} = 'command'`),
   ],
 );
 
