@@ -10,6 +10,7 @@ import { type Command, EXIT_USAGE, EXIT_VERIFY_FAILED, UsageError, wantsHelp } f
 import { eraseCommand } from "./erase.ts";
 import { keygen } from "./keygen.ts";
 import { keys } from "./keys.ts";
+import { mirror } from "./mirror.ts";
 import { monitor } from "./monitor.ts";
 import { replay } from "./replay.ts";
 import { serve } from "./serve.ts";
@@ -35,6 +36,7 @@ const commands: Command[] = [
   monitor,
   tail,
   replay,
+  mirror,
 ];
 
 function overview(): string {

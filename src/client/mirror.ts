@@ -1,0 +1,465 @@
+// Mirroring a log into a directory laid out as its C2SP tlog-tiles files, so any static web
+// server, object store or CDN serves reads away from the database (DESIGN section 8):
+//
+//   checkpoint                 the signed note as the log served it (with its cosignatures)
+//   tile/<L>/<N>               every full hash tile (immutable: written once, never again)
+//   tile/<L>/<N>.p/<W>         the partial tiles the current checkpoint needs
+//   tile/entries/<N>[.p/<W>]   with `entries`, the entry bundles (the log serves them to readers)
+//
+// Nothing is written before it is verified. One round:
+//
+//   A. fetch the log's checkpoint, open it with the log key (and the witness quorum); read the
+//      checkpoint already in the directory, if any. A smaller size is a rollback, the same size
+//      with another root a fork: an alarm, and nothing is written. Then, reading the tiles the
+//      directory holds and fetching only what it lacks, check that the tiles hash to the new
+//      root and, when the directory held a checkpoint, that the new tree is consistent with it
+//      (both rebuilt from tiles). A failure writes nothing.
+//   B. fetch each full hash tile the directory lacks, top level first, and check that it hashes
+//      to its entry in its parent tile (already verified: a partial tile of step A, or a full
+//      tile this step wrote before it), then write it. Then write the partial tiles of step A.
+//   C. with `entries`, fetch each entry bundle the directory lacks and check every leaf's hash
+//      against the level-0 hash tile in the directory, then write it.
+//   D. re-check that the tiles now in the directory (and nothing else) hash to the root, fsync
+//      the directories written to, and only then replace `checkpoint`: a reader of the mirror
+//      never sees a checkpoint whose tiles are missing.
+//   E. delete the partial tiles (and bundles) whose full tile now exists, unless `keepPartials`:
+//      tlog-tiles clients fall back to the full tile and truncate it.
+//
+// A failure in B or C (an upstream tile that does not hash to its verified parent, an
+// unreachable log) leaves `checkpoint` as it was; the tiles already written were each verified
+// against the new signed root, so they are right and the next round does not fetch them again.
+// Every file is written to a temporary name beginning with "." in its directory and renamed.
+
+import { closeSync, existsSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
+import { mkdir, open, readFile, rename, rm, stat } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { encodeBundle } from "../log/bundle.ts";
+import type { OpenedCheckpoint } from "../log/checkpoint.ts";
+import { base64Encode, bytesEqual } from "../log/encoding.ts";
+import { check, isTrailError, TrailError } from "../log/errors.ts";
+import { type Hash, type Hasher, rfc6962 } from "../log/hash.ts";
+import {
+  entriesPath,
+  hashTilePath,
+  TILE_WIDTH,
+  type TileCoord,
+  tileForStoredNode,
+  tilesForSize,
+} from "../log/tiles.ts";
+import { type LogSource, openLogSource } from "./log-source.ts";
+import { TileTree, verifyConsistencyFromTiles, verifyRootFromTiles } from "./verified-reader.ts";
+
+export interface MirrorOptions {
+  /** Where the log is read from (a URL or a directory). */
+  upstream: LogSource;
+  /** The mirror directory. */
+  dir: string;
+  /** Opens a checkpoint note with the log key; `quorum` 0 for the one already in the mirror. */
+  open: (note: string, quorum?: number, origin?: string) => OpenedCheckpoint;
+  /** Also mirror entry bundles (the upstream needs a read token). */
+  entries?: boolean;
+  /** Keep partial tiles once their full tile exists (default: delete them). */
+  keepPartials?: boolean;
+  /** Parallel fetches (default 8). */
+  concurrency?: number;
+  /** Stops between files; the checkpoint is then not replaced. */
+  signal?: AbortSignal;
+  hasher?: Hasher;
+}
+
+export type AlarmKind = "rollback" | "fork" | "origin" | "bad-checkpoint";
+
+export type MirrorRound =
+  | {
+      status: "initial" | "advanced" | "unchanged" | "updated";
+      cp: OpenedCheckpoint;
+      /** The size the mirror held before, when it held a checkpoint. */
+      from?: number;
+      tilesWritten: number;
+      bundlesWritten: number;
+      partialsRemoved: number;
+    }
+  | { status: "alarm"; kind: AlarmKind; message: string; cp?: OpenedCheckpoint };
+
+/** Fetched but not yet written: the tiles step A verified, kept to write them in step B. */
+class View implements LogSource {
+  readonly where: string;
+  readonly fetched = new Map<string, Uint8Array>();
+  /** After step A nothing more may come from upstream through here: only verified bytes. */
+  frozen = false;
+
+  constructor(
+    private readonly dir: string,
+    private readonly upstream: LogSource,
+  ) {
+    this.where = upstream.where;
+  }
+
+  checkpoint(): Promise<string> {
+    return this.upstream.checkpoint();
+  }
+
+  async hashTile(level: number, index: number, width: number): Promise<Uint8Array> {
+    const path = hashTilePath({ level, index, width });
+    const local = await readLocal(this.dir, path);
+    if (local) {
+      check(
+        local.length === width * 32,
+        "malformed",
+        `${join(this.dir, path)} in the mirror is ${local.length} bytes, want ${width * 32}`,
+      );
+      return local;
+    }
+    const held = this.fetched.get(path);
+    if (held) return held;
+    if (this.frozen)
+      throw new Error(`internal: ${path} is neither in the mirror nor verified in this round`);
+    const data = await this.upstream.hashTile(level, index, width);
+    this.fetched.set(path, data);
+    return data;
+  }
+
+  entryBundle(): Promise<Uint8Array[]> {
+    throw new Error("internal: entry bundles are not read through the verifying view");
+  }
+}
+
+async function readLocal(dir: string, path: string): Promise<Uint8Array | undefined> {
+  try {
+    return new Uint8Array(await readFile(join(dir, ...path.split("/"))));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw e;
+  }
+}
+
+async function exists(dir: string, path: string): Promise<boolean> {
+  try {
+    await stat(join(dir, ...path.split("/")));
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return false;
+    throw e;
+  }
+}
+
+let tmpCounter = 0;
+
+/** Writes `data` at `path` under `dir`: temporary file, fsync, rename. Returns the directory. */
+async function writeAtomic(dir: string, path: string, data: Uint8Array | string): Promise<string> {
+  const file = join(dir, ...path.split("/"));
+  const parent = dirname(file);
+  await mkdir(parent, { recursive: true });
+  const tmp = join(parent, `.${path.split("/").pop()}.${process.pid}.${++tmpCounter}.tmp`);
+  const fh = await open(tmp, "wx", 0o644);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  try {
+    await rename(tmp, file);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e;
+  }
+  return parent;
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  let fh: Awaited<ReturnType<typeof open>> | undefined;
+  try {
+    fh = await open(dir, "r");
+    await fh.sync();
+  } catch {
+    // Some filesystems refuse fsync on a directory; the renames are still atomic.
+  } finally {
+    await fh?.close();
+  }
+}
+
+/** Runs `f` over `items` with at most `n` in flight, in order of start; stops at the first error. */
+async function pool<T>(
+  items: readonly T[],
+  n: number,
+  f: (t: T) => Promise<void>,
+  signal?: AbortSignal,
+) {
+  let next = 0;
+  let failed = false;
+  const worker = async () => {
+    while (next < items.length && !failed) {
+      signal?.throwIfAborted();
+      try {
+        await f(items[next++]!);
+      } catch (e) {
+        failed = true;
+        throw e;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
+}
+
+/** The subtree hash of a full tile's 256 hashes. */
+function foldTile(data: Uint8Array, hasher: Hasher): Hash {
+  let row: Hash[] = [];
+  for (let i = 0; i < data.length / 32; i++) row.push(data.subarray(i * 32, i * 32 + 32));
+  while (row.length > 1) {
+    const next: Hash[] = [];
+    for (let i = 0; i < row.length; i += 2) next.push(hasher.node(row[i]!, row[i + 1]!));
+    row = next;
+  }
+  return row[0]!;
+}
+
+/** The checkpoint the mirror holds, opened with the log key (quorum 0: it held when written). */
+export function readMirrorCheckpoint(
+  dir: string,
+  open: MirrorOptions["open"],
+): { note: string; cp: OpenedCheckpoint } | undefined {
+  const file = join(dir, "checkpoint");
+  let note: string;
+  try {
+    note = readFileSync(file, "utf8");
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw new Error(`cannot read ${file}: ${(e as Error).message}`);
+  }
+  try {
+    return { note, cp: open(note, 0) };
+  } catch (e) {
+    throw new Error(
+      `${file} is not a checkpoint signed by this log's key: ${(e as Error).message}`,
+    );
+  }
+}
+
+/** Verification failures (exit 1), as opposed to malformed input or keys (exit 2). */
+function isVerificationFailure(e: unknown): boolean {
+  return isTrailError(e) && e.code !== "malformed" && e.code !== "bad-key";
+}
+
+/** One mirror round (see the top of this file). */
+export async function mirrorRound(o: MirrorOptions): Promise<MirrorRound> {
+  const hasher = o.hasher ?? rfc6962;
+  const conc = o.concurrency ?? 8;
+  const { dir, upstream, signal } = o;
+  await mkdir(dir, { recursive: true });
+  const saved = readMirrorCheckpoint(dir, o.open);
+
+  // A. The checkpoint, the rollback and fork checks, the root and consistency from tiles.
+  const note = await upstream.checkpoint();
+  let opened: OpenedCheckpoint;
+  try {
+    o.open(note, 0);
+  } catch (e) {
+    if (!isVerificationFailure(e)) throw e;
+    return {
+      status: "alarm",
+      kind: "bad-checkpoint",
+      message: `the log's checkpoint does not verify: ${(e as Error).message}`,
+    };
+  }
+  // Signed by the log; a missing witness quorum is an error (TrailError "quorum"), not an alarm.
+  opened = o.open(note);
+  const cp = opened.checkpoint;
+  const alarm = (kind: AlarmKind, message: string): MirrorRound => ({
+    status: "alarm",
+    kind,
+    message,
+    cp: opened,
+  });
+  const old = saved?.cp.checkpoint;
+  if (old) {
+    if (cp.origin !== old.origin)
+      return alarm("origin", `the log's origin is ${cp.origin}, the mirror's is ${old.origin}`);
+    if (cp.size < old.size)
+      return alarm(
+        "rollback",
+        `the log's checkpoint has size ${cp.size}, smaller than the mirror's size ${old.size}`,
+      );
+    if (cp.size === old.size && !bytesEqual(cp.root, old.root))
+      return alarm(
+        "fork",
+        `two checkpoints of size ${cp.size} with different roots (mirror ${base64Encode(old.root)}, log ${base64Encode(cp.root)})`,
+      );
+  }
+  const view = new View(dir, upstream);
+  const tree = new TileTree(view, hasher, { maxTiles: 1024 });
+  try {
+    await verifyRootFromTiles(tree, cp);
+  } catch (e) {
+    if (!old || !isVerificationFailure(e)) throw e;
+    // The mirror's tiles and the log's new ones together miss the new root. Read by themselves:
+    // either the log's tiles miss its own root (a bad tile), or they hold another tree than the
+    // mirror's checkpoint (a fork), or else the mirror's own files are damaged.
+    const alone = new TileTree(upstream, hasher);
+    await verifyRootFromTiles(alone, cp);
+    try {
+      await verifyConsistencyFromTiles(alone, old, cp);
+    } catch (f) {
+      if (!isVerificationFailure(f)) throw f;
+      return alarm("fork", (f as Error).message);
+    }
+    throw new TrailError(
+      "proof-mismatch",
+      `the log's tiles verify, but with the mirror's files in ${dir} they do not hash to the root of size ${cp.size}: the mirror is damaged (${(e as Error).message})`,
+    );
+  }
+  if (old) {
+    try {
+      await verifyConsistencyFromTiles(tree, old, cp);
+    } catch (e) {
+      if (!isVerificationFailure(e)) throw e;
+      return alarm("fork", (e as Error).message);
+    }
+  }
+  view.frozen = true;
+
+  // B. Hash tiles: the missing full ones top down, each against its verified parent; the partials.
+  const touched = new Set<string>();
+  const all = tilesForSize(cp.size);
+  const missing: TileCoord[] = [];
+  for (const t of all) if (!(await exists(dir, hashTilePath(t)))) missing.push(t);
+  const levels = [...new Set(missing.map((t) => t.level))].sort((a, b) => b - a);
+  let tilesWritten = 0;
+  const newFull: string[] = [];
+  for (const level of levels) {
+    const full = missing.filter((t) => t.level === level && t.width === TILE_WIDTH);
+    await pool(
+      full,
+      conc,
+      async (t) => {
+        const path = hashTilePath(t);
+        const data = await upstream.hashTile(t.level, t.index, TILE_WIDTH);
+        const parent = tileForStoredNode(t.level + 1, t.index, cp.size);
+        const off = t.index % TILE_WIDTH;
+        const entry = (await view.hashTile(parent.level, parent.index, parent.width)).subarray(
+          off * 32,
+          off * 32 + 32,
+        );
+        if (!bytesEqual(foldTile(data, hasher), entry))
+          throw new TrailError(
+            "proof-mismatch",
+            `${upstream.where}: ${path} does not hash to entry ${off} of ${hashTilePath(parent)} (verified against the checkpoint of size ${cp.size}); nothing more written`,
+          );
+        touched.add(await writeAtomic(dir, path, data));
+        newFull.push(path);
+        tilesWritten++;
+      },
+      signal,
+    );
+  }
+  for (const t of missing) {
+    if (t.width === TILE_WIDTH) continue;
+    signal?.throwIfAborted();
+    const path = hashTilePath(t);
+    const data = view.fetched.get(path);
+    // Step A's root computation reads every entry of every partial tile.
+    if (!data) throw new Error(`internal: partial tile ${path} was not verified in step A`);
+    touched.add(await writeAtomic(dir, path, data));
+    tilesWritten++;
+  }
+
+  // C. Entry bundles, each leaf against the level-0 hash tile now in the mirror.
+  let bundlesWritten = 0;
+  const newFullBundles: string[] = [];
+  if (o.entries) {
+    const bundles: { index: number; width: number }[] = [];
+    for (let b = 0; b * TILE_WIDTH < cp.size; b++) {
+      const width = Math.min(TILE_WIDTH, cp.size - b * TILE_WIDTH);
+      if (!(await exists(dir, entriesPath(b, width)))) bundles.push({ index: b, width });
+    }
+    await pool(
+      bundles,
+      conc,
+      async ({ index, width }) => {
+        const path = entriesPath(index, width);
+        const leaves = await upstream.entryBundle(index, width);
+        const tile = await view.hashTile(0, index, width);
+        leaves.forEach((leaf, i) => {
+          if (!bytesEqual(hasher.leaf(leaf), tile.subarray(i * 32, i * 32 + 32)))
+            throw new TrailError(
+              "proof-mismatch",
+              `${upstream.where}: leaf ${index * TILE_WIDTH + i} in ${path} does not hash to entry ${i} of ${hashTilePath({ level: 0, index, width })}`,
+            );
+        });
+        touched.add(await writeAtomic(dir, path, encodeBundle(leaves)));
+        if (width === TILE_WIDTH) newFullBundles.push(path);
+        bundlesWritten++;
+      },
+      signal,
+    );
+  }
+
+  // D. The mirror's own files, alone, hash to the root; then the checkpoint, last.
+  signal?.throwIfAborted();
+  await verifyRootFromTiles(new TileTree(openLogSource(dir), hasher), cp);
+  for (const d of touched) await fsyncDir(d);
+  let status: "initial" | "advanced" | "unchanged" | "updated" = !old
+    ? "initial"
+    : cp.size > old.size
+      ? "advanced"
+      : "unchanged";
+  if (saved?.note !== note) {
+    await fsyncDir(await writeAtomic(dir, "checkpoint", note));
+    if (status === "unchanged") status = "updated";
+  }
+
+  // E. Partials superseded by a full tile written this round.
+  let partialsRemoved = 0;
+  if (!o.keepPartials) {
+    for (const full of [...newFull, ...newFullBundles]) {
+      const p = join(dir, ...`${full}.p`.split("/"));
+      if (existsSync(p)) {
+        await rm(p, { recursive: true, force: true });
+        partialsRemoved++;
+      }
+    }
+  }
+  return {
+    status,
+    cp: opened,
+    ...(old ? { from: old.size } : {}),
+    tilesWritten,
+    bundlesWritten,
+    partialsRemoved,
+  };
+}
+
+/**
+ * Takes `<dir>/.mirror.lock` (holding this process's id) so that two mirrors never write one
+ * directory; a lock whose process is gone is taken over. Returns the release function.
+ */
+export function lockMirror(dir: string): () => void {
+  const file = join(dir, ".mirror.lock");
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(file, "wx", 0o644);
+      try {
+        writeSync(fd, `${process.pid}\n`);
+      } finally {
+        closeSync(fd);
+      }
+      return () => rmSync(file, { force: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      const pid = Number.parseInt(readFileSync(file, "utf8"), 10);
+      if (Number.isSafeInteger(pid) && pid > 0 && alive(pid))
+        throw new Error(`${dir} is being mirrored by process ${pid} (lock ${file})`);
+      rmSync(file, { force: true });
+    }
+  }
+  throw new Error(`cannot take the lock ${file}`);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
