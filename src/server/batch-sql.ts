@@ -80,25 +80,53 @@ export async function stage(sql: Sql, fresh: FreshLeaf[]): Promise<void> {
   });
 }
 
-/** Step 3, under the row lock. Returns the new tree size. */
+/** A leaf the optimistic integration meant to append is already in the tree (or its position is). */
+class AlreadyInTree extends Error {}
+
+/**
+ * Step 3, under the row lock. Returns the new tree size.
+ *
+ * Optimistic first: the batch's fresh leaves are inserted with ON CONFLICT DO NOTHING, and if the
+ * unique indexes on leaf hash and stream position let every one in, nothing was in the tree yet
+ * and the indexes assigned stand. Otherwise (a retry of acknowledged events, a conflict, another
+ * process that integrated the same leaves) the transaction is rolled back and the batch integrated
+ * again with the probes of `lookup` under the lock, which sort out duplicates and conflicts.
+ * In steady state no probe runs at all: the unique indexes do that work once, on insert.
+ */
 export async function integrate(
   sql: Sql,
   plan: Plan,
   hasher: Hasher,
+): Promise<{ size: number; newLeaves: number }> {
+  try {
+    return await integrateOnce(sql, plan, hasher, false);
+  } catch (e) {
+    if (!(e instanceof AlreadyInTree)) throw e;
+    return integrateOnce(sql, plan, hasher, true);
+  }
+}
+
+async function integrateOnce(
+  sql: Sql,
+  plan: Plan,
+  hasher: Hasher,
+  probe: boolean,
 ): Promise<{ size: number; newLeaves: number }> {
   return sql.begin(async (tx) => {
     const [stateRows, again] = await Promise.all([
       tx.query<{ size: number; right_edge: Uint8Array }>(
         "SELECT size, right_edge FROM log_state WHERE id = 1 FOR UPDATE",
       ),
-      lookup(
-        tx,
-        plan.fresh.map((f) => f.input),
-      ),
+      probe
+        ? lookup(
+            tx,
+            plan.fresh.map((f) => f.input),
+          )
+        : Promise.resolve([]),
     ]);
     const state = stateRows[0];
     if (!state) throw new Error("log_state row is missing: the database was not initialised");
-    recheck(plan, again);
+    if (probe) recheck(plan, again);
     const fresh = plan.fresh.filter((f) => f.waiters.some(([s]) => !s.conflict));
     const edge: Hash[] = [];
     for (let o = 0; o < state.right_edge.length; o += 32) {
@@ -121,23 +149,27 @@ export async function integrate(
     const streams = ev.filter((e) => e.s) as { s: StreamInfo; idx: number }[];
     const raws = ev.filter((e) => !e.s);
     const hashes = packHashes(fresh.map((f) => f.input.leafHash));
-    await Promise.all([
-      tx.query(
-        `INSERT INTO leaves (idx, leaf_hash)
-         SELECT $1::int8 + o - 1, substring($2::bytea FROM (o::int4 - 1) * 32 + 1 FOR 32)
-           FROM generate_series(1, length($2::bytea) / 32) AS o
-          WHERE o - 1 = ANY($3::int8[])`,
-        [oldSize, hashes, raws.map((r) => r.idx - oldSize)],
-      ),
+    const onConflict = probe ? "" : "ON CONFLICT DO NOTHING";
+    const counted = (insert: string) =>
+      `WITH ins AS (${insert} ${onConflict} RETURNING 1) SELECT count(*)::int AS n FROM ins`;
+    const inserted = await Promise.all([
+      raws.length === 0
+        ? Promise.resolve([{ n: 0 }])
+        : tx.query<{ n: number }>(
+            counted(`INSERT INTO leaves (idx, leaf_hash)
+              SELECT $1::int8 + o, substring($2::bytea FROM o::int4 * 32 + 1 FOR 32)
+                FROM unnest($3::int8[]) AS o`),
+            [oldSize, hashes, raws.map((r) => r.idx - oldSize)],
+          ),
       streams.length === 0
-        ? Promise.resolve()
-        : tx.query(
-            `INSERT INTO leaves (idx, leaf_hash, host, server, pane, seq, session, type, "user", time)
-             SELECT t.idx, substring($1::bytea FROM (t.idx - $2::int8)::int4 * 32 + 1 FOR 32),
-                    t.host, t.server, t.pane, t.seq, t.session, t.type, t.usr, t.time
-               FROM unnest($3::int8[], $4::text[], $5::text[], $6::text[], $7::int8[], $8::text[],
-                           $9::text[], $10::text[], $11::timestamptz[])
-                 AS t(idx, host, server, pane, seq, session, type, usr, time)`,
+        ? Promise.resolve([{ n: 0 }])
+        : tx.query<{ n: number }>(
+            counted(`INSERT INTO leaves (idx, leaf_hash, host, server, pane, seq, session, type, "user", time)
+              SELECT t.idx, substring($1::bytea FROM (t.idx - $2::int8)::int4 * 32 + 1 FOR 32),
+                     t.host, t.server, t.pane, t.seq, t.session, t.type, t.usr, t.time
+                FROM unnest($3::int8[], $4::text[], $5::text[], $6::text[], $7::int8[], $8::text[],
+                            $9::text[], $10::text[], $11::timestamptz[])
+                  AS t(idx, host, server, pane, seq, session, type, usr, time)`),
             [
               hashes,
               oldSize,
@@ -152,6 +184,10 @@ export async function integrate(
               streams.map((e) => e.s.time),
             ],
           ),
+    ]);
+    // Rolls the transaction back: some leaf (or position) was already there.
+    if (inserted[0][0]!.n + inserted[1][0]!.n !== fresh.length) throw new AlreadyInTree();
+    await Promise.all([
       extendTiles(tx, oldSize, updates),
       upsertSessions(tx, streams),
       tx.query(

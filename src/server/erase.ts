@@ -41,6 +41,16 @@ export async function erase(
         ]
       : ["l.time < $1", [scope.before]];
   const result: EraseResult = { erased: 0, events: [] };
+  if ("before" in scope) {
+    // Content staged for submissions that never entered the tree (they conflicted): no leaf
+    // commits to it, so it goes without an erasure event.
+    await sql.query(
+      `DELETE FROM payloads p USING entries e
+        WHERE e.leaf_hash = p.leaf_hash AND e.received_at < $1
+          AND NOT EXISTS (SELECT 1 FROM leaves l WHERE l.leaf_hash = p.leaf_hash)`,
+      [scope.before],
+    );
+  }
   let after = -1;
   for (;;) {
     const rows = await sql.query<{ idx: number | string }>(

@@ -3,20 +3,20 @@
 // A submission (one HTTP request) is all-or-nothing; a batch is every submission waiting when the
 // previous batch left. One batch's durable steps, in order:
 //
-//   1. classify   (no lock)  look up the batch's leaf hashes and stream positions among the leaves
-//                            already in the tree: a known leaf hash is a duplicate (its index is the
-//                            answer); a filled position with another hash is a conflict (409 for that
-//                            submission, nothing of it is written). The tree only grows, so what is
-//                            found here stays true; what is not found is rechecked in step 3.
+//   1. classify   (no I/O)   within the batch: the first claim of a leaf hash or a stream position
+//                            wins; a later different event for a claimed position is a conflict (409
+//                            for that submission, nothing of it is written).
 //   2. stage      (no lock)  INSERT entry bytes and payloads keyed by leaf hash, ON CONFLICT DO
 //                            NOTHING, committed. Content-addressed, so a retry or a concurrent writer
 //                            of the same leaf is harmless. Staged rows are not yet in the tree.
 //   3. integrate  (row lock) BEGIN; SELECT the one log_state row FOR UPDATE (the right edge is read
 //                            back under the lock, never trusted from memory: another process may have
-//                            integrated since); recheck step 1 for what it did not find; assign
-//                            indexes; INSERT (index, leaf hash, stream columns) into leaves; extend
-//                            hash tiles; update sessions; store the new size, root and right edge;
-//                            COMMIT.
+//                            integrated since); assign indexes; INSERT (index, leaf hash, stream
+//                            columns) into leaves ON CONFLICT DO NOTHING; if the unique indexes kept
+//                            any leaf out (already in the tree: a retry, a conflict, another
+//                            process), ROLLBACK and integrate again with index probes that turn them
+//                            into duplicates (their original index) and conflicts; extend hash
+//                            tiles; update sessions; store the new size, root and right edge; COMMIT.
 //   4. answer     callers are answered only after step 3 committed.
 //
 // Only step 3 is serialised (in process by one integration loop, across processes by the row
@@ -34,7 +34,7 @@ import {
   type Pending,
   type Plan,
 } from "./batch-plan.ts";
-import { integrate, lookup, stage } from "./batch-sql.ts";
+import { integrate, stage } from "./batch-sql.ts";
 
 export { ConflictError, type LeafInput, type LeafResult, type StreamInfo } from "./batch-plan.ts";
 
@@ -117,13 +117,7 @@ export class Sequencer {
   private async process(batch: Pending[]): Promise<void> {
     const started = performance.now();
     try {
-      const plan = classify(
-        batch,
-        await lookup(
-          this.sql,
-          batch.flatMap((p) => p.leaves),
-        ),
-      );
+      const plan = classify(batch, []);
       await stage(this.sql, plan.fresh);
       const { size, newLeaves } = await this.integrateSoon(plan);
       for (const s of plan.subs) {
