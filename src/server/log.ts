@@ -22,8 +22,9 @@ import { Denials } from "../api/denials.ts";
 import { logMetrics } from "../api/metrics.ts";
 import { RateLimiter } from "../api/rate-limit.ts";
 import { UI_DIR } from "../api/routes/ui.ts";
-import { connectPostgres } from "../db/client.ts";
+import { connectPostgres, type Sql } from "../db/client.ts";
 import { parseCheckpoint } from "../log/checkpoint.ts";
+import { bytesEqual } from "../log/encoding.ts";
 import { generateKey, parseSignerKey, verifierKeyOf } from "../log/keys.ts";
 import type { LogConfig } from "./config.ts";
 import { startRetention } from "./erase.ts";
@@ -67,6 +68,34 @@ function loadOrCreateAdminToken(cfg: LogConfig): { token: string; file?: string 
   writeFileSync(file, `${token}\n`, { mode: 0o600, flag: "wx" });
   chmodSync(file, 0o600);
   return { token, file };
+}
+
+/**
+ * The read database must hold this log (a replica of it, perhaps behind): its newest checkpoint
+ * must be one the primary signed, with the same root. Anything else would serve another log.
+ */
+async function checkReadDatabase(
+  primary: Sql,
+  read: Sql,
+  log: (msg: string) => void,
+): Promise<void> {
+  let cp: Awaited<ReturnType<typeof latestCheckpoint>>;
+  try {
+    cp = await latestCheckpoint(read);
+  } catch (e) {
+    log(`warning: the read database does not answer yet: ${(e as Error).message}`);
+    return;
+  }
+  if (!cp) return;
+  const rows = await primary.query<{ root: Uint8Array }>(
+    "SELECT root FROM checkpoints WHERE size = $1",
+    [cp.size],
+  );
+  if (!rows[0] || !bytesEqual(rows[0].root, cp.root)) {
+    throw new Error(
+      `the read database's newest checkpoint (size ${cp.size}) is not one this log signed: --read-database-url must point at a replica of this log's database and schema`,
+    );
+  }
 }
 
 async function ensureUi(log: (msg: string) => void): Promise<void> {
@@ -115,6 +144,7 @@ export async function startLog(
         );
       }
     }
+    if (readSql !== storage.sql) await checkReadDatabase(storage.sql, readSql, log);
     const metrics = logMetrics();
     const sequencer = new Sequencer(storage.sql, {
       maxBatch: cfg.batchMax,

@@ -109,7 +109,22 @@ export function entryRoutes(ctx: LogContext) {
     const index = Number(raw);
     const rows = await ctx.readSql.query<EntryRow>(`${ENTRY_SELECT} WHERE l.idx = $1`, [index]);
     const row = rows[0];
-    if (!row) throw notFound(`no leaf at index ${index}`);
+    if (!row) {
+      if (ctx.readSql !== ctx.sql) {
+        const primary = await ctx.sql.query<{ size: number }>("SELECT size FROM log_state");
+        if (index < Number(primary[0]?.size ?? 0)) {
+          throw new ApiError(
+            503,
+            "replica-behind",
+            `the read replica has not caught up with leaf ${index} yet; retry`,
+            {
+              "Retry-After": "1",
+            },
+          );
+        }
+      }
+      throw notFound(`no leaf at index ${index}`);
+    }
     if (row.content) await recordAccess(ctx, c, `entry ${index}`);
     const cp = await latestCheckpoint(ctx.readSql);
     const served = cp && index < cp.size ? await servedCheckpoint(ctx.readSql) : undefined;

@@ -20,12 +20,30 @@ export function opsRoutes(ctx: LogContext) {
       const cp = await ctx.sql.query<{ size: number; created_at: Date }>(
         "SELECT size, created_at FROM checkpoints ORDER BY size DESC LIMIT 1",
       );
+      // With a read replica, reads go there: it must answer too, or this process serves no reads.
+      let replica: { readCheckpointSize: number | null; readLagCheckpoints: number } | undefined;
+      if (ctx.readSql !== ctx.sql) {
+        try {
+          const read = await latestCheckpoint(ctx.readSql);
+          replica = {
+            readCheckpointSize: read?.size ?? null,
+            readLagCheckpoints: Math.max(0, (cp[0]?.size ?? 0) - (read?.size ?? 0)),
+          };
+        } catch (e) {
+          c.header("Retry-After", "1");
+          return c.json(
+            errorBody("unavailable", `read database unreachable: ${(e as Error).message}`),
+            503,
+          );
+        }
+      }
       return c.json({
         ok: true,
         origin: ctx.origin,
         treeSize: state?.size ?? 0,
         checkpointSize: cp[0]?.size ?? null,
         checkpointAgeSeconds: cp[0] ? (Date.now() - cp[0].created_at.getTime()) / 1000 : null,
+        ...replica,
       });
     } catch (e) {
       c.header("Retry-After", "1");
