@@ -101,6 +101,7 @@ export class Capture {
   /** One round: lifecycle, pane output, hooks and commands into the spool. */
   async tick(now = Date.now()): Promise<void> {
     const lines: SpoolLine[] = [];
+    const seq = this.o.spool.mark();
     if (this.o.spool.depth() > this.o.spoolCapBytes) {
       if (now - this.lastCapWarning > 60_000) {
         this.lastCapWarning = now;
@@ -121,7 +122,27 @@ export class Capture {
       }
     }
     lines.push(...this.readHooks(), ...this.readCommands());
-    this.o.spool.append(lines);
+    this.spoolOrUndo(lines, seq, this.panes);
+  }
+
+  /**
+   * Appends a round's events, or, when the spool cannot take them (a full disk), undoes the round:
+   * the sequence numbers it took, the panes it announced and the output it read are given back, so
+   * the next round captures the same output again from the raw files. Nothing is skipped.
+   */
+  private spoolOrUndo(
+    lines: SpoolLine[],
+    seq: Record<string, number>,
+    panes: Map<string, PaneInfo>,
+  ) {
+    try {
+      this.o.spool.append(lines);
+    } catch (e) {
+      this.o.spool.restore(seq);
+      this.panes = panes;
+      this.pending.clear();
+      throw new Error(`${(e as Error).message}; capture retries from what was last spooled`);
+    }
   }
 
   private meta(
@@ -162,6 +183,8 @@ export class Capture {
   async discover(initial = false): Promise<void> {
     const now = await this.o.tmux.panes();
     const lines: SpoolLine[] = [];
+    const seq = this.o.spool.mark();
+    const before = new Map(this.panes);
     // What was announced is remembered in the spool (raw marks), so a restarted agent does not
     // announce the same sessions, windows and panes again.
     const seen = (mark: string) =>
@@ -208,7 +231,21 @@ export class Capture {
           const screen = await this.o.tmux.capture(p.pane);
           if (screen.length > 0) lines.push(...this.chunks(p.pane, screen, p));
         }
-      } else if (old.cols !== p.cols || old.rows !== p.rows) {
+      } else if (p.piped === false) {
+        // tmux closed the pipe: its writer died (a full disk, someone killed it). Open it again;
+        // what the pane printed meanwhile was not captured, and that is said loudly.
+        this.o.log(
+          `PIPE CLOSED: pane ${p.pane}'s output pipe was closed (its writer died); reopened, output printed meanwhile was not captured`,
+        );
+        await this.o.tmux.cmd(
+          "pipe-pane",
+          "-O",
+          "-t",
+          p.pane,
+          this.pipeCommand().replace("#{pane_id}", p.pane),
+        );
+      }
+      if (old && (old.cols !== p.cols || old.rows !== p.rows)) {
         this.panes.set(p.pane, p);
         lines.push(
           this.event({ ...this.meta("resize", p.pane, p), size: { cols: p.cols, rows: p.rows } }),
@@ -231,7 +268,7 @@ export class Capture {
         lines.push(this.event(this.meta("session-close", "-", p)));
       }
     }
-    this.o.spool.append(lines);
+    this.spoolOrUndo(lines, seq, before);
   }
 
   private readRaw(pane: string): void {

@@ -15,6 +15,7 @@ import {
   closeSync,
   existsSync,
   fsyncSync,
+  ftruncateSync,
   mkdirSync,
   openSync,
   readFileSync,
@@ -66,14 +67,29 @@ export class Spool {
       this.state.ackedOffset = 0;
       return;
     }
-    const lines = readFileSync(this.eventsPath, "utf8").split("\n");
+    const text = readFileSync(this.eventsPath, "utf8");
+    const lines = text.split("\n");
     if (lines[lines.length - 1] === "") lines.pop();
-    // A torn last line (crash mid-append, never fsynced) was never counted as captured.
+    // A torn last line (a crash or a full disk mid-append: never fsynced whole) was never counted
+    // as captured: cut it off, so the next append starts on a line of its own.
     let complete = lines.length;
+    let torn = !text.endsWith("\n");
     try {
       if (lines.length) JSON.parse(lines[lines.length - 1]!);
     } catch {
+      torn = true;
+    }
+    if (torn) {
       complete--;
+      const keep = Buffer.byteLength(
+        lines
+          .slice(0, complete)
+          .map((l) => `${l}\n`)
+          .join(""),
+      );
+      ftruncateSync(this.fd, keep);
+      fsyncSync(this.fd);
+      this.size = keep;
     }
     for (let i = Math.min(this.state.lines, complete); i < complete; i++)
       this.apply(JSON.parse(lines[i]!) as SpoolLine);
@@ -92,16 +108,46 @@ export class Spool {
     return s;
   }
 
-  /** Appends events and fsyncs: from here on they are captured. */
+  /** The sequence counters, to restore when the events that took numbers could not be spooled. */
+  mark(): Record<string, number> {
+    return { ...this.state.seq };
+  }
+
+  restore(seq: Record<string, number>): void {
+    this.state.seq = { ...seq };
+  }
+
+  /**
+   * Appends events and fsyncs: from here on they are captured. All or nothing: on any failure
+   * (a full disk) the file is cut back to where it was and the error thrown, so the caller can
+   * capture the same output again later.
+   */
   append(lines: SpoolLine[]): void {
     if (lines.length === 0) return;
     const text = Buffer.from(lines.map((l) => `${JSON.stringify(l)}\n`).join(""));
-    writeSync(this.fd, text, 0, text.length, this.size);
-    fsyncSync(this.fd);
+    try {
+      for (let off = 0; off < text.length; ) {
+        off += writeSync(this.fd, text, off, text.length - off, this.size + off);
+      }
+      fsyncSync(this.fd);
+    } catch (e) {
+      try {
+        ftruncateSync(this.fd, this.size);
+      } catch {
+        // recover() cuts a torn tail at the next start
+      }
+      throw new SpoolWriteError(
+        `cannot write the spool ${this.eventsPath}: ${(e as Error).message}`,
+      );
+    }
     this.size += text.length;
     for (const l of lines) this.apply(l);
     this.state.lines += lines.length;
-    this.saveState();
+    try {
+      this.saveState();
+    } catch {
+      // The events are durable; recovery re-applies lines past the last saved state.
+    }
   }
 
   /** Unacknowledged lines from the first one, at most `max` lines / `maxBytes`. */
@@ -180,6 +226,13 @@ export class Spool {
 
   close(): void {
     closeSync(this.fd);
+  }
+}
+
+export class SpoolWriteError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "SpoolWriteError";
   }
 }
 

@@ -21,6 +21,8 @@ export interface PaneInfo {
   cols: number;
   rows: number;
   user: string;
+  /** Whether the pane's pipe-pane is open (tmux closes it when the writer dies). */
+  piped?: boolean;
 }
 
 const SEP = "\u001f";
@@ -57,13 +59,14 @@ export class Tmux {
       "#{pane_id}",
       "#{pane_width}",
       "#{pane_height}",
+      "#{pane_pipe}",
     ].join(SEP);
     const out = await this.cmd("list-panes", "-a", "-F", f);
     return out
       .split("\n")
       .filter(Boolean)
       .map((l) => {
-        const [session, sessionName, window, pane, cols, rows] = l.split(SEP) as string[];
+        const [session, sessionName, window, pane, cols, rows, pipe] = l.split(SEP) as string[];
         return {
           session: session!,
           sessionName: sessionName!,
@@ -72,6 +75,7 @@ export class Tmux {
           cols: Number(cols),
           rows: Number(rows),
           user: "",
+          piped: pipe === "1",
         };
       });
   }

@@ -55,6 +55,17 @@ function isUnavailable(e: unknown): boolean {
   );
 }
 
+/** PostgreSQL's "insufficient resources" (SQLSTATE class 53: disk full, out of memory), or ENOSPC. */
+function isStorageFull(e: unknown): boolean {
+  const code = (e as { code?: string })?.code;
+  const message = (e as { message?: string })?.message ?? "";
+  return (
+    (typeof code === "string" && code.startsWith("53")) ||
+    code === "ENOSPC" ||
+    /no space left on device/i.test(message)
+  );
+}
+
 export function errorBody(code: string, message: string, detail: Record<string, unknown> = {}) {
   return { error: { code, message, ...detail } };
 }
@@ -70,6 +81,12 @@ export function toResponse(e: unknown, c: Context, log: (msg: string) => void): 
       errorBody("conflict", e.message, { position: e.position, existingIndex: e.existingIndex }),
       409,
     );
+  }
+  if (isStorageFull(e)) {
+    // Nothing was acknowledged; the log takes submissions again once space is freed.
+    log(`storage full on ${c.req.method} ${c.req.path}: ${(e as Error).message}`);
+    c.header("Retry-After", "10");
+    return c.json(errorBody("storage-full", "the log's storage is full; retry later"), 503);
   }
   if (e instanceof SequencerClosedError || isUnavailable(e)) {
     c.header("Retry-After", "1");

@@ -1,0 +1,101 @@
+// Fault drill 3a: the agent with the log down for a long stretch and a tiny spool cap. What
+// test/agent/agent.test.ts does not cover: the log coming back *after* the cap was hit. Expected:
+// the spool drains, capture resumes by itself, every line printed before, during and after the
+// pause arrives exactly once, and each stream's seq is contiguous.
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
+import {
+  eventsOf,
+  freePort,
+  killTmux,
+  paneOutput,
+  startAgent,
+  startTmux,
+  streamsContiguous,
+  submitToken,
+  tempDir,
+  tmux,
+  until,
+} from "../support/agent.ts";
+import { openTestDb, type TestDb } from "../support/db.ts";
+import type { Proc } from "../support/proc.ts";
+import { serve } from "../support/serve.ts";
+
+let db: TestDb | undefined;
+const started: { sockets: string[]; procs: Proc[] } = { sockets: [], procs: [] };
+beforeAll(async () => {
+  if (process.env.DATABASE_URL) db = await openTestDb();
+});
+afterAll(() => db?.close());
+afterEach(async () => {
+  for (const p of started.procs) p.child.kill("SIGKILL");
+  await Promise.all(started.procs.map((p) => p.exited));
+  for (const s of started.sockets) killTmux(s);
+  started.procs = [];
+  started.sockets = [];
+});
+
+/** How often `line` was printed as a whole line (not as part of the typed command). */
+const printed = (out: string, line: string) =>
+  out.split(`\r${line}\r\n`).length + out.split(`\n${line}\r\n`).length - 2;
+
+it("log down past the spool cap, then back: the spool drains and every line arrives once, seq contiguous", {
+  timeout: 120_000,
+}, async () => {
+  const dir = tempDir("tt-faults-agent-");
+  const host = `fault-${randomBytes(3).toString("hex")}`;
+  const socket = `ttf-${randomBytes(4).toString("hex")}`;
+  const port = await freePort();
+  const logData = join(dir, "log");
+  const args = ["--port", String(port), "--checkpoint-interval", "200ms"];
+  // The log exists (the agent's key is made there), then goes down before the agent starts.
+  const first = await serve({ data: logData, schema: db?.schema, args });
+  started.procs.push(first.proc);
+  const tokenFile = await submitToken(first.url, host, dir);
+  first.proc.child.kill("SIGTERM");
+  await first.proc.exited;
+  startTmux(socket, dir);
+  started.sockets.push(socket);
+  const spool = join(dir, "spool");
+  const agent = startAgent({
+    logUrl: first.url,
+    tokenFile,
+    host,
+    socket,
+    spool,
+    args: ["--spool-cap", "2KiB"],
+  });
+  started.procs.push(agent);
+  await agent.waitFor(/capturing into/, 30_000);
+  const type = (keys: string) => tmux(socket, "send-keys", "-t", "work", keys, "Enter");
+  for (let i = 0; i < 20; i++) type(`echo capped-${i}-${"y".repeat(100)}`);
+  await until(async () => /SPOOL FULL/.test(agent.stderr()), 30_000, "the spool-full message");
+  // More output while capture is paused: it waits in the raw file.
+  for (let i = 20; i < 30; i++) type(`echo capped-${i}-${"y".repeat(100)}`);
+  await new Promise((r) => setTimeout(r, 1000));
+  const back = await serve({ data: logData, schema: db?.schema, args });
+  started.procs.push(back.proc);
+  expect(back.url).toBe(first.url);
+  // Capture resumes by itself: output printed after the log is back arrives too.
+  type("echo after-the-cap");
+  const events = await until(
+    async () => {
+      const ev = await eventsOf(back.url, host);
+      const out = paneOutput(ev, "%0");
+      if (printed(out, "after-the-cap") !== 1) return undefined;
+      const st = JSON.parse(readFileSync(join(spool, "status.json"), "utf8"));
+      return st.unsentEvents === 0 ? ev : undefined;
+    },
+    60_000,
+    "the spool to drain and the last line to arrive",
+  );
+  const out = paneOutput(events, "%0");
+  for (let i = 0; i < 30; i++)
+    expect(printed(out, `capped-${i}-${"y".repeat(100)}`), `capped-${i}`).toBe(1);
+  expect(streamsContiguous(events)).toBe(true);
+  // No stream position was sent twice with different content (the log would have said 409).
+  expect(agent.stderr()).not.toMatch(/409|conflict/i);
+  expect(events.filter((e) => e.event.type === "command").length).toBeGreaterThanOrEqual(31);
+});
