@@ -204,7 +204,8 @@ describe.skipIf(!canMount)("disk full", () => {
     expect(failed || s.proc.child.exitCode !== null, `the disk never filled: ${info}`).toBe(true);
     // A clear error: 503 "storage-full" (clients retry), and the cause named on stderr ("could
     // not extend file ...: No space left on device").
-    for (const b of ledger.bodies) expect(b, info).toMatch(/^503 \{"error":\{"code":"storage-full"/);
+    for (const b of ledger.bodies)
+      expect(b, info).toMatch(/^503 \{"error":\{"code":"storage-full"/);
     expect(s.proc.stderr(), info).toMatch(/ENOSPC|no space left|could not (extend|write)/i);
     // Space again: the running log takes submissions again by itself.
     rmSync(filler);
