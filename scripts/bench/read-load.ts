@@ -1,6 +1,6 @@
 // A read load for `npm run bench`, in its own process: for a fixed time, `concurrency` loops fetch
-// inclusion proofs at random indexes (or random full hash tiles) of a log of `size` leaves over
-// real HTTP. Prints {requests, errors, latencies}.
+// inclusion proofs at random indexes (or random full hash tiles, or the bare endpoint) of a log of
+// `size` leaves over real HTTP. Prints {requests, errors, latencies}.
 
 import { encodeTileIndex } from "../../src/log/tiles.ts";
 
@@ -12,6 +12,7 @@ let errors = 0;
 const latencies: number[] = [];
 
 const path = () => {
+  if (kind === "bare") return "/bare";
   if (kind === "proof") {
     return `/v1/proof/inclusion?index=${Math.floor(Math.random() * n)}&size=${n}`;
   }
