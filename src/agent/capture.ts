@@ -71,6 +71,17 @@ export class Capture {
     return `cat >> ${shq(this.rawDir)}/$(echo '#{pane_id}' | tr -dc 0-9).out`;
   }
 
+  /** Pipes a pane's output into its raw file (tmux replaces an earlier pipe). */
+  private pipe(pane: string): Promise<string> {
+    return this.o.tmux.cmd(
+      "pipe-pane",
+      "-O",
+      "-t",
+      pane,
+      this.pipeCommand().replace("#{pane_id}", pane),
+    );
+  }
+
   paneIds(): string[] {
     return [...this.panes.keys()];
   }
@@ -208,13 +219,7 @@ export class Capture {
             }),
           );
         }
-        await this.o.tmux.cmd(
-          "pipe-pane",
-          "-O",
-          "-t",
-          p.pane,
-          this.pipeCommand().replace("#{pane_id}", p.pane),
-        );
+        await this.pipe(p.pane);
         this.panes.set(p.pane, p);
         const known = this.o.spool.state.raw[p.pane] !== undefined;
         if (!known) {
@@ -237,13 +242,7 @@ export class Capture {
         this.o.log(
           `PIPE CLOSED: pane ${p.pane}'s output pipe was closed (its writer died); reopened, output printed meanwhile was not captured`,
         );
-        await this.o.tmux.cmd(
-          "pipe-pane",
-          "-O",
-          "-t",
-          p.pane,
-          this.pipeCommand().replace("#{pane_id}", p.pane),
-        );
+        await this.pipe(p.pane);
       }
       if (old && (old.cols !== p.cols || old.rows !== p.rows)) {
         this.panes.set(p.pane, p);

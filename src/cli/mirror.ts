@@ -17,7 +17,14 @@ import { base64Encode } from "../log/encoding.ts";
 import { isTrailError } from "../log/errors.ts";
 import { parseDuration } from "../server/config.ts";
 import { readToken } from "./client.ts";
-import { type Command, EXIT_OK, EXIT_VERIFY_FAILED, parseFlags, UsageError } from "./command.ts";
+import {
+  type Command,
+  EXIT_OK,
+  EXIT_VERIFY_FAILED,
+  parseFlags,
+  sleep,
+  UsageError,
+} from "./command.ts";
 import { classify, openSource, openWithPolicy, policyFlags, readPolicy } from "./verify.ts";
 
 function report(r: MirrorRound, json: boolean, dir: string): void {
@@ -67,18 +74,6 @@ function report(r: MirrorRound, json: boolean, dir: string): void {
       ? `; ${r.tilesWritten} tiles, ${r.bundlesWritten} entry bundles written, ${r.partialsRemoved} superseded partials removed`
       : "";
   console.log(`${cp!.origin} size ${cp!.size} root ${base.root} -> ${dir}: ${what}${files}`);
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
 
 export const mirror: Command = {

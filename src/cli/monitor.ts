@@ -21,7 +21,14 @@ import type { OpenedCheckpoint } from "../log/checkpoint.ts";
 import { base64Encode, bytesEqual } from "../log/encoding.ts";
 import { isTrailError } from "../log/errors.ts";
 import { parseDuration } from "../server/config.ts";
-import { type Command, EXIT_OK, EXIT_VERIFY_FAILED, parseFlags, UsageError } from "./command.ts";
+import {
+  type Command,
+  EXIT_OK,
+  EXIT_VERIFY_FAILED,
+  parseFlags,
+  sleep,
+  UsageError,
+} from "./command.ts";
 import {
   classify,
   openSource,
@@ -208,18 +215,6 @@ function report(r: Round, json: boolean): void {
         ? `advanced from size ${r.from}, consistent (proof rebuilt from tiles)`
         : "unchanged";
   console.log(`${cp!.origin} size ${cp!.size} root ${base.root}: ${what}`);
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
 
 export const monitor: Command = {

@@ -38,6 +38,7 @@ import type { OpenedCheckpoint } from "../log/checkpoint.ts";
 import { base64Encode, bytesEqual } from "../log/encoding.ts";
 import { check, isTrailError, TrailError } from "../log/errors.ts";
 import { type Hash, type Hasher, rfc6962 } from "../log/hash.ts";
+import { foldPerfect } from "../log/tile-reader.ts";
 import {
   entriesPath,
   hashTilePath,
@@ -204,14 +205,7 @@ async function pool<T>(
 
 /** The subtree hash of a full tile's 256 hashes. */
 function foldTile(data: Uint8Array, hasher: Hasher): Hash {
-  let row: Hash[] = [];
-  for (let i = 0; i < data.length / 32; i++) row.push(data.subarray(i * 32, i * 32 + 32));
-  while (row.length > 1) {
-    const next: Hash[] = [];
-    for (let i = 0; i < row.length; i += 2) next.push(hasher.node(row[i]!, row[i + 1]!));
-    row = next;
-  }
-  return row[0]!;
+  return foldPerfect(data, 0, data.length / 32, hasher);
 }
 
 /** The checkpoint the mirror holds, opened with the log key (quorum 0: it held when written). */

@@ -33,7 +33,7 @@ import {
   verifyConsistency,
   verifyInclusion,
 } from "../log/proof.ts";
-import { tileNodeReader } from "../log/tile-reader.ts";
+import { foldPerfect, tileNodeReader } from "../log/tile-reader.ts";
 import {
   hashTilePath,
   nodesAtTileLevel,
@@ -299,12 +299,5 @@ export async function diagnose(
 
 /** The subtree hash of a full tile's 256 hashes. */
 function foldTile(data: Uint8Array, hasher: Hasher): Hash {
-  let row: Hash[] = [];
-  for (let i = 0; i < data.length / 32; i++) row.push(data.subarray(i * 32, i * 32 + 32));
-  while (row.length > 1) {
-    const next: Hash[] = [];
-    for (let i = 0; i < row.length; i += 2) next.push(hasher.node(row[i]!, row[i + 1]!));
-    row = next;
-  }
-  return row[0]!;
+  return foldPerfect(data, 0, data.length / 32, hasher);
 }

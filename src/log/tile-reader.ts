@@ -16,7 +16,7 @@ import { hashTilePath, TILE_HEIGHT, TILE_WIDTH, tileForStoredNode } from "./tile
 export type TileFetcher = (level: number, index: number, width: number) => Promise<Uint8Array>;
 
 /** Folds 2^k consecutive hashes (concatenated in `data` from `offset`) into their subtree hash. */
-function foldPerfect(data: Uint8Array, offset: number, count: number, hasher: Hasher): Hash {
+export function foldPerfect(data: Uint8Array, offset: number, count: number, hasher: Hasher): Hash {
   let row: Hash[] = [];
   for (let i = 0; i < count; i++) row.push(data.subarray((offset + i) * 32, (offset + i + 1) * 32));
   while (row.length > 1) {
