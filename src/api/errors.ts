@@ -4,6 +4,7 @@
 
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { isConnectionLost } from "../db/client.ts";
 import { isTrailError, type TrailErrorCode } from "../log/errors.ts";
 import { ConflictError, SequencerClosedError } from "../server/sequencer.ts";
 
@@ -44,15 +45,7 @@ const trailStatus: Record<TrailErrorCode, ContentfulStatusCode> = {
 /** Is this a failure of the database connection (answer 503, the client retries)? */
 function isUnavailable(e: unknown): boolean {
   const code = (e as { code?: string })?.code;
-  return (
-    code === "ECONNREFUSED" ||
-    code === "ECONNRESET" ||
-    code === "CONNECTION_CLOSED" ||
-    code === "CONNECTION_ENDED" ||
-    code === "CONNECTION_DESTROYED" ||
-    code === "57P01" || // admin_shutdown (pg_terminate_backend)
-    code === "57P03" // cannot_connect_now
-  );
+  return isConnectionLost(e) || code === "57P03"; // cannot_connect_now
 }
 
 /** PostgreSQL's "insufficient resources" (SQLSTATE class 53: disk full, out of memory), or ENOSPC. */

@@ -1,5 +1,6 @@
 // `tmuxtrail serve`: runs the log (storage, sequencer, checkpoint publisher, HTTP API).
 
+import { surviveLostConnections } from "../db/client.ts";
 import { DEFAULTS, type LogConfig, parseDuration } from "../server/config.ts";
 import { startLog } from "../server/log.ts";
 import { parseWitnessSpec } from "../server/witnesses.ts";
@@ -108,6 +109,7 @@ SIGTERM or SIGINT: stop accepting, answer every accepted submission, sign a last
         `--witness-quorum ${cfg.witnessQuorum} is more than the ${cfg.witnesses.length} witnesses given`,
       );
     }
+    surviveLostConnections((m) => console.error(`tmuxtrail: ${m}`));
     const running = await startLog(cfg);
     const token = running.adminTokenFile
       ? `$(cat ${running.adminTokenFile})`

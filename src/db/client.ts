@@ -90,3 +90,34 @@ function wrapPglite(pg: PGlite, q: PgliteLike, root: boolean): Sql {
     },
   };
 }
+
+/** Error codes of a lost database connection (postgres.js and PostgreSQL's admin shutdown). */
+const CONNECTION_LOST = new Set([
+  "CONNECTION_CLOSED",
+  "CONNECTION_ENDED",
+  "CONNECTION_DESTROYED",
+  "ECONNRESET",
+  "ECONNREFUSED",
+  "57P01",
+]);
+
+export function isConnectionLost(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === "string" && CONNECTION_LOST.has(code);
+}
+
+/**
+ * For long-running processes: a query of the driver's own (a transaction's BEGIN or ROLLBACK)
+ * can be rejected with nobody awaiting it when PostgreSQL closes the connection (a restart,
+ * pg_terminate_backend). That must not kill the process: the pool reconnects and the request that
+ * needed it was already answered 503. Any other unhandled rejection still ends the process.
+ */
+export function surviveLostConnections(log: (msg: string) => void): void {
+  process.on("unhandledRejection", (e) => {
+    if (isConnectionLost(e)) {
+      log(`a database connection was lost (${(e as { code: string }).code}); the pool reconnects`);
+      return;
+    }
+    throw e;
+  });
+}
