@@ -92,7 +92,8 @@ export interface PublisherOptions {
 
 export class Publisher {
   private timer: ReturnType<typeof setTimeout> | undefined;
-  private running: Promise<StoredCheckpoint | undefined> | undefined;
+  /** The publication in progress (settles, never rejects: callers get the outcome from `publish`). */
+  private running: Promise<void> | undefined;
   private stopped = false;
   private waiters: { size: number; resolve: () => void; reject: (e: Error) => void }[] = [];
 
@@ -101,13 +102,24 @@ export class Publisher {
     private readonly opts: PublisherOptions,
   ) {}
 
-  /** Publishes now if the tree grew (or if nothing was ever published: the empty tree). */
+  /**
+   * Publishes if the tree grew (or if nothing was ever published: the empty tree). One
+   * publication at a time in this process, in order: a call waits for the one in progress and then
+   * reads the tree afresh, so what it signs covers everything committed before the call (a shared
+   * publication could have read the tree before the caller's last batch committed).
+   */
   publish(): Promise<StoredCheckpoint | undefined> {
-    // One publication at a time in this process; callers share the one in progress.
-    this.running ??= this.publishOnce().finally(() => {
-      this.running = undefined;
-    });
-    return this.running;
+    const next = (this.running ?? Promise.resolve()).then(() => this.publishOnce());
+    const tracked: Promise<void> = next.then(
+      () => {
+        if (this.running === tracked) this.running = undefined;
+      },
+      () => {
+        if (this.running === tracked) this.running = undefined;
+      },
+    );
+    this.running = tracked;
+    return next;
   }
 
   /**
