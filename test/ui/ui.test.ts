@@ -140,15 +140,17 @@ describe.runIf(haveChromium)("web UI", () => {
         timeout: 20_000,
       })
       .toBe("ended");
-    const screen = await page.locator('.player[data-pane="%0"] .xterm-rows').textContent();
-    expect(screen).toContain("hello from the ui test");
-    expect(screen).toContain("$ exit");
+    // xterm.js renders what was written on its next frame: poll the screen.
+    const screen = () => page.locator('.player[data-pane="%0"] .xterm-rows').textContent();
+    await expect.poll(screen, { timeout: 10_000 }).toContain("hello from the ui test");
+    await expect.poll(screen, { timeout: 10_000 }).toContain("$ exit");
     mkdirSync(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: join(ARTIFACTS, "ui-session.png"), fullPage: true });
     // The command timeline: clicking a command jumps to that moment of the pane.
     const command = page.locator('ol[data-list="commands"] li[data-index="3"]');
     expect(await command.textContent()).toContain("echo hello");
     expect(await command.textContent()).toContain("exit 0");
+    await page.selectOption('.player[data-pane="%0"] select[data-action="speed"]', "1");
     await command.click();
     expect(await page.locator('.player[data-pane="%0"]').getAttribute("data-state")).toBe(
       "playing",
