@@ -140,7 +140,15 @@ describe.skipIf(!canMount)("disk full", () => {
     await new Promise((r) => setTimeout(r, 3000));
     const whileFull = agent.stderr();
     rmSync(filler);
-    // Space again: capture and sending resume by themselves.
+    // Space again: capture and sending resume by themselves. tmux closed the pane's pipe when its
+    // writer hit the full disk; the agent reopens it (loudly) on its next pane poll, and what the
+    // pane prints before that is not captured, so the marker is printed once the pipe is back.
+    await until(
+      async () => /PIPE CLOSED/.test(agent.stderr().slice(whileFull.length)) || undefined,
+      10_000,
+      "the agent to reopen the pane's pipe",
+    ).catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 300));
     type("echo after-space-was-freed");
     const recovered = await until(
       async () => {
