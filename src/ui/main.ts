@@ -6,17 +6,11 @@
 // Routes: /ui (sessions), /ui/sessions/<id> (one session; survives a reload). Opening a session
 // exports it, which the log records as an access event.
 
-import { base64Decode, utf8Decode } from "../log/encoding.ts";
 import { parseVerifierKey } from "../log/keys.ts";
-import {
-  type BundleReport,
-  parseSessionBundle,
-  type SessionBundle,
-  verifySessionBundle,
-} from "../log/session-bundle.ts";
 import { ApiFailure, api, logInfo, SignInNeeded, session } from "./api.ts";
-import { clock, formatTime, h } from "./dom.ts";
-import { CastPlayer } from "./player.ts";
+import { formatTime, h } from "./dom.ts";
+import type { CastPlayer } from "./player.ts";
+import { sessionPage } from "./session-page.ts";
 
 interface SessionRow {
   id: string;
@@ -57,7 +51,7 @@ async function route(): Promise<void> {
   try {
     if (!session.token()) return await signInPage();
     const m = /^\/ui\/sessions\/([A-Za-z0-9_-]{22})\/?$/.exec(location.pathname);
-    if (m) return await sessionPage(m[1]!);
+    if (m) return await sessionPage(app, players, m[1]!);
     return await listPage();
   } catch (e) {
     if (e instanceof SignInNeeded) return void (await signInPage(e.message));
@@ -210,238 +204,6 @@ async function listPage(): Promise<void> {
     more.onclick = () => void load(rows.at(-1)?.end);
   };
   await load();
-}
-
-/** A leaf's metadata, read leniently (for display only; verification is what vouches for it). */
-function meta(
-  leaf: string,
-): Record<string, unknown> & { type?: string; pane?: string; time?: string; seq?: number } {
-  try {
-    return JSON.parse(leaf);
-  } catch {
-    return {};
-  }
-}
-
-async function sessionPage(id: string): Promise<void> {
-  const badge = h("span.badge", { "data-verify": "pending", role: "status" }, "Verifying…");
-  const checks = h("ul.checks");
-  const head = h(
-    "section.card",
-    {},
-    h(
-      "div.session-head",
-      {},
-      h(
-        "div",
-        {},
-        h("a", { href: "/ui", "data-link": true }, "← Sessions"),
-        h("h1", { "data-title": true }, "Session"),
-      ),
-      badge,
-    ),
-    checks,
-  );
-  app.replaceChildren(head, h("p.muted", {}, "Loading the session bundle…"));
-  const bundle = parseSessionBundle(await api<unknown>(`/v1/sessions/${id}/export`));
-  document.getElementById("origin")!.textContent = bundle.origin;
-  head.querySelector("[data-title]")!.textContent =
-    `${bundle.session.user}@${bundle.session.host} · tmux session ${bundle.session.session}`;
-  // Let the page paint "pending" before the (synchronous) verification runs.
-  await new Promise((r) => setTimeout(r, 0));
-  const pinned = session.logKey();
-  const report = verifySessionBundle(bundle, pinned ? { logKeys: [pinned] } : {});
-  showReport(badge, checks, report, bundle);
-  const { timeline, panes } = sessionBody(bundle, report);
-  app.replaceChildren(head, h("div.layout", {}, timeline, panes));
-}
-
-function showReport(
-  badge: HTMLElement,
-  checks: HTMLElement,
-  r: BundleReport,
-  b: SessionBundle,
-): void {
-  badge.dataset.verify = r.ok ? "ok" : "fail";
-  badge.textContent = r.ok
-    ? "✓ verified"
-    : `✗ verification failed: ${r.failures[0]!.message}${r.failures.length > 1 ? ` (+${r.failures.length - 1} more)` : ""}`;
-  const li = (ok: boolean, text: string) =>
-    h(ok ? "li" : "li.fail", {}, `${ok ? "✓" : "✗"} ${text}`);
-  const cpFailed = r.failures.some((f) => f.message.startsWith("checkpoint:"));
-  const items = [
-    li(
-      !cpFailed,
-      `log signature by ${r.trusted.log.join(", ")} (${r.trusted.source.log === "given" ? "the key you pinned" : "the bundle's own key"})`,
-    ),
-    li(
-      !cpFailed,
-      r.trusted.quorum > 0
-        ? `witness quorum ${r.trusted.quorum}: cosigned by ${r.checkpoint?.cosigners.join(", ") || "none"}`
-        : `no witness quorum required${r.checkpoint?.cosigners.length ? ` (cosigned by ${r.checkpoint.cosigners.join(", ")})` : ""}`,
-    ),
-    li(
-      r.verified === r.events,
-      `${r.verified} of ${r.events} events included in checkpoint ${r.checkpoint ? `of size ${r.checkpoint.size}` : "(unverified)"}, their content matching its commitments`,
-    ),
-    ...r.streams.map((s) =>
-      li(
-        s.status !== "gap",
-        `pane ${s.pane}: ${s.status === "complete" ? `complete, seq 0..${s.lastSeq}` : s.status === "open" ? `seq 0..${s.lastSeq}, still open` : "has a gap"}`,
-      ),
-    ),
-    ...(r.erased.length
-      ? [
-          li(
-            true,
-            `${r.erased.length} events' content erased by event${new Set(r.erased.map((e) => e.by)).size > 1 ? "s" : ""} #${[...new Set(r.erased.map((e) => e.by))].join(", #")}`,
-          ),
-        ]
-      : []),
-    li(
-      r.casts.length === Object.keys(b.casts).length &&
-        !r.failures.some((f) => f.message.startsWith("cast")),
-      `recordings identical to the verified events: ${r.casts.join(", ") || "none"}`,
-    ),
-    ...(r.pending
-      ? [
-          h(
-            "li",
-            {},
-            `${r.pending} newer events are not yet covered by a checkpoint and are not shown`,
-          ),
-        ]
-      : []),
-    ...r.failures.map((f) => h("li.fail", { "data-failure": f.index ?? "" }, `✗ ${f.message}`)),
-  ];
-  checks.replaceChildren(...items);
-}
-
-function sessionBody(b: SessionBundle, r: BundleReport) {
-  // Start of each pane's recording: its first event in stream order (as buildCasts does).
-  const firstTime = new Map<string, number>();
-  const firstSeq = new Map<string, number>();
-  const parsed = b.events.map((e) => ({ e, m: meta(e.leaf) }));
-  for (const { m } of parsed) {
-    if (typeof m.pane !== "string" || typeof m.time !== "string" || typeof m.seq !== "number")
-      continue;
-    if (!firstSeq.has(m.pane) || m.seq < firstSeq.get(m.pane)!) {
-      firstSeq.set(m.pane, m.seq);
-      firstTime.set(m.pane, Date.parse(m.time));
-    }
-  }
-  const erasedBy = new Map(r.erased.map((e) => [e.index, e.by]));
-  const panes = h("section.card", {});
-  const tabs = h("div.tabs", { role: "tablist" });
-  const stage = h("div");
-  const show = (pane: string) => {
-    for (const [p, player] of players) {
-      player.element.hidden = p !== pane;
-      if (p !== pane) player.pause();
-    }
-    for (const t of tabs.children)
-      t.setAttribute("aria-selected", String((t as HTMLElement).dataset.tab === pane));
-  };
-  for (const [pane, cast] of Object.entries(b.casts)) {
-    const player = new CastPlayer(cast, pane);
-    players.set(pane, player);
-    const t0 = firstTime.get(pane) ?? 0;
-    player.setMarkers(
-      parsed
-        .filter(
-          ({ e, m }) =>
-            m.pane === pane &&
-            typeof r.eventStatus[e.index] === "string" &&
-            typeof m.time === "string",
-        )
-        .map(({ m }) => (Date.parse(m.time!) - t0) / 1000),
-    );
-    tabs.append(
-      h(
-        "button",
-        { type: "button", role: "tab", "data-tab": pane, onclick: () => show(pane) },
-        `pane ${pane}`,
-      ),
-    );
-    stage.append(player.element);
-  }
-  if (players.size === 0) stage.append(h("p.muted", {}, "This session has no pane output."));
-  const tampered = parsed.filter(({ e }) => typeof r.eventStatus[e.index] === "string");
-  panes.append(
-    h("h2", {}, "Replay"),
-    tabs,
-    ...tampered.map(({ e, m }) =>
-      h(
-        "p.tamper-note",
-        { "data-tampered": e.index },
-        `Event #${e.index} (${m.type ?? "?"} in pane ${m.pane ?? "?"}) failed verification: ${r.eventStatus[e.index]}`,
-      ),
-    ),
-    stage,
-  );
-  const first = players.keys().next();
-  if (!first.done) show(first.value);
-
-  const list = h("ol.timeline", { "data-list": "commands" });
-  for (const { e, m } of parsed) {
-    if (m.type !== "command") continue;
-    let cmd: { line?: string; cwd?: string; exit?: number | null; start?: string; end?: string } =
-      {};
-    if (e.payload) {
-      try {
-        cmd = JSON.parse(utf8Decode(base64Decode(e.payload.content)));
-      } catch {
-        cmd = {};
-      }
-    }
-    const status = r.eventStatus[e.index];
-    const erased = erasedBy.get(e.index);
-    const start = cmd.start ?? m.time ?? "";
-    const duration =
-      cmd.start && cmd.end ? (Date.parse(cmd.end) - Date.parse(cmd.start)) / 1000 : null;
-    const pane = String(m.pane ?? "");
-    const t0 = firstTime.get(pane) ?? Date.parse(start);
-    const item = h(
-      typeof status === "string" ? "li.tampered" : "li",
-      {
-        "data-index": e.index,
-        "data-pane": pane,
-        title: typeof status === "string" ? `failed verification: ${status}` : "",
-      },
-      h(
-        "div.line",
-        {},
-        erased !== undefined ? `[content erased by event #${erased}]` : (cmd.line ?? ""),
-      ),
-      h(
-        "div.meta",
-        {},
-        `${clock((Date.parse(start) - t0) / 1000)} · pane ${pane} · ${cmd.cwd ?? ""} · `,
-        cmd.exit === undefined
-          ? ""
-          : h(cmd.exit === 0 ? "span.exit-ok" : "span.exit-fail", {}, `exit ${cmd.exit ?? "?"}`),
-        duration !== null ? ` · ${duration.toFixed(2)} s` : "",
-        typeof status === "string" ? ` · ✗ ${status}` : "",
-      ),
-    );
-    item.addEventListener("click", () => {
-      const player = players.get(pane);
-      if (!player) return;
-      show(pane);
-      player.jumpTo((Date.parse(start) - t0) / 1000);
-    });
-    list.append(item);
-  }
-  if (list.children.length === 0)
-    list.append(
-      h(
-        "li.muted",
-        {},
-        "No commands recorded (install the shell hook: tmuxtrail agent shell-hook bash).",
-      ),
-    );
-  const timeline = h("section.card", {}, h("h2", {}, "Commands"), list);
-  return { timeline, panes };
 }
 
 void route();
