@@ -3,12 +3,13 @@
 //
 // Everything read here is immutable once it exists: a tile prefix of a given width never changes
 // (tiles only extend) and the hash of a complete subtree never changes. So the proofs the API serves
-// read through a bounded cache per database (per Sql) of tile prefixes and folded node hashes: a
-// proof at a random index then costs a few cached lookups and ~log2(n) hashes, not three queries
-// and hundreds of hashes. The publisher's safety checks (rootAt) always read storage afresh: they
+// read through a bounded cache per database (per Sql) of tile prefixes with their internal
+// subtree hashes computed once: a proof at a random index then costs a few cached lookups and the
+// ~log2(n) hashes of the ragged right edge, not three queries and hundreds of hashes. The publisher's safety checks (rootAt) always read storage afresh: they
 // exist to notice storage that changed under the log.
 
 import type { Sql } from "../db/client.ts";
+import { check } from "../log/errors.ts";
 import type { Hash, Hasher } from "../log/hash.ts";
 import { Lru } from "../log/lru.ts";
 import {
@@ -19,6 +20,7 @@ import {
   treeRoot,
 } from "../log/proof.ts";
 import { tileNodeReader } from "../log/tile-reader.ts";
+import { TILE_HEIGHT, TILE_WIDTH, tileForStoredNode } from "../log/tiles.ts";
 import { readTile } from "./tile-store.ts";
 
 export class TileMissingError extends Error {
@@ -28,10 +30,15 @@ export class TileMissingError extends Error {
   }
 }
 
+/**
+ * A tile's internal tree: row 0 is the tile's hashes, row k the 2^k-wide subtree hashes above
+ * them (as far as the row below pairs up). Any node the tile can answer is one lookup here.
+ */
+type TileTree = Hash[][];
+
 interface TreeCache {
-  tiles: Lru<string, Promise<Uint8Array>>;
-  /** Hashes of complete subtrees, by "level/index": the same at every tree size that holds them. */
-  nodes: Lru<string, Hash>;
+  /** By "level/index/width": immutable once the tile prefix exists. */
+  tiles: Lru<string, Promise<TileTree>>;
 }
 
 const caches = new WeakMap<Sql, TreeCache>();
@@ -39,59 +46,67 @@ const caches = new WeakMap<Sql, TreeCache>();
 function cacheOf(sql: Sql): TreeCache {
   let c = caches.get(sql);
   if (!c) {
-    // ~16 MB of tiles and ~10 MB of node hashes at most.
-    c = { tiles: new Lru(2048), nodes: new Lru(200_000) };
+    // At most 2,048 tiles of ~16 KB (hashes and their internal nodes): ~32 MB.
+    c = { tiles: new Lru(2048) };
     caches.set(sql, c);
   }
   return c;
 }
 
+function tileTree(data: Uint8Array, hasher: Hasher): TileTree {
+  const rows: TileTree = [[]];
+  for (let o = 0; o + 32 <= data.length; o += 32) rows[0]!.push(data.subarray(o, o + 32));
+  for (let k = 1; k < TILE_HEIGHT; k++) {
+    const below = rows[k - 1]!;
+    const row: Hash[] = [];
+    for (let i = 0; i + 1 < below.length; i += 2) row.push(hasher.node(below[i]!, below[i + 1]!));
+    rows.push(row);
+  }
+  return rows;
+}
+
 /** A NodeReader over the stored tiles, for nodes complete in a tree of `size` leaves. */
 export function dbNodeReader(sql: Sql, size: number, hasher: Hasher, cached = false): NodeReader {
-  if (!cached) {
-    return tileNodeReader(
-      size,
-      async (level, idx, width) => {
-        const t = await readTile(sql, level, idx, width);
-        if (!t) throw new TileMissingError(level, idx, width);
-        return t;
-      },
-      hasher,
-    );
-  }
-  const cache = cacheOf(sql);
-  const inner = tileNodeReader(
-    size,
-    (level, idx, width) => {
-      const key = `${level}/${idx}/${width}`;
-      let p = cache.tiles.get(key);
-      if (!p) {
-        p = readTile(sql, level, idx, width).then((t) => {
-          if (!t) throw new TileMissingError(level, idx, width);
-          return t;
-        });
-        cache.tiles.set(key, p);
-        p.catch(() => cache.tiles.delete(key));
-      }
-      return p;
-    },
-    hasher,
-  );
-  return async (ids: readonly NodeId[]) => {
-    const out: (Hash | undefined)[] = ids.map((id) => cache.nodes.get(`${id.level}/${id.index}`));
-    const missing = ids.filter((_, i) => out[i] === undefined);
-    if (missing.length > 0) {
-      const hashes = await inner(missing);
-      let j = 0;
-      for (let i = 0; i < ids.length; i++) {
-        if (out[i] !== undefined) continue;
-        const h = hashes[j++]!;
-        out[i] = h;
-        cache.nodes.set(`${ids[i]!.level}/${ids[i]!.index}`, h);
-      }
-    }
-    return out as Hash[];
+  const fetch = async (level: number, idx: number, width: number) => {
+    const t = await readTile(sql, level, idx, width);
+    if (!t) throw new TileMissingError(level, idx, width);
+    return t;
   };
+  if (!cached) return tileNodeReader(size, fetch, hasher);
+  const cache = cacheOf(sql);
+  const treeOf = (tile: { level: number; index: number; width: number }) => {
+    const key = `${tile.level}/${tile.index}/${tile.width}`;
+    let p = cache.tiles.get(key);
+    if (!p) {
+      p = fetch(tile.level, tile.index, tile.width).then((data) => tileTree(data, hasher));
+      cache.tiles.set(key, p);
+      p.catch(() => cache.tiles.delete(key));
+    }
+    return p;
+  };
+  return (ids: readonly NodeId[]) =>
+    Promise.all(
+      ids.map(async ({ level, index }) => {
+        check(
+          Number.isSafeInteger(level) && level >= 0 && Number.isSafeInteger(index) && index >= 0,
+          "malformed",
+          "bad node id",
+        );
+        check(
+          (index + 1) * 2 ** level <= size,
+          "not-found",
+          `node ${level}/${index} is not complete at size ${size}`,
+        );
+        const tileLevel = Math.floor(level / TILE_HEIGHT);
+        const sub = level - tileLevel * TILE_HEIGHT;
+        const last = (index + 1) * 2 ** sub - 1; // its last stored node at tree level 8·tileLevel
+        const tile = tileForStoredNode(tileLevel, last, size);
+        const rows = await treeOf(tile);
+        const h = rows[sub]?.[index - (tile.index * TILE_WIDTH) / 2 ** sub];
+        if (!h) throw new TileMissingError(tile.level, tile.index, tile.width);
+        return h;
+      }),
+    );
 }
 
 /** Reads storage afresh (no cache): for the publisher's checks. */
