@@ -382,6 +382,8 @@ if (admin && schema && leaves > 0) {
     ],
     { TMUXTRAIL_ADMIN_TOKEN: ADMIN, TMUXTRAIL_DATABASE_SCHEMA: s, DATABASE_URL: dbUrl },
   );
+  // Warm the server's tile cache first (steady state: 64 MB holds every tile of a million leaves).
+  await readLoad(server.url, "proof", leaves);
   for (const kind of ["proof", "tile"] as const) {
     const r = await readLoad(server.url, kind, leaves);
     row(

@@ -32,9 +32,10 @@ export class TileMissingError extends Error {
 
 /**
  * A tile's internal tree: row 0 is the tile's hashes, row k the 2^k-wide subtree hashes above
- * them (as far as the row below pairs up). Any node the tile can answer is one lookup here.
+ * them (as far as the row below pairs up), each row one byte array of 32-byte hashes. Any node the
+ * tile can answer is one lookup here.
  */
-type TileTree = Hash[][];
+type TileTree = Uint8Array[];
 
 interface TreeCache {
   /** By "level/index/width": immutable once the tile prefix exists. */
@@ -46,20 +47,26 @@ const caches = new WeakMap<Sql, TreeCache>();
 function cacheOf(sql: Sql): TreeCache {
   let c = caches.get(sql);
   if (!c) {
-    // At most 2,048 tiles of ~16 KB (hashes and their internal nodes): ~32 MB.
-    c = { tiles: new Lru(2048) };
+    // 4,096 tiles of at most 16 KB (256 hashes and 255 above them): 64 MB, every level-0 tile of
+    // a tree of a million leaves.
+    c = { tiles: new Lru(4096) };
     caches.set(sql, c);
   }
   return c;
 }
 
 function tileTree(data: Uint8Array, hasher: Hasher): TileTree {
-  const rows: TileTree = [[]];
-  for (let o = 0; o + 32 <= data.length; o += 32) rows[0]!.push(data.subarray(o, o + 32));
+  const rows: TileTree = [data];
   for (let k = 1; k < TILE_HEIGHT; k++) {
     const below = rows[k - 1]!;
-    const row: Hash[] = [];
-    for (let i = 0; i + 1 < below.length; i += 2) row.push(hasher.node(below[i]!, below[i + 1]!));
+    const n = Math.floor(below.length / 64);
+    const row = new Uint8Array(n * 32);
+    for (let i = 0; i < n; i++) {
+      row.set(
+        hasher.node(below.subarray(i * 64, i * 64 + 32), below.subarray(i * 64 + 32, i * 64 + 64)),
+        i * 32,
+      );
+    }
     rows.push(row);
   }
   return rows;
@@ -101,10 +108,10 @@ export function dbNodeReader(sql: Sql, size: number, hasher: Hasher, cached = fa
         const sub = level - tileLevel * TILE_HEIGHT;
         const last = (index + 1) * 2 ** sub - 1; // its last stored node at tree level 8·tileLevel
         const tile = tileForStoredNode(tileLevel, last, size);
-        const rows = await treeOf(tile);
-        const h = rows[sub]?.[index - (tile.index * TILE_WIDTH) / 2 ** sub];
-        if (!h) throw new TileMissingError(tile.level, tile.index, tile.width);
-        return h;
+        const row = (await treeOf(tile))[sub]!;
+        const o = (index - (tile.index * TILE_WIDTH) / 2 ** sub) * 32;
+        if (o + 32 > row.length) throw new TileMissingError(tile.level, tile.index, tile.width);
+        return row.subarray(o, o + 32);
       }),
     );
 }
