@@ -10,7 +10,13 @@
 import { check, show } from "./errors.ts";
 import { type Hash, type Hasher, rfc6962 } from "./hash.ts";
 import type { NodeId, NodeReader } from "./proof.ts";
-import { hashTilePath, TILE_HEIGHT, TILE_WIDTH, tileForStoredNode } from "./tiles.ts";
+import {
+  hashTilePath,
+  TILE_HEIGHT,
+  TILE_WIDTH,
+  type TileCoord,
+  tileForStoredNode,
+} from "./tiles.ts";
 
 /** Fetches hash tile (level, index) of `width` hashes (width·32 bytes, or more). */
 export type TileFetcher = (level: number, index: number, width: number) => Promise<Uint8Array>;
@@ -27,6 +33,32 @@ export function foldPerfect(data: Uint8Array, offset: number, count: number, has
   return row[0]!;
 }
 
+/**
+ * Where node (l, i) of a tree of `size` leaves lives: the tile holding the 2^sub stored hashes it
+ * folds from (sub = l mod 8), and the offset of the first of them in that tile.
+ */
+export function locateNode(
+  { level, index }: NodeId,
+  size: number,
+): { tile: TileCoord; sub: number; offset: number; count: number } {
+  check(
+    Number.isSafeInteger(level) && level >= 0 && Number.isSafeInteger(index) && index >= 0,
+    "malformed",
+    "bad node id",
+  );
+  check(
+    (index + 1) * 2 ** level <= size,
+    "not-found",
+    `node ${level}/${index} is not complete at size ${size}`,
+  );
+  const tileLevel = Math.floor(level / TILE_HEIGHT);
+  const sub = level - tileLevel * TILE_HEIGHT;
+  const count = 2 ** sub;
+  const first = index * count; // first stored node at tree level 8·tileLevel
+  const tile = tileForStoredNode(tileLevel, first + count - 1, size);
+  return { tile, sub, offset: first - tile.index * TILE_WIDTH, count };
+}
+
 export function tileNodeReader(
   size: number,
   fetchTile: TileFetcher,
@@ -34,24 +66,7 @@ export function tileNodeReader(
 ): NodeReader {
   check(Number.isSafeInteger(size) && size >= 0, "bad-size", `size ${show(size)}`);
   return async (ids: readonly NodeId[]) => {
-    const plans = ids.map(({ level, index }) => {
-      check(
-        Number.isSafeInteger(level) && level >= 0 && Number.isSafeInteger(index) && index >= 0,
-        "malformed",
-        "bad node id",
-      );
-      check(
-        (index + 1) * 2 ** level <= size,
-        "not-found",
-        `node ${level}/${index} is not complete at size ${size}`,
-      );
-      const tileLevel = Math.floor(level / TILE_HEIGHT);
-      const sub = level - tileLevel * TILE_HEIGHT;
-      const first = index * 2 ** sub; // first stored node at tree level 8·tileLevel
-      const count = 2 ** sub;
-      const tile = tileForStoredNode(tileLevel, first + count - 1, size);
-      return { tile, offset: first - tile.index * TILE_WIDTH, count };
-    });
+    const plans = ids.map((id) => locateNode(id, size));
     const fetched = new Map<string, Promise<Uint8Array>>();
     for (const p of plans) {
       const key = hashTilePath(p.tile);

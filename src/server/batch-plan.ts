@@ -3,7 +3,9 @@
 // with whom to answer for each. No SQL here: src/server/batch-sql.ts runs the statements.
 
 import { bytesEqual, hexEncode } from "../log/encoding.ts";
-import type { Hash } from "../log/hash.ts";
+import type { EventMeta } from "../log/events.ts";
+import type { Hash, Hasher } from "../log/hash.ts";
+import { sessionId } from "../log/session-id.ts";
 
 /** The stream columns of an event leaf; raw leaves have none. */
 export interface StreamInfo {
@@ -24,6 +26,31 @@ export interface LeafInput {
   leafHash: Hash;
   stream?: StreamInfo;
   payload?: { salt: Uint8Array; content: Uint8Array };
+}
+
+/** The stream columns the sequencer indexes for an event. */
+export function streamOf(m: EventMeta): StreamInfo {
+  return {
+    host: m.host,
+    server: m.server,
+    pane: m.pane,
+    seq: m.seq,
+    session: m.session,
+    sessionId: sessionId(m.host, m.server, m.session),
+    type: m.type,
+    user: m.user,
+    time: m.time,
+  };
+}
+
+/** An event's leaf (its canonical JSON), hash, stream columns and payload, for the sequencer. */
+export function eventInput(
+  meta: EventMeta,
+  leaf: Uint8Array,
+  hasher: Hasher,
+  payload?: { salt: Uint8Array; content: Uint8Array },
+): LeafInput {
+  return { leaf, leafHash: hasher.leaf(leaf), stream: streamOf(meta), payload };
 }
 
 export interface LeafResult {

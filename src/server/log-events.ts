@@ -14,7 +14,7 @@
 import type { Sql } from "../db/client.ts";
 import { type EventMeta, eventLeaf } from "../log/events.ts";
 import type { Hasher } from "../log/hash.ts";
-import { sessionId } from "../log/session-id.ts";
+import { eventInput } from "./batch-plan.ts";
 import { ConflictError, type LeafInput, type Sequencer } from "./sequencer.ts";
 
 export const LOG_SERVER = "log";
@@ -101,22 +101,7 @@ export class LogEvents {
           type: pane,
           ...w.body,
         };
-        const leaf = eventLeaf(meta);
-        return {
-          leaf,
-          leafHash: this.hasher.leaf(leaf),
-          stream: {
-            host: this.origin,
-            server: LOG_SERVER,
-            pane,
-            seq: next + i,
-            session: LOG_SESSION,
-            sessionId: sessionId(this.origin, LOG_SERVER, LOG_SESSION),
-            type: pane,
-            user: w.user,
-            time,
-          },
-        };
+        return eventInput(meta, eventLeaf(meta), this.hasher);
       });
       try {
         return (await this.sequencer.submit(leaves)).map((r) => r.index);

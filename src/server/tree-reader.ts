@@ -9,7 +9,6 @@
 // exist to notice storage that changed under the log.
 
 import type { Sql } from "../db/client.ts";
-import { check } from "../log/errors.ts";
 import type { Hash, Hasher } from "../log/hash.ts";
 import { Lru } from "../log/lru.ts";
 import {
@@ -19,8 +18,8 @@ import {
   type NodeReader,
   treeRoot,
 } from "../log/proof.ts";
-import { tileNodeReader } from "../log/tile-reader.ts";
-import { TILE_HEIGHT, TILE_WIDTH, tileForStoredNode } from "../log/tiles.ts";
+import { locateNode, tileNodeReader } from "../log/tile-reader.ts";
+import { TILE_HEIGHT } from "../log/tiles.ts";
 import { readTile } from "./tile-store.ts";
 
 export class TileMissingError extends Error {
@@ -93,23 +92,10 @@ export function dbNodeReader(sql: Sql, size: number, hasher: Hasher, cached = fa
   };
   return (ids: readonly NodeId[]) =>
     Promise.all(
-      ids.map(async ({ level, index }) => {
-        check(
-          Number.isSafeInteger(level) && level >= 0 && Number.isSafeInteger(index) && index >= 0,
-          "malformed",
-          "bad node id",
-        );
-        check(
-          (index + 1) * 2 ** level <= size,
-          "not-found",
-          `node ${level}/${index} is not complete at size ${size}`,
-        );
-        const tileLevel = Math.floor(level / TILE_HEIGHT);
-        const sub = level - tileLevel * TILE_HEIGHT;
-        const last = (index + 1) * 2 ** sub - 1; // its last stored node at tree level 8·tileLevel
-        const tile = tileForStoredNode(tileLevel, last, size);
+      ids.map(async (id) => {
+        const { tile, sub, offset } = locateNode(id, size);
         const row = (await treeOf(tile))[sub]!;
-        const o = (index - (tile.index * TILE_WIDTH) / 2 ** sub) * 32;
+        const o = (offset / 2 ** sub) * 32;
         if (o + 32 > row.length) throw new TileMissingError(tile.level, tile.index, tile.width);
         return row.subarray(o, o + 32);
       }),

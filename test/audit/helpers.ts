@@ -6,10 +6,10 @@ import { expect } from "vitest";
 import { auditDatabase } from "../../src/audit/db-audit.ts";
 import type { AuditReport } from "../../src/audit/report.ts";
 import type { Sql } from "../../src/db/client.ts";
-import { parseSubmission } from "../../src/log/events.ts";
+import { type EventMeta, parseSubmission } from "../../src/log/events.ts";
 import { canonicalJsonBytes } from "../../src/log/jcs.ts";
 import { parseVerifierKey } from "../../src/log/keys.ts";
-import { sessionId } from "../../src/log/session-id.ts";
+import { eventInput, streamOf } from "../../src/server/batch-plan.ts";
 import { makeBatch } from "../support/events.ts";
 import { ORIGIN, TEST_KEY, type TestLog } from "../support/log.ts";
 
@@ -78,17 +78,7 @@ export async function appendErasure(log: TestLog, seq: number, ranges: [number, 
           .update(leaf)
           .digest(),
       ),
-      stream: {
-        host: ORIGIN,
-        server: "log",
-        pane: "erasure",
-        seq,
-        session: "log",
-        sessionId: sessionId(ORIGIN, "log", "log"),
-        type: "erasure",
-        user: "admin",
-        time,
-      },
+      stream: streamOf(meta as EventMeta),
     },
   ]);
   return r!.index;
@@ -122,23 +112,12 @@ export async function fillFast(log: TestLog, n: number, pane = "%9"): Promise<nu
   for (let from = 0; from < n; from += 4000) {
     const batch = makeBatch(Math.min(4000, n - from), from, { pane }).map((e) => {
       const s = parseSubmission(e);
-      const m = s.meta;
-      return {
-        leaf: s.leaf,
-        leafHash: log.ctx.hasher.leaf(s.leaf),
-        stream: {
-          host: m.host,
-          server: m.server,
-          pane: m.pane,
-          seq: m.seq,
-          session: m.session,
-          sessionId: sessionId(m.host, m.server, m.session),
-          type: m.type,
-          user: m.user,
-          time: m.time,
-        },
-        payload: s.content && s.salt ? { salt: s.salt, content: s.content } : undefined,
-      };
+      return eventInput(
+        s.meta,
+        s.leaf,
+        log.ctx.hasher,
+        s.content && s.salt ? { salt: s.salt, content: s.content } : undefined,
+      );
     });
     await log.ctx.sequencer.submit(batch);
   }

@@ -6,7 +6,7 @@ import { Hono } from "hono";
 import { readLeafEvent } from "../../audit/leaf-event.ts";
 import { base64Encode } from "../../log/encoding.ts";
 import { parseSubmission } from "../../log/events.ts";
-import { sessionId } from "../../log/session-id.ts";
+import { eventInput } from "../../server/batch-plan.ts";
 import { ConflictError, type LeafInput, type LeafResult } from "../../server/sequencer.ts";
 import type { LogContext } from "../context.ts";
 import { ApiError, badRequest } from "../errors.ts";
@@ -63,22 +63,12 @@ export function submitRoutes(ctx: LogContext) {
           `event ${i} is for host "${m.host}" but this key is bound to "${p.host}"`,
         );
       }
-      return {
-        leaf: s.leaf,
-        leafHash: ctx.hasher.leaf(s.leaf),
-        stream: {
-          host: m.host,
-          server: m.server,
-          pane: m.pane,
-          seq: m.seq,
-          session: m.session,
-          sessionId: sessionId(m.host, m.server, m.session),
-          type: m.type,
-          user: m.user,
-          time: m.time,
-        },
-        payload: s.content && s.salt ? { salt: s.salt, content: s.content } : undefined,
-      };
+      return eventInput(
+        m,
+        s.leaf,
+        ctx.hasher,
+        s.content && s.salt ? { salt: s.salt, content: s.content } : undefined,
+      );
     });
     const results = await sequence(ctx, leaves, p.id);
     await maybeWait(ctx, wait, results);
