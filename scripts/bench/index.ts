@@ -23,6 +23,12 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import postgres from "postgres";
 import { generateKey } from "../../src/log/keys.ts";
+import {
+  ensureReplication,
+  standbyUnavailable,
+  startStandby,
+  waitReplayed,
+} from "../../test/support/standby.ts";
 import { buildBigLog } from "./big-log.ts";
 import { rawInsertRates } from "./raw-db.ts";
 
@@ -369,35 +375,11 @@ if (admin && schema && leaves > 0) {
   writeFileSync(keyFile, `${key.signerKey}\n`, { mode: 0o600 });
   const built = await buildBigLog(dbUrl!, s, leaves, key.signerKey);
   row(`built a log of ${leaves.toLocaleString("en-US")} leaves in SQL`, built.seconds, "s");
-  const server = await start(
-    [
-      "bin/tmuxtrail.js",
-      "serve",
-      "--port",
-      "0",
-      "--key",
-      keyFile,
-      "--data",
-      mkdtempSync(join(tmpdir(), "tt-bench-")),
-    ],
-    { TMUXTRAIL_ADMIN_TOKEN: ADMIN, TMUXTRAIL_DATABASE_SCHEMA: s, DATABASE_URL: dbUrl },
-  );
-  // Warm the server's tile cache first (steady state: 64 MB holds every tile of a million leaves).
-  await readLoad(server.url, "proof", leaves);
-  for (const kind of ["proof", "tile"] as const) {
-    const r = await readLoad(server.url, kind, leaves);
-    row(
-      kind === "proof"
-        ? "inclusion proofs over HTTP (random index)"
-        : "full hash tiles over HTTP (random)",
-      r.rate,
-      "requests/s",
-      `${(r.rate / bareGet.rate).toFixed(2)} of bare GET requests/s`,
-    );
-    row(`  ${kind} latency p50`, r.p50, "ms");
-  }
+  const server = await readServer(s, keyFile);
+  await measureReads(server.url, "");
   row("peak server RSS (reads)", peakRssMb(server.child.pid), "MB");
   await stop(server);
+  await standbyReads(s, keyFile);
   const a = await audit(s, key.verifierKey);
   row(
     `audit leaves/s (${a.ok ? "ok" : "FAILED"})`,
@@ -408,6 +390,59 @@ if (admin && schema && leaves > 0) {
   row("peak audit RSS", a.rss, "MB");
   await admin.unsafe(`DROP SCHEMA ${s} CASCADE`);
 }
+/** A `serve` process on the read bench's log (reads from `extra`'s --read-database-url if given). */
+function readServer(schemaName: string, keyFile: string, extra: string[] = []) {
+  const data = mkdtempSync(join(tmpdir(), "tt-bench-"));
+  return start(
+    ["bin/tmuxtrail.js", "serve", "--port", "0", "--key", keyFile, "--data", data, ...extra],
+    { TMUXTRAIL_ADMIN_TOKEN: ADMIN, TMUXTRAIL_DATABASE_SCHEMA: schemaName, DATABASE_URL: dbUrl },
+  );
+}
+
+/** Inclusion proofs/s and full tiles/s at random indexes, after warming the tile cache. */
+async function measureReads(url: string, where: string) {
+  // Warm the server's tile cache first (steady state: 64 MB holds every tile of a million leaves).
+  await readLoad(url, "proof", leaves);
+  for (const kind of ["proof", "tile"] as const) {
+    const r = await readLoad(url, kind, leaves);
+    row(
+      kind === "proof"
+        ? `inclusion proofs over HTTP${where} (random index)`
+        : `full hash tiles over HTTP${where} (random)`,
+      r.rate,
+      "requests/s",
+      `${(r.rate / bareGet.rate).toFixed(2)} of bare GET requests/s`,
+    );
+    row(`  ${kind} latency p50`, r.p50, "ms");
+  }
+}
+
+/**
+ * The same reads from a PostgreSQL hot standby of the bench's server (`serve
+ * --read-database-url`), made for the run by pg_basebackup (test/support/standby.ts: as root or
+ * the postgres user, on this machine's server) and removed afterwards. Skipped loudly otherwise.
+ */
+async function standbyReads(schemaName: string, keyFile: string) {
+  const why = await standbyUnavailable(dbUrl!);
+  if (why) {
+    console.error(`bench: reads from a hot standby SKIPPED: ${why}`);
+    return;
+  }
+  const undoHba = await ensureReplication(dbUrl!);
+  const t0 = performance.now();
+  const standby = await startStandby(dbUrl!);
+  try {
+    await waitReplayed(dbUrl!, standby.url, 120_000);
+    row("made a hot standby (pg_basebackup) and caught up", (performance.now() - t0) / 1000, "s");
+    const server = await readServer(schemaName, keyFile, ["--read-database-url", standby.url]);
+    await measureReads(server.url, " from the standby");
+    await stop(server);
+  } finally {
+    await standby.destroy();
+    await undoHba();
+  }
+}
+
 if (admin && schema) {
   await admin.unsafe(`DROP SCHEMA ${schema} CASCADE`);
   await admin.end();

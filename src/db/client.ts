@@ -39,7 +39,11 @@ export function connectPostgres(url: string, opts: PostgresOptions = {}): Sql {
     max: opts.max ?? 10,
     onnotice: () => {},
     types: { bigint: int8AsNumber },
-    connection: opts.schema ? { search_path: opts.schema } : {},
+    connection: {
+      // Prepared statements are re-planned for each execution's parameters (see query below).
+      plan_cache_mode: "force_custom_plan",
+      ...(opts.schema ? { search_path: opts.schema } : {}),
+    },
   });
   return wrapPostgres(client, true);
 }
@@ -48,11 +52,14 @@ function wrapPostgres(client: postgres.Sql | postgres.TransactionSql, root: bool
   return {
     kind: "postgres",
     async query<T>(text: string, params: unknown[] = []) {
-      // Unnamed statements, planned for their actual parameters each time: cached generic plans
-      // chose nested loops over whole-table scans for the sequencer's array lookups (seconds per
-      // batch on a young table), where a custom plan takes milliseconds.
+      // Named prepared statements, one per distinct text (every text is a constant: values always
+      // travel as parameters), so a query is one round trip and queries pipeline on a connection;
+      // unnamed ones cost a Describe round trip each and stop the pipeline (measured: a batch's
+      // row-locked integration 195 → 165 ms under load). Each is still planned for its actual
+      // parameters (plan_cache_mode above): cached generic plans chose nested loops over
+      // whole-table scans for the sequencer's array lookups (seconds per batch on a young table).
       // biome-ignore lint/suspicious/noExplicitAny: postgres.js types its parameters loosely
-      return (await client.unsafe(text, params as any[], { prepare: false })) as unknown as T[];
+      return (await client.unsafe(text, params as any[], { prepare: true })) as unknown as T[];
     },
     async begin<T>(fn: (tx: Sql) => Promise<T>) {
       if (!root) throw new Error("nested transactions are not supported");

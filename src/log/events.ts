@@ -186,8 +186,12 @@ function zodMessage(e: z.ZodError): string {
 }
 
 /** base64(SHA-256(salt || content)). */
-export function commitment(salt: Uint8Array, content: Uint8Array): string {
-  return base64Encode(sha256(concatBytes(salt, content)));
+export function commitment(
+  salt: Uint8Array,
+  content: Uint8Array,
+  digest: (data: Uint8Array) => Uint8Array = sha256,
+): string {
+  return base64Encode(digest(concatBytes(salt, content)));
 }
 
 export function eventLeaf(meta: EventMeta): Uint8Array {
@@ -196,8 +200,15 @@ export function eventLeaf(meta: EventMeta): Uint8Array {
   return leaf;
 }
 
-/** Validates a submitted event, checks its commitment and forms its leaf. Throws only TrailError. */
-export function parseSubmission(json: unknown): ParsedSubmission {
+/**
+ * Validates a submitted event, checks its commitment and forms its leaf. Throws only TrailError.
+ * `digest` is the SHA-256 used for the commitment (the server passes node:crypto's, ~4x faster than
+ * the isomorphic default on 1 KB of content).
+ */
+export function parseSubmission(
+  json: unknown,
+  digest: (data: Uint8Array) => Uint8Array = sha256,
+): ParsedSubmission {
   const r = submissionSchema.safeParse(json);
   if (!r.success) throw new TrailError("bad-event", zodMessage(r.error));
   const { content, salt, enc, ...rest } = r.data;
@@ -231,7 +242,7 @@ export function parseSubmission(json: unknown): ParsedSubmission {
     `payload.size ${meta.payload.size} but the content has ${bytes.length} bytes`,
   );
   check(
-    commitment(saltBytes, bytes) === meta.payload.sha256,
+    commitment(saltBytes, bytes, digest) === meta.payload.sha256,
     "commitment-mismatch",
     "payload.sha256 does not commit to this content and salt",
   );

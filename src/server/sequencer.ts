@@ -9,14 +9,17 @@
 //   2. stage      (no lock)  INSERT entry bytes and payloads keyed by leaf hash, ON CONFLICT DO
 //                            NOTHING, committed. Content-addressed, so a retry or a concurrent writer
 //                            of the same leaf is harmless. Staged rows are not yet in the tree.
-//   3. integrate  (row lock) BEGIN; SELECT the one log_state row FOR UPDATE (the right edge is read
-//                            back under the lock, never trusted from memory: another process may have
-//                            integrated since); assign indexes; INSERT (index, leaf hash, stream
-//                            columns) into leaves ON CONFLICT DO NOTHING; if the unique indexes kept
-//                            any leaf out (already in the tree: a retry, a conflict, another
-//                            process), ROLLBACK and integrate again with index probes that turn them
-//                            into duplicates (their original index) and conflicts; extend hash
-//                            tiles; update sessions; store the new size, root and right edge; COMMIT.
+//   3. integrate  (row lock) BEGIN; SELECT the one log_state row FOR UPDATE; assign indexes; INSERT
+//                            (index, leaf hash, stream columns) into leaves ON CONFLICT DO NOTHING;
+//                            extend hash tiles; update sessions; store the new size, root and right
+//                            edge; COMMIT. Pipelined: all of it is computed from the tree as this
+//                            process last committed it and sent at once, then checked before COMMIT;
+//                            if the locked row says another process integrated since, ROLLBACK and
+//                            integrate again reading the right edge under the lock first. If the
+//                            unique indexes kept any leaf out (already in the tree: a retry, a
+//                            conflict, another process), ROLLBACK and integrate again with index
+//                            probes that turn them into duplicates (their original index) and
+//                            conflicts (batch-sql.ts).
 //   4. answer     callers are answered only after step 3 committed.
 //
 // Only step 3 is serialised (in process by one integration loop, across processes by the row
@@ -34,7 +37,7 @@ import {
   type Pending,
   type Plan,
 } from "./batch-plan.ts";
-import { integrate, stage } from "./batch-sql.ts";
+import { type Integrated, integrate, stage, type TreeEdge } from "./batch-sql.ts";
 
 export { ConflictError, type LeafInput, type LeafResult, type StreamInfo } from "./batch-plan.ts";
 
@@ -52,7 +55,14 @@ export interface SequencerOptions {
   lingerMs: number;
   hasher: Hasher;
   /** Called after each integrated batch (metrics). */
-  onBatch?: (info: { leaves: number; newLeaves: number; ms: number; size: number }) => void;
+  onBatch?: (info: {
+    leaves: number;
+    newLeaves: number;
+    ms: number;
+    size: number;
+    /** Another process had integrated since this one last did (the pipelined attempt rolled back). */
+    stale: boolean;
+  }) => void;
 }
 
 export class Sequencer {
@@ -62,11 +72,15 @@ export class Sequencer {
   private inFlight = new Set<Promise<void>>();
   private staged: {
     plan: Plan;
-    resolve: (r: { size: number; newLeaves: number }) => void;
+    resolve: (r: Integrated) => void;
     reject: (e: unknown) => void;
   }[] = [];
   private integrating = false;
   private closed = false;
+  /** The tree as this process last committed it: integrations pipeline from it (batch-sql.ts). */
+  private tree: TreeEdge | undefined;
+  /** Integrations left that read the state under the lock first, after another process's write. */
+  private lockedReads = 0;
 
   constructor(
     private readonly sql: Sql,
@@ -119,7 +133,7 @@ export class Sequencer {
     try {
       const plan = classify(batch, []);
       await stage(this.sql, plan.fresh);
-      const { size, newLeaves } = await this.integrateSoon(plan);
+      const { size, newLeaves, stale } = await this.integrateSoon(plan);
       for (const s of plan.subs) {
         if (s.conflict) s.pending.reject(s.conflict);
         else s.pending.resolve(s.results as LeafResult[]);
@@ -129,6 +143,7 @@ export class Sequencer {
         newLeaves,
         ms: performance.now() - started,
         size,
+        stale,
       });
     } catch (e) {
       for (const p of batch) p.reject(e);
@@ -140,7 +155,7 @@ export class Sequencer {
    * into the next integration together (up to maxBatch leaves), so under load one row-locked
    * transaction carries many requests.
    */
-  private integrateSoon(plan: Plan): Promise<{ size: number; newLeaves: number }> {
+  private integrateSoon(plan: Plan): Promise<Integrated> {
     return new Promise((resolve, reject) => {
       this.staged.push({ plan, resolve, reject });
       if (!this.integrating) void this.integrateLoop();
@@ -161,9 +176,20 @@ export class Sequencer {
         group.push(next);
       }
       try {
-        const r = await integrate(this.sql, mergePlans(group.map((g) => g.plan)), this.opts.hasher);
+        const known = this.lockedReads > 0 ? undefined : this.tree;
+        if (this.lockedReads > 0) this.lockedReads--;
+        const r = await integrate(
+          this.sql,
+          mergePlans(group.map((g) => g.plan)),
+          this.opts.hasher,
+          known,
+        );
+        this.tree = r.tree;
+        // Another process writes too: pipelining from a remembered edge would mostly roll back.
+        if (r.stale) this.lockedReads = 16;
         for (const g of group) g.resolve(r);
       } catch (e) {
+        this.tree = undefined;
         for (const g of group) g.reject(e);
       }
     }

@@ -177,8 +177,9 @@ export function entryRoutes(ctx: LogContext) {
         command,
       );
     }
+    params.push(limit);
     const rows = await ctx.readSql.query<SessionRow>(
-      `${SESSION_SELECT} ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY last_time DESC, id LIMIT ${limit}`,
+      `${SESSION_SELECT} ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY last_time DESC, id LIMIT $${params.length}`,
       params,
     );
     return c.json(rows.map(sessionJson));
@@ -195,8 +196,8 @@ export function entryRoutes(ctx: LogContext) {
     if (limit < 1 || limit > 10000) throw badRequest("limit must be between 1 and 10000");
     const rows = await ctx.readSql.query<EntryRow>(
       `${ENTRY_SELECT} WHERE l.host = $1 AND l.server = $2 AND l.session = $3 AND l.idx > $4
-        ORDER BY l.idx LIMIT ${limit}`,
-      [s.host, s.server, s.session, after ?? -1],
+        ORDER BY l.idx LIMIT $5`,
+      [s.host, s.server, s.session, after ?? -1, limit],
     );
     if (rows.some((r) => r.content)) {
       await recordAccess(

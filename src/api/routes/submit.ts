@@ -42,7 +42,7 @@ export function submitRoutes(ctx: LogContext) {
     const leaves: LeafInput[] = body.map((item, i) => {
       let s: ReturnType<typeof parseSubmission>;
       try {
-        s = parseSubmission(item);
+        s = parseSubmission(item, ctx.hasher.digest);
       } catch (e) {
         if (e instanceof Error) e.message = `event ${i}: ${e.message}`;
         throw e;
