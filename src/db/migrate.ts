@@ -2,7 +2,7 @@
 // start of `serve` (idempotent). On PostgreSQL several processes may start at once: a session-level
 // advisory lock serialises the migrator (only here, never for sequencing, which uses a row lock).
 
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import type { PGlite } from "@electric-sql/pglite";
 import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
 import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
@@ -10,15 +10,16 @@ import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
 import { migrate as migratePostgres } from "drizzle-orm/postgres-js/migrator";
 import postgres from "postgres";
 import { rfc6962 } from "../log/hash.ts";
+import { ROOT } from "../root.ts";
 import type { Sql } from "./client.ts";
 
 /** The log's migrations, and the witness's (its own tables, in its own database). */
 export const LOG_MIGRATIONS = {
-  folder: fileURLToPath(new URL("../../drizzle", import.meta.url)),
+  folder: join(ROOT, "drizzle"),
   table: "__drizzle_migrations",
 };
 export const WITNESS_MIGRATIONS = {
-  folder: fileURLToPath(new URL("../../drizzle/witness", import.meta.url)),
+  folder: join(ROOT, "drizzle", "witness"),
   table: "__tmuxtrail_witness_migrations",
 };
 type Migrations = typeof LOG_MIGRATIONS;

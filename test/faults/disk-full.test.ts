@@ -148,15 +148,26 @@ describe.skipIf(!canMount)("disk full", () => {
       10_000,
       "the agent to reopen the pane's pipe",
     ).catch(() => undefined);
-    await new Promise((r) => setTimeout(r, 300));
-    type("echo after-space-was-freed");
+    // Until tmux has the new pipe attached, a line is not captured: print a new marker every 2 s
+    // (under a loaded CI machine, a fixed 300 ms was sometimes too early).
+    let markers = 0;
+    let typedAt = 0;
     const recovered = await until(
       async () => {
+        if (Date.now() - typedAt > 2000) {
+          type(`echo after-space-was-freed-${++markers}`);
+          typedAt = Date.now();
+        }
         const ev = await eventsOf(s.url, host);
-        return printed(paneOutput(ev, "%0"), "after-space-was-freed") === 1 ? ev : undefined;
+        const out = paneOutput(ev, "%0");
+        return Array.from({ length: markers }, (_, i) => i + 1).some(
+          (k) => printed(out, `after-space-was-freed-${k}`) === 1,
+        )
+          ? ev
+          : undefined;
       },
-      15_000,
-      "the line printed after space was freed",
+      20_000,
+      "a line printed after space was freed",
     ).catch(() => undefined);
     const events = await eventsOf(s.url, host);
     const out = paneOutput(events, "%0");

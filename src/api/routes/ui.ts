@@ -4,13 +4,13 @@
 // with the bearer token the user signs in with; its content reads are audited like any other.
 
 import { readFile } from "node:fs/promises";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { Hono } from "hono";
+import { ROOT } from "../../root.ts";
 import { ApiError } from "../errors.ts";
 import type { Env } from "../http.ts";
 
-export const UI_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "../../../dist/ui");
+export const UI_DIR = join(ROOT, "dist", "ui");
 
 const ASSETS: Record<string, string> = {
   "app.js": "text/javascript; charset=utf-8",
