@@ -4,8 +4,11 @@
 //
 // One pass over the leaves in index order, in chunks of CHUNK leaves (a multiple of 256, so a
 // chunk covers whole level-0 tiles), inside one REPEATABLE READ READ ONLY transaction: a log that
-// keeps serving while it is audited is audited at one consistent size. The next chunk's queries
-// are sent before the current chunk is processed, so PostgreSQL reads while Node hashes.
+// keeps serving while it is audited is audited at one consistent size. The next chunks' queries
+// are sent before the current chunk is processed, so PostgreSQL reads while Node hashes; on a
+// PostgreSQL primary they go alternately to READERS transactions that share that one snapshot
+// (pg_export_snapshot), so two backends join leaves to entries and payloads at once: the join,
+// not the hashing, bounds the audit.
 //
 //   0. read log_state and collect the erasure events (leaves indexed as type 'erasure');
 //   1. per leaf: the index is present (no gap), the entry exists and hashes to leaves.leaf_hash,
@@ -54,6 +57,8 @@ export interface DbAuditOptions {
   verifiers: readonly Verifier[];
   /** Leaves per query (a multiple of 256). */
   chunk?: number;
+  /** Transactions reading chunks at once on a PostgreSQL primary (default READERS). */
+  readers?: number;
   onProgress?: ProgressFn;
 }
 
@@ -63,10 +68,43 @@ const leafHash = (leaf: Uint8Array): Uint8Array =>
 const commitment = (salt: Uint8Array, content: Uint8Array): string =>
   createHash("sha256").update(salt).update(content).digest("base64");
 
+/** Transactions reading chunks at once on a PostgreSQL primary (the CLI's pool has as many). */
+export const READERS = 2;
+
 export function auditDatabase(sql: Sql, opts: DbAuditOptions): Promise<AuditReport> {
   return sql.begin(async (tx) => {
     await tx.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
-    return new DbAudit(tx, opts).run();
+    const readers = [tx];
+    // A hot standby cannot export its snapshot: one reader there, as on PGlite.
+    const [primary] =
+      sql.kind === "postgres"
+        ? await tx.query<{ p: boolean }>("SELECT NOT pg_is_in_recovery() AS p")
+        : [];
+    if (!primary?.p || (opts.readers ?? READERS) < 2) return new DbAudit(readers, opts).run();
+    const [{ id }] = (await tx.query<{ id: string }>("SELECT pg_export_snapshot() AS id")) as [
+      { id: string },
+    ];
+    if (!/^[0-9A-F-]+$/i.test(id)) throw new Error(`unexpected snapshot id ${id}`);
+    return withSnapshot(sql, id, (opts.readers ?? READERS) - 1, readers, () =>
+      new DbAudit(readers, opts).run(),
+    );
+  });
+}
+
+/** Opens `n` more transactions on the exported snapshot `id`, adds them to `readers`, runs `fn`. */
+function withSnapshot<T>(
+  sql: Sql,
+  id: string,
+  n: number,
+  readers: Sql[],
+  fn: () => Promise<T>,
+): Promise<T> {
+  if (n === 0) return fn();
+  return sql.begin(async (tx) => {
+    await tx.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+    await tx.query(`SET TRANSACTION SNAPSHOT '${id}'`);
+    readers.push(tx);
+    return withSnapshot(sql, id, n - 1, readers, fn);
   });
 }
 
@@ -90,10 +128,13 @@ class DbAudit {
   private origin: string | undefined;
   private counts = { leaves: 0, tiles: 0, checkpoints: 0, payloads: 0, erased: 0 };
 
+  private readonly sql: Sql;
+
   constructor(
-    private readonly sql: Sql,
+    private readonly readers: Sql[],
     private readonly opts: DbAuditOptions,
   ) {
+    this.sql = readers[0]!;
     this.verifiers = opts.verifiers.map(fastVerifier);
     this.chunk = opts.chunk ?? CHUNK;
     if (this.chunk <= 0 || this.chunk % 256 !== 0)
@@ -117,19 +158,29 @@ class DbAudit {
     await this.collectErasures(size);
     // 1-2. The main pass; the next chunk is read while this one is checked.
     for (const cp of await readCheckpoints(this.sql, -1, 0)) this.checkCheckpoint(cp);
-    const fetch = (from: number): Promise<Chunk> => {
+    const fetch = (sql: Sql, from: number): Promise<Chunk> => {
       const to = Math.min(from + this.chunk, size);
       return Promise.all([
-        readLeaves(this.sql, from, to),
-        readTiles(this.sql, 0, from / 256, Math.ceil(to / 256)),
-        readCheckpoints(this.sql, from, to),
+        readLeaves(sql, from, to),
+        readTiles(sql, 0, from / 256, Math.ceil(to / 256)),
+        readCheckpoints(sql, from, to),
       ]).then(([rows, tiles0, checkpoints]) => ({ from, to, rows, tiles0, checkpoints }));
     };
-    let next = size > 0 ? fetch(0) : undefined;
-    while (next) {
-      const cur = await next;
-      next = cur.to < size ? fetch(cur.to) : undefined;
-      next?.catch(() => {}); // awaited next round; a failure surfaces there
+    // One chunk in flight per reader, taken in order.
+    const inFlight: Promise<Chunk>[] = [];
+    let nextFrom = 0;
+    let launched = 0;
+    const launch = () => {
+      if (nextFrom >= size) return;
+      const p = fetch(this.readers[launched++ % this.readers.length]!, nextFrom);
+      p.catch(() => {}); // awaited in its turn; a failure surfaces there
+      inFlight.push(p);
+      nextFrom = Math.min(nextFrom + this.chunk, size);
+    };
+    for (const _ of this.readers) launch();
+    while (inFlight.length > 0) {
+      const cur = await inFlight.shift()!;
+      launch();
       this.checkChunk(cur);
       await this.compareFullTiles(cur.tiles0);
       this.opts.onProgress?.(cur.to, size);

@@ -4,7 +4,7 @@
 
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { auditDatabase } from "../audit/db-audit.ts";
+import { auditDatabase, READERS } from "../audit/db-audit.ts";
 import { auditServedLog } from "../audit/http-audit.ts";
 import { progressBar } from "../audit/progress.ts";
 import { type AuditReport, formatReport } from "../audit/report.ts";
@@ -129,7 +129,8 @@ async function openDatabase(
   dataDir: string,
 ): Promise<{ sql: Sql; where: string; close(): Promise<void> }> {
   if (url) {
-    const sql = connectPostgres(url, { max: 1, schema });
+    // One connection per reader transaction of the audit (db-audit.ts: READERS).
+    const sql = connectPostgres(url, { max: READERS, schema });
     try {
       await sql.query("SELECT 1");
     } catch (e) {

@@ -3,6 +3,7 @@
 // honoured only when a later erasure event names it.
 import { afterEach, describe, expect, it } from "vitest";
 import { auditDatabase } from "../../src/audit/db-audit.ts";
+import type { AuditReport } from "../../src/audit/report.ts";
 import { generateKey, parseVerifierKey } from "../../src/log/keys.ts";
 import { makeBatch } from "../support/events.ts";
 import { openTestLog, type TestLog } from "../support/log.ts";
@@ -65,6 +66,22 @@ describe("audit of the database", () => {
     const r = await audit(log);
     expect(r.findings).toEqual([]);
     expect(r).toMatchObject({ ok: true, erased: 4, streams: 4 });
+  });
+
+  it("one reader and three readers on one snapshot find the same, and miss what came after it", async () => {
+    log = await openTestLog();
+    const size = await fill(log, 1500);
+    await deletePayload(log.db.sql, 700);
+    const without = (r: AuditReport) => ({ ...r, elapsedMs: 0 });
+    const one = await audit(log, 256, 1);
+    // While the three-reader audit runs, the log grows: the audit keeps to its snapshot.
+    const [three] = await Promise.all([
+      audit(log, 256, 3),
+      postEvents(log, makeBatch(50, 0, { host: "late-1" })),
+    ]);
+    expect(one.findings).toEqual([expect.objectContaining({ kind: "payload", index: 700 })]);
+    expect(without(three)).toEqual(without(one));
+    expect(three.size).toBe(size);
   });
 
   it("a payload deleted without an erasure event naming it fails, naming the leaf", async () => {

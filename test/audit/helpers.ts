@@ -99,8 +99,8 @@ export async function asSuperuser(sql: Sql, statements: string[]): Promise<void>
   });
 }
 
-export function audit(log: TestLog, chunk?: number): Promise<AuditReport> {
-  return auditDatabase(log.db.sql, { verifiers: [LOG_KEY], chunk });
+export function audit(log: TestLog, chunk?: number, readers?: number): Promise<AuditReport> {
+  return auditDatabase(log.db.sql, { verifiers: [LOG_KEY], chunk, readers });
 }
 
 /**
