@@ -96,10 +96,26 @@ interface AgentResult {
   ackTimes?: [number, number][];
 }
 
-function runAgents(urls: string[], token: string): Promise<AgentResult[]> {
-  const agents = Number(opt.agents);
+/** The load: `agents` processes × `concurrency` requests in flight × `batch` events, for `seconds`. */
+const saturating = {
+  agents: Number(opt.agents),
+  concurrency: Number(opt.concurrency),
+  batch: Number(opt.batch),
+  seconds: duration,
+  name: "",
+};
+/** One client, one request of 50 events at a time: submit latency without queueing. */
+const light = {
+  agents: 1,
+  concurrency: 1,
+  batch: 50,
+  seconds: Math.min(duration, 5),
+  name: "light",
+};
+
+function runAgents(urls: string[], token: string, load = saturating): Promise<AgentResult[]> {
   return Promise.all(
-    Array.from({ length: agents }, (_, i) => {
+    Array.from({ length: load.agents }, (_, i) => {
       const child = spawn(
         process.execPath,
         [
@@ -108,10 +124,10 @@ function runAgents(urls: string[], token: string): Promise<AgentResult[]> {
           "scripts/bench/agent.ts",
           urls[i % urls.length]!,
           token,
-          String(duration),
-          opt.batch!,
-          String(i),
-          opt.concurrency!,
+          String(load.seconds),
+          String(load.batch),
+          `${load.name}${i}`,
+          String(load.concurrency),
         ],
         { cwd: root, stdio: ["ignore", "pipe", "inherit"] },
       );
@@ -183,6 +199,10 @@ async function ingest(processes: number, schema?: string) {
   await new Promise((r) => setTimeout(r, 1500));
   polling = false;
   await poll;
+  // Then, on the same log, one client alone (its own host: new streams).
+  const lightLatencies = (await runAgents([servers[0]!.url], ADMIN, light)).flatMap(
+    (r) => r.latencies,
+  );
   const rss = Math.max(...servers.map((x) => peakRssMb(x.child.pid)));
   await Promise.all(servers.map(stop));
   // Checkpoint lag: from each acknowledgement to the first checkpoint seen covering it.
@@ -202,6 +222,8 @@ async function ingest(processes: number, schema?: string) {
     rate: events / Math.min(elapsed, duration + 1),
     p50: pct(latencies, 50),
     p99: pct(latencies, 99),
+    lightP50: pct(lightLatencies, 50),
+    lightP99: pct(lightLatencies, 99),
     lag50: pct(lags, 50),
     lag99: pct(lags, 99),
     rss,
@@ -337,6 +359,8 @@ for (const p of processCounts) {
       `, ${(r.rate / rows.find((x) => x.name.startsWith("PostgreSQL binary COPY"))!.value).toFixed(2)} of COPY rows/s`;
   row(`submit latency p50 (${label})`, r.p50, "ms");
   row(`submit latency p99 (${label})`, r.p99, "ms");
+  row(`submit latency p50, 1 client × 50 events (${label})`, r.lightP50, "ms");
+  row(`submit latency p99, 1 client × 50 events (${label})`, r.lightP99, "ms");
   row(`checkpoint lag p50 (${label})`, r.lag50, "ms");
   row(`checkpoint lag p99 (${label})`, r.lag99, "ms");
   row(`peak server RSS (${label})`, r.rss, "MB");
@@ -363,6 +387,8 @@ if (dbUrl) {
   );
   row("submit latency p50 (PGlite)", r.p50, "ms");
   row("submit latency p99 (PGlite)", r.p99, "ms");
+  row("submit latency p50, 1 client × 50 events (PGlite)", r.lightP50, "ms");
+  row("submit latency p99, 1 client × 50 events (PGlite)", r.lightP99, "ms");
 }
 
 // 3. Reads on a big log.
