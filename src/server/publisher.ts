@@ -162,7 +162,10 @@ export class Publisher {
   }
 
   start(): void {
+    // A fixed cadence: the next tick is due `intervalMs` after this one started, not after it
+    // ended (under load a tick takes a few hundred ms, which added straight to checkpoint lag).
     const tick = async () => {
+      const started = Date.now();
       try {
         await this.publish();
         await this.opts.afterTick?.();
@@ -170,7 +173,10 @@ export class Publisher {
       } catch (e) {
         this.opts.onError?.(e);
       }
-      if (!this.stopped) this.timer = setTimeout(tick, this.opts.intervalMs);
+      if (!this.stopped) {
+        const wait = Math.max(0, this.opts.intervalMs - (Date.now() - started));
+        this.timer = setTimeout(tick, wait);
+      }
     };
     this.timer = setTimeout(tick, 0);
   }
