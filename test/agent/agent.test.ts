@@ -2,12 +2,13 @@
 import { randomBytes } from "node:crypto";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
+  agentBed,
   eventsOf,
   freePort,
-  killTmux,
   paneOutput,
+  printed,
   startAgent,
   startTmux,
   streamsContiguous,
@@ -16,23 +17,10 @@ import {
   tmux,
   until,
 } from "../support/agent.ts";
-import { openTestDb, type TestDb } from "../support/db.ts";
-import { type Proc, run } from "../support/proc.ts";
+import { run } from "../support/proc.ts";
 import { serve } from "../support/serve.ts";
 
-let db: TestDb | undefined;
-const started: { sockets: string[]; procs: Proc[] } = { sockets: [], procs: [] };
-beforeAll(async () => {
-  if (process.env.DATABASE_URL) db = await openTestDb();
-});
-afterAll(() => db?.close());
-afterEach(async () => {
-  for (const p of started.procs) p.child.kill("SIGKILL");
-  await Promise.all(started.procs.map((p) => p.exited));
-  for (const s of started.sockets) killTmux(s);
-  started.procs = [];
-  started.sockets = [];
-});
+const started = agentBed();
 
 async function setup(opts: { port?: number } = {}) {
   const dir = tempDir("tt-agent-");
@@ -41,7 +29,7 @@ async function setup(opts: { port?: number } = {}) {
   const logData = join(dir, "log");
   const s = await serve({
     data: logData,
-    schema: db?.schema,
+    schema: started.db?.schema,
     args: opts.port ? ["--port", String(opts.port), "--checkpoint-interval", "200ms"] : [],
   });
   started.procs.push(s.proc);
@@ -62,10 +50,6 @@ async function setup(opts: { port?: number } = {}) {
   await agent.waitFor(/capturing into/, 30_000);
   return { dir, host, socket, s, spool, logData, tokenFile, agent };
 }
-
-/** How often `line` was printed as a whole line (not as part of the typed command). */
-const printed = (out: string, line: string) =>
-  out.split(`\r${line}\r\n`).length + out.split(`\n${line}\r\n`).length - 2;
 
 const type = (socket: string, keys: string) =>
   tmux(socket, "send-keys", "-t", "work", keys, "Enter");
@@ -148,7 +132,7 @@ describe("agent", () => {
     await new Promise((r) => setTimeout(r, 1500));
     const back = await serve({
       data: t.logData,
-      schema: db?.schema,
+      schema: started.db?.schema,
       args: ["--port", String(port)],
     });
     started.procs.push(back.proc);

@@ -5,9 +5,9 @@
 import { randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import {
-  killTmux,
+  agentBed,
   startAgent,
   startTmux,
   submitToken,
@@ -15,25 +15,13 @@ import {
   tmux,
   until,
 } from "../support/agent.ts";
-import { openTestDb, type TestDb } from "../support/db.ts";
+import { openTestDb } from "../support/db.ts";
 import { makeSubmission } from "../support/events.ts";
 import { ADMIN } from "../support/log.ts";
-import { type Proc, run } from "../support/proc.ts";
+import { run } from "../support/proc.ts";
 import { getJson, postEvents, serve } from "../support/serve.ts";
 
-let db: TestDb | undefined;
-const started: { sockets: string[]; procs: Proc[] } = { sockets: [], procs: [] };
-beforeAll(async () => {
-  if (process.env.DATABASE_URL) db = await openTestDb();
-});
-afterAll(() => db?.close());
-afterEach(async () => {
-  for (const p of started.procs) p.child.kill("SIGKILL");
-  await Promise.all(started.procs.map((p) => p.exited));
-  for (const s of started.sockets) killTmux(s);
-  started.procs = [];
-  started.sockets = [];
-});
+const started = agentBed();
 
 async function cli(
   args: string[],
@@ -63,7 +51,7 @@ describe("auditor commands on a log filled by the agent", () => {
     const dir = tempDir("tt-auditor-");
     const host = `audit-${randomBytes(3).toString("hex")}`;
     const socket = `tt-${randomBytes(4).toString("hex")}`;
-    const s = await serve({ data: join(dir, "log"), schema: db?.schema });
+    const s = await serve({ data: join(dir, "log"), schema: started.db?.schema });
     started.procs.push(s.proc);
     const vkey = s.proc.stdout().match(/verifier key\s+(\S+)/)![1]!;
     const origin = s.proc.stdout().match(/origin\s+(\S+)/)![1]!;
@@ -175,10 +163,10 @@ describe("auditor commands on a log filled by the agent", () => {
     const audited = await cli(["audit", ...pub, "--token-file", adminFile, "--json"]);
     expect(audited.code, audited.out + audited.err).toBe(0);
     expect(JSON.parse(audited.out)).toMatchObject({ ok: true, findings: [] });
-    if (db) {
+    if (started.db) {
       const direct = await cli(["audit", "--log-key", vkey, "--json"], {
-        DATABASE_URL: db.url,
-        TMUXTRAIL_DATABASE_SCHEMA: db.schema,
+        DATABASE_URL: started.db.url,
+        TMUXTRAIL_DATABASE_SCHEMA: started.db.schema,
       });
       expect(direct.code, direct.out + direct.err).toBe(0);
     }

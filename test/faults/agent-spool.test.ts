@@ -5,12 +5,13 @@
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import {
+  agentBed,
   eventsOf,
   freePort,
-  killTmux,
   paneOutput,
+  printed,
   startAgent,
   startTmux,
   streamsContiguous,
@@ -19,27 +20,9 @@ import {
   tmux,
   until,
 } from "../support/agent.ts";
-import { openTestDb, type TestDb } from "../support/db.ts";
-import type { Proc } from "../support/proc.ts";
 import { serve } from "../support/serve.ts";
 
-let db: TestDb | undefined;
-const started: { sockets: string[]; procs: Proc[] } = { sockets: [], procs: [] };
-beforeAll(async () => {
-  if (process.env.DATABASE_URL) db = await openTestDb();
-});
-afterAll(() => db?.close());
-afterEach(async () => {
-  for (const p of started.procs) p.child.kill("SIGKILL");
-  await Promise.all(started.procs.map((p) => p.exited));
-  for (const s of started.sockets) killTmux(s);
-  started.procs = [];
-  started.sockets = [];
-});
-
-/** How often `line` was printed as a whole line (not as part of the typed command). */
-const printed = (out: string, line: string) =>
-  out.split(`\r${line}\r\n`).length + out.split(`\n${line}\r\n`).length - 2;
+const started = agentBed();
 
 it("log down past the spool cap, then back: the spool drains and every line arrives once, seq contiguous", {
   timeout: 120_000,
@@ -51,7 +34,7 @@ it("log down past the spool cap, then back: the spool drains and every line arri
   const logData = join(dir, "log");
   const args = ["--port", String(port), "--checkpoint-interval", "200ms"];
   // The log exists (the agent's key is made there), then goes down before the agent starts.
-  const first = await serve({ data: logData, schema: db?.schema, args });
+  const first = await serve({ data: logData, schema: started.db?.schema, args });
   started.procs.push(first.proc);
   const tokenFile = await submitToken(first.url, host, dir);
   first.proc.child.kill("SIGTERM");
@@ -75,7 +58,7 @@ it("log down past the spool cap, then back: the spool drains and every line arri
   // More output while capture is paused: it waits in the raw file.
   for (let i = 20; i < 30; i++) type(`echo capped-${i}-${"y".repeat(100)}`);
   await new Promise((r) => setTimeout(r, 1000));
-  const back = await serve({ data: logData, schema: db?.schema, args });
+  const back = await serve({ data: logData, schema: started.db?.schema, args });
   started.procs.push(back.proc);
   expect(back.url).toBe(first.url);
   // Capture resumes by itself: output printed after the log is back arrives too.

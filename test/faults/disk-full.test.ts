@@ -19,6 +19,7 @@ import {
   eventsOf,
   killTmux,
   paneOutput,
+  printed,
   startAgent,
   startTmux,
   streamsContiguous,
@@ -99,9 +100,6 @@ afterEach(async () => {
   for (const m of mounts) unmount(m);
   mounts.length = 0;
 });
-
-const printed = (out: string, line: string) =>
-  out.split(`\r${line}\r\n`).length + out.split(`\n${line}\r\n`).length - 2;
 
 describe.skipIf(!canMount)("disk full", () => {
   // Found by this drill and fixed: a write cut short by ENOSPC used to leave a torn line that

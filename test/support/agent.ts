@@ -4,7 +4,9 @@ import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
+import { afterAll, afterEach, beforeAll } from "vitest";
 import { SHELL_HOOKS } from "../../src/agent/shell-hook.ts";
+import { openTestDb, type TestDb } from "./db.ts";
 import { ADMIN } from "./log.ts";
 import { type Proc, run } from "./proc.ts";
 import { tempDir } from "./serve.ts";
@@ -153,6 +155,45 @@ export function streamsContiguous(events: LoggedEvent[]): boolean {
     if (seqs.some((s, i) => s !== i)) return false;
   }
   return true;
+}
+
+/** How often `line` was printed as a whole line in a pane's output (not as part of a typed command). */
+export function printed(out: string, line: string): number {
+  return out.split(`\r${line}\r\n`).length + out.split(`\n${line}\r\n`).length - 2;
+}
+
+export interface AgentBed {
+  /** The test's own PostgreSQL schema when DATABASE_URL is set; undefined means embedded PGlite. */
+  readonly db: TestDb | undefined;
+  /** Processes and tmux servers to kill after each test (only those the test started). */
+  readonly procs: Proc[];
+  readonly sockets: string[];
+}
+
+/**
+ * Registers the calling test file's hooks: its own database schema before all tests, and after
+ * each test kill -9 of the processes and tmux servers it pushed onto `procs` and `sockets`.
+ */
+export function agentBed(): AgentBed {
+  let db: TestDb | undefined;
+  const bed = {
+    procs: [] as Proc[],
+    sockets: [] as string[],
+    get db() {
+      return db;
+    },
+  };
+  beforeAll(async () => {
+    if (process.env.DATABASE_URL) db = await openTestDb();
+  });
+  afterAll(() => db?.close());
+  afterEach(async () => {
+    const procs = bed.procs.splice(0);
+    for (const p of procs) p.child.kill("SIGKILL");
+    await Promise.all(procs.map((p) => p.exited));
+    for (const s of bed.sockets.splice(0)) killTmux(s);
+  });
+  return bed;
 }
 
 export async function until<T>(
