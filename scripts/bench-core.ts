@@ -15,9 +15,21 @@ import { generateKey, parseSignerKey, parseVerifierKey } from "../src/log/keys.t
 import { signNote } from "../src/log/note.ts";
 import { inclusionProof, type NodeId, verifyInclusion } from "../src/log/proof.ts";
 import { nodeHasher } from "../src/server/node-hasher.ts";
+import { benchArgs } from "./bench/args.ts";
 
-const json = process.argv.includes("--json");
-const seconds = Number(process.argv[process.argv.indexOf("--seconds") + 1]) || 1;
+const HELP = `usage: npm run bench:core -- [--seconds N] [--json]
+
+The pure core's rates (appended leaves, inclusion proofs, notes verified) beside this machine's raw
+SHA-256 and Ed25519 rates, measured in the same run.
+
+  --seconds N  seconds per figure (default 1)
+  --json       one JSON object instead of the table
+  -h, --help   this text
+`;
+const { json, seconds } = benchArgs("bench:core", HELP, {
+  seconds: { default: "1" },
+  json: "flag",
+});
 
 /** Runs `f` repeatedly for ~`seconds`; returns operations per second. */
 function rate(f: () => void, batch = 1): number {

@@ -20,7 +20,6 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
 import postgres from "postgres";
 import { generateKey } from "../../src/log/keys.ts";
 import {
@@ -29,24 +28,44 @@ import {
   startStandby,
   waitReplayed,
 } from "../../test/support/standby.ts";
+import { benchArgs } from "./args.ts";
 import { buildBigLog } from "./big-log.ts";
 import { rawInsertRates } from "./raw-db.ts";
 
+const HELP = `usage: npm run bench -- [options]
+
+One run, one table: ingest over real HTTP (events/s, submit p50/p99, checkpoint lag p50/p99, peak
+RSS) with 1 and 2 serve processes and a PGlite row; reads on a big log (inclusion proofs/s, tiles/s
+from the primary and a hot standby, audit leaves/s); each beside the raw limit measured in the same
+run (bare hono endpoint, PostgreSQL INSERT and COPY, SHA-256, Ed25519).
+
+  --duration S        seconds of each ingest run (default 10)
+  --agents N          agent processes generating load (default 4)
+  --concurrency N     requests in flight per agent (default 4)
+  --batch N           events per submission (default 200)
+  --processes LIST    serve processes per ingest run, e.g. 1,2 (default 1,2 on PostgreSQL, 1 on PGlite)
+  --leaves N          size of the log the reads run on, 0 skips the reads (default 1000000)
+  --json              one JSON object, keys naming each figure and its unit
+  -h, --help          this text
+
+PostgreSQL from DATABASE_URL (fresh schemas, dropped afterwards; the standby row needs root and
+pg_basebackup), else embedded PGlite in a temporary directory (ingest only, one process).
+docs/performance.md has a run, the targets and what bounds each figure.
+`;
+
 const root = fileURLToPath(new URL("../..", import.meta.url));
-const { values: opt } = parseArgs({
-  options: {
-    duration: { type: "string", default: "10" },
-    agents: { type: "string", default: "4" },
-    concurrency: { type: "string", default: "4" },
-    batch: { type: "string", default: "200" },
-    processes: { type: "string" },
-    leaves: { type: "string", default: "1000000" },
-    json: { type: "boolean", default: false },
-  },
+const opt = benchArgs("bench", HELP, {
+  duration: { default: "10" },
+  agents: { default: "4" },
+  concurrency: { default: "4" },
+  batch: { default: "200" },
+  processes: "list",
+  leaves: { default: "1000000", min: 0 },
+  json: "flag",
 });
-const duration = Number(opt.duration);
+const duration = opt.duration;
 const dbUrl = process.env.DATABASE_URL;
-const processCounts = (opt.processes ?? (dbUrl ? "1,2" : "1")).split(",").map(Number);
+const processCounts = opt.processes ?? (dbUrl ? [1, 2] : [1]);
 const ADMIN = `tt_bench_${randomBytes(8).toString("hex")}`;
 
 interface Started {
@@ -98,9 +117,9 @@ interface AgentResult {
 
 /** The load: `agents` processes × `concurrency` requests in flight × `batch` events, for `seconds`. */
 const saturating = {
-  agents: Number(opt.agents),
-  concurrency: Number(opt.concurrency),
-  batch: Number(opt.batch),
+  agents: opt.agents,
+  concurrency: opt.concurrency,
+  batch: opt.batch,
   seconds: duration,
   name: "",
 };
@@ -392,7 +411,7 @@ if (dbUrl) {
 }
 
 // 3. Reads on a big log.
-const leaves = Number(opt.leaves);
+const leaves = opt.leaves;
 if (admin && schema && leaves > 0) {
   const s = `${schema}_reads`;
   await admin.unsafe(`CREATE SCHEMA ${s}`);

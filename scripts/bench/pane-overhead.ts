@@ -9,14 +9,22 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
+import { benchArgs } from "./args.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
-const { values } = parseArgs({
-  options: { mb: { type: "string", default: "100" }, runs: { type: "string", default: "3" } },
+const HELP = `usage: npm run bench:pane -- [--mb N] [--runs N]
+
+How much the agent slows a tmux pane printing N MB: the print alone, with pipe-pane to a file (the
+floor), and with the agent sending to a local log; median wall time of each and the ratios.
+
+  --mb N      megabytes the pane prints (default 100)
+  --runs N    runs of each, the median is reported (default 3)
+  -h, --help  this text
+`;
+const { mb: MB, runs: RUNS } = benchArgs("bench:pane", HELP, {
+  mb: { default: "100" },
+  runs: { default: "3" },
 });
-const MB = Number(values.mb);
-const RUNS = Number(values.runs);
 const ADMIN = `tt_pane_${randomBytes(6).toString("hex")}`;
 
 const tmux = (sock: string, ...a: string[]) =>
