@@ -24,6 +24,16 @@ export class ApiError extends Error {
 export const badRequest = (message: string, code = "bad-request") =>
   new ApiError(400, code, message);
 export const notFound = (message: string) => new ApiError(404, "not-found", message);
+/** Something the primary has that the read replica has not replayed yet: retry, not 400 or 404. */
+export const replicaBehind = (what: string) =>
+  new ApiError(
+    503,
+    "replica-behind",
+    `the read replica has not caught up with ${what} yet; retry`,
+    {
+      "Retry-After": "1",
+    },
+  );
 
 const trailStatus: Record<TrailErrorCode, ContentfulStatusCode> = {
   malformed: 400,

@@ -15,7 +15,7 @@ import { latestCheckpoint } from "../../server/publisher.ts";
 import { proveInclusion } from "../../server/tree-reader.ts";
 import { recordAccess } from "../access.ts";
 import type { LogContext } from "../context.ts";
-import { ApiError, badRequest, notFound } from "../errors.ts";
+import { ApiError, badRequest, notFound, replicaBehind } from "../errors.ts";
 import { type Env, guard, queryInt } from "../http.ts";
 import { servedCheckpoint } from "./tiles.ts";
 
@@ -112,16 +112,7 @@ export function entryRoutes(ctx: LogContext) {
     if (!row) {
       if (ctx.readSql !== ctx.sql) {
         const primary = await ctx.sql.query<{ size: number }>("SELECT size FROM log_state");
-        if (index < Number(primary[0]?.size ?? 0)) {
-          throw new ApiError(
-            503,
-            "replica-behind",
-            `the read replica has not caught up with leaf ${index} yet; retry`,
-            {
-              "Retry-After": "1",
-            },
-          );
-        }
+        if (index < Number(primary[0]?.size ?? 0)) throw replicaBehind(`leaf ${index}`);
       }
       throw notFound(`no leaf at index ${index}`);
     }

@@ -7,7 +7,7 @@ import { base64Decode, base64Encode } from "../../log/encoding.ts";
 import { latestCheckpoint } from "../../server/publisher.ts";
 import { proveConsistency, proveInclusion } from "../../server/tree-reader.ts";
 import type { LogContext } from "../context.ts";
-import { ApiError, badRequest, notFound } from "../errors.ts";
+import { badRequest, notFound, replicaBehind } from "../errors.ts";
 import { type Env, guard, queryInt, requiredInt } from "../http.ts";
 
 /** The newest published size seen per database: it only grows, so a size up to it needs no query. */
@@ -18,21 +18,11 @@ async function publishedSize(ctx: LogContext, atLeast: number): Promise<number> 
   if (atLeast <= known) return known;
   const size = (await latestCheckpoint(ctx.readSql))?.size ?? 0;
   published.set(ctx.readSql, Math.max(known, size));
-  if (size < atLeast && ctx.readSql !== ctx.sql) await replicaBehind(ctx, atLeast);
-  return size;
-}
-
-/** A size the primary has published but the read replica has not replayed yet: retry, not 400. */
-export async function replicaBehind(ctx: LogContext, size: number): Promise<void> {
-  const primary = (await latestCheckpoint(ctx.sql))?.size ?? 0;
-  if (size <= primary) {
-    throw new ApiError(
-      503,
-      "replica-behind",
-      `the read replica has not caught up with checkpoint size ${size} yet; retry`,
-      { "Retry-After": "1" },
-    );
+  if (size < atLeast && ctx.readSql !== ctx.sql) {
+    const primary = (await latestCheckpoint(ctx.sql))?.size ?? 0;
+    if (atLeast <= primary) throw replicaBehind(`checkpoint size ${atLeast}`);
   }
+  return size;
 }
 
 function checkSize(size: number, published: number, name: string): void {
