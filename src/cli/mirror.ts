@@ -7,12 +7,8 @@
 // a failed verification exits 1, SIGINT/SIGTERM end the loop with 0.
 
 import { mkdirSync } from "node:fs";
-import {
-  lockMirror,
-  type MirrorRound,
-  mirrorRound,
-  readMirrorCheckpoint,
-} from "../client/mirror.ts";
+import { type MirrorRound, mirrorRound } from "../client/mirror.ts";
+import { lockMirror, readMirrorCheckpoint } from "../client/mirror-files.ts";
 import { base64Encode } from "../log/encoding.ts";
 import { isTrailError } from "../log/errors.ts";
 import { parseDuration } from "../server/config.ts";

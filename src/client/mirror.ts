@@ -30,9 +30,9 @@
 // against the new signed root, so they are right and the next round does not fetch them again.
 // Every file is written to a temporary name beginning with "." in its directory and renamed.
 
-import { closeSync, existsSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
-import { mkdir, open, readFile, rename, rm, stat } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { existsSync } from "node:fs";
+import { mkdir, rm } from "node:fs/promises";
+import { join } from "node:path";
 import { encodeBundle } from "../log/bundle.ts";
 import type { OpenedCheckpoint } from "../log/checkpoint.ts";
 import { base64Encode, bytesEqual } from "../log/encoding.ts";
@@ -48,6 +48,14 @@ import {
   tilesForSize,
 } from "../log/tiles.ts";
 import { type LogSource, openLogSource } from "./log-source.ts";
+import {
+  exists,
+  fsyncDir,
+  type OpenNote,
+  readLocal,
+  readMirrorCheckpoint,
+  writeAtomic,
+} from "./mirror-files.ts";
 import { TileTree, verifyConsistencyFromTiles, verifyRootFromTiles } from "./verified-reader.ts";
 
 export interface MirrorOptions {
@@ -55,8 +63,7 @@ export interface MirrorOptions {
   upstream: LogSource;
   /** The mirror directory. */
   dir: string;
-  /** Opens a checkpoint note with the log key; `quorum` 0 for the one already in the mirror. */
-  open: (note: string, quorum?: number, origin?: string) => OpenedCheckpoint;
+  open: OpenNote;
   /** Also mirror entry bundles (the upstream needs a read token). */
   entries?: boolean;
   /** Keep partial tiles once their full tile exists (default: delete them). */
@@ -125,61 +132,6 @@ class View implements LogSource {
   }
 }
 
-async function readLocal(dir: string, path: string): Promise<Uint8Array | undefined> {
-  try {
-    return new Uint8Array(await readFile(join(dir, ...path.split("/"))));
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw e;
-  }
-}
-
-async function exists(dir: string, path: string): Promise<boolean> {
-  try {
-    await stat(join(dir, ...path.split("/")));
-    return true;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return false;
-    throw e;
-  }
-}
-
-let tmpCounter = 0;
-
-/** Writes `data` at `path` under `dir`: temporary file, fsync, rename. Returns the directory. */
-async function writeAtomic(dir: string, path: string, data: Uint8Array | string): Promise<string> {
-  const file = join(dir, ...path.split("/"));
-  const parent = dirname(file);
-  await mkdir(parent, { recursive: true });
-  const tmp = join(parent, `.${path.split("/").pop()}.${process.pid}.${++tmpCounter}.tmp`);
-  const fh = await open(tmp, "wx", 0o644);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
-    await rename(tmp, file);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
-  return parent;
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  let fh: Awaited<ReturnType<typeof open>> | undefined;
-  try {
-    fh = await open(dir, "r");
-    await fh.sync();
-  } catch {
-    // Some filesystems refuse fsync on a directory; the renames are still atomic.
-  } finally {
-    await fh?.close();
-  }
-}
-
 /** Runs `f` over `items` with at most `n` in flight, in order of start; stops at the first error. */
 async function pool<T>(
   items: readonly T[],
@@ -206,28 +158,6 @@ async function pool<T>(
 /** The subtree hash of a full tile's 256 hashes. */
 function foldTile(data: Uint8Array, hasher: Hasher): Hash {
   return foldPerfect(data, 0, data.length / 32, hasher);
-}
-
-/** The checkpoint the mirror holds, opened with the log key (quorum 0: it held when written). */
-export function readMirrorCheckpoint(
-  dir: string,
-  open: MirrorOptions["open"],
-): { note: string; cp: OpenedCheckpoint } | undefined {
-  const file = join(dir, "checkpoint");
-  let note: string;
-  try {
-    note = readFileSync(file, "utf8");
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw new Error(`cannot read ${file}: ${(e as Error).message}`);
-  }
-  try {
-    return { note, cp: open(note, 0) };
-  } catch (e) {
-    throw new Error(
-      `${file} is not a checkpoint signed by this log's key: ${(e as Error).message}`,
-    );
-  }
 }
 
 /** Verification failures (exit 1), as opposed to malformed input or keys (exit 2). */
@@ -421,39 +351,4 @@ export async function mirrorRound(o: MirrorOptions): Promise<MirrorRound> {
     bundlesWritten,
     partialsRemoved,
   };
-}
-
-/**
- * Takes `<dir>/.mirror.lock` (holding this process's id) so that two mirrors never write one
- * directory; a lock whose process is gone is taken over. Returns the release function.
- */
-export function lockMirror(dir: string): () => void {
-  const file = join(dir, ".mirror.lock");
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(file, "wx", 0o644);
-      try {
-        writeSync(fd, `${process.pid}\n`);
-      } finally {
-        closeSync(fd);
-      }
-      return () => rmSync(file, { force: true });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-      const pid = Number.parseInt(readFileSync(file, "utf8"), 10);
-      if (Number.isSafeInteger(pid) && pid > 0 && alive(pid))
-        throw new Error(`${dir} is being mirrored by process ${pid} (lock ${file})`);
-      rmSync(file, { force: true });
-    }
-  }
-  throw new Error(`cannot take the lock ${file}`);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
 }

@@ -1,0 +1,128 @@
+// The mirror directory on disk: reading what it holds, writing a file so that a reader sees either
+// the old file or the whole new one (temporary name beginning with ".", fsync, rename), fsync of
+// the directories written to, the checkpoint it holds, and the lock that keeps two mirrors from
+// writing one directory. The round that decides what to write is in mirror.ts.
+
+import { closeSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
+import { mkdir, open, readFile, rename, rm, stat } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import type { OpenedCheckpoint } from "../log/checkpoint.ts";
+
+/** Opens a checkpoint note with the log key; `quorum` 0 for the one already in the mirror. */
+export type OpenNote = (note: string, quorum?: number, origin?: string) => OpenedCheckpoint;
+
+export async function readLocal(dir: string, path: string): Promise<Uint8Array | undefined> {
+  try {
+    return new Uint8Array(await readFile(join(dir, ...path.split("/"))));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw e;
+  }
+}
+
+export async function exists(dir: string, path: string): Promise<boolean> {
+  try {
+    await stat(join(dir, ...path.split("/")));
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return false;
+    throw e;
+  }
+}
+
+let tmpCounter = 0;
+
+/** Writes `data` at `path` under `dir`: temporary file, fsync, rename. Returns the directory. */
+export async function writeAtomic(
+  dir: string,
+  path: string,
+  data: Uint8Array | string,
+): Promise<string> {
+  const file = join(dir, ...path.split("/"));
+  const parent = dirname(file);
+  await mkdir(parent, { recursive: true });
+  const tmp = join(parent, `.${path.split("/").pop()}.${process.pid}.${++tmpCounter}.tmp`);
+  const fh = await open(tmp, "wx", 0o644);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  try {
+    await rename(tmp, file);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e;
+  }
+  return parent;
+}
+
+export async function fsyncDir(dir: string): Promise<void> {
+  let fh: Awaited<ReturnType<typeof open>> | undefined;
+  try {
+    fh = await open(dir, "r");
+    await fh.sync();
+  } catch {
+    // Some filesystems refuse fsync on a directory; the renames are still atomic.
+  } finally {
+    await fh?.close();
+  }
+}
+
+/** The checkpoint the mirror holds, opened with the log key (quorum 0: it held when written). */
+export function readMirrorCheckpoint(
+  dir: string,
+  open: OpenNote,
+): { note: string; cp: OpenedCheckpoint } | undefined {
+  const file = join(dir, "checkpoint");
+  let note: string;
+  try {
+    note = readFileSync(file, "utf8");
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw new Error(`cannot read ${file}: ${(e as Error).message}`);
+  }
+  try {
+    return { note, cp: open(note, 0) };
+  } catch (e) {
+    throw new Error(
+      `${file} is not a checkpoint signed by this log's key: ${(e as Error).message}`,
+    );
+  }
+}
+
+/**
+ * Takes `<dir>/.mirror.lock` (holding this process's id) so that two mirrors never write one
+ * directory; a lock whose process is gone is taken over. Returns the release function.
+ */
+export function lockMirror(dir: string): () => void {
+  const file = join(dir, ".mirror.lock");
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(file, "wx", 0o644);
+      try {
+        writeSync(fd, `${process.pid}\n`);
+      } finally {
+        closeSync(fd);
+      }
+      return () => rmSync(file, { force: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      const pid = Number.parseInt(readFileSync(file, "utf8"), 10);
+      if (Number.isSafeInteger(pid) && pid > 0 && alive(pid))
+        throw new Error(`${dir} is being mirrored by process ${pid} (lock ${file})`);
+      rmSync(file, { force: true });
+    }
+  }
+  throw new Error(`cannot take the lock ${file}`);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
