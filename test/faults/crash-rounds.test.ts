@@ -22,13 +22,12 @@ import {
   latestCheckpoint,
   rollbacks,
   type Submitter,
-  serveWith,
   submitLoop,
   verifierKeyOf,
   watchCheckpoints,
 } from "../support/faults-serve.ts";
 import { ADMIN } from "../support/log.ts";
-import { tempDir } from "../support/serve.ts";
+import { serve, tempDir } from "../support/serve.ts";
 
 let db: TestDb | undefined;
 beforeAll(async () => {
@@ -48,7 +47,7 @@ it("three kill -9 rounds under concurrent load: nothing acknowledged is lost, no
   let pendingLeaf: Uint8Array | undefined;
   const delays: number[] = [];
   for (let round = 0; round < 3; round++) {
-    const s = await serveWith({ data, schema: db?.schema });
+    const s = await serve({ data, schema: db?.schema });
     vkey ||= verifierKeyOf(s);
     const verifier = parseVerifierKey(vkey);
     if (round > 0) {
@@ -98,7 +97,7 @@ it("three kill -9 rounds under concurrent load: nothing acknowledged is lost, no
     stop = true;
     await Promise.all([load, leaves, watcher]);
   }
-  const s = await serveWith({ data, schema: db?.schema });
+  const s = await serve({ data, schema: db?.schema });
   try {
     const info = `kill delays ${delays.join(", ")} ms; statuses ${JSON.stringify([...ledger.statuses])}; ${ledger.bodies.join(" | ")}`;
     expect(ledger.acked.size, info).toBeGreaterThan(0);

@@ -19,13 +19,12 @@ import {
   consistencyProblems,
   Ledger,
   type Submitter,
-  serveWith,
   submitLoop,
   verifierKeyOf,
   watchCheckpoints,
 } from "../support/faults-serve.ts";
 import { ADMIN } from "../support/log.ts";
-import { tempDir } from "../support/serve.ts";
+import { serve, tempDir } from "../support/serve.ts";
 
 describe.runIf(usingPostgres)("PostgreSQL connections terminated under load", () => {
   let db: TestDb;
@@ -47,7 +46,7 @@ describe.runIf(usingPostgres)("PostgreSQL connections terminated under load", ()
     // scripts/patch-deps.mjs guards it at install; this drill shows the process survives.
     const app = `ttfault_${randomBytes(6).toString("hex")}`;
     const startedAt = new Date(Date.now() - 1000);
-    const s = await serveWith({
+    const s = await serve({
       data: tempDir("tt-faults-pgkill-"),
       schema: db.schema,
       env: { PGAPPNAME: app },
@@ -89,7 +88,7 @@ describe.runIf(usingPostgres)("PostgreSQL connections terminated under load", ()
     const startedAt = new Date(Date.now() - 1000);
     const data = tempDir("tt-faults-pgkill-");
     const start = (port = "0") =>
-      serveWith({
+      serve({
         data,
         schema: db.schema,
         args: ["--pool-size", "6", "--port", port],

@@ -1,8 +1,8 @@
-// Helpers for the fault drills (test/faults): `serve` with extra environment, concurrent
-// submitters that record every acknowledgement, a checkpoint watcher, and the two checks every
-// drill ends with: every acknowledged index still holds its leaf (read back both from
-// /v1/entries and from the entry bundles of the tiles API), and every checkpoint seen is
-// consistent with every later one (proofs rebuilt from the hash tiles, never taken on trust).
+// Helpers for the fault drills (test/faults): concurrent submitters that record every
+// acknowledgement, a checkpoint watcher, and the two checks every drill ends with: every
+// acknowledged index still holds its leaf (read back both from /v1/entries and from the entry
+// bundles of the tiles API), and every checkpoint seen is consistent with every later one (proofs
+// rebuilt from the hash tiles, never taken on trust).
 
 import { createHash } from "node:crypto";
 import { consistencyFromTiles, rootFromTiles } from "../../src/client/tlog-http.ts";
@@ -15,37 +15,9 @@ import { verifyConsistency } from "../../src/log/proof.ts";
 import { entriesPath, TILE_WIDTH } from "../../src/log/tiles.ts";
 import { makeBatch } from "./events.ts";
 import { ADMIN } from "./log.ts";
-import { run } from "./proc.ts";
 import type { Served } from "./serve.ts";
 
 const auth = { Authorization: `Bearer ${ADMIN}` };
-
-/** `tmuxtrail serve` like support/serve.ts, with extra environment (e.g. PGAPPNAME). */
-export async function serveWith(opts: {
-  data: string;
-  schema?: string;
-  args?: string[];
-  env?: Record<string, string>;
-}): Promise<Served> {
-  const env: Record<string, string | undefined> = { TMUXTRAIL_ADMIN_TOKEN: ADMIN, ...opts.env };
-  if (opts.schema) env.TMUXTRAIL_DATABASE_SCHEMA = opts.schema;
-  else env.DATABASE_URL = "";
-  const proc = run(
-    [
-      "serve",
-      "--port",
-      "0",
-      "--data",
-      opts.data,
-      "--checkpoint-interval",
-      "100ms",
-      ...(opts.args ?? []),
-    ],
-    env,
-  );
-  const m = await proc.waitFor(/listening on (http:\/\/\S+)/, 60_000);
-  return { proc, url: m[1]! };
-}
 
 export const verifierKeyOf = (s: Served): string =>
   s.proc.stdout().match(/verifier key\s+(\S+)/)![1]!;

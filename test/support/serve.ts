@@ -20,8 +20,9 @@ export async function serve(opts: {
   data: string;
   schema?: string;
   args?: string[];
+  env?: Record<string, string>;
 }): Promise<Served> {
-  const env: Record<string, string | undefined> = { TMUXTRAIL_ADMIN_TOKEN: ADMIN };
+  const env: Record<string, string | undefined> = { TMUXTRAIL_ADMIN_TOKEN: ADMIN, ...opts.env };
   if (opts.schema) env.TMUXTRAIL_DATABASE_SCHEMA = opts.schema;
   else env.DATABASE_URL = "";
   const proc = run(
