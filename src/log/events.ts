@@ -39,25 +39,27 @@ export const CONTENT_TYPES: readonly EventType[] = ["output", "command"];
 
 const RFC3339_UTC = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?Z$/;
 
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/** A real UTC date and time (no Feb 30, no hour 24), in the years 0100-9999. */
 function validTime(s: string): boolean {
   const m = RFC3339_UTC.exec(s);
   if (!m) return false;
-  const [y, mo, d, h, mi, se] = m.slice(1, 7).map(Number) as [
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-  ];
-  const t = new Date(Date.UTC(y, mo - 1, d, h, mi, se));
+  const y = Number(m[1]);
+  const mo = Number(m[2]);
+  const d = Number(m[3]);
+  const leap = y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
+  const days = mo === 2 && leap ? 29 : DAYS_IN_MONTH[mo - 1];
+  // Years below 100 were always refused (Date.UTC reads them as 19xx); they still are, so every
+  // verifier, old or new, reads the same leaves as valid.
   return (
-    t.getUTCFullYear() === y &&
-    t.getUTCMonth() === mo - 1 &&
-    t.getUTCDate() === d &&
-    h < 24 &&
-    mi < 60 &&
-    se < 60
+    y >= 100 &&
+    days !== undefined &&
+    d >= 1 &&
+    d <= days &&
+    Number(m[4]) < 24 &&
+    Number(m[5]) < 60 &&
+    Number(m[6]) < 60
   );
 }
 
@@ -120,33 +122,32 @@ const eventMetaShape = {
     .optional(),
 };
 
+/** The rules across fields, which the per-field shape cannot say: each broken one, in order. */
+function crossFieldIssues(e: {
+  type: EventType;
+  payload?: unknown;
+  erasure?: unknown;
+  access?: unknown;
+}): { path: string; message: string }[] {
+  const issues: { path: string; message: string }[] = [];
+  const needsPayload = CONTENT_TYPES.includes(e.type);
+  if (needsPayload && !e.payload)
+    issues.push({ path: "payload", message: `required for ${e.type} events` });
+  if (!needsPayload && e.payload)
+    issues.push({ path: "payload", message: `not allowed for ${e.type} events` });
+  if ((e.type === "erasure") !== (e.erasure !== undefined))
+    issues.push({ path: "erasure", message: "erasure events, and only they, carry `erasure`" });
+  if ((e.type === "access") !== (e.access !== undefined))
+    issues.push({ path: "access", message: "access events, and only they, carry `access`" });
+  return issues;
+}
+
 export const eventMetaSchema = z
   .object(eventMetaShape)
   .strict()
   .superRefine((e, ctx) => {
-    const needsPayload = CONTENT_TYPES.includes(e.type);
-    if (needsPayload && !e.payload)
-      ctx.addIssue({ code: "custom", path: ["payload"], message: `required for ${e.type} events` });
-    if (!needsPayload && e.payload)
-      ctx.addIssue({
-        code: "custom",
-        path: ["payload"],
-        message: `not allowed for ${e.type} events`,
-      });
-    if ((e.type === "erasure") !== (e.erasure !== undefined)) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["erasure"],
-        message: "erasure events, and only they, carry `erasure`",
-      });
-    }
-    if ((e.type === "access") !== (e.access !== undefined)) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["access"],
-        message: "access events, and only they, carry `access`",
-      });
-    }
+    for (const i of crossFieldIssues(e))
+      ctx.addIssue({ code: "custom", path: [i.path], message: i.message });
   });
 export type EventMeta = z.infer<typeof eventMetaSchema>;
 
@@ -209,12 +210,14 @@ export function parseSubmission(
   json: unknown,
   digest: (data: Uint8Array) => Uint8Array = sha256,
 ): ParsedSubmission {
+  // One pass of the schema: the submission's shape is the event's plus content, salt and enc,
+  // so what remains after taking those off is valid event metadata once the rules across
+  // fields hold (eventMetaSchema would check the same fields a second time).
   const r = submissionSchema.safeParse(json);
   if (!r.success) throw new TrailError("bad-event", zodMessage(r.error));
-  const { content, salt, enc, ...rest } = r.data;
-  const m = eventMetaSchema.safeParse(rest);
-  if (!m.success) throw new TrailError("bad-event", zodMessage(m.error));
-  const meta = m.data;
+  const { content, salt, enc, ...meta } = r.data;
+  const issue = crossFieldIssues(meta)[0];
+  if (issue) throw new TrailError("bad-event", `${issue.path}: ${issue.message}`);
   const leaf = eventLeaf(meta);
   if (!meta.payload) {
     check(

@@ -6,10 +6,14 @@ import { base64Encode, utf8Encode } from "../../src/log/encoding.ts";
 import { isTrailError, type TrailErrorCode } from "../../src/log/errors.ts";
 import {
   commitment,
+  EVENT_TYPES,
+  eventMetaSchema,
   makeSubmission,
   parseCommandContent,
   parseLeaf,
   parseSubmission,
+  submissionSchema,
+  timeSchema,
 } from "../../src/log/events.ts";
 import { canonicalJson } from "../../src/log/jcs.ts";
 import { errorCode } from "../support/errors.ts";
@@ -199,6 +203,124 @@ describe("tmux events", () => {
     expect(errorCode(() => parseLeaf(utf8Encode(text.replace('"v":1', '"v":1.0'))))).toBe(
       "bad-event",
     );
+  });
+
+  it("one schema pass decides as the field schema plus the rules across fields would", () => {
+    // The reference: the submission schema's fields, then the rules across fields of DESIGN
+    // section 1 written out here (payload by type, erasure and access only on their own types).
+    const twoPass = (json: unknown) => {
+      const r = submissionSchema.safeParse(json);
+      if (!r.success) {
+        const i = r.error.issues[0]!;
+        return { error: `${i.path.length ? i.path.join(".") : "event"}: ${i.message}` };
+      }
+      const { content: _c, salt: _s, enc: _e, ...meta } = r.data;
+      const content = meta.type === "output" || meta.type === "command";
+      if (content && !meta.payload) return { error: `payload: required for ${meta.type} events` };
+      if (!content && meta.payload)
+        return { error: `payload: not allowed for ${meta.type} events` };
+      if ((meta.type === "erasure") !== (meta.erasure !== undefined))
+        return { error: "erasure: erasure events, and only they, carry `erasure`" };
+      if ((meta.type === "access") !== (meta.access !== undefined))
+        return { error: "access: access events, and only they, carry `access`" };
+      return { meta };
+    };
+    const good = handMade({ seq: 5 });
+    const extras: Record<string, unknown> = {
+      type: undefined, // replaced by a generated type
+      payload: { size: 0, sha256: base64Encode(new Uint8Array(32)) },
+      erasure: { indexes: [[0, 1]], key: "k", reason: "gdpr" },
+      access: { key: "k", read: "entry 1" },
+      client: { user: "u", tty: "/dev/pts/1" },
+      size: { cols: 80, rows: 24 },
+      name: "w",
+      time: "2026-13-01T00:00:00Z",
+      seq: -1,
+    };
+    const mutated = fc
+      .record({
+        drop: fc.subarray(Object.keys(good)),
+        add: fc.subarray(Object.keys(extras)),
+        type: fc.constantFrom(...EVENT_TYPES),
+      })
+      .map(({ drop, add, type }) => {
+        const o: Record<string, unknown> = { ...good };
+        for (const k of drop) delete o[k];
+        for (const k of add) o[k] = k === "type" ? type : extras[k];
+        return o;
+      });
+    fc.assert(
+      fc.property(mutated, (sub) => {
+        const want = twoPass(sub);
+        let got: { meta?: unknown; message?: string };
+        try {
+          got = { meta: parseSubmission(sub).meta };
+        } catch (e) {
+          got = { message: (e as Error).message };
+        }
+        if (want.error) {
+          expect(got.message).toBe(want.error);
+        } else {
+          // The event schema (what parseLeaf reads back with) agrees on the metadata.
+          expect(eventMetaSchema.safeParse(want.meta).success).toBe(true);
+        }
+        if (got.meta) {
+          expect(want.meta).toEqual(got.meta);
+        } else if (!want.error) {
+          // Valid metadata, refused later for its content (commitment, size, salt).
+          expect(got.message).not.toMatch(/^(payload|erasure|access): /);
+        }
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it("a time is valid exactly when Date reads back the same UTC date and time", () => {
+    // The reference: build the instant with Date.UTC and compare each field (years below 100
+    // come back as 19xx, so they are refused too).
+    const reference = (y: number, mo: number, d: number, h: number, mi: number, s: number) => {
+      const t = new Date(Date.UTC(y, mo - 1, d, h, mi, s));
+      return (
+        t.getUTCFullYear() === y &&
+        t.getUTCMonth() === mo - 1 &&
+        t.getUTCDate() === d &&
+        h < 24 &&
+        mi < 60 &&
+        s < 60
+      );
+    };
+    const two = fc.integer({ min: 0, max: 99 });
+    const pad = (n: number, w = 2) => String(n).padStart(w, "0");
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.integer({ min: 0, max: 9999 }),
+          fc.constantFrom(0, 99, 100, 1900, 2000, 2100, 2024),
+        ),
+        fc.oneof(two, fc.integer({ min: 0, max: 13 }), fc.constant(2)),
+        fc.oneof(two, fc.integer({ min: 27, max: 32 })),
+        fc.tuple(two, two, two),
+        fc.boolean(),
+        (y, mo, d, [h, mi, s], frac) => {
+          const text = `${pad(y, 4)}-${pad(mo)}-${pad(d)}T${pad(h)}:${pad(mi)}:${pad(s)}${frac ? ".5" : ""}Z`;
+          expect(timeSchema.safeParse(text).success, text).toBe(reference(y, mo, d, h, mi, s));
+        },
+      ),
+      { numRuns: 3000 },
+    );
+    for (const [text, ok] of [
+      ["2000-02-29T00:00:00Z", true],
+      ["2024-02-29T23:59:59.999Z", true],
+      ["1900-02-29T00:00:00Z", false],
+      ["2100-02-29T00:00:00Z", false],
+      ["2023-02-29T00:00:00Z", false],
+      ["2026-04-31T00:00:00Z", false],
+      ["2026-12-31T24:00:00Z", false],
+      ["0099-01-01T00:00:00Z", false],
+      ["0100-01-01T00:00:00Z", true],
+    ] as const) {
+      expect(timeSchema.safeParse(text).success, text).toBe(ok);
+    }
   });
 
   it("junk never throws anything but a TrailError", () => {
