@@ -1,12 +1,15 @@
 // One simulated agent for `npm run bench`: posts batches of realistic tmux events (output of
 // 200-2000 bytes, some command events, many streams) to a log for a fixed time over real HTTP,
-// then prints one JSON line: {events, errors, requests, latencies (ms), maxAcked, ackTimes}.
-// Run as its own process so the load generator does not share the server's event loop.
+// then prints one JSON line: {events, errors, requests, latencies (ms), maxAcked, ackTimes, span}.
+// Run as its own process so the load generator does not share the server's event loop. It says
+// "ready" once started and waits for a line on stdin before it sends anything, so that every
+// agent's start-up (and the TypeScript loader's) is outside the measured window; `span` is the
+// seconds from that line to its last answer.
 
 import { createHash, randomBytes } from "node:crypto";
 
 const [url, token, seconds, batch, agentId, concurrency] = process.argv.slice(2);
-const until = Date.now() + Number(seconds) * 1000;
+let until = 0;
 const size = Number(batch);
 const host = `bench-${agentId}`;
 const streams = 20;
@@ -78,9 +81,16 @@ async function loop() {
   }
 }
 
+process.stdout.write("ready\n");
+await new Promise((resolve) => process.stdin.once("data", resolve));
+process.stdin.pause();
+const go = performance.now();
+until = Date.now() + Number(seconds) * 1000;
 await Promise.all(Array.from({ length: Number(concurrency) }, loop));
+const span = (performance.now() - go) / 1000;
 console.log(
   JSON.stringify({
+    span,
     events,
     errors,
     requests: latencies.length,

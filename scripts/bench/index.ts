@@ -113,6 +113,8 @@ interface AgentResult {
   latencies: number[];
   maxAcked: number;
   ackTimes?: [number, number][];
+  /** Seconds from the start signal to the agent's last answer. */
+  span: number;
 }
 
 /** The load: `agents` processes × `concurrency` requests in flight × `batch` events, for `seconds`. */
@@ -132,38 +134,58 @@ const light = {
   name: "light",
 };
 
-function runAgents(urls: string[], token: string, load = saturating): Promise<AgentResult[]> {
-  return Promise.all(
-    Array.from({ length: load.agents }, (_, i) => {
-      const child = spawn(
-        process.execPath,
-        [
-          "--import",
-          "tsx",
-          "scripts/bench/agent.ts",
-          urls[i % urls.length]!,
-          token,
-          String(load.seconds),
-          String(load.batch),
-          `${load.name}${i}`,
-          String(load.concurrency),
-        ],
-        { cwd: root, stdio: ["ignore", "pipe", "inherit"] },
-      );
-      let out = "";
-      child.stdout!.on("data", (d) => {
-        out += d;
-      });
-      return new Promise<AgentResult>((resolve, reject) =>
-        child.on("exit", (code) =>
-          code === 0
-            ? resolve(JSON.parse(out) as AgentResult)
-            : reject(new Error(`agent exited ${code}`)),
-        ),
-      );
-    }),
-  );
+/** Starts the agents, waits until every one is ready, then lets them all go at once. */
+async function runAgents(urls: string[], token: string, load = saturating): Promise<AgentResult[]> {
+  const agents = Array.from({ length: load.agents }, (_, i) => {
+    const child = spawn(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        "scripts/bench/agent.ts",
+        urls[i % urls.length]!,
+        token,
+        String(load.seconds),
+        String(load.batch),
+        `${load.name}${i}`,
+        String(load.concurrency),
+      ],
+      { cwd: root, stdio: ["pipe", "pipe", "inherit"] },
+    );
+    let out = "";
+    let onReady: () => void;
+    const ready = new Promise<void>((r) => {
+      onReady = r;
+    });
+    child.stdout!.on("data", (d) => {
+      out += d;
+      if (out.startsWith("ready\n")) onReady();
+    });
+    const result = new Promise<AgentResult>((resolve, reject) =>
+      child.on("exit", (code) =>
+        code === 0
+          ? resolve(JSON.parse(out.slice("ready\n".length)) as AgentResult)
+          : reject(new Error(`agent exited ${code}`)),
+      ),
+    );
+    return { child, ready, result };
+  });
+  try {
+    await Promise.race([
+      Promise.all(agents.map((a) => a.ready)),
+      Promise.all(agents.map((a) => a.result)), // an agent that dies before it is ready
+    ]);
+  } catch (e) {
+    for (const a of agents) a.child.kill();
+    throw e;
+  }
+  for (const a of agents) a.child.stdin!.end("go\n");
+  return Promise.all(agents.map((a) => a.result));
 }
+
+/** Events per second over the measured window: from the start signal to the last answer. */
+const eventRate = (results: AgentResult[]) =>
+  results.reduce((a, r) => a + r.events, 0) / Math.max(...results.map((r) => r.span));
 
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -209,12 +231,10 @@ async function ingest(processes: number, schema?: string) {
       await new Promise((r) => setTimeout(r, 20));
     }
   })();
-  const t0 = Date.now();
   const results = await runAgents(
     servers.map((s) => s.url),
     ADMIN,
   );
-  const elapsed = (Date.now() - t0) / 1000;
   await new Promise((r) => setTimeout(r, 1500));
   polling = false;
   await poll;
@@ -234,11 +254,10 @@ async function ingest(processes: number, schema?: string) {
   }
   const events = results.reduce((a, r) => a + r.events, 0);
   const latencies = results.flatMap((r) => r.latencies);
-  // Lag of the last acknowledgement of each agent: time until a checkpoint covered it.
   return {
     events,
     errors: results.reduce((a, r) => a + r.errors, 0),
-    rate: events / Math.min(elapsed, duration + 1),
+    rate: eventRate(results),
     p50: pct(latencies, 50),
     p99: pct(latencies, 99),
     lightP50: pct(lightLatencies, 50),
@@ -332,7 +351,7 @@ const echo = await start(["--import", "tsx", "scripts/bench/echo.ts"]);
 const echoRes = await runAgents([echo.url], "none");
 const bareGet = await readLoad(echo.url, "bare", 1);
 await stop(echo);
-const echoRate = echoRes.reduce((a, r) => a + r.events, 0) / duration;
+const echoRate = eventRate(echoRes);
 row("bare hono endpoint (parse + answer)", echoRate, "events/s");
 row("bare hono GET (a proof-sized answer)", bareGet.rate, "requests/s");
 const rate = (f: () => void, ms = 500) => {
