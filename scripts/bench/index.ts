@@ -17,7 +17,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHash, generateKeyPairSync, randomBytes, sign, verify } from "node:crypto";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import postgres from "postgres";
@@ -48,9 +48,11 @@ run (bare hono endpoint, PostgreSQL INSERT and COPY, SHA-256, Ed25519).
   --json              one JSON object, keys naming each figure and its unit
   -h, --help          this text
 
-PostgreSQL from DATABASE_URL (fresh schemas, dropped afterwards; the standby row needs root and
-pg_basebackup), else embedded PGlite in a temporary directory (ingest only, one process).
-docs/performance.md has a run, the targets and what bounds each figure.
+PostgreSQL from DATABASE_URL (fresh schemas, dropped afterwards; the standby rows need root or
+the postgres user, PostgreSQL on this machine and pg_basebackup), else embedded PGlite in a
+temporary directory (ingest only, one process). Exits 1 when a check of the run fails (failed
+requests, an audit that does not verify). docs/performance.md has a run, the targets and what
+bounds each figure.
 `;
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
@@ -66,6 +68,14 @@ const opt = benchArgs("bench", HELP, {
 const duration = opt.duration;
 const dbUrl = process.env.DATABASE_URL;
 const processCounts = opt.processes ?? (dbUrl ? [1, 2] : [1]);
+if (!dbUrl && processCounts.some((p) => p > 1)) {
+  process.stderr.write(
+    "bench: several serve processes share one log only on PostgreSQL: set DATABASE_URL, or --processes 1\n",
+  );
+  process.exit(2);
+}
+/** Checks of the run that failed: the bench still prints its table, then exits 1. */
+const failures: string[] = [];
 const ADMIN = `tt_bench_${randomBytes(8).toString("hex")}`;
 
 interface Started {
@@ -342,9 +352,10 @@ async function readLoad(url: string, kind: "proof" | "tile" | "bare", size: numb
   };
 }
 
-const rows: { name: string; value: number; unit: string; ratio?: string }[] = [];
-const row = (name: string, value: number, unit: string, ratio?: string) =>
-  rows.push({ name, value, unit, ratio });
+const rows: { name: string; value: number; unit: string; ratio?: string; note?: string }[] = [];
+/** One figure; `ratio` to its raw limit, or a `note` on what it is. */
+const row = (name: string, value: number, unit: string, ratio?: string, note?: string) =>
+  rows.push({ name, value, unit, ratio, note });
 
 // 1. Raw limits.
 const echo = await start(["--import", "tsx", "scripts/bench/echo.ts"]);
@@ -402,15 +413,25 @@ for (const p of processCounts) {
   row(`checkpoint lag p50 (${label})`, r.lag50, "ms");
   row(`checkpoint lag p99 (${label})`, r.lag99, "ms");
   row(`peak server RSS (${label})`, r.rss, "MB");
-  if (r.errors) row(`failed requests (${label})`, r.errors, "requests");
+  if (r.errors) {
+    row(`failed requests (${label})`, r.errors, "requests");
+    failures.push(`${r.errors} requests failed (${label})`);
+  }
   if (admin && s && p > 1) {
     // Several writers, one tree: recompute every hash of what they built.
     const a = await audit(s, ingestKey.verifierKey);
     row(
-      `audit of the ${label} tree: ${a.ok ? "one consistent tree, every hash recomputed" : "FAILED"}`,
+      `audit of the tree (${label})`,
       a.leaves,
       "leaves",
+      undefined,
+      a.ok ? "one consistent tree, every hash recomputed" : "FAILED",
     );
+    if (!a.ok) failures.push(`the audit of the tree built by ${label} failed`);
+    if (a.leaves < r.events)
+      failures.push(
+        `the tree built by ${label} holds ${a.leaves} leaves, ${r.events} were acknowledged`,
+      );
   }
   if (admin && s) await admin.unsafe(`DROP SCHEMA ${s} CASCADE`);
 }
@@ -438,7 +459,13 @@ if (admin && schema && leaves > 0) {
   const keyFile = join(mkdtempSync(join(tmpdir(), "tt-bench-key-")), "log.key");
   writeFileSync(keyFile, `${key.signerKey}\n`, { mode: 0o600 });
   const built = await buildBigLog(dbUrl!, s, leaves, key.signerKey);
-  row(`built a log of ${leaves.toLocaleString("en-US")} leaves in SQL`, built.seconds, "s");
+  row(
+    "build of the read log in SQL",
+    built.seconds,
+    "s",
+    undefined,
+    `${leaves.toLocaleString("en-US")} leaves`,
+  );
   const server = await readServer(s, keyFile);
   await measureReads(server.url, "");
   row("peak server RSS (reads)", peakRssMb(server.child.pid), "MB");
@@ -446,11 +473,12 @@ if (admin && schema && leaves > 0) {
   await standbyReads(s, keyFile);
   const a = await audit(s, key.verifierKey);
   row(
-    `audit leaves/s (${a.ok ? "ok" : "FAILED"})`,
+    "audit leaves/s",
     a.leaves / a.seconds,
     "leaves/s",
-    `${(a.leaves / a.seconds / (sha256Rate / 2)).toFixed(2)} of SHA-256 rate ÷ 2`,
+    `${(a.leaves / a.seconds / (sha256Rate / 2)).toFixed(2)} of SHA-256 rate ÷ 2${a.ok ? "" : ", FAILED"}`,
   );
+  if (!a.ok) failures.push("the audit of the read log failed");
   row("peak audit RSS", a.rss, "MB");
   await admin.unsafe(`DROP SCHEMA ${s} CASCADE`);
 }
@@ -477,7 +505,7 @@ async function measureReads(url: string, where: string) {
       "requests/s",
       `${(r.rate / bareGet.rate).toFixed(2)} of bare GET requests/s`,
     );
-    row(`  ${kind} latency p50`, r.p50, "ms");
+    row(`${kind} latency p50${where}`, r.p50, "ms");
   }
 }
 
@@ -522,6 +550,7 @@ if (opt.json) {
             value: Number(r.value.toFixed(2)),
             unit: r.unit,
             ...(r.ratio ? { ratio: r.ratio } : {}),
+            ...(r.note ? { note: r.note } : {}),
           },
         ]),
       ),
@@ -530,11 +559,15 @@ if (opt.json) {
 } else {
   const w = Math.max(...rows.map((r) => r.name.length));
   console.log(
-    `agents ${opt.agents} × ${opt.concurrency} in flight × ${opt.batch} events per request, ${duration} s, 2 cores shared by everything`,
+    `agents ${opt.agents} × ${opt.concurrency} in flight × ${opt.batch} events per request, ${duration} s, ${cpus().length} cores shared by everything`,
   );
   for (const r of rows) {
     console.log(
-      `${r.name.padEnd(w)}  ${Math.round(r.value).toLocaleString("en-US").padStart(10)} ${r.unit.padEnd(9)} ${r.ratio ?? ""}`,
+      `${r.name.padEnd(w)}  ${Math.round(r.value).toLocaleString("en-US").padStart(10)} ${r.unit.padEnd(9)} ${r.ratio ?? r.note ?? ""}`,
     );
   }
+}
+if (failures.length > 0) {
+  for (const f of failures) console.error(`bench: FAILED: ${f}`);
+  process.exitCode = 1;
 }
