@@ -124,7 +124,10 @@ export function logMetrics() {
       ),
     ),
     checkpointAge: r.register(
-      new Gauge("tmuxtrail_checkpoint_age_seconds", "Age of the newest checkpoint"),
+      new Gauge(
+        "tmuxtrail_checkpoint_age_seconds",
+        "Seconds since this process last found every committed leaf covered by a checkpoint (signed by any process)",
+      ),
     ),
     checkpointSize: r.register(
       new Gauge("tmuxtrail_checkpoint_size", "Tree size of the newest checkpoint"),

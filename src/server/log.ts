@@ -163,8 +163,10 @@ export async function startLog(
       witnessSize: metrics.witnessSize,
       onCosigned: () => void publisher.notifyWaiters().catch(() => {}),
     });
-    let lastPublished = Date.now();
-    metrics.checkpointAge.set(() => (Date.now() - lastPublished) / 1000);
+    // How long committed leaves have waited for a checkpoint: ~0 on an idle log and when another
+    // process signs; it grows only while nothing signs (a stuck or refusing publisher).
+    let lastCovered = Date.now();
+    metrics.checkpointAge.set(() => (Date.now() - lastCovered) / 1000);
     const publisher = new Publisher(storage.sql, {
       origin,
       signer,
@@ -174,8 +176,8 @@ export async function startLog(
       // Not awaited: a slow witness never delays the next checkpoint.
       afterTick: async () =>
         void pool.catchUp().catch((e) => log(`witnesses: ${(e as Error).message}`)),
-      onPublish: () => {
-        lastPublished = Date.now();
+      onCovered: () => {
+        lastCovered = Date.now();
       },
       onError: (e) => log(`checkpoint publisher: ${(e as Error).message}`),
     });

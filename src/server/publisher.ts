@@ -86,7 +86,11 @@ export interface PublisherOptions {
   witnessQuorum?: number;
   /** Runs after every tick (the witness pool catches up there). */
   afterTick?: () => Promise<void>;
-  onPublish?: (cp: StoredCheckpoint) => void;
+  /**
+   * A publication found every committed leaf covered by a stored checkpoint: one it just signed,
+   * or one already there (signed by this process or by another `serve` process of the log).
+   */
+  onCovered?: (size: number) => void;
   onError?: (e: unknown) => void;
 }
 
@@ -193,7 +197,10 @@ export class Publisher {
     const { sql, opts } = this;
     // 1-2. The committed tree and the newest checkpoint.
     const [tree, last] = await Promise.all([committedTree(sql), latestCheckpoint(sql)]);
-    if (last && tree.size <= last.size) return undefined;
+    if (last && tree.size <= last.size) {
+      opts.onCovered?.(tree.size);
+      return undefined;
+    }
     // 3. Both roots recomputed from the tiles.
     const [now, then] = await Promise.all([
       rootAt(sql, tree.size, opts.hasher),
@@ -216,9 +223,8 @@ export class Publisher {
       "INSERT INTO checkpoints (size, root, note) VALUES ($1, $2, $3) ON CONFLICT (size) DO NOTHING",
       [tree.size, tree.root, note],
     );
-    const cp = { size: tree.size, root: tree.root, note };
     // 5. Serve.
-    opts.onPublish?.(cp);
-    return cp;
+    opts.onCovered?.(tree.size);
+    return { size: tree.size, root: tree.root, note };
   }
 }

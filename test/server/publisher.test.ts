@@ -1,12 +1,25 @@
 // The publisher's cadence: a tick is due one interval after the previous one started, so the time
-// a tick takes (signing, witnesses, waiters) does not add to checkpoint lag.
+// a tick takes (signing, witnesses, waiters) does not add to checkpoint lag. And `onCovered`, behind
+// tmuxtrail_checkpoint_age_seconds: it fires when the committed tree is covered by a checkpoint,
+// whoever signed it, and not while the publisher refuses to sign.
 
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { parseSubmission } from "../../src/log/events.ts";
 import { parseSignerKey } from "../../src/log/keys.ts";
+import { eventInput } from "../../src/server/batch-plan.ts";
 import { nodeHasher } from "../../src/server/node-hasher.ts";
-import { Publisher } from "../../src/server/publisher.ts";
+import { Publisher, StorageMismatchError } from "../../src/server/publisher.ts";
+import { Sequencer } from "../../src/server/sequencer.ts";
 import { openTestDb, type TestDb } from "../support/db.ts";
+import { makeBatch } from "../support/events.ts";
 import { TEST_KEY } from "../support/log.ts";
+
+/** Output events seq from..from+n-1, as the sequencer takes them. */
+const events = (n: number, from: number) =>
+  makeBatch(n, from).map((j) => {
+    const p = parseSubmission(j);
+    return eventInput(p.meta, p.leaf, nodeHasher, { salt: p.salt!, content: p.content! });
+  });
 
 let db: TestDb;
 beforeEach(async () => {
@@ -36,5 +49,37 @@ describe("publisher", () => {
     // Started 300 ms apart: ~10 ticks in 3 s. Had the wait begun after each tick ended, ticks
     // would be ≥ 550 ms apart: at most 6.
     expect(starts.length).toBeGreaterThanOrEqual(8);
+  });
+
+  it("reports the tree covered when it signs, when another process signed, and not while it refuses", async () => {
+    const covered: { who: string; size: number }[] = [];
+    const publisher = (who: string) =>
+      new Publisher(db.sql, {
+        origin: "test.tmuxtrail/log",
+        signer: parseSignerKey(TEST_KEY.signerKey),
+        hasher: nodeHasher,
+        intervalMs: 1000,
+        onCovered: (size) => covered.push({ who, size }),
+      });
+    const [a, b] = [publisher("a"), publisher("b")];
+    const sequencer = new Sequencer(db.sql, { maxBatch: 100, lingerMs: 1, hasher: nodeHasher });
+    await sequencer.submit(events(10, 0));
+    expect((await a.publish())?.size).toBe(10);
+    expect(await b.publish()).toBeUndefined(); // a signed it already
+    expect(covered).toEqual([
+      { who: "a", size: 10 },
+      { who: "b", size: 10 },
+    ]);
+    // Storage altered behind the log's back (triggers off, as a superuser could): the publisher
+    // refuses to sign, and the tree is not reported covered.
+    await sequencer.submit(events(5, 10));
+    await db.sql.begin(async (tx) => {
+      await tx.query("SET LOCAL session_replication_role = replica");
+      await tx.query("UPDATE tiles SET hashes = $1 WHERE level = 0 AND idx = 0", [
+        new Uint8Array(15 * 32),
+      ]);
+    });
+    await expect(a.publish()).rejects.toBeInstanceOf(StorageMismatchError);
+    expect(covered).toHaveLength(2);
   });
 });
