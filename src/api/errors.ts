@@ -52,21 +52,23 @@ const trailStatus: Record<TrailErrorCode, ContentfulStatusCode> = {
   "not-found": 404,
 };
 
-/** Is this a failure of the database connection (answer 503, the client retries)? */
+/**
+ * Is the database unreachable or out of something it will get back (answer 503, the client
+ * retries)? A lost connection, a server starting up or shutting down (57P03), or SQLSTATE class 53
+ * other than a full disk: out of memory, too many connections, a configuration limit.
+ */
 function isUnavailable(e: unknown): boolean {
   const code = (e as { code?: string })?.code;
-  return isConnectionLost(e) || code === "57P03"; // cannot_connect_now
+  return (
+    isConnectionLost(e) || code === "57P03" || (typeof code === "string" && code.startsWith("53"))
+  );
 }
 
-/** PostgreSQL's "insufficient resources" (SQLSTATE class 53: disk full, out of memory), or ENOSPC. */
+/** A full disk: PostgreSQL's disk_full (53100), ENOSPC, or the message of either. */
 function isStorageFull(e: unknown): boolean {
   const code = (e as { code?: string })?.code;
   const message = (e as { message?: string })?.message ?? "";
-  return (
-    (typeof code === "string" && code.startsWith("53")) ||
-    code === "ENOSPC" ||
-    /no space left on device/i.test(message)
-  );
+  return code === "53100" || code === "ENOSPC" || /no space left on device/i.test(message);
 }
 
 export function errorBody(code: string, message: string, detail: Record<string, unknown> = {}) {

@@ -34,11 +34,22 @@ const int8AsNumber = {
   parse: (x: string) => Number(x),
 };
 
+/**
+ * Seconds before reconnecting after the `retries`-th failed connection: 50 ms doubling, at most
+ * 1 s (jittered). postgres.js's default grows to 20 s, and queries wait for that reconnect: after a
+ * database outage of a few seconds, requests hung for up to 20 s instead of being answered 503 at
+ * once and served again as soon as the database was back (test/faults/pg-terminate.test.ts).
+ */
+export function reconnectDelay(retries: number): number {
+  return (0.5 + Math.random() / 2) * Math.min(0.05 * 2 ** retries, 1);
+}
+
 export function connectPostgres(url: string, opts: PostgresOptions = {}): Sql {
   const client = postgres(url, {
     max: opts.max ?? 10,
     onnotice: () => {},
     types: { bigint: int8AsNumber },
+    backoff: reconnectDelay,
     connection: {
       // Prepared statements are re-planned for each execution's parameters (see query below).
       plan_cache_mode: "force_custom_plan",
@@ -98,19 +109,30 @@ function wrapPglite(pg: PGlite, q: PgliteLike, root: boolean): Sql {
   };
 }
 
-/** Error codes of a lost database connection (postgres.js and PostgreSQL's admin shutdown). */
+/**
+ * Error codes of a lost or unreachable database: postgres.js's, the socket's, and PostgreSQL's
+ * admin and crash shutdowns (57P01, 57P02); SQLSTATE class 08 (connection exception) by prefix.
+ */
 const CONNECTION_LOST = new Set([
   "CONNECTION_CLOSED",
   "CONNECTION_ENDED",
   "CONNECTION_DESTROYED",
+  "CONNECT_TIMEOUT",
   "ECONNRESET",
   "ECONNREFUSED",
+  "ECONNABORTED",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EAI_AGAIN",
   "57P01",
+  "57P02",
 ]);
 
 export function isConnectionLost(e: unknown): boolean {
   const code = (e as { code?: unknown } | null)?.code;
-  return typeof code === "string" && CONNECTION_LOST.has(code);
+  return typeof code === "string" && (CONNECTION_LOST.has(code) || /^08[0-9A-Z]{3}$/.test(code));
 }
 
 /**

@@ -1,15 +1,21 @@
 // The log over a real socket: keys managed with the CLI, a submit key bound to its host, proofs
 // that verify, and a graceful SIGTERM that answers every accepted submission.
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openCheckpoint } from "../../src/log/checkpoint.ts";
 import { base64Decode } from "../../src/log/encoding.ts";
-import { parseVerifierKey } from "../../src/log/keys.ts";
+import { generateKey, parseVerifierKey } from "../../src/log/keys.ts";
 import { verifyInclusion } from "../../src/log/proof.ts";
 import { openTestDb, type TestDb } from "../support/db.ts";
 import { makeBatch } from "../support/events.ts";
 import { ADMIN } from "../support/log.ts";
 import { run } from "../support/proc.ts";
 import { getJson, postEvents, type Served, serve, tempDir } from "../support/serve.ts";
+
+/** A database of its own on PostgreSQL; undefined on PGlite (the data directory holds it). */
+const openTestDbOrNone = () =>
+  process.env.DATABASE_URL ? openTestDb() : Promise.resolve(undefined);
 
 let db: TestDb | undefined;
 let s: Served;
@@ -98,7 +104,12 @@ describe("graceful shutdown", () => {
     timeout: 90_000,
   }, async () => {
     const gData = tempDir();
-    const g = await serve({ data: gData, schema: db?.schema });
+    // On PostgreSQL a second process of the same log (same schema, so the same key).
+    const g = await serve({
+      data: gData,
+      schema: db?.schema,
+      args: db ? ["--key", join(data, "log.key")] : [],
+    });
     const sends = Array.from({ length: 20 }, (_, i) =>
       postEvents(g.url, makeBatch(50, 0, { pane: `%g${i}` })).catch(() => null),
     );
@@ -135,5 +146,30 @@ describe("graceful shutdown", () => {
         await reader.proc.exited;
       }
     }
+  });
+});
+
+describe("the log's key", () => {
+  it("serve refuses a database whose checkpoints another key signed, naming both ways out", {
+    timeout: 60_000,
+  }, async () => {
+    const other = await openTestDbOrNone();
+    const kData = tempDir();
+    const first = await serve({ data: kData, schema: other?.schema });
+    const origin = first.proc.stdout().match(/origin\s+(\S+)/)![1]!;
+    first.proc.child.kill("SIGTERM");
+    await first.proc.exited;
+    // The same origin, another key: as if the key file were lost or swapped.
+    const keyFile = join(tempDir(), "other.key");
+    writeFileSync(keyFile, `${generateKey(origin, new Uint8Array(32).fill(3)).signerKey}\n`);
+    const second = run(["serve", "--port", "0", "--data", kData, "--key", keyFile], {
+      TMUXTRAIL_ADMIN_TOKEN: ADMIN,
+      ...(other ? { TMUXTRAIL_DATABASE_SCHEMA: other.schema } : { DATABASE_URL: "" }),
+    });
+    expect(await second.exited).not.toBe(0);
+    expect(second.stderr()).toMatch(
+      /not signed by the configured key .*--key.*cannot be rotated in place/s,
+    );
+    await other?.close();
   });
 });

@@ -1,7 +1,9 @@
 // Fault drill 2 (PostgreSQL only): the log's database connections are killed under load with
 // pg_terminate_backend, several times. Requests during the outage get 503 (or succeed), never a
 // 500 and never a lost acknowledgement; the log recovers by itself; a batch answered 503 and sent
-// again comes back as leaves or duplicates; everything acknowledged is there afterwards.
+// again comes back as leaves or duplicates; everything acknowledged is there afterwards. Then the
+// database gone for seconds (the log reaches it through a TCP proxy the test cuts): 503 with
+// Retry-After meanwhile, 200 again by itself once it is back, nothing acknowledged lost.
 //
 // Only this test's connections are killed: the log process is started with PGAPPNAME set to a
 // random name (postgres.js takes application_name from it), and the terminate statement is
@@ -9,7 +11,7 @@
 // the log did. No other test's connection can match.
 import { randomBytes } from "node:crypto";
 import postgres from "postgres";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { Checkpoint } from "../../src/log/checkpoint.ts";
 import { parseVerifierKey } from "../../src/log/keys.ts";
 import { openTestDb, type TestDb, usingPostgres } from "../support/db.ts";
@@ -18,6 +20,7 @@ import {
   checkpointCovering,
   consistencyProblems,
   Ledger,
+  resendInFlight,
   type Submitter,
   submitLoop,
   verifierKeyOf,
@@ -25,18 +28,20 @@ import {
 } from "../support/faults-serve.ts";
 import { ADMIN } from "../support/log.ts";
 import { serve, tempDir } from "../support/serve.ts";
+import { startTcpProxy } from "../support/tcp-proxy.ts";
 
 describe.runIf(usingPostgres)("PostgreSQL connections terminated under load", () => {
   let db: TestDb;
   let admin: postgres.Sql;
-  beforeAll(async () => {
-    db = await openTestDb();
+  beforeAll(() => {
     admin = postgres(process.env.DATABASE_URL!, { max: 1, onnotice: () => {} });
   });
-  afterAll(async () => {
-    await admin?.end({ timeout: 5 });
-    await db?.close();
+  afterAll(() => admin?.end({ timeout: 5 }));
+  // Each drill its own log (a log's database belongs to one key).
+  beforeEach(async () => {
+    db = await openTestDb();
   });
+  afterEach(() => db?.close());
 
   it("pg_terminate_backend of the log's connections does not kill the log process", {
     timeout: 60_000,
@@ -179,13 +184,7 @@ describe.runIf(usingPostgres)("PostgreSQL connections terminated under load", ()
       expect(networkErrors, info).toEqual([]);
       expect(ledger.clashes, info).toEqual([]);
       // The batches answered 503 go through now, as leaves or duplicates, never as conflicts.
-      stop = false;
-      const retry = submitLoop(s.url, submitters, ledger, () => stop, { batch: 25 });
-      const end2 = Date.now() + 10_000;
-      while (submitters.some((w) => w.inFlight) && Date.now() < end2)
-        await new Promise((r) => setTimeout(r, 50));
-      stop = true;
-      await retry;
+      expect(await resendInFlight(s.url, submitters, ledger), info).toEqual([]);
       expect(ledger.statuses.get(409) ?? 0, info).toBe(0);
       const size = Math.max(...ledger.acked.keys()) + 1;
       const latest = await checkpointCovering(s.url, vkey, size);
@@ -195,6 +194,99 @@ describe.runIf(usingPostgres)("PostgreSQL connections terminated under load", ()
       stop = true;
       s.proc.child.kill("SIGTERM");
       await s.proc.exited;
+    }
+  });
+
+  it("with the database gone for seconds: 503 meanwhile, 200 again by itself, nothing acknowledged lost", {
+    timeout: 90_000,
+  }, async () => {
+    const target = new URL(process.env.DATABASE_URL!);
+    const proxy = await startTcpProxy(target.hostname, Number(target.port || 5432));
+    const viaProxy = new URL(target);
+    viaProxy.hostname = "127.0.0.1";
+    viaProxy.port = String(proxy.port);
+    const s = await serve({
+      data: tempDir("tt-faults-pggone-"),
+      schema: db.schema,
+      args: ["--pool-size", "4"],
+      env: { DATABASE_URL: viaProxy.href },
+    });
+    const vkey = verifierKeyOf(s);
+    const ledger = new Ledger();
+    const health = new Ledger();
+    const submitters: Submitter[] = [0, 1].map((w) => ({ pane: `%gone${w}`, next: 0 }));
+    const networkErrors: string[] = [];
+    const retryAfter = new Set<string>();
+    let stop = false;
+    const load = submitLoop(s.url, submitters, ledger, () => stop, {
+      batch: 20,
+      onError: (e) => {
+        networkErrors.push(String(e));
+        return "retry";
+      },
+    });
+    let slowestHealthMs = 0;
+    const probe = (async () => {
+      while (!stop) {
+        const t0 = Date.now();
+        try {
+          const r = await fetch(`${s.url}/healthz`);
+          slowestHealthMs = Math.max(slowestHealthMs, Date.now() - t0);
+          health.status(r.status, await r.text());
+          if (r.status === 503) retryAfter.add(r.headers.get("Retry-After") ?? "none");
+        } catch (e) {
+          networkErrors.push(`healthz: ${e}`);
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+    const info = () =>
+      `submit ${JSON.stringify([...ledger.statuses])}; healthz ${JSON.stringify([...health.statuses])}, slowest ${slowestHealthMs} ms; ${[...ledger.bodies, ...health.bodies].join(" | ")}; network: ${networkErrors.slice(0, 3).join(" | ")}`;
+    try {
+      await new Promise((r) => setTimeout(r, 800));
+      const okBefore = ledger.statuses.get(200) ?? 0;
+      expect(okBefore, info()).toBeGreaterThan(0);
+      proxy.cut();
+      await new Promise((r) => setTimeout(r, 3000));
+      const during = {
+        ok: ledger.statuses.get(200) ?? 0,
+        unavailable: ledger.statuses.get(503) ?? 0,
+        healthDown: health.statuses.get(503) ?? 0,
+      };
+      proxy.restore();
+      const restoredAt = Date.now();
+      const end = Date.now() + 20_000;
+      while ((ledger.statuses.get(200) ?? 0) < during.ok + 10 && Date.now() < end)
+        await new Promise((r) => setTimeout(r, 100));
+      const recoveredMs = Date.now() - restoredAt;
+      stop = true;
+      await Promise.all([load, probe]);
+      // While it was gone: submissions and health answered 503 (the log process itself answered).
+      expect(during.unavailable, info()).toBeGreaterThan(0);
+      expect(during.healthDown, info()).toBeGreaterThan(0);
+      expect([...retryAfter], info()).toEqual(["1"]);
+      // Answered promptly meanwhile, and back by itself within seconds (postgres.js's own reconnect
+      // backoff grows to 20 s, and requests used to hang that long: src/db/client.ts caps it at 1 s).
+      expect(slowestHealthMs, info()).toBeLessThan(5000);
+      expect(recoveredMs, info()).toBeLessThan(5000);
+      // Never a 500, no request failed at the network level.
+      expect(ledger.statuses.get(200) ?? 0, info()).toBeGreaterThanOrEqual(during.ok + 10);
+      for (const st of ledger.statuses.keys()) expect([200, 503], info()).toContain(st);
+      for (const st of health.statuses.keys()) expect([200, 503], info()).toContain(st);
+      expect(networkErrors, info()).toEqual([]);
+      expect(s.proc.child.exitCode, s.proc.stderr().slice(-1500)).toBeNull();
+      // What was answered 503 goes through as leaves or duplicates; nothing acknowledged is lost.
+      expect(await resendInFlight(s.url, submitters, ledger), info()).toEqual([]);
+      expect(ledger.statuses.get(409) ?? 0, info()).toBe(0);
+      expect(ledger.clashes, info()).toEqual([]);
+      const size = Math.max(...ledger.acked.keys()) + 1;
+      const latest = await checkpointCovering(s.url, vkey, size);
+      expect(await ackedMismatches(s.url, ledger.acked, latest.size), info()).toEqual([]);
+    } finally {
+      stop = true;
+      s.proc.child.kill("SIGKILL");
+      await s.proc.exited;
+      await proxy.close();
     }
   });
 

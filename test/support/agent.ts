@@ -4,7 +4,7 @@ import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
-import { afterAll, afterEach, beforeAll } from "vitest";
+import { afterEach, beforeEach } from "vitest";
 import { SHELL_HOOKS } from "../../src/agent/shell-hook.ts";
 import { openTestDb, type TestDb } from "./db.ts";
 import { ADMIN } from "./log.ts";
@@ -171,8 +171,9 @@ export interface AgentBed {
 }
 
 /**
- * Registers the calling test file's hooks: its own database schema before all tests, and after
- * each test kill -9 of the processes and tmux servers it pushed onto `procs` and `sockets`.
+ * Registers the calling test file's hooks: a database schema of each test's own (each test starts
+ * its own log, and a log's database belongs to its key), and after each test kill -9 of the
+ * processes and tmux servers it pushed onto `procs` and `sockets`, then the schema dropped.
  */
 export function agentBed(): AgentBed {
   let db: TestDb | undefined;
@@ -183,15 +184,16 @@ export function agentBed(): AgentBed {
       return db;
     },
   };
-  beforeAll(async () => {
+  beforeEach(async () => {
     if (process.env.DATABASE_URL) db = await openTestDb();
   });
-  afterAll(() => db?.close());
   afterEach(async () => {
     const procs = bed.procs.splice(0);
     for (const p of procs) p.child.kill("SIGKILL");
     await Promise.all(procs.map((p) => p.exited));
     for (const s of bed.sockets.splice(0)) killTmux(s);
+    await db?.close();
+    db = undefined;
   });
   return bed;
 }

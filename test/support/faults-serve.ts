@@ -59,6 +59,32 @@ export interface Submitter {
 }
 
 /**
+ * Sends `s`'s batch in flight once; on 200 records the acknowledgements and moves `s` on. Returns
+ * the status, or the network error.
+ */
+async function sendInFlight(url: string, s: Submitter, ledger: Ledger): Promise<number | Error> {
+  let res: Response;
+  try {
+    res = await fetch(`${url}/v1/events`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", ...auth },
+      body: JSON.stringify(s.inFlight),
+      signal: AbortSignal.timeout(20_000),
+    });
+  } catch (e) {
+    return e as Error;
+  }
+  const text = await res.text().catch(() => "");
+  ledger.status(res.status, text);
+  if (res.status === 200) {
+    ledger.record(JSON.parse(text) as Ack[]);
+    s.next += s.inFlight!.length;
+    s.inFlight = undefined;
+  }
+  return res.status;
+}
+
+/**
  * Runs `submitters` against `url` until `stop()` returns true. A batch that was not acknowledged
  * is re-sent identically (same salts) before moving on, so the retry must come back either as new
  * leaves or as duplicates, never as a conflict.
@@ -75,31 +101,34 @@ export async function submitLoop(
     submitters.map(async (s) => {
       while (!stop()) {
         s.inFlight ??= makeBatch(n, s.next, { pane: s.pane, host: opts.host });
-        let res: Response;
-        try {
-          res = await fetch(`${url}/v1/events`, {
-            method: "POST",
-            headers: { "Content-Type": "application/json", ...auth },
-            body: JSON.stringify(s.inFlight),
-            signal: AbortSignal.timeout(20_000),
-          });
-        } catch (e) {
-          if ((opts.onError?.(e) ?? "stop") === "stop") return;
-          await new Promise((r) => setTimeout(r, 50));
-          continue;
-        }
-        const text = await res.text().catch(() => "");
-        ledger.status(res.status, text);
-        if (res.status === 200) {
-          ledger.record(JSON.parse(text) as Ack[]);
-          s.next += n;
-          s.inFlight = undefined;
-        } else {
-          await new Promise((r) => setTimeout(r, 50));
-        }
+        const r = await sendInFlight(url, s, ledger);
+        if (r instanceof Error && (opts.onError?.(r) ?? "stop") === "stop") return;
+        if (r !== 200) await new Promise((res) => setTimeout(res, 50));
       }
     }),
   );
+}
+
+/**
+ * Sends every batch still in flight again, identically, until it is acknowledged or `timeoutMs`
+ * passes. Returns the panes whose batch is still unacknowledged (none, when the log is healthy).
+ */
+export async function resendInFlight(
+  url: string,
+  submitters: Submitter[],
+  ledger: Ledger,
+  timeoutMs = 10_000,
+): Promise<string[]> {
+  const end = Date.now() + timeoutMs;
+  await Promise.all(
+    submitters.map(async (s) => {
+      while (s.inFlight && Date.now() < end) {
+        if ((await sendInFlight(url, s, ledger)) !== 200)
+          await new Promise((r) => setTimeout(r, 50));
+      }
+    }),
+  );
+  return submitters.filter((s) => s.inFlight).map((s) => s.pane);
 }
 
 /** Fetches /checkpoint every `everyMs` until `stop()`, verifying and keeping every note. */
