@@ -30,6 +30,8 @@ export interface LogContext {
   /** Witness cosignature verifier keys the log asks (serve --witness), and the quorum it wants. */
   witnessKeys: string[];
   witnessQuorum: number;
+  /** How long `?wait=checkpoint` waits before answering 504 (serve --wait-timeout). */
+  waitTimeoutMs?: number;
   /** Denied requests: per key and address in /metrics, bursts to serve --alert-url. */
   denials: Denials;
   log: (msg: string) => void;

@@ -10,6 +10,13 @@ const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const error = { description: "error", ...json(ref("Error")) };
 const errors = (...codes: number[]) => Object.fromEntries(codes.map((c) => [String(c), error]));
 const bearer = [{ bearer: [] }];
+const waitParam = {
+  name: "wait",
+  in: "query",
+  description:
+    "checkpoint: answer once a checkpoint with the witness quorum covers the leaves; 504 checkpoint-timeout (the leaves listed in error.results, sequenced all the same) after serve --wait-timeout",
+  schema: { enum: ["checkpoint"] },
+};
 const q = (name: string, description: string, required = false) => ({
   name,
   in: "query",
@@ -96,14 +103,14 @@ export function openApiDocument(origin: string) {
         post: {
           summary: "Submit up to 1000 tmux events (submit scope, the key's host only)",
           security: bearer,
-          parameters: [{ name: "wait", in: "query", schema: { enum: ["checkpoint"] } }],
+          parameters: [waitParam],
           requestBody: json({ type: "array", items: ref("Event"), minItems: 1, maxItems: 1000 }),
           responses: {
             "200": {
               description: "sequenced",
               ...json({ type: "array", items: ref("SubmitResult") }),
             },
-            ...errors(400, 401, 403, 409, 413, 415, 422, 429, 503),
+            ...errors(400, 401, 403, 409, 413, 415, 422, 429, 503, 504),
           },
         },
       },
@@ -111,10 +118,11 @@ export function openApiDocument(origin: string) {
         post: {
           summary: "Submit one opaque leaf of 0..65535 bytes (submit scope)",
           security: bearer,
+          parameters: [waitParam],
           requestBody: binary,
           responses: {
             "200": { description: "sequenced", ...json(ref("SubmitResult")) },
-            ...errors(401, 403, 413, 415, 429, 503),
+            ...errors(401, 403, 413, 415, 429, 503, 504),
           },
         },
       },

@@ -37,6 +37,8 @@ Flags (environment variables in brackets):
   --pool-size N             PostgreSQL connections per process (default ${DEFAULTS.poolSize})
   --witness VKEY@URL        a witness to ask for cosignatures, repeatable (its cosignature key)
   --witness-quorum K        cosignatures ?wait=checkpoint waits for (default 0)
+  --wait-timeout D          how long ?wait=checkpoint waits for that checkpoint before answering
+                            504 checkpoint-timeout (the events are sequenced all the same) (default 30s)
   --retention D             erase session content (payloads only) older than D, e.g. 90d; checked
                             hourly, each erasure recorded as an erasure event (default off)
   --alert-url URL           POST a JSON alert here on a burst of denied requests [TMUXTRAIL_ALERT_URL]
@@ -54,6 +56,7 @@ SIGTERM or SIGINT: stop accepting, answer every accepted submission, sign a last
       "database-schema": { type: "string" },
       "read-database-url": { type: "string" },
       "checkpoint-interval": { type: "string" },
+      "wait-timeout": { type: "string" },
       "batch-max": { type: "string" },
       "batch-linger": { type: "string" },
       "rate-limit": { type: "string" },
@@ -64,10 +67,14 @@ SIGTERM or SIGINT: stop accepting, answer every accepted submission, sign a last
       "alert-url": { type: "string" },
     });
     const env = process.env;
-    let durations: { interval: number; linger: number; retention: number };
+    let durations: { interval: number; waitTimeout: number; linger: number; retention: number };
     try {
       durations = {
         interval: parseDuration(v["checkpoint-interval"] ?? "1s", "--checkpoint-interval"),
+        waitTimeout: parseDuration(
+          v["wait-timeout"] ?? `${DEFAULTS.waitTimeoutMs}ms`,
+          "--wait-timeout",
+        ),
         linger: parseDuration(v["batch-linger"] ?? `${DEFAULTS.batchLingerMs}ms`, "--batch-linger"),
         retention: v.retention ? parseDuration(v.retention, "--retention") : 0,
       };
@@ -88,6 +95,7 @@ SIGTERM or SIGINT: stop accepting, answer every accepted submission, sign a last
       readDatabaseUrl: v["read-database-url"] ?? (env.TMUXTRAIL_READ_DATABASE_URL || undefined),
       adminToken: env.TMUXTRAIL_ADMIN_TOKEN || undefined,
       checkpointIntervalMs: durations.interval,
+      waitTimeoutMs: durations.waitTimeout,
       batchMax: int(v["batch-max"], "--batch-max", DEFAULTS.batchMax, 1),
       batchLingerMs: durations.linger,
       rateLimit: int(v["rate-limit"], "--rate-limit", 0),

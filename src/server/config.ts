@@ -25,6 +25,8 @@ export interface LogConfig {
   witnesses: string[];
   /** Cosignatures `?wait=checkpoint` waits for. */
   witnessQuorum: number;
+  /** How long `?wait=checkpoint` waits before answering 504 checkpoint-timeout. */
+  waitTimeoutMs?: number;
   /** Erase payloads older than this (ms); 0 = keep forever. */
   retentionMs?: number;
   /** Webhook for alerts (bursts of denied requests). */
@@ -40,6 +42,7 @@ export const DEFAULTS = {
   batchLingerMs: 2,
   rateLimit: 0,
   poolSize: 10,
+  waitTimeoutMs: 30_000,
 } as const;
 
 /** Parses "500ms", "1s", "2m", "90d" or a bare number of milliseconds. */

@@ -207,6 +207,7 @@ export async function startLog(
       logEvents: new LogEvents(storage.sql, sequencer, origin, hasher),
       witnessKeys: pool.targets.map((t) => t.key.key),
       witnessQuorum: cfg.witnessQuorum,
+      waitTimeoutMs: cfg.waitTimeoutMs,
       denials: new Denials(metrics.denied, { alertUrl: cfg.alertUrl, origin, log }),
       log,
     };

@@ -77,6 +77,17 @@ export async function verifyStorage(sql: Sql, hasher: Hasher): Promise<void> {
   }
 }
 
+/** No checkpoint (with the quorum of cosignatures) covered a size in time. */
+export class CheckpointWaitTimeout extends Error {
+  constructor(
+    readonly size: number,
+    readonly timeoutMs: number,
+  ) {
+    super(`no checkpoint covered size ${size} within ${timeoutMs} ms`);
+    this.name = "CheckpointWaitTimeout";
+  }
+}
+
 export interface PublisherOptions {
   origin: string;
   signer: Signer;
@@ -127,8 +138,8 @@ export class Publisher {
   }
 
   /**
-   * Resolves once a stored checkpoint covers `size` leaves (published by this process or another),
-   * rejects after `timeoutMs`.
+   * Resolves once a stored checkpoint covers `size` leaves (published by this process or another,
+   * with the quorum of cosignatures), rejects with CheckpointWaitTimeout after `timeoutMs`.
    */
   waitFor(size: number, timeoutMs = 30_000): Promise<void> {
     return new Promise((resolve, reject) => {
@@ -142,7 +153,7 @@ export class Publisher {
       };
       const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((x) => x !== w);
-        reject(new Error(`no checkpoint covered size ${size} within ${timeoutMs} ms`));
+        reject(new CheckpointWaitTimeout(size, timeoutMs));
       }, timeoutMs);
       this.waiters.push(w);
     });

@@ -2,10 +2,12 @@
 // with `--witness` and quorum 0 keeps signing and publishing checkpoints without the cosignature
 // meanwhile, `?wait=checkpoint` is not held up, and once the witness is back it cosigns the
 // newest checkpoint again (from the size it had cosigned: a consistency proof, no restart
-// needed on the log's side).
+// needed on the log's side). With quorum 1, checkpoints still publish uncosigned, but
+// `?wait=checkpoint` answers 504 checkpoint-timeout (listing the sequenced leaves) until the
+// witness is back.
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { afterEach, beforeEach, expect, it } from "vitest";
 import { openCheckpoint } from "../../src/log/checkpoint.ts";
 import { cosignatureVerifierKey, generateKey, parseVerifierKey } from "../../src/log/keys.ts";
 import { openTestDb, type TestDb } from "../support/db.ts";
@@ -14,11 +16,12 @@ import { ADMIN } from "../support/log.ts";
 import { type Proc, run } from "../support/proc.ts";
 import { serve, tempDir } from "../support/serve.ts";
 
+// Each test its own log (a log's database belongs to its key).
 let db: TestDb | undefined;
-beforeAll(async () => {
+beforeEach(async () => {
   if (process.env.DATABASE_URL) db = await openTestDb();
 });
-afterAll(() => db?.close());
+afterEach(() => db?.close());
 
 async function startWitness(args: string[], data: string) {
   const proc = run(["witness", "--data", data, ...args], { DATABASE_URL: "" });
@@ -27,26 +30,38 @@ async function startWitness(args: string[], data: string) {
   return { proc, url, key };
 }
 
-it("witness down: checkpoints go on uncosigned (quorum 0); witness back: it cosigns again", {
-  timeout: 120_000,
-}, async () => {
+/** A log with its own key asking one witness (restartable on the same port and data). */
+async function logWithWitness(origin: string, seed: number, serveArgs: string[] = []) {
   const dir = tempDir("tt-faults-witness-");
-  const origin = "faults.tmuxtrail/log";
-  const k = generateKey(origin, new Uint8Array(32).fill(61));
+  const k = generateKey(origin, new Uint8Array(32).fill(seed));
   writeFileSync(join(dir, "log.key"), `${k.signerKey}\n`, { mode: 0o600 });
   const spec = `${origin}=${k.verifierKey}`;
   const wdata = tempDir("tt-faults-wdata-");
-  let w = await startWitness(["--port", "0", "--log", spec], wdata);
+  const w = await startWitness(["--port", "0", "--log", spec], wdata);
   const port = w.url.split(":").pop()!;
-  const wkey = parseVerifierKey(cosignatureVerifierKey(w.key));
-  const logKey = parseVerifierKey(k.verifierKey);
-  const procs: Proc[] = [w.proc];
   const s = await serve({
     data: dir,
     schema: db?.schema,
-    args: ["--key", join(dir, "log.key"), "--witness", `${w.key}@${w.url}`],
+    args: ["--key", join(dir, "log.key"), "--witness", `${w.key}@${w.url}`, ...serveArgs],
   });
-  procs.push(s.proc);
+  return {
+    k,
+    w,
+    s,
+    procs: [w.proc, s.proc] as Proc[],
+    restartWitness: () => startWitness(["--port", port, "--log", spec], wdata),
+  };
+}
+
+it("witness down: checkpoints go on uncosigned (quorum 0); witness back: it cosigns again", {
+  timeout: 120_000,
+}, async () => {
+  const origin = "faults.tmuxtrail/log";
+  const log = await logWithWitness(origin, 61);
+  const { k, s, procs } = log;
+  let w = log.w;
+  const wkey = parseVerifierKey(cosignatureVerifierKey(w.key));
+  const logKey = parseVerifierKey(k.verifierKey);
   let seq = 0;
   const post = async (wait: boolean) => {
     const res = await fetch(`${s.url}/v1/events${wait ? "?wait=checkpoint" : ""}`, {
@@ -90,7 +105,7 @@ it("witness down: checkpoints go on uncosigned (quorum 0); witness back: it cosi
     expect(down.witnesses).toHaveLength(0);
     expect(s.proc.stderr()).toMatch(/witness .*unreachable/);
     // Back on the same port and state: it cosigns the newest checkpoint again, by itself.
-    w = await startWitness(["--port", port, "--log", spec], wdata);
+    w = await log.restartWitness();
     procs.push(w.proc);
     const n4 = await post(false);
     const tBack = Date.now();
@@ -105,6 +120,72 @@ it("witness down: checkpoints go on uncosigned (quorum 0); witness back: it cosi
     const mine = await (await fetch(`${w.url}/${hash}/checkpoint`)).text();
     const o = openCheckpoint(mine, [logKey], [wkey], 1);
     expect(o.checkpoint.size).toBeGreaterThanOrEqual(n4);
+  } finally {
+    for (const p of procs) p.child.kill("SIGTERM");
+    await Promise.all(procs.map((p) => p.exited));
+  }
+});
+
+it("witness down with quorum 1: checkpoints publish uncosigned, ?wait=checkpoint answers 504 with the sequenced leaves", {
+  timeout: 120_000,
+}, async () => {
+  const log = await logWithWitness("faults.tmuxtrail/quorum", 62, [
+    "--witness-quorum",
+    "1",
+    "--wait-timeout",
+    "3s",
+  ]);
+  const { k, s, procs } = log;
+  let w = log.w;
+  const batch = (seq: number) => JSON.stringify(makeBatch(10, seq, { pane: "%wq" }));
+  const post = (body: string) =>
+    fetch(`${s.url}/v1/events?wait=checkpoint`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Authorization: `Bearer ${ADMIN}` },
+      body,
+      signal: AbortSignal.timeout(30_000),
+    });
+  const logKey = parseVerifierKey(k.verifierKey);
+  try {
+    // Up: answered once a cosigned checkpoint covers the events.
+    expect((await post(batch(0))).status, s.proc.stderr()).toBe(200);
+    // Down: 504 after --wait-timeout, the leaves sequenced and listed.
+    w.proc.child.kill("SIGKILL");
+    await w.proc.exited;
+    const t0 = Date.now();
+    const second = batch(10);
+    const timedOut = await post(second);
+    expect(timedOut.status).toBe(504);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(2900);
+    expect(timedOut.headers.get("Retry-After")).toBe("5");
+    const body = (await timedOut.json()) as {
+      error: { code: string; message: string; results: { index: number; duplicate: boolean }[] };
+    };
+    expect(body.error.code).toBe("checkpoint-timeout");
+    expect(body.error.message).toMatch(/sequenced .* 1 witness cosignature/);
+    expect(body.error.results).toHaveLength(10);
+    const top = Math.max(...body.error.results.map((r) => r.index));
+    const entry = await fetch(`${s.url}/v1/entries/${top}`, {
+      headers: { Authorization: `Bearer ${ADMIN}` },
+    });
+    expect(entry.status).toBe(200);
+    // Checkpoints still publish, uncosigned.
+    const note = await (await fetch(`${s.url}/checkpoint`)).text();
+    expect(openCheckpoint(note, [logKey]).checkpoint.size).toBeGreaterThan(top);
+    // The same request again: duplicates, and the same 504 while the witness is away.
+    const againRes = await post(second);
+    const again = (await againRes.json()) as typeof body;
+    expect(againRes.status, JSON.stringify(again)).toBe(504);
+    expect(again.error.results.every((r) => r.duplicate)).toBe(true);
+    // Back: the next wait is answered.
+    w = await log.restartWitness();
+    procs.push(w.proc);
+    const end = Date.now() + 60_000;
+    const third = batch(20);
+    let status = 0;
+    // 504 while the log has not reached the witness again; the same body each time (duplicates).
+    while (status !== 200 && Date.now() < end) status = (await post(third)).status;
+    expect(status, s.proc.stderr()).toBe(200);
   } finally {
     for (const p of procs) p.child.kill("SIGTERM");
     await Promise.all(procs.map((p) => p.exited));

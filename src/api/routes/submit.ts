@@ -7,6 +7,7 @@ import { readLeafEvent } from "../../audit/leaf-event.ts";
 import { base64Encode } from "../../log/encoding.ts";
 import { parseSubmission } from "../../log/events.ts";
 import { eventInput } from "../../server/batch-plan.ts";
+import { CheckpointWaitTimeout } from "../../server/publisher.ts";
 import { ConflictError, type LeafInput, type LeafResult } from "../../server/sequencer.ts";
 import type { LogContext } from "../context.ts";
 import { ApiError, badRequest } from "../errors.ts";
@@ -151,8 +152,26 @@ async function sequence(
   }
 }
 
+/**
+ * `?wait=checkpoint`: holds the answer until a checkpoint with the witness quorum covers the
+ * leaves. When none does in time (witnesses down, with a quorum above 0), 504 checkpoint-timeout:
+ * the leaves are sequenced all the same, the body says so and lists them, and sending the same
+ * request again answers them as duplicates.
+ */
 async function maybeWait(ctx: LogContext, wait: boolean, results: LeafResult[]): Promise<void> {
   if (!wait) return;
   const need = Math.max(...results.map((r) => r.index)) + 1;
-  await ctx.publisher.waitFor(need);
+  try {
+    await ctx.publisher.waitFor(need, ctx.waitTimeoutMs);
+  } catch (e) {
+    if (!(e instanceof CheckpointWaitTimeout)) throw e;
+    const quorum = ctx.witnessQuorum;
+    throw new ApiError(
+      504,
+      "checkpoint-timeout",
+      `the leaves are sequenced (indexes below), but no checkpoint${quorum ? ` with ${quorum} witness cosignature${quorum > 1 ? "s" : ""}` : ""} covered them within ${e.timeoutMs / 1000} s; send the same request again to wait again`,
+      { "Retry-After": "5" },
+      { results: results.map(answer) },
+    );
+  }
 }
