@@ -68,7 +68,8 @@ async function probe(
   counts.set(res.status, (counts.get(res.status) ?? 0) + 1);
   const what = `${method} ${path.slice(0, 200)} → ${res.status} ${text.slice(0, 200)}`;
   if (res.status >= 500) problems.push(`5xx: ${what}`);
-  if (res.status >= 400 && path.startsWith("/v1/")) {
+  // (A HEAD answer has no body to check.)
+  if (res.status >= 400 && path.startsWith("/v1/") && method !== "HEAD") {
     let ok = false;
     try {
       const j = JSON.parse(text) as { error?: { code?: unknown; message?: unknown } };
@@ -199,7 +200,10 @@ const eventLike = fc
     return s;
   });
 
-describe("HTTP fuzzing: no 5xx, no state change from a rejected request", () => {
+// Bounded: each property has a fixed number of runs, and each test a minute at most.
+describe("HTTP fuzzing: no 5xx, no state change from a rejected request", {
+  timeout: 60_000,
+}, () => {
   beforeAll(async () => {
     log = await openFilledLog(20);
     const mk = async (body: unknown) =>
@@ -426,6 +430,45 @@ describe("HTTP fuzzing: no 5xx, no state change from a rejected request", () => 
       fc.asyncProperty(path, token(), async (p, tok) => {
         await probe("GET", p, { token: tok });
       }),
+      { numRuns: RUNS * 2 },
+    );
+    check();
+  });
+
+  it("GET /v1/keys, /healthz, /metrics, /openapi.json, /ui..., and any method on any path", async () => {
+    const path = fc.oneof(
+      fc.constantFrom(
+        "/v1/keys",
+        "/healthz",
+        "/metrics",
+        "/openapi.json",
+        "/ui",
+        "/ui/",
+        `/ui/sessions/${sessionId}`,
+        "/ui/assets/app.js",
+        "/ui/../package.json",
+        "/ui/%2e%2e/package.json",
+        "/",
+      ),
+      fc
+        .tuple(fc.constantFrom("/ui", "/v1", "/tile", ""), fc.array(pathPiece, { maxLength: 4 }))
+        .map(([root, p]) => `${root}/${p.join("/")}`),
+    );
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom("GET", "GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS", "POST"),
+        path,
+        query(["x", "limit"]),
+        token(),
+        async (method, p, q, tok) => {
+          await probe(method, `${p}${q}`, {
+            token: tok,
+            ...(method === "GET" || method === "HEAD"
+              ? {}
+              : { body: "{}", type: "application/json" }),
+          });
+        },
+      ),
       { numRuns: RUNS * 2 },
     );
     check();

@@ -151,7 +151,8 @@ const command = makeBatch(1, 8, {
 })[0]!;
 const leafText = utf8Decode(parseSubmission(submission).leaf);
 
-describe("parsers throw only TrailErrors", () => {
+// Bounded: each property has a fixed number of runs, and each test a minute at most.
+describe("parsers throw only TrailErrors", { timeout: 60_000 }, () => {
   let filled: TestLog;
   let bundle: unknown;
   beforeAll(async () => {

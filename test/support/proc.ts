@@ -14,11 +14,22 @@ export interface Proc {
   exited: Promise<number | null>;
 }
 
+/**
+ * Every child still running when the test worker exits is killed then, so a test that timed out
+ * before its own cleanup ran leaves no log, witness or agent behind.
+ */
+const running = new Set<ChildProcess>();
+process.once("exit", () => {
+  for (const c of running) c.kill("SIGKILL");
+});
+
 export function run(args: string[], env: Record<string, string | undefined> = {}): Proc {
   const child = spawn(process.execPath, [BIN, ...args], {
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
+  running.add(child);
+  child.once("exit", () => running.delete(child));
   let out = "";
   let err = "";
   const listeners: (() => void)[] = [];
