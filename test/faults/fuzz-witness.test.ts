@@ -8,12 +8,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WITNESS_MIGRATIONS } from "../../src/db/migrate.ts";
 import { base64Encode } from "../../src/log/encoding.ts";
 import { rfc6962 } from "../../src/log/hash.ts";
-import { generateKey, parseSignerKey, parseVerifierKey } from "../../src/log/keys.ts";
+import { generateKey } from "../../src/log/keys.ts";
 import { formatAddCheckpoint } from "../../src/log/tlog-witness.ts";
 import { witnessApp } from "../../src/witness/app.ts";
 import { originHash } from "../../src/witness/gossip.ts";
 import { openTestDb, type TestDb } from "../support/db.ts";
-import { MemoryLog } from "../support/tree.ts";
+import { MemoryLog, witnessOf } from "../support/tree.ts";
 
 const RUNS = 150;
 const log = new MemoryLog("fuzz.example/log", 41);
@@ -96,18 +96,7 @@ describe("witness HTTP fuzzing: no 5xx, no state change from a rejected request"
     for (const old of [5, 8, 9])
       for (const size of [5, 8, 9, 12])
         if (old <= size) proofs.set(`${old}/${size}`, await log.proof(old, size));
-    app = witnessApp(
-      {
-        sql: db.sql,
-        signer: parseSignerKey(W.signerKey),
-        logs: new Map([
-          [log.origin, { origin: log.origin, verifiers: [parseVerifierKey(log.key.verifierKey)] }],
-        ]),
-        hasher: rfc6962,
-        now: () => 1_800_000_000,
-      },
-      () => {},
-    );
+    app = witnessApp(witnessOf(db.sql, log, W), () => {});
     // Cosign size 8 first, so that there is a state a request could wrongly move.
     const res = await app.request("/add-checkpoint", {
       method: "POST",

@@ -1,10 +1,13 @@
-// An in-memory log for witness tests: leaves, signed checkpoints at any size, consistency proofs.
+// An in-memory log for witness tests: leaves, signed checkpoints at any size, consistency proofs;
+// and a witness of it.
+import type { Sql } from "../../src/db/client.ts";
 import { formatCheckpoint } from "../../src/log/checkpoint.ts";
 import { CompactRange } from "../../src/log/compact.ts";
 import { rfc6962 } from "../../src/log/hash.ts";
-import { generateKey, parseSignerKey } from "../../src/log/keys.ts";
+import { generateKey, parseSignerKey, parseVerifierKey } from "../../src/log/keys.ts";
 import { signNote } from "../../src/log/note.ts";
 import { consistencyProof } from "../../src/log/proof.ts";
+import type { WitnessDeps } from "../../src/witness/add-checkpoint.ts";
 import { leafHashes, naiveReader } from "../log/reference.ts";
 
 export class MemoryLog {
@@ -38,4 +41,21 @@ export class MemoryLog {
   proof(from: number, to: number) {
     return consistencyProof(from, to, naiveReader(this.leaves.slice(0, to)));
   }
+}
+
+/** A witness of `log` (its state in `sql`) with key `witnessKey`, at a fixed clock. */
+export function witnessOf(
+  sql: Sql,
+  log: MemoryLog,
+  witnessKey: { signerKey: string },
+): WitnessDeps {
+  return {
+    sql,
+    signer: parseSignerKey(witnessKey.signerKey),
+    logs: new Map([
+      [log.origin, { origin: log.origin, verifiers: [parseVerifierKey(log.key.verifierKey)] }],
+    ]),
+    hasher: rfc6962,
+    now: () => 1_800_000_000,
+  };
 }

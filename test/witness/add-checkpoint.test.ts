@@ -7,10 +7,9 @@ import { rfc6962, sha256 } from "../../src/log/hash.ts";
 import { generateKey, parseSignerKey, parseVerifierKey } from "../../src/log/keys.ts";
 import { signNote } from "../../src/log/note.ts";
 import { formatAddCheckpoint } from "../../src/log/tlog-witness.ts";
-import type { WitnessDeps } from "../../src/witness/add-checkpoint.ts";
 import { witnessApp } from "../../src/witness/app.ts";
 import { openTestDb, type TestDb } from "../support/db.ts";
-import { MemoryLog } from "../support/tree.ts";
+import { MemoryLog, witnessOf } from "../support/tree.ts";
 
 const log = new MemoryLog("example.com/log");
 const W = generateKey("witness.example/w1", new Uint8Array(32).fill(21));
@@ -20,16 +19,7 @@ let app: ReturnType<typeof witnessApp>;
 
 beforeAll(async () => {
   db = await openTestDb(WITNESS_MIGRATIONS);
-  const deps: WitnessDeps = {
-    sql: db.sql,
-    signer: parseSignerKey(W.signerKey),
-    logs: new Map([
-      [log.origin, { origin: log.origin, verifiers: [parseVerifierKey(log.key.verifierKey)] }],
-    ]),
-    hasher: rfc6962,
-    now: () => 1_800_000_000,
-  };
-  app = witnessApp(deps, () => {});
+  app = witnessApp(witnessOf(db.sql, log, W), () => {});
 });
 afterAll(() => db.close());
 
@@ -149,16 +139,7 @@ describe("a new log's empty tree", () => {
   it("size 0 must carry the empty root", async () => {
     const db2 = await openTestDb(WITNESS_MIGRATIONS);
     try {
-      const deps: WitnessDeps = {
-        sql: db2.sql,
-        signer: parseSignerKey(W.signerKey),
-        logs: new Map([
-          [log.origin, { origin: log.origin, verifiers: [parseVerifierKey(log.key.verifierKey)] }],
-        ]),
-        hasher: rfc6962,
-        now: () => 1_800_000_000,
-      };
-      const a = witnessApp(deps, () => {});
+      const a = witnessApp(witnessOf(db2.sql, log, W), () => {});
       const p = (note: string) =>
         a.request("/add-checkpoint", {
           method: "POST",
