@@ -210,6 +210,14 @@ describe("tmuxtrail mirror of a served log, read back through a static file serv
     });
   });
 
+  it("monitor follows the mirror through the plain static server", async () => {
+    const size = Number(readFileSync(join(out, "checkpoint"), "utf8").split("\n")[1]);
+    const state = join(tempDir(), "log.checkpoint");
+    const m = await tmuxtrail("monitor", "--log", web.url, ...key, "--state", state, "--json");
+    expect(m.code, m.err).toBe(0);
+    expect(JSON.parse(m.out)).toMatchObject({ ok: true, status: "saved", size, origin: ORIGIN });
+  });
+
   it("a witness in active mode following the mirror's URL cosigns its checkpoint", {
     timeout: 60_000,
   }, async () => {
