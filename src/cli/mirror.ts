@@ -77,7 +77,7 @@ export const mirror: Command = {
   summary: "copy a log's checkpoint and tiles, verified, into a directory for a static server",
   help: `Usage: tmuxtrail mirror --log URL|DIR --log-key VKEY --out DIR [--watch [--interval D]]
                         [--entries [--token-file FILE]] [--witness-key VKEY ... --quorum K]
-                        [--keep-partials] [--json]
+                        [--keep-partials] [--timeout D] [--json]
 
 Writes the log's C2SP tlog-tiles files into DIR, so that any web server, object store or CDN
 serves every read (verify, monitor, witnesses, tail's proofs) away from the log's database:
