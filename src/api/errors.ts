@@ -6,6 +6,7 @@ import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { isConnectionLost } from "../db/client.ts";
 import { isTrailError, type TrailErrorCode } from "../log/errors.ts";
+import { PublisherStoppedError } from "../server/publisher.ts";
 import { ConflictError, SequencerClosedError } from "../server/sequencer.ts";
 
 export class ApiError extends Error {
@@ -71,6 +72,15 @@ function isStorageFull(e: unknown): boolean {
   return code === "53100" || code === "ENOSPC" || /no space left on device/i.test(message);
 }
 
+const lastLogged = new Map<string, number>();
+/** At most one log line per code per 10 s. */
+function shouldLog(code: string): boolean {
+  const now = Date.now();
+  if (now - (lastLogged.get(code) ?? 0) < 10_000) return false;
+  lastLogged.set(code, now);
+  return true;
+}
+
 export function errorBody(code: string, message: string, detail: Record<string, unknown> = {}) {
   return { error: { code, message, ...detail } };
 }
@@ -93,7 +103,13 @@ export function toResponse(e: unknown, c: Context, log: (msg: string) => void): 
     c.header("Retry-After", "10");
     return c.json(errorBody("storage-full", "the log's storage is full; retry later"), 503);
   }
-  if (e instanceof SequencerClosedError || isUnavailable(e)) {
+  if (e instanceof SequencerClosedError || e instanceof PublisherStoppedError || isUnavailable(e)) {
+    const code = (e as { code?: unknown })?.code;
+    // Out of memory, too many connections, a limit: the operator must hear of it (once in a while).
+    if (typeof code === "string" && code.startsWith("53") && shouldLog(code))
+      log(
+        `database out of resources (${code}) on ${c.req.method} ${c.req.path}: ${(e as Error).message}`,
+      );
     c.header("Retry-After", "1");
     return c.json(errorBody("unavailable", "the log is temporarily unavailable; retry"), 503);
   }

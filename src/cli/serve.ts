@@ -78,6 +78,9 @@ SIGTERM or SIGINT: stop accepting, answer every accepted submission, sign a last
         linger: parseDuration(v["batch-linger"] ?? `${DEFAULTS.batchLingerMs}ms`, "--batch-linger"),
         retention: v.retention ? parseDuration(v.retention, "--retention") : 0,
       };
+      if (durations.waitTimeout < 100 || durations.waitTimeout > 86_400_000) {
+        throw new Error(`--wait-timeout ${v["wait-timeout"]} must be between 100ms and 1d`);
+      }
       if (v.retention && durations.retention < 3_600_000) {
         throw new Error(`--retention ${v.retention} is under an hour; give days, e.g. 90d`);
       }

@@ -13,10 +13,10 @@
 // A log whose storage and newest checkpoint disagree refuses to start (verifyStorage).
 
 import type { Sql } from "../db/client.ts";
-import { formatCheckpoint } from "../log/checkpoint.ts";
+import { formatCheckpoint, openCheckpoint } from "../log/checkpoint.ts";
 import { base64Encode, bytesEqual } from "../log/encoding.ts";
 import type { Hash, Hasher } from "../log/hash.ts";
-import type { Signer } from "../log/keys.ts";
+import { ALG_ED25519, makeVerifier, type Signer, type Verifier } from "../log/keys.ts";
 import { signNote } from "../log/note.ts";
 import { rootAt } from "./tree-reader.ts";
 
@@ -77,6 +77,14 @@ export async function verifyStorage(sql: Sql, hasher: Hasher): Promise<void> {
   }
 }
 
+/** The log is shutting down: a waiter for a checkpoint gets no answer from this process. */
+export class PublisherStoppedError extends Error {
+  constructor() {
+    super("the log is shutting down");
+    this.name = "PublisherStoppedError";
+  }
+}
+
 /** No checkpoint (with the quorum of cosignatures) covered a size in time. */
 export class CheckpointWaitTimeout extends Error {
   constructor(
@@ -111,11 +119,14 @@ export class Publisher {
   private running: Promise<void> | undefined;
   private stopped = false;
   private waiters: { size: number; resolve: () => void; reject: (e: Error) => void }[] = [];
+  private readonly verifier: Verifier;
 
   constructor(
     private readonly sql: Sql,
     private readonly opts: PublisherOptions,
-  ) {}
+  ) {
+    this.verifier = makeVerifier(opts.signer.name, ALG_ED25519, opts.signer.publicKey);
+  }
 
   /**
    * Publishes if the tree grew (or if nothing was ever published: the empty tree). One
@@ -200,7 +211,7 @@ export class Publisher {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     await this.running?.catch(() => {});
-    for (const w of this.waiters) w.reject(new Error("the log is shutting down"));
+    for (const w of this.waiters) w.reject(new PublisherStoppedError());
     this.waiters = [];
   }
 
@@ -226,6 +237,17 @@ export class Publisher {
       throw new StorageMismatchError(
         `refusing to sign size ${tree.size}: storage is no longer consistent with checkpoint ${last.size}`,
       );
+    }
+    // One log, one key: processes started with different keys on one database (the start-up
+    // check can be raced on an empty one) must not each sign their own history.
+    if (last) {
+      try {
+        openCheckpoint(last.note, [this.verifier]);
+      } catch {
+        throw new StorageMismatchError(
+          `refusing to sign size ${tree.size}: checkpoint ${last.size} was signed by another key than this process's ${this.verifier.key}`,
+        );
+      }
     }
     // 4. Sign and store.
     const body = formatCheckpoint({ origin: opts.origin, size: tree.size, root: tree.root });

@@ -53,6 +53,15 @@ describe("failures of the database", () => {
     expect(logged.join("\n")).toMatch(/storage full/);
   });
 
+  it("a database out of resources (class 53, not a full disk) is logged, once in a while", async () => {
+    const first = answer(failure("53400", "configuration limit exceeded"));
+    expect((await first.res).status).toBe(503);
+    expect(first.logged.join("\n")).toMatch(/out of resources \(53400\).*configuration limit/);
+    const again = answer(failure("53400", "configuration limit exceeded"));
+    expect((await again.res).status).toBe(503);
+    expect(again.logged).toEqual([]);
+  });
+
   it("anything else is a 500 that gives nothing away, logged with its cause", async () => {
     const { res, logged } = answer(failure("42P01", 'relation "secret_table" does not exist'));
     const r = await res;

@@ -226,20 +226,23 @@ describe.runIf(usingPostgres)("PostgreSQL connections terminated under load", ()
       },
     });
     let slowestHealthMs = 0;
-    const probe = (async () => {
-      while (!stop) {
-        const t0 = Date.now();
-        try {
-          const r = await fetch(`${s.url}/healthz`);
-          slowestHealthMs = Math.max(slowestHealthMs, Date.now() - t0);
-          health.status(r.status, await r.text());
-          if (r.status === 503) retryAfter.add(r.headers.get("Retry-After") ?? "none");
-        } catch (e) {
-          networkErrors.push(`healthz: ${e}`);
+    // Many readers at once (more than the pool has connections): each must be answered promptly.
+    const probe = Promise.all(
+      Array.from({ length: 30 }, async () => {
+        while (!stop) {
+          const t0 = Date.now();
+          try {
+            const r = await fetch(`${s.url}/healthz`);
+            slowestHealthMs = Math.max(slowestHealthMs, Date.now() - t0);
+            health.status(r.status, await r.text());
+            if (r.status === 503) retryAfter.add(r.headers.get("Retry-After") ?? "none");
+          } catch (e) {
+            networkErrors.push(`healthz: ${e}`);
+          }
+          await new Promise((r) => setTimeout(r, 50));
         }
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    })();
+      }),
+    );
     const info = () =>
       `submit ${JSON.stringify([...ledger.statuses])}; healthz ${JSON.stringify([...health.statuses])}, slowest ${slowestHealthMs} ms; ${[...ledger.bodies, ...health.bodies].join(" | ")}; network: ${networkErrors.slice(0, 3).join(" | ")}`;
     try {
@@ -266,8 +269,9 @@ describe.runIf(usingPostgres)("PostgreSQL connections terminated under load", ()
       expect(during.healthDown, info()).toBeGreaterThan(0);
       expect([...retryAfter], info()).toEqual(["1"]);
       // Answered promptly meanwhile, and back by itself within seconds (postgres.js's own reconnect
-      // backoff grows to 20 s, and requests used to hang that long: src/db/client.ts caps it at 1 s).
-      expect(slowestHealthMs, info()).toBeLessThan(5000);
+      // backoff grows to 20 s, and requests used to hang that long: src/db/client.ts caps it at 1 s
+      // and fails queries fast while one at a time probes the database).
+      expect(slowestHealthMs, info()).toBeLessThan(2500);
       expect(recoveredMs, info()).toBeLessThan(5000);
       // Never a 500, no request failed at the network level.
       expect(ledger.statuses.get(200) ?? 0, info()).toBeGreaterThanOrEqual(during.ok + 10);

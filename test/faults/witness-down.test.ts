@@ -147,8 +147,15 @@ it("witness down with quorum 1: checkpoints publish uncosigned, ?wait=checkpoint
     });
   const logKey = parseVerifierKey(k.verifierKey);
   try {
-    // Up: answered once a cosigned checkpoint covers the events.
-    expect((await post(batch(0))).status, s.proc.stderr()).toBe(200);
+    /** Posts the same body until it is answered 200 (504 while no cosigned checkpoint covers it). */
+    const until200 = async (body: string, ms: number) => {
+      const end = Date.now() + ms;
+      let status = 0;
+      while (status !== 200 && Date.now() < end) status = (await post(body)).status;
+      return status;
+    };
+    // Up: answered once a cosigned checkpoint covers the events (a fresh witness may take a while).
+    expect(await until200(batch(0), 30_000), s.proc.stderr()).toBe(200);
     // Down: 504 after --wait-timeout, the leaves sequenced and listed.
     w.proc.child.kill("SIGKILL");
     await w.proc.exited;
@@ -180,12 +187,8 @@ it("witness down with quorum 1: checkpoints publish uncosigned, ?wait=checkpoint
     // Back: the next wait is answered.
     w = await log.restartWitness();
     procs.push(w.proc);
-    const end = Date.now() + 60_000;
-    const third = batch(20);
-    let status = 0;
     // 504 while the log has not reached the witness again; the same body each time (duplicates).
-    while (status !== 200 && Date.now() < end) status = (await post(third)).status;
-    expect(status, s.proc.stderr()).toBe(200);
+    expect(await until200(batch(20), 60_000), s.proc.stderr()).toBe(200);
   } finally {
     for (const p of procs) p.child.kill("SIGTERM");
     await Promise.all(procs.map((p) => p.exited));

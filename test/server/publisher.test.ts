@@ -5,7 +5,7 @@
 
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { parseSubmission } from "../../src/log/events.ts";
-import { parseSignerKey } from "../../src/log/keys.ts";
+import { generateKey, parseSignerKey } from "../../src/log/keys.ts";
 import { eventInput } from "../../src/server/batch-plan.ts";
 import { nodeHasher } from "../../src/server/node-hasher.ts";
 import { Publisher, StorageMismatchError } from "../../src/server/publisher.ts";
@@ -81,5 +81,24 @@ describe("publisher", () => {
     });
     await expect(a.publish()).rejects.toBeInstanceOf(StorageMismatchError);
     expect(covered).toHaveLength(2);
+  });
+
+  it("refuses to sign after a checkpoint of another key (two processes started with different keys)", async () => {
+    const publisher = (seed: number) =>
+      new Publisher(db.sql, {
+        origin: "test.tmuxtrail/log",
+        signer: parseSignerKey(
+          generateKey("test.tmuxtrail/log", new Uint8Array(32).fill(seed)).signerKey,
+        ),
+        hasher: nodeHasher,
+        intervalMs: 1000,
+      });
+    const [a, b] = [publisher(1), publisher(2)];
+    const sequencer = new Sequencer(db.sql, { maxBatch: 100, lingerMs: 1, hasher: nodeHasher });
+    await sequencer.submit(events(4, 0));
+    expect((await a.publish())?.size).toBe(4);
+    await sequencer.submit(events(4, 4));
+    await expect(b.publish()).rejects.toThrow(/signed by another key/);
+    expect((await a.publish())?.size).toBe(8);
   });
 });

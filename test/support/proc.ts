@@ -19,9 +19,17 @@ export interface Proc {
  * before its own cleanup ran leaves no log, witness or agent behind.
  */
 const running = new Set<ChildProcess>();
-process.once("exit", () => {
+const killRunning = () => {
   for (const c of running) c.kill("SIGKILL");
-});
+};
+process.once("exit", killRunning);
+// A worker stopped by a signal emits no "exit": kill the children, then end as the signal would.
+for (const signal of ["SIGTERM", "SIGINT"] as const) {
+  process.once(signal, () => {
+    killRunning();
+    process.exit(128 + (signal === "SIGTERM" ? 15 : 2));
+  });
+}
 
 export function run(args: string[], env: Record<string, string | undefined> = {}): Proc {
   const child = spawn(process.execPath, [BIN, ...args], {
