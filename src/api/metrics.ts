@@ -94,6 +94,19 @@ export class Registry {
   }
 }
 
+/** Resident memory and V8 heap of this process, by kind, in bytes (read when scraped). */
+function memoryGauge(): Gauge {
+  const g = new Gauge(
+    "tmuxtrail_process_memory_bytes",
+    "Memory of this process: rss, heap_used, heap_total, external",
+  );
+  g.set(() => process.memoryUsage.rss(), { kind: "rss" });
+  g.set(() => process.memoryUsage().heapUsed, { kind: "heap_used" });
+  g.set(() => process.memoryUsage().heapTotal, { kind: "heap_total" });
+  g.set(() => process.memoryUsage().external, { kind: "external" });
+  return g;
+}
+
 /** The log's metrics. */
 export function logMetrics() {
   const r = new Registry();
@@ -132,6 +145,7 @@ export function logMetrics() {
     checkpointSize: r.register(
       new Gauge("tmuxtrail_checkpoint_size", "Tree size of the newest checkpoint"),
     ),
+    memory: r.register(memoryGauge()),
     requests: r.register(
       new Counter("tmuxtrail_http_requests_total", "HTTP requests by route and status"),
     ),

@@ -182,6 +182,9 @@ describe("read API", () => {
     const m = await (await log.req("/metrics", { token: null })).text();
     expect(m).toContain("tmuxtrail_leaves_total");
     expect(m).toContain("tmuxtrail_integration_seconds_bucket");
+    const rss = Number(/^tmuxtrail_process_memory_bytes\{kind="rss"\} (\d+)$/m.exec(m)?.[1]);
+    expect(rss).toBeGreaterThan(10 * 1024 * 1024);
+    expect(m).toMatch(/^tmuxtrail_process_memory_bytes\{kind="heap_used"\} \d+$/m);
     const o = (await (await log.req("/openapi.json", { token: null })).json()) as {
       openapi: string;
       paths: object;
