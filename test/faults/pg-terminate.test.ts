@@ -74,10 +74,15 @@ describe.runIf(usingPostgres)("PostgreSQL connections terminated under load", ()
         await new Promise((r) => setTimeout(r, 400));
       }
       await new Promise((r) => setTimeout(r, 2000));
+      // Alive, and serving again by itself: new acknowledgements within seconds (10 s leaves room
+      // for a CI machine busy with other drills).
       const okBefore = ledger.statuses.get(200) ?? 0;
-      await new Promise((r) => setTimeout(r, 1000));
-      expect(s.proc.child.exitCode, s.proc.stderr().slice(-1500)).toBeNull();
-      expect(ledger.statuses.get(200) ?? 0).toBeGreaterThan(okBefore);
+      const end = Date.now() + 10_000;
+      while ((ledger.statuses.get(200) ?? 0) <= okBefore && Date.now() < end)
+        await new Promise((r) => setTimeout(r, 100));
+      const info = `statuses ${JSON.stringify([...ledger.statuses])}; ${ledger.bodies.slice(-3).join(" | ")}; stderr ${s.proc.stderr().slice(-1500)}`;
+      expect(s.proc.child.exitCode, info).toBeNull();
+      expect(ledger.statuses.get(200) ?? 0, info).toBeGreaterThan(okBefore);
     } finally {
       stop = true;
       await Promise.all([load, reads]);
