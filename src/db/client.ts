@@ -61,6 +61,8 @@ export function connectPostgres(url: string, opts: PostgresOptions = {}): Sql {
   return failFast(wrapPostgres(client, true));
 }
 
+let probeCount = 0;
+
 /** The error a query gets at once while the database is known to be unreachable. */
 export class DatabaseUnreachableError extends Error {
   readonly code = "DATABASE_UNREACHABLE";
@@ -72,30 +74,37 @@ export class DatabaseUnreachableError extends Error {
 
 /**
  * Once a query finds the database unreachable, later queries fail at once (503 to their callers)
- * while one at a time goes through as a probe; the first probe that succeeds ends it. postgres.js
+ * while one at a time goes through as a probe (a new one when the last has not settled within
+ * `probeWindowMs`); the first query that succeeds ends it. postgres.js
  * alone fails only one waiting query per connection per reconnect attempt, so under load an
  * outage held requests for many seconds each (measured: 40 waiting queries on a pool of 4 took
  * 6.5 s to all be answered), and a steady stream of requests could wait without end.
  */
-export function failFast(sql: Sql): Sql {
+export function failFast(sql: Sql, probeWindowMs = 2000): Sql {
   let down: string | undefined;
-  let probing = false;
+  // The probe in flight, and when it started: a probe that has not settled within the window
+  // (a connection stuck reconnecting) does not block the next one.
+  let probe = 0;
+  let probeStarted = 0;
   const guard = async <T>(run: () => Promise<T>): Promise<T> => {
+    let mine = 0;
     if (down !== undefined) {
-      if (probing) throw new DatabaseUnreachableError(down);
-      probing = true;
+      if (probe !== 0 && Date.now() - probeStarted < probeWindowMs)
+        throw new DatabaseUnreachableError(down);
+      mine = ++probeCount;
+      probe = mine;
+      probeStarted = Date.now();
     }
-    const probe = down !== undefined;
     try {
       const r = await run();
-      down = undefined;
+      down = undefined; // any success: the database answers
       return r;
     } catch (e) {
       if (isConnectionLost(e)) down = (e as { code: string }).code;
-      else if (probe) down = undefined; // it reached the database: the error is the query's own
+      else if (mine !== 0) down = undefined; // it reached the database: the error is the query's own
       throw e;
     } finally {
-      if (probe) probing = false;
+      if (mine !== 0 && probe === mine) probe = 0;
     }
   };
   return {

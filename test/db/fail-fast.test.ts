@@ -84,4 +84,27 @@ describe("failFast", () => {
     for (const p of db.pending.splice(0)) p.resolve([]);
     await Promise.all([b, c]);
   });
+
+  it("a probe that does not settle within the window does not block the next one", async () => {
+    const db = fake();
+    const sql = failFast(db.sql, 30);
+    const a = sql.query("SELECT 1");
+    await tick();
+    db.pending.shift()!.reject(lost());
+    await expect(a).rejects.toBeDefined();
+    const stuck = sql.query("SELECT 1"); // the probe: never answered
+    await expect(sql.query("SELECT 2")).rejects.toBeInstanceOf(DatabaseUnreachableError);
+    await new Promise((r) => setTimeout(r, 40));
+    const next = sql.query("SELECT 3"); // a new probe, past the window
+    await tick();
+    expect(db.pending).toHaveLength(2);
+    db.pending.splice(1, 1)[0]!.resolve([]);
+    await next;
+    // Back: queries go through, the stuck one is still the driver's business.
+    const b = sql.query("SELECT 4");
+    await tick();
+    expect(db.pending).toHaveLength(2);
+    for (const p of db.pending.splice(0)) p.resolve([]);
+    await Promise.all([b, stuck]);
+  });
 });

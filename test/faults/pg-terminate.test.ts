@@ -237,7 +237,7 @@ describe.runIf(usingPostgres)("PostgreSQL connections terminated under load", ()
         while (!stop) {
           const t0 = Date.now();
           try {
-            const r = await fetch(`${s.url}/healthz`);
+            const r = await fetch(`${s.url}/healthz`, { signal: AbortSignal.timeout(15_000) });
             slowestHealthMs = Math.max(slowestHealthMs, Date.now() - t0);
             health.status(r.status, await r.text());
             if (r.status === 503) retryAfter.add(r.headers.get("Retry-After") ?? "none");
