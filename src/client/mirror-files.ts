@@ -3,10 +3,11 @@
 // the directories written to, the checkpoint it holds, and the lock that keeps two mirrors from
 // writing one directory. The round that decides what to write is in mirror.ts.
 
-import { closeSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { mkdir, open, readFile, rename, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { OpenedCheckpoint } from "../log/checkpoint.ts";
+import { takePidLock } from "../pid-lock.ts";
 
 /** Opens a checkpoint note with the log key; `quorum` 0 for the one already in the mirror. */
 export type OpenNote = (note: string, quorum?: number, origin?: string) => OpenedCheckpoint;
@@ -98,31 +99,13 @@ export function readMirrorCheckpoint(
  */
 export function lockMirror(dir: string): () => void {
   const file = join(dir, ".mirror.lock");
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(file, "wx", 0o644);
-      try {
-        writeSync(fd, `${process.pid}\n`);
-      } finally {
-        closeSync(fd);
-      }
-      return () => rmSync(file, { force: true });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-      const pid = Number.parseInt(readFileSync(file, "utf8"), 10);
-      if (Number.isSafeInteger(pid) && pid > 0 && alive(pid))
-        throw new Error(`${dir} is being mirrored by process ${pid} (lock ${file})`);
-      rmSync(file, { force: true });
-    }
-  }
-  throw new Error(`cannot take the lock ${file}`);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
+  return takePidLock(file, {
+    mode: 0o644,
+    held: (pid) =>
+      new Error(
+        pid
+          ? `${dir} is being mirrored by process ${pid} (lock ${file})`
+          : `cannot take the lock ${file}`,
+      ),
+  });
 }

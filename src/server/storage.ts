@@ -2,7 +2,7 @@
 // else embedded PGlite in <data>/db. PGlite is one process per directory: `serve` holds
 // <data>/.lock (with its pid) and other processes are refused with a pointer to the HTTP API.
 
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { connectPostgres, openPglite, type Sql } from "../db/client.ts";
 import {
@@ -11,6 +11,7 @@ import {
   migratePgliteDb,
   migratePostgresUrl,
 } from "../db/migrate.ts";
+import { takePidLock } from "../pid-lock.ts";
 
 export interface Storage {
   sql: Sql;
@@ -27,35 +28,14 @@ export class DataDirLockedError extends Error {
   }
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
 /** Takes <dir>/.lock; a lock left by a dead process is taken over. Returns the release function. */
 export function lockDataDir(dir: string): () => void {
   mkdirSync(dir, { recursive: true });
-  const path = join(dir, ".lock");
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(path, "wx", 0o600);
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-      return () => rmSync(path, { force: true });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-      const pid = readFileSync(path, "utf8").trim();
-      if (/^\d+$/.test(pid) && pidAlive(Number(pid)) && Number(pid) !== process.pid) {
-        throw new DataDirLockedError(dir, pid);
-      }
-      rmSync(path, { force: true });
-    }
-  }
-  throw new DataDirLockedError(dir, "unknown");
+  return takePidLock(join(dir, ".lock"), {
+    mode: 0o600,
+    reentrant: true,
+    held: (pid = "unknown") => new DataDirLockedError(dir, pid),
+  });
 }
 
 export async function openStorage(opts: {
