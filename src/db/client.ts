@@ -61,8 +61,6 @@ export function connectPostgres(url: string, opts: PostgresOptions = {}): Sql {
   return failFast(wrapPostgres(client, true));
 }
 
-let probeCount = 0;
-
 /** The error a query gets at once while the database is known to be unreachable. */
 export class DatabaseUnreachableError extends Error {
   readonly code = "DATABASE_UNREACHABLE";
@@ -82,18 +80,15 @@ export class DatabaseUnreachableError extends Error {
  */
 export function failFast(sql: Sql, probeWindowMs = 2000): Sql {
   let down: string | undefined;
-  // The probe in flight, and when it started: a probe that has not settled within the window
-  // (a connection stuck reconnecting) does not block the next one.
-  let probe = 0;
-  let probeStarted = 0;
+  // The probe in flight: one that has not settled within the window (a connection stuck
+  // reconnecting) does not block the next one.
+  let probe: { started: number } | undefined;
   const guard = async <T>(run: () => Promise<T>): Promise<T> => {
-    let mine = 0;
+    let mine: typeof probe;
     if (down !== undefined) {
-      if (probe !== 0 && Date.now() - probeStarted < probeWindowMs)
+      if (probe && Date.now() - probe.started < probeWindowMs)
         throw new DatabaseUnreachableError(down);
-      mine = ++probeCount;
-      probe = mine;
-      probeStarted = Date.now();
+      mine = probe = { started: Date.now() };
     }
     try {
       const r = await run();
@@ -101,10 +96,10 @@ export function failFast(sql: Sql, probeWindowMs = 2000): Sql {
       return r;
     } catch (e) {
       if (isConnectionLost(e)) down = (e as { code: string }).code;
-      else if (mine !== 0) down = undefined; // it reached the database: the error is the query's own
+      else if (mine) down = undefined; // it reached the database: the error is the query's own
       throw e;
     } finally {
-      if (mine !== 0 && probe === mine) probe = 0;
+      if (mine && probe === mine) probe = undefined;
     }
   };
   return {
@@ -164,28 +159,6 @@ function wrapPglite(pg: PGlite, q: PgliteLike, root: boolean): Sql {
   };
 }
 
-/**
- * Error codes of a lost or unreachable database: postgres.js's, the socket's, and PostgreSQL's
- * admin and crash shutdowns (57P01, 57P02); SQLSTATE class 08 (connection exception) by prefix.
- */
-const CONNECTION_LOST = new Set([
-  "DATABASE_UNREACHABLE",
-  "CONNECTION_CLOSED",
-  "CONNECTION_ENDED",
-  "CONNECTION_DESTROYED",
-  "CONNECT_TIMEOUT",
-  "ECONNRESET",
-  "ECONNREFUSED",
-  "ECONNABORTED",
-  "EPIPE",
-  "ETIMEDOUT",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "EAI_AGAIN",
-  "57P01",
-  "57P02",
-]);
-
 /** What postgres.js rejects its own queries with when a connection goes (see below). */
 const DRIVER_LOST = new Set([
   "CONNECTION_CLOSED",
@@ -195,6 +168,23 @@ const DRIVER_LOST = new Set([
   "ECONNREFUSED",
   "57P01",
   "57P02",
+]);
+
+/**
+ * Error codes of a lost or unreachable database: the driver's, failFast's, the socket's, and
+ * PostgreSQL's admin and crash shutdowns (57P01, 57P02); SQLSTATE class 08 (connection exception)
+ * by prefix.
+ */
+const CONNECTION_LOST = new Set([
+  ...DRIVER_LOST,
+  "DATABASE_UNREACHABLE",
+  "CONNECT_TIMEOUT",
+  "ECONNABORTED",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EAI_AGAIN",
 ]);
 
 export function isConnectionLost(e: unknown): boolean {
