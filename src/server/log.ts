@@ -23,14 +23,14 @@ import { logMetrics } from "../api/metrics.ts";
 import { RateLimiter } from "../api/rate-limit.ts";
 import { UI_DIR } from "../api/routes/ui.ts";
 import { connectPostgres, type Sql } from "../db/client.ts";
-import { openCheckpoint, parseCheckpoint } from "../log/checkpoint.ts";
+import { parseCheckpoint } from "../log/checkpoint.ts";
 import { bytesEqual } from "../log/encoding.ts";
 import { generateKey, parseSignerKey, parseVerifierKey, verifierKeyOf } from "../log/keys.ts";
 import type { LogConfig } from "./config.ts";
 import { startRetention } from "./erase.ts";
 import { LogEvents } from "./log-events.ts";
 import { nodeHasher } from "./node-hasher.ts";
-import { latestCheckpoint, Publisher, verifyStorage } from "./publisher.ts";
+import { checkSignedBy, latestCheckpoint, Publisher, verifyStorage } from "./publisher.ts";
 import { Sequencer } from "./sequencer.ts";
 import { openStorage } from "./storage.ts";
 import { parseWitnessSpec, WitnessPool } from "./witnesses.ts";
@@ -143,15 +143,7 @@ export async function startLog(
           `this database holds the log "${signedOrigin}" but the configured origin is "${origin}" (use --origin "${signedOrigin}" or another database)`,
         );
       }
-      // Every verifier, witness and bundle is pinned to one key: a second key on the same log
-      // would make every later checkpoint unverifiable to them (or, to a careless one, a fork).
-      try {
-        openCheckpoint(last.note, [parseVerifierKey(verifierKey)]);
-      } catch {
-        throw new Error(
-          `this database's checkpoints (newest: size ${last.size}) are not signed by the configured key ${verifierKey}: start the log with the key it was created with (--key), or another database. A log's key cannot be rotated in place (docs/operations.md, Key rotation)`,
-        );
-      }
+      checkSignedBy(last, parseVerifierKey(verifierKey));
     }
     if (readSql !== storage.sql) await checkReadDatabase(storage.sql, readSql, log);
     const metrics = logMetrics();

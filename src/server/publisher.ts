@@ -33,6 +33,21 @@ export class StorageMismatchError extends Error {
   }
 }
 
+/**
+ * Throws unless `cp` is signed by `verifier`. One log, one key: every verifier, witness and bundle
+ * is pinned to it, so a second key (a lost or swapped key file, two processes started with
+ * different keys) must not sign the same log's history.
+ */
+export function checkSignedBy(cp: StoredCheckpoint, verifier: Verifier): void {
+  try {
+    openCheckpoint(cp.note, [verifier]);
+  } catch {
+    throw new StorageMismatchError(
+      `checkpoint ${cp.size} is not signed by the configured key ${verifier.key} (it was signed by another key): start the log with the key it was created with (--key), or another database. A log's key cannot be rotated in place (docs/operations.md, Key rotation)`,
+    );
+  }
+}
+
 export async function latestCheckpoint(sql: Sql): Promise<StoredCheckpoint | undefined> {
   const rows = await sql.query<StoredCheckpoint>(
     "SELECT size, root, note FROM checkpoints ORDER BY size DESC LIMIT 1",
@@ -238,17 +253,8 @@ export class Publisher {
         `refusing to sign size ${tree.size}: storage is no longer consistent with checkpoint ${last.size}`,
       );
     }
-    // One log, one key: processes started with different keys on one database (the start-up
-    // check can be raced on an empty one) must not each sign their own history.
-    if (last) {
-      try {
-        openCheckpoint(last.note, [this.verifier]);
-      } catch {
-        throw new StorageMismatchError(
-          `refusing to sign size ${tree.size}: checkpoint ${last.size} was signed by another key than this process's ${this.verifier.key}`,
-        );
-      }
-    }
+    // Checked at start-up too (log.ts); here for processes that raced on an empty database.
+    if (last) checkSignedBy(last, this.verifier);
     // 4. Sign and store.
     const body = formatCheckpoint({ origin: opts.origin, size: tree.size, root: tree.root });
     const note = signNote(body, [opts.signer]);
