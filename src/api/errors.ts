@@ -60,9 +60,13 @@ const trailStatus: Record<TrailErrorCode, ContentfulStatusCode> = {
  */
 function isUnavailable(e: unknown): boolean {
   const code = (e as { code?: string })?.code;
-  return (
-    isConnectionLost(e) || code === "57P03" || (typeof code === "string" && code.startsWith("53"))
-  );
+  return isConnectionLost(e) || code === "57P03" || outOfResources(e) !== undefined;
+}
+
+/** The SQLSTATE of a class-53 error (insufficient resources), if `e` is one. */
+function outOfResources(e: unknown): string | undefined {
+  const code = (e as { code?: unknown })?.code;
+  return typeof code === "string" && code.startsWith("53") ? code : undefined;
 }
 
 /** A full disk: PostgreSQL's disk_full (53100), ENOSPC, or the message of either. */
@@ -104,9 +108,9 @@ export function toResponse(e: unknown, c: Context, log: (msg: string) => void): 
     return c.json(errorBody("storage-full", "the log's storage is full; retry later"), 503);
   }
   if (e instanceof SequencerClosedError || e instanceof PublisherStoppedError || isUnavailable(e)) {
-    const code = (e as { code?: unknown })?.code;
+    const code = outOfResources(e);
     // Out of memory, too many connections, a limit: the operator must hear of it (once in a while).
-    if (typeof code === "string" && code.startsWith("53") && shouldLog(code))
+    if (code && shouldLog(code))
       log(
         `database out of resources (${code}) on ${c.req.method} ${c.req.path}: ${(e as Error).message}`,
       );
