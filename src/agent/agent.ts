@@ -32,9 +32,12 @@ export async function startAgent(
   cfg: AgentConfig,
   log: (m: string) => void = console.error,
 ): Promise<RunningAgent> {
+  // Whatever the agent creates (spool, status, receipts, checkpoints) is owner-only, whatever the
+  // umask it was started with: the spool holds what was captured before redaction.
+  process.umask(0o077);
   const tmux = new Tmux(cfg.target);
   const serverId = await tmux.serverId();
-  const spool = new Spool(cfg.spoolDir);
+  const spool = new Spool(cfg.spoolDir, log);
   const capture = new Capture({
     tmux,
     spool,
@@ -78,6 +81,7 @@ export async function startAgent(
             lastError: sender.status.lastError,
             receipts: { ...receipts, unproven: receipts.total - receipts.proven - receipts.failed },
           }),
+          { mode: 0o600 },
         );
       } catch (e) {
         log(`agent: ${(e as Error).message}`);
@@ -95,6 +99,7 @@ export async function startAgent(
     async close() {
       stopped = true;
       await loop;
+      await capture.stop().catch((e) => log(`agent: removing the tmux hooks: ${e.message}`));
       await capture.tick().catch(() => {});
       await sender.drain().catch(() => {});
       spool.close();

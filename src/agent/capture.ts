@@ -1,23 +1,29 @@
 // Capture: turns a tmux server's activity into events in the spool (DESIGN section 7).
 //
-//   output     every pane pipes its output (`pipe-pane -O 'cat >> <spool>/raw/<server>/<pane>.out'`,
-//              set for existing panes at start and for new ones by tmux hooks, so nothing waits for
-//              the agent and capture survives an agent restart); the agent tails those files,
-//              coalesces per pane (100 ms, 32 KiB), redacts, and appends events to the spool.
-//              What a pane already shows when capture starts is recorded with capture-pane.
+//   output     every pane pipes its output (`pipe-pane -O 'umask 077; exec cat >> <spool>/raw/
+//              <server>/<pane>.out'`, set for existing panes at start and for new ones by tmux
+//              hooks, so nothing waits for the agent and capture survives an agent restart); the
+//              agent tails those files, coalesces per pane (100 ms, 32 KiB), redacts, and appends
+//              events to the spool. What a pane already shows when capture starts is recorded
+//              with capture-pane.
 //   lifecycle  session/window/pane open and close and resize, from polling list-panes;
 //              attach/detach from client hooks appending to <spool>/hooks.log.
-//   commands   the shell hook appends (pane, line, cwd, exit, start, end) to <spool>/commands.log.
+//   commands   the shell hook appends (pane, line, cwd, exit, start, end) to <spool>/commands.log;
+//              line and cwd are redacted like output (commands.ts).
+// The tmux hooks sit beside the user's (hooks.ts). Whatever tmux runs for the agent writes under
+// `umask 077`, so the spool stays owner-only (private.ts) whatever umask the tmux server has.
 //
 // Memory stays bounded: at most 1 MiB is read per pane per tick, and when the spool holds more
 // unacknowledged bytes than its cap the agent stops reading (the raw files keep growing on disk,
 // nothing is dropped) and says so loudly.
 
 import { randomBytes } from "node:crypto";
-import { closeSync, existsSync, mkdirSync, openSync, readSync, statSync } from "node:fs";
+import { closeSync, fstatSync, mkdirSync, openSync, readSync } from "node:fs";
 import { join } from "node:path";
 import { type EventMeta, makeSubmission } from "../log/events.ts";
-import { canonicalJsonBytes } from "../log/jcs.ts";
+import { commandEvent } from "./commands.ts";
+import { hookMarker, TmuxHooks } from "./hooks.ts";
+import { SPOOL_OPEN } from "./private.ts";
 import { OPEN_KEY_BLOCK, type RedactionPattern, redact, safeCut, secretSpans } from "./redact.ts";
 import { type Spool, type SpoolLine, streamKey } from "./spool.ts";
 import { type PaneInfo, shq, type Tmux } from "./tmux.ts";
@@ -52,23 +58,55 @@ const IDLE_FLUSH_MS = 1000;
 
 const READ_LIMIT = 1024 * 1024;
 
+/** How often the agent checks that its tmux hooks are still there. */
+const HOOK_CHECK_MS = 2000;
+
+/** Opens a spool file for reading; undefined when it does not exist (yet). */
+function openIfExists(file: string): number | undefined {
+  try {
+    return openSync(file, SPOOL_OPEN.read);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw e;
+  }
+}
+
 export class Capture {
   private panes = new Map<string, PaneInfo>();
   private pending = new Map<string, Pending>();
   private readonly rawDir: string;
   private lastCapWarning = 0;
+  private readonly hooks: TmuxHooks;
+  private hooksChecked = Date.now();
 
   constructor(private readonly o: CaptureOptions) {
     this.rawDir = join(o.spool.dir, "raw", o.serverId.replace(/[^A-Za-z0-9@._-]/g, "_"));
-    mkdirSync(this.rawDir, { recursive: true });
+    mkdirSync(this.rawDir, { recursive: true, mode: 0o700 });
+    const pipe = `pipe-pane -O ${shq(this.pipeCommand())}`;
+    const hooksLog = shq(join(o.spool.dir, "hooks.log"));
+    const client = (kind: string) =>
+      `run-shell -b ": ${hookMarker(o.spool.dir)}; umask 077; printf '%s\\037%s\\037%s\\037%s\\n' ${kind} #{q:session_id} #{q:client_user} #{q:client_tty} >> ${hooksLog}"`;
+    this.hooks = new TmuxHooks(
+      o.tmux,
+      o.spool.dir,
+      [
+        ["after-new-session", pipe],
+        ["after-new-window", pipe],
+        ["after-split-window", pipe],
+        ["client-attached", client("attach")],
+        ["client-detached", client("detach")],
+      ],
+      o.log,
+    );
   }
 
   private rawFile(pane: string): string {
     return join(this.rawDir, `${pane.replace(/[^0-9]/g, "")}.out`);
   }
 
+  /** The writer tmux pipes a pane into (`: <marker>` lets the agent recognise its own hooks). */
   private pipeCommand(): string {
-    return `cat >> ${shq(this.rawDir)}/$(echo '#{pane_id}' | tr -dc 0-9).out`;
+    return `: ${hookMarker(this.o.spool.dir)}; umask 077; exec cat >> ${shq(this.rawDir)}/$(echo '#{pane_id}' | tr -dc 0-9).out`;
   }
 
   /** Pipes a pane's output into its raw file (tmux replaces an earlier pipe). */
@@ -88,25 +126,13 @@ export class Capture {
 
   /** Installs the hooks and pipes, and records what existing panes show. */
   async start(): Promise<void> {
-    const t = this.o.tmux;
-    const pipe = `pipe-pane -O ${shq(this.pipeCommand())}`;
-    for (const hook of ["after-new-session", "after-new-window", "after-split-window"]) {
-      await t.cmd("set-hook", "-g", hook, pipe);
-    }
-    const hooksLog = shq(join(this.o.spool.dir, "hooks.log"));
-    for (const [hook, kind] of [
-      ["client-attached", "attach"],
-      ["client-detached", "detach"],
-    ] as const) {
-      await t.cmd(
-        "set-hook",
-        "-g",
-        hook,
-        `run-shell -b "printf '%s\\037%s\\037%s\\037%s\\n' ${kind} #{q:session_id} #{q:client_user} #{q:client_tty} >> ${hooksLog}"`,
-      );
-    }
-    await t.cmd("set-environment", "-g", "TMUXTRAIL_SPOOL", this.o.spool.dir);
+    await this.hooks.install();
     await this.discover(true);
+  }
+
+  /** Removes the agent's tmux hooks (a clean stop); the panes' pipes stay, so output is kept. */
+  async stop(): Promise<void> {
+    await this.hooks.remove();
   }
 
   /** One round: lifecycle, pane output, hooks and commands into the spool. */
@@ -268,12 +294,24 @@ export class Capture {
       }
     }
     this.spoolOrUndo(lines, seq, before);
+    if (Date.now() - this.hooksChecked >= HOOK_CHECK_MS) {
+      this.hooksChecked = Date.now();
+      await this.hooks.check();
+    }
   }
 
   private readRaw(pane: string): void {
-    const file = this.rawFile(pane);
-    if (!existsSync(file)) return;
-    const size = statSync(file).size;
+    const fd = openIfExists(this.rawFile(pane));
+    if (fd === undefined) return;
+    try {
+      this.readRawFd(pane, fd);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  private readRawFd(pane: string, fd: number): void {
+    const size = fstatSync(fd).size;
     let p = this.pending.get(pane);
     if (!p) {
       p = {
@@ -287,17 +325,12 @@ export class Capture {
     }
     if (size <= p.readTo || p.len >= READ_LIMIT) return;
     const buf = Buffer.alloc(Math.min(size - p.readTo, READ_LIMIT - p.len));
-    const fd = openSync(file, "r");
-    try {
-      const n = readSync(fd, buf, 0, buf.length, p.readTo);
-      if (p.len === 0) p.since = Date.now();
-      if (n > 0) p.lastData = Date.now();
-      p.chunks.push(buf.subarray(0, n));
-      p.len += n;
-      p.readTo += n;
-    } finally {
-      closeSync(fd);
-    }
+    const n = readSync(fd, buf, 0, buf.length, p.readTo);
+    if (p.len === 0) p.since = Date.now();
+    if (n > 0) p.lastData = Date.now();
+    p.chunks.push(buf.subarray(0, n));
+    p.len += n;
+    p.readTo += n;
   }
 
   /**
@@ -355,28 +388,35 @@ export class Capture {
   }
 
   /** Complete new lines of hooks.log or commands.log, each with the file offset after it. */
-  private tailLines(name: "hooks" | "commands"): { line: string; end: number }[] {
-    const file = join(this.o.spool.dir, `${name}.log`);
+  private tailLines(
+    name: "hooks" | "commands",
+    encoding: "utf8" | "latin1",
+  ): { line: string; end: number }[] {
     const mark = `#${name}`;
-    if (!existsSync(file)) return [];
+    const fd = openIfExists(join(this.o.spool.dir, `${name}.log`));
+    if (fd === undefined) return [];
     const from = this.o.spool.state.raw[mark] ?? 0;
-    const size = statSync(file).size;
-    if (size <= from) return [];
-    const buf = Buffer.alloc(Math.min(size - from, READ_LIMIT));
-    const fd = openSync(file, "r");
-    const n = readSync(fd, buf, 0, buf.length, from);
-    closeSync(fd);
+    let n: number;
+    let buf: Buffer;
+    try {
+      const size = fstatSync(fd).size;
+      if (size <= from) return [];
+      buf = Buffer.alloc(Math.min(size - from, READ_LIMIT));
+      n = readSync(fd, buf, 0, buf.length, from);
+    } finally {
+      closeSync(fd);
+    }
     const out: { line: string; end: number }[] = [];
     let start = 0;
     for (let nl = buf.indexOf(10, 0); nl >= 0 && nl < n; nl = buf.indexOf(10, start)) {
-      out.push({ line: buf.subarray(start, nl).toString("utf8"), end: from + nl + 1 });
+      out.push({ line: buf.subarray(start, nl).toString(encoding), end: from + nl + 1 });
       start = nl + 1;
     }
     return out;
   }
 
   private readHooks(): SpoolLine[] {
-    return this.tailLines("hooks").flatMap(({ line, end }) => {
+    return this.tailLines("hooks", "utf8").flatMap(({ line, end }) => {
       const [kind, session, user, tty] = line.split("\u001f");
       if ((kind !== "attach" && kind !== "detach") || !session) return [];
       const meta = {
@@ -388,24 +428,17 @@ export class Capture {
   }
 
   private readCommands(): SpoolLine[] {
-    return this.tailLines("commands").flatMap(({ line, end: offset }) => {
-      const [pane, line64, cwd64, exit, start, end] = line.split("\u001f");
-      if (!pane || !/^%\d+$/.test(pane) || line64 === undefined || cwd64 === undefined) return [];
+    // latin1: the record parser reads the fields' bytes (command-record.ts).
+    return this.tailLines("commands", "latin1").flatMap(({ line, end: offset }) => {
+      const c = commandEvent(line, this.o.patterns);
+      if (!c) return [];
       // A command of a pane that closed since is still recorded, without its session.
-      const info = this.panes.get(pane) ?? { session: "-", window: "-" };
-      const iso = (ms: string | undefined) => new Date(Number(ms) || Date.now()).toISOString();
-      const content = Buffer.from(
-        canonicalJsonBytes({
-          line: Buffer.from(line64, "base64").toString("utf8"),
-          cwd: Buffer.from(cwd64, "base64").toString("utf8"),
-          exit: /^-?\d+$/.test(exit ?? "") ? Number(exit) : null,
-          start: iso(start),
-          end: iso(end),
-        }),
-      );
-      return [
-        this.event(this.meta("command", pane, info), content, { pane: "#commands", end: offset }),
-      ];
+      const info = this.panes.get(c.pane) ?? { session: "-", window: "-" };
+      const meta = {
+        ...this.meta("command", c.pane, info),
+        ...(c.redactions.length ? { redactions: c.redactions } : {}),
+      };
+      return [this.event(meta, c.content, { pane: "#commands", end: offset })];
     });
   }
 }

@@ -1,9 +1,12 @@
-// Redaction of secrets in pane output, on the host, before the leaf is formed: what the log never
-// receives it can never leak. Each pattern has a kind; a match is replaced by "[REDACTED:<kind>]"
-// and recorded in the event's `redactions` as {kind, at, len}: `at` is the offset in the content
-// sent, `len` the number of original bytes replaced. Extend with --redact KIND=REGEX.
+// Redaction of secrets on the host, before the leaf is formed: what the log never receives it can
+// never leak. Pane output, command lines and working directories go through the same patterns.
+// Each pattern has a kind; a match is replaced by "[REDACTED:<kind>]" and recorded in the event's
+// `redactions` as {kind, at, len}: `at` is the byte offset of the marker in the content sent,
+// `len` the number of original bytes replaced. Extend with --redact KIND=REGEX.
 //
-// Works on bytes: the text is decoded as latin1 (one char per byte) so offsets are byte offsets.
+// Output is bytes: redact() decodes it as latin1 (one char per byte), so offsets are byte offsets.
+// Command lines and directories are text: redactText() matches on the decoded string (so a `\s`
+// never stops inside a multi-byte character) and counts `len` in UTF-8 bytes.
 
 export interface RedactionPattern {
   kind: string;
@@ -16,46 +19,93 @@ export const DEFAULT_PATTERNS: RedactionPattern[] = [
     re: /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z0-9 ]*PRIVATE KEY-----/g,
   },
   { kind: "aws-access-key-id", re: /\b(?:AKIA|ASIA)[0-9A-Z]{16}\b/g },
-  { kind: "aws-secret-access-key", re: /(?<=aws_secret_access_key\s*[=:]\s*)[A-Za-z0-9/+=]{40}/gi },
+  // aws_secret_access_key = …, export AWS_SECRET_ACCESS_KEY="…", "SecretAccessKey": "…"
+  {
+    kind: "aws-secret-access-key",
+    re: /(?<=secret_?access_?key["']?\s*[=:]\s*["']?)[A-Za-z0-9/+=]{40}/gi,
+  },
   { kind: "bearer-token", re: /(?<=\b[Bb]earer\s+)[A-Za-z0-9\-._~+/]{8,}=*/g },
   { kind: "tmuxtrail-token", re: /\btt_[A-Za-z0-9_-]{20,}/g },
-  { kind: "password", re: /(?<=\b(?:password|passwd|passphrase|secret)\s*[:=]\s*)[^\s'"]+/gi },
+  // --password=…, password: …, PASSWORD='…', "secret": "…"
+  {
+    kind: "password",
+    re: /(?<=\b(?:password|passwd|passphrase|secret)["']?\s*[:=]\s*["']?)[^\s'"]+/gi,
+  },
 ];
 
 /** An unfinished private-key block: hold the output back until its END line (or the cap). */
 export const OPEN_KEY_BLOCK =
   /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----(?![\s\S]*-----END [A-Z0-9 ]*PRIVATE KEY-----)/;
 
-export function redact(
-  bytes: Buffer,
-  patterns: RedactionPattern[] = DEFAULT_PATTERNS,
-): { content: Buffer; redactions: { kind: string; at: number; len: number }[] } {
-  let text = bytes.toString("latin1");
+/** `re` with the g flag, for matchAll. */
+const allMatches = (re: RegExp) =>
+  new RegExp(re.source, re.flags.includes("g") ? re.flags : `${re.flags}g`);
+
+export interface Redaction {
+  kind: string;
+  at: number;
+  len: number;
+}
+
+/** The secrets in `text`, sorted and non-overlapping (on overlap the earlier pattern wins). */
+function findSecrets(
+  text: string,
+  patterns: RedactionPattern[],
+): { kind: string; start: number; end: number }[] {
   const found: { kind: string; start: number; end: number }[] = [];
   for (const p of patterns) {
-    for (const m of text.matchAll(
-      new RegExp(p.re.source, p.re.flags.includes("g") ? p.re.flags : `${p.re.flags}g`),
-    )) {
+    for (const m of text.matchAll(allMatches(p.re))) {
       const start = m.index!;
       const end = start + m[0].length;
       if (m[0].length > 0 && !found.some((f) => start < f.end && end > f.start))
         found.push({ kind: p.kind, start, end });
     }
   }
-  if (found.length === 0) return { content: bytes, redactions: [] };
-  found.sort((a, b) => a.start - b.start);
-  const redactions: { kind: string; at: number; len: number }[] = [];
+  return found.sort((a, b) => a.start - b.start);
+}
+
+/**
+ * Replaces the secrets in `text`. `at` is the marker's index in the returned string; `len` is the
+ * replaced text's length as `size` counts it.
+ */
+function replaceSecrets(
+  text: string,
+  patterns: RedactionPattern[],
+  size: (s: string) => number,
+): { text: string; redactions: Redaction[] } {
+  const found = findSecrets(text, patterns);
+  if (found.length === 0) return { text, redactions: [] };
+  const redactions: Redaction[] = [];
   let out = "";
   let last = 0;
   for (const f of found) {
     out += text.slice(last, f.start);
-    redactions.push({ kind: f.kind, at: out.length, len: f.end - f.start });
+    redactions.push({ kind: f.kind, at: out.length, len: size(text.slice(f.start, f.end)) });
     out += `[REDACTED:${f.kind}]`;
     last = f.end;
   }
-  out += text.slice(last);
-  text = out;
-  return { content: Buffer.from(text, "latin1"), redactions };
+  return { text: out + text.slice(last), redactions };
+}
+
+/** Redacts pane output (bytes): offsets and lengths in bytes. */
+export function redact(
+  bytes: Buffer,
+  patterns: RedactionPattern[] = DEFAULT_PATTERNS,
+): { content: Buffer; redactions: Redaction[] } {
+  const r = replaceSecrets(bytes.toString("latin1"), patterns, (s) => s.length);
+  if (r.redactions.length === 0) return { content: bytes, redactions: [] };
+  return { content: Buffer.from(r.text, "latin1"), redactions: r.redactions };
+}
+
+/**
+ * Redacts text (a command line, a directory): `at` is the marker's index in the returned string
+ * (the caller places it in the content it sends), `len` the replaced secret's UTF-8 length.
+ */
+export function redactText(
+  text: string,
+  patterns: RedactionPattern[] = DEFAULT_PATTERNS,
+): { text: string; redactions: Redaction[] } {
+  return replaceSecrets(text, patterns, (s) => Buffer.byteLength(s));
 }
 
 /** Where secrets are in `text` (latin1 of the bytes): [start, end) spans. */
@@ -65,9 +115,7 @@ export function secretSpans(
 ): [number, number][] {
   const spans: [number, number][] = [];
   for (const p of patterns) {
-    for (const m of text.matchAll(
-      new RegExp(p.re.source, p.re.flags.includes("g") ? p.re.flags : `${p.re.flags}g`),
-    )) {
+    for (const m of text.matchAll(allMatches(p.re))) {
       if (m[0].length > 0) spans.push([m.index!, m.index! + m[0].length]);
     }
   }

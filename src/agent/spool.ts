@@ -10,10 +10,13 @@
 //
 // Recovery: state.json, then every line past `lines` re-applied (seq and raw offsets only grow),
 // so a crash between an append and a state write loses nothing and duplicates nothing.
+//
+// The spool holds what was captured before redaction: it is owner-only (private.ts), including
+// hooks.log and commands.log, created here before tmux or a shell hook could create them.
 
 import {
   closeSync,
-  existsSync,
+  fstatSync,
   fsyncSync,
   ftruncateSync,
   mkdirSync,
@@ -21,10 +24,10 @@ import {
   readFileSync,
   readSync,
   renameSync,
-  statSync,
   writeSync,
 } from "node:fs";
 import { join } from "node:path";
+import { makeSpoolPrivate, SPOOL_OPEN, touchPrivate } from "./private.ts";
 
 export interface SpoolState {
   lines: number;
@@ -42,21 +45,27 @@ export interface SpoolLine {
 
 export class Spool {
   state: SpoolState;
+  /** The spool directory's real path. */
+  readonly dir: string;
   private fd: number;
   private readonly eventsPath: string;
   private readonly statePath: string;
   /** Bytes in events.jsonl. */
   private size: number;
 
-  constructor(readonly dir: string) {
-    mkdirSync(join(dir, "raw"), { recursive: true });
-    this.eventsPath = join(dir, "events.jsonl");
-    this.statePath = join(dir, "state.json");
-    this.state = existsSync(this.statePath)
-      ? (JSON.parse(readFileSync(this.statePath, "utf8")) as SpoolState)
+  /** Opens (or creates) the spool; refuses one another user could read or replace (private.ts). */
+  constructor(dir: string, log: (m: string) => void = console.error) {
+    this.dir = makeSpoolPrivate(dir, log);
+    mkdirSync(join(this.dir, "raw"), { recursive: true, mode: 0o700 });
+    for (const f of ["hooks.log", "commands.log"]) touchPrivate(join(this.dir, f));
+    this.eventsPath = join(this.dir, "events.jsonl");
+    this.statePath = join(this.dir, "state.json");
+    const saved = readIfExists(this.statePath);
+    this.state = saved
+      ? (JSON.parse(saved) as SpoolState)
       : { lines: 0, acked: 0, seq: {}, raw: {}, ackedOffset: 0 };
-    this.fd = openSync(this.eventsPath, "a+", 0o600);
-    this.size = statSync(this.eventsPath).size;
+    this.fd = openSync(this.eventsPath, SPOOL_OPEN.readAppend, 0o600);
+    this.size = fstatSync(this.fd).size;
     this.recover();
   }
 
@@ -67,7 +76,7 @@ export class Spool {
       this.state.ackedOffset = 0;
       return;
     }
-    const text = readFileSync(this.eventsPath, "utf8");
+    const text = readFileSync(this.fd, "utf8");
     const lines = text.split("\n");
     if (lines[lines.length - 1] === "") lines.pop();
     // A torn last line (a crash or a full disk mid-append: never fsynced whole) was never counted
@@ -154,7 +163,7 @@ export class Spool {
   pending(max: number, maxBytes: number): { lines: SpoolLine[]; bytes: number } {
     if (this.state.acked >= this.state.lines) return { lines: [], bytes: 0 };
     const buf = Buffer.alloc(Math.min(maxBytes, this.size - this.state.ackedOffset));
-    const fd = openSync(this.eventsPath, "r");
+    const fd = openSync(this.eventsPath, SPOOL_OPEN.read);
     try {
       const n = (() => {
         let read = 0;
@@ -185,7 +194,7 @@ export class Spool {
   /** Marks the first `count` pending lines (`bytes` long) acknowledged, with their receipts. */
   ack(count: number, bytes: number, receipts: { index: number; leafHash: string }[]): void {
     if (receipts.length > 0) {
-      const fd = openSync(join(this.dir, "receipts.jsonl"), "a", 0o600);
+      const fd = openSync(join(this.dir, "receipts.jsonl"), SPOOL_OPEN.append, 0o600);
       writeSync(fd, receipts.map((r) => `${JSON.stringify(r)}\n`).join(""));
       fsyncSync(fd);
       closeSync(fd);
@@ -210,14 +219,14 @@ export class Spool {
     this.state.ackedOffset = 0;
     this.saveState();
     closeSync(this.fd);
-    this.fd = openSync(this.eventsPath, "w", 0o600);
+    this.fd = openSync(this.eventsPath, SPOOL_OPEN.write, 0o600);
     fsyncSync(this.fd);
     this.size = 0;
   }
 
   saveState(): void {
     const tmp = `${this.statePath}.tmp`;
-    const fd = openSync(tmp, "w", 0o600);
+    const fd = openSync(tmp, SPOOL_OPEN.write, 0o600);
     writeSync(fd, JSON.stringify(this.state));
     fsyncSync(fd);
     closeSync(fd);
@@ -233,6 +242,22 @@ export class SpoolWriteError extends Error {
   constructor(message: string) {
     super(message);
     this.name = "SpoolWriteError";
+  }
+}
+
+/** A spool file's text, or undefined when it does not exist (never through a symbolic link). */
+export function readIfExists(path: string): string | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, SPOOL_OPEN.read);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw e;
+  }
+  try {
+    return readFileSync(fd, "utf8");
+  } finally {
+    closeSync(fd);
   }
 }
 

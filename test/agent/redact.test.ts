@@ -20,6 +20,18 @@ describe("redaction before the leaf is formed", () => {
       ["curl -H 'Authorization: Bearer abcdef0123456789.xyz'\n", "bearer-token"],
       ["token tt_AbCdEfGhIjKlMnOpQrStUvWxYz012345\n", "tmuxtrail-token"],
       ["mysql --password=hunter2 db\n", "password"],
+      // Quoted, and the forms of a shell export, an env prefix and the AWS CLI's JSON.
+      ["mysql --password='hunter2' db\n", "password"],
+      ['{"password": "hunter2"}\n', "password"],
+      [
+        'export AWS_SECRET_ACCESS_KEY="wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"\n',
+        "aws-secret-access-key",
+      ],
+      [
+        "AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY aws s3 ls\n",
+        "aws-secret-access-key",
+      ],
+      ['"SecretAccessKey": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",\n', "aws-secret-access-key"],
     ];
     for (const [input, kind] of cases) {
       const out = r(input);

@@ -1,7 +1,16 @@
-import { appendFileSync, readFileSync } from "node:fs";
+import {
+  appendFileSync,
+  chmodSync,
+  mkdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Spool, type SpoolLine } from "../../src/agent/spool.ts";
+import { modes } from "../support/private.ts";
 import { tempDir } from "../support/serve.ts";
 
 const line = (pane: string, seq: number, end?: number): SpoolLine => ({
@@ -52,5 +61,71 @@ describe("the agent's spool", () => {
     const again = new Spool(dir);
     expect(again.pending(10, 1 << 20).lines.map((l) => l.sub.seq)).toEqual([2]);
     again.close();
+  });
+});
+
+describe("the spool is private: it holds output and commands from before redaction", () => {
+  it("is created owner-only whatever the umask: directories 0700, files 0600", () => {
+    const dir = join(tempDir(), "spool");
+    const umask = process.umask(0);
+    try {
+      const s = new Spool(dir, () => {});
+      s.append([line("%0", 0, 5)]);
+      const p = s.pending(1, 1 << 20);
+      s.ack(1, p.bytes, [{ index: 0, leafHash: "a" }]);
+      s.close();
+    } finally {
+      process.umask(umask);
+    }
+    expect(modes(dir)).toEqual({
+      ".": "700",
+      raw: "700",
+      "events.jsonl": "600",
+      "state.json": "600",
+      "receipts.jsonl": "600",
+      // Created before tmux or the shell hook could create them with their own umask.
+      "hooks.log": "600",
+      "commands.log": "600",
+    });
+  });
+
+  it("an existing 0755 spool with 0644 files is tightened at start, with a warning naming them", () => {
+    const dir = join(tempDir(), "spool");
+    mkdirSync(join(dir, "raw", "default@1"), { recursive: true });
+    for (const d of [dir, join(dir, "raw"), join(dir, "raw", "default@1")]) chmodSync(d, 0o755);
+    for (const f of ["hooks.log", "status.json", join("raw", "default@1", "0.out")]) {
+      writeFileSync(join(dir, f), "x\n");
+      chmodSync(join(dir, f), 0o644);
+    }
+    const warnings: string[] = [];
+    new Spool(dir, (m) => warnings.push(m)).close();
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/^SPOOL PERMISSIONS: .*tightened to owner-only/);
+    for (const what of [
+      "the directory 0755→0700",
+      "raw/ 0755→0700",
+      "raw/default@1/ 0755→0700",
+      "hooks.log 0644→0600",
+      "status.json 0644→0600",
+      "raw/default@1/0.out 0644→0600",
+    ])
+      expect(warnings[0]).toContain(what);
+    for (const [path, mode] of Object.entries(modes(dir)))
+      expect(mode, path).toBe(statSync(join(dir, path)).isDirectory() ? "700" : "600");
+    // A private spool is opened without a word.
+    const again: string[] = [];
+    new Spool(dir, (m) => again.push(m)).close();
+    expect(again).toEqual([]);
+  });
+
+  it("a spool path that is a symbolic link, or a symbolic link inside the spool, is refused", () => {
+    const base = tempDir();
+    mkdirSync(join(base, "elsewhere"), { mode: 0o700 });
+    symlinkSync(join(base, "elsewhere"), join(base, "spool"));
+    expect(() => new Spool(join(base, "spool"), () => {})).toThrow(/is a symbolic link/);
+    const dir = join(tempDir(), "spool");
+    new Spool(dir, () => {}).close();
+    symlinkSync(join(base, "victim"), join(dir, "status.json"));
+    expect(() => new Spool(dir, () => {})).toThrow(/status\.json is a symbolic link/);
   });
 });

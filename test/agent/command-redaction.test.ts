@@ -1,0 +1,110 @@
+// Secrets typed on a command line, end to end: real tmux, bash with the shell hook, the agent and
+// a log. What the log stores (command content and pane output) must not hold them.
+import { randomBytes } from "node:crypto";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { expect, it } from "vitest";
+import {
+  agentBed,
+  eventsOf,
+  paneOutput,
+  printed,
+  startAgent,
+  startTmux,
+  submitToken,
+  tempDir,
+  tmux,
+  until,
+} from "../support/agent.ts";
+import { serve } from "../support/serve.ts";
+
+const started = agentBed();
+
+const SECRETS = [
+  "hunter2pw",
+  "abcdef0123456789",
+  "wJalrXUtnFEMI",
+  "tt_AbCdEfGhIjKlMnOpQrStUvWxYz012345",
+  "cwdsecret9",
+];
+
+it("secrets typed on a command line never reach the log: line and cwd are redacted like output, with their redactions", {
+  timeout: 150_000,
+}, async () => {
+  const dir = tempDir("tt-agent-cmd-");
+  const host = `cmd-${randomBytes(3).toString("hex")}`;
+  const socket = `ttc-${randomBytes(4).toString("hex")}`;
+  const s = await serve({ data: join(dir, "log"), schema: started.db?.schema });
+  started.procs.push(s.proc);
+  const tokenFile = await submitToken(s.url, host, dir);
+  startTmux(socket, dir);
+  started.sockets.push(socket);
+  const agent = startAgent({ logUrl: s.url, tokenFile, host, socket, spool: join(dir, "spool") });
+  started.procs.push(agent);
+  await agent.waitFor(/capturing into/, 30_000);
+  await new Promise((r) => setTimeout(r, 500));
+  const secretDir = join(dir, "password=cwdsecret9");
+  mkdirSync(secretDir);
+  const typed = [
+    ": mysql --password=hunter2pw -e 'select 1'",
+    ": curl -H 'Authorization: Bearer abcdef0123456789.xyz' https://api",
+    "export AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    "AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKE2 true",
+    ": tmuxtrail tail --token tt_AbCdEfGhIjKlMnOpQrStUvWxYz012345",
+    `cd ${secretDir}`,
+    "echo in-the-secret-dir",
+  ];
+  for (const line of typed) tmux(socket, "send-keys", "-t", "work", line, "Enter");
+  const events = await until(
+    async () => {
+      const ev = await eventsOf(s.url, host);
+      const commands = ev.filter((e) => e.event.type === "command");
+      return commands.length >= typed.length &&
+        printed(paneOutput(ev, "%0"), "in-the-secret-dir") === 1
+        ? ev
+        : undefined;
+    },
+    60_000,
+    "the commands in the log",
+  );
+  // Nothing the log holds carries a secret: not the command events, not the echoed keystrokes.
+  for (const e of events) {
+    const text = e.content?.toString("latin1") ?? "";
+    for (const secret of SECRETS) expect(text, `${e.event.type} ${e.index}`).not.toContain(secret);
+  }
+  const commands = events
+    .filter((e) => e.event.type === "command")
+    .map((e) => ({
+      content: e.content!,
+      json: JSON.parse(e.content!.toString("utf8")) as { line: string; cwd: string },
+      redactions: (e.event as { redactions?: { kind: string; at: number; len: number }[] })
+        .redactions,
+    }));
+  const byLine = (prefix: string) => commands.find((c) => c.json.line.startsWith(prefix))!;
+  const expected: [prefix: string, kinds: string[]][] = [
+    [": mysql --password=[REDACTED:password]", ["password"]],
+    [": curl -H 'Authorization: Bearer [REDACTED:bearer-token]'", ["bearer-token"]],
+    ["export AWS_SECRET_ACCESS_KEY=[REDACTED:aws-secret-access-key]", ["aws-secret-access-key"]],
+    ["AWS_SECRET_ACCESS_KEY=[REDACTED:aws-secret-access-key] true", ["aws-secret-access-key"]],
+    [": tmuxtrail tail --token [REDACTED:tmuxtrail-token]", ["tmuxtrail-token"]],
+    [`cd ${dir}/password=[REDACTED:password]`, ["password"]],
+    // Typed in the directory: its cwd is redacted, the line is not.
+    ["echo in-the-secret-dir", ["password"]],
+  ];
+  for (const [prefix, kinds] of expected) {
+    const c = byLine(prefix);
+    expect(c, prefix).toBeDefined();
+    expect(c.redactions?.map((r) => r.kind)).toEqual(kinds);
+    // `at` is the marker's byte offset in the content stored; `len` the bytes it replaced.
+    for (const r of c.redactions!) {
+      expect(c.content.subarray(r.at).toString("utf8")).toMatch(
+        new RegExp(`^\\[REDACTED:${r.kind}\\]`),
+      );
+      expect(r.len).toBeGreaterThanOrEqual(9);
+    }
+  }
+  expect(byLine("echo in-the-secret-dir").json.cwd).toBe(`${dir}/password=[REDACTED:password]`);
+  expect(byLine(": tmuxtrail").redactions![0]!.len).toBe(
+    "tt_AbCdEfGhIjKlMnOpQrStUvWxYz012345".length,
+  );
+});
