@@ -4,7 +4,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Verifier } from "../log/keys.ts";
 import { Capture } from "./capture.ts";
-import { proveReceipts, type ReceiptStatus } from "./receipts.ts";
+import { ReceiptProver, type ReceiptStatus } from "./receipts.ts";
 import type { RedactionPattern } from "./redact.ts";
 import { Sender } from "./sender.ts";
 import { Spool } from "./spool.ts";
@@ -14,6 +14,11 @@ export interface AgentConfig {
   logUrl: string;
   token: string;
   logKey?: Verifier;
+  /** Witnesses' cosignature/v1 keys: receipts are proven only against checkpoints `witnessQuorum` of them cosigned. */
+  witnesses?: Verifier[];
+  witnessQuorum?: number;
+  /** Per request for the log's checkpoint and tiles (default 10 s). */
+  readTimeoutMs?: number;
   host: string;
   user: string;
   target: TmuxTarget;
@@ -52,7 +57,29 @@ export async function startAgent(
   });
   await capture.start();
   const sender = new Sender(spool, cfg.logUrl, cfg.token, log);
-  let receipts: ReceiptStatus = { total: 0, proven: 0, failed: 0 };
+  const prover = cfg.logKey
+    ? new ReceiptProver(
+        {
+          spoolDir: cfg.spoolDir,
+          logUrl: cfg.logUrl,
+          logKey: cfg.logKey,
+          witnesses: cfg.witnesses,
+          quorum: cfg.witnessQuorum,
+          timeoutMs: cfg.readTimeoutMs,
+        },
+        log,
+      )
+    : undefined;
+  let receipts: ReceiptStatus = prover?.status() ?? {
+    total: 0,
+    proven: 0,
+    failed: 0,
+    waiting: null,
+    alarm: null,
+    checkpoint: null,
+  };
+  // A round of proofs runs beside the loop (a slow tile must not hold capture up).
+  let proving: Promise<void> | undefined;
   let stopped = false;
   let rounds = 0;
   const loop = (async () => {
@@ -61,11 +88,18 @@ export async function startAgent(
         if (rounds % 5 === 0) await capture.discover();
         await capture.tick();
         await sender.drain();
-        if (cfg.logKey && rounds % 20 === 0 && sender.status.connected) {
-          receipts = await proveReceipts(cfg.spoolDir, cfg.logUrl, cfg.logKey, log).catch(
-            () => receipts,
-          );
+        if (prover && rounds % 20 === 0 && !proving) {
+          proving = prover
+            .round()
+            .then(
+              () => {},
+              (e) => log(`agent: proving receipts: ${(e as Error).message}`),
+            )
+            .finally(() => {
+              proving = undefined;
+            });
         }
+        if (prover) receipts = prover.status();
         writeFileSync(
           join(cfg.spoolDir, "status.json"),
           JSON.stringify({
@@ -79,6 +113,11 @@ export async function startAgent(
             lastAckedIndex: sender.status.lastAckedIndex,
             connected: sender.status.connected,
             lastError: sender.status.lastError,
+            sendFailed: sender.status.failed,
+            refusedAnswers: sender.status.refused,
+            witnessQuorum: cfg.witnesses?.length
+              ? { k: cfg.witnessQuorum ?? cfg.witnesses.length, n: cfg.witnesses.length }
+              : null,
             receipts: { ...receipts, unproven: receipts.total - receipts.proven - receipts.failed },
           }),
           { mode: 0o600 },
@@ -93,6 +132,7 @@ export async function startAgent(
       rounds++;
       await new Promise((r) => setTimeout(r, cfg.tickMs));
     }
+    await proving;
   })();
   return {
     spool,

@@ -1,8 +1,14 @@
-// Sending the spool to the log: batches of at most 1000 events / 4 MiB to POST /v1/events with
-// the host's submit key; a batch leaves the spool only when the log acknowledged it. Failures back
-// off (1 s doubling to 60 s); the log's dedup makes every retry safe. The acknowledged
-// (index, leaf hash) pairs are kept as receipts.
+// Sending the spool to the log: batches of at most 1000 events / 3 MiB to POST /v1/events with
+// the host's submit key; a batch leaves the spool only when the log acknowledged it, and an answer
+// counts as an acknowledgement only when acks.ts accepts it (one per event, in order, each naming
+// the leaf hash the agent computed, at an index no other acknowledged leaf holds). Failures back
+// off (1 s doubling to 60 s); the log's dedup makes every retry safe. A refused answer backs off
+// the same way (the log may be fixed) and raises an alarm; its reason is the sender's `failed`.
+// The accepted (index, leaf hash) pairs are kept as receipts (Spool.ack, ReceiptIndex).
 
+import { join } from "node:path";
+import { checkAnswer, expectedLeafHash, RefusedAnswer } from "./acks.ts";
+import { ReceiptIndex } from "./receipt-index.ts";
 import type { Spool } from "./spool.ts";
 
 export interface SenderStatus {
@@ -10,6 +16,10 @@ export interface SenderStatus {
   lastAckedIndex: number | null;
   lastError: string | null;
   failures: number;
+  /** Why the log's last answer was refused (FAILED); null once an answer is accepted. */
+  failed: string | null;
+  /** Answers refused since the agent started. */
+  refused: number;
 }
 
 export class Sender {
@@ -18,7 +28,10 @@ export class Sender {
     lastAckedIndex: null,
     lastError: null,
     failures: 0,
+    failed: null,
+    refused: 0,
   };
+  readonly receipts: ReceiptIndex;
   private retryAt = 0;
 
   constructor(
@@ -26,7 +39,9 @@ export class Sender {
     private readonly logUrl: string,
     private readonly token: string,
     private readonly log: (m: string) => void,
-  ) {}
+  ) {
+    this.receipts = new ReceiptIndex(join(spool.dir, "receipts.jsonl"));
+  }
 
   /** Sends what is pending, batch after batch, until the spool is empty or a send fails. */
   async drain(now = Date.now()): Promise<void> {
@@ -34,7 +49,15 @@ export class Sender {
     for (;;) {
       const { lines, bytes } = this.spool.pending(1000, 3 * 1024 * 1024);
       if (lines.length === 0) return;
+      let expected: string[];
+      try {
+        expected = lines.map((l) => expectedLeafHash(l.sub));
+      } catch (e) {
+        this.fail(`an event in the spool is not a valid event: ${(e as Error).message}`);
+        return;
+      }
       let res: Response;
+      let text: string;
       try {
         res = await fetch(`${this.logUrl.replace(/\/+$/, "")}/v1/events`, {
           method: "POST",
@@ -42,43 +65,60 @@ export class Sender {
           body: JSON.stringify(lines.map((l) => l.sub)),
           signal: AbortSignal.timeout(30_000),
         });
+        text = await res.text();
       } catch (e) {
-        return this.fail(`log unreachable: ${(e as Error).message}`);
+        this.fail(`log unreachable: ${(e as Error).message}`);
+        return;
       }
-      const text = await res.text();
       if (res.status !== 200) {
         if (res.status === 409)
           this.log(
             `CONFLICT: the log holds a different event for a stream position we send: ${text}`,
           );
-        return this.fail(`log answered ${res.status}: ${text.slice(0, 300)}`);
+        this.fail(`log answered ${res.status}: ${text.slice(0, 300)}`);
+        return;
       }
-      const acks = JSON.parse(text) as { index: number; leafHash: string }[];
-      this.spool.ack(
-        lines.length,
-        bytes,
-        acks.map((a) => ({ index: a.index, leafHash: a.leafHash })),
-      );
+      let acks: ReturnType<typeof checkAnswer>;
+      try {
+        acks = checkAnswer(text, expected, (i) => this.receipts.get(i));
+      } catch (e) {
+        if (!(e instanceof RefusedAnswer)) throw e;
+        this.refuse(lines.length, e.message);
+        return;
+      }
+      this.spool.ack(lines.length, bytes, acks);
+      this.receipts.add(acks);
       this.status.connected = true;
       this.status.failures = 0;
       this.status.lastError = null;
-      this.status.lastAckedIndex = Math.max(
-        this.status.lastAckedIndex ?? -1,
-        ...acks.map((a) => a.index),
-      );
+      this.status.failed = null;
+      for (const a of acks)
+        this.status.lastAckedIndex = Math.max(this.status.lastAckedIndex ?? -1, a.index);
     }
   }
 
-  private fail(why: string): void {
+  /** An answer that does not acknowledge what was sent: nothing leaves the spool; an alarm. */
+  private refuse(events: number, why: string): void {
+    this.status.refused++;
+    this.status.failed = why;
+    const delay = this.fail(`FAILED: the log's answer was refused: ${why}`, false);
+    this.log(
+      `ALARM: the log's answer to ${events} event(s) was refused: ${why}; retrying in ${Math.round(delay / 1000)} s (the events stay in the spool)`,
+    );
+  }
+
+  /** Backs off; returns the delay. */
+  private fail(why: string, say = true): number {
     this.status.connected = false;
     this.status.failures++;
     this.status.lastError = why;
     const delay = Math.min(60_000, 1000 * 2 ** Math.min(this.status.failures - 1, 6));
     this.retryAt = Date.now() + delay;
-    if (this.status.failures <= 3 || this.status.failures % 20 === 0) {
+    if (say && (this.status.failures <= 3 || this.status.failures % 20 === 0)) {
       this.log(
         `sending: ${why}; retrying in ${Math.round(delay / 1000)} s (events stay in the spool)`,
       );
     }
+    return delay;
   }
 }

@@ -6,8 +6,9 @@ import { join } from "node:path";
 import { startAgent } from "../agent/agent.ts";
 import { DEFAULT_PATTERNS, type RedactionPattern } from "../agent/redact.ts";
 import { SHELL_HOOKS } from "../agent/shell-hook.ts";
-import { parseVerifierKey } from "../log/keys.ts";
-import { type Command, parseFlags, UsageError } from "./command.ts";
+import { cosignatureVerifierKey, parseVerifierKey, type Verifier } from "../log/keys.ts";
+import { parseDuration } from "../server/config.ts";
+import { type Command, EXIT_OK, EXIT_VERIFY_FAILED, parseFlags, UsageError } from "./command.ts";
 
 const defaultSpool = () => join(homedir(), ".local", "state", "tmuxtrail", "spool");
 
@@ -20,13 +21,56 @@ function parseSize(s: string): number {
   );
 }
 
+/**
+ * `--witness VKEY` (repeatable, the 0x04 cosignature key or the witness's 0x01 key) and
+ * `--witness-quorum K`: K defaults to every witness given; 1 <= K <= the number of witnesses.
+ */
+export function readWitnesses(v: {
+  witness?: string[];
+  "witness-quorum"?: string;
+  "log-key"?: string;
+}): { witnesses: Verifier[]; quorum: number } | undefined {
+  const keys = v.witness ?? [];
+  if (keys.length === 0) {
+    if (v["witness-quorum"] !== undefined)
+      throw new UsageError("--witness-quorum K needs at least K --witness VKEY");
+    return undefined;
+  }
+  if (!v["log-key"])
+    throw new UsageError(
+      "--witness needs --log-key: witnesses only matter to receipts proven against the log's checkpoints",
+    );
+  const witnesses = keys.map((k) => {
+    try {
+      return parseVerifierKey(cosignatureVerifierKey(k));
+    } catch (e) {
+      throw new UsageError(`--witness ${k}: ${(e as Error).message}`);
+    }
+  });
+  if (new Set(witnesses.map((w) => w.key)).size !== witnesses.length)
+    throw new UsageError("--witness: the same witness is given twice");
+  let quorum = witnesses.length;
+  const k = v["witness-quorum"];
+  if (k !== undefined) {
+    if (!/^\d+$/.test(k)) throw new UsageError(`--witness-quorum "${k}" is not a whole number`);
+    quorum = Number(k);
+    if (quorum < 1 || quorum > witnesses.length)
+      throw new UsageError(
+        `--witness-quorum ${quorum}: give a number from 1 to ${witnesses.length} (the witnesses given)`,
+      );
+  }
+  return { witnesses, quorum };
+}
+
 export const agent: Command = {
   name: "agent",
   summary: "capture a tmux server's panes, commands and lifecycle into a log",
   help: `Usage:
   tmuxtrail agent --log URL --token-file FILE [--host NAME] [-L NAME | -S PATH] [--spool DIR]
   tmuxtrail agent shell-hook bash|zsh      print the shell hook that records commands
-  tmuxtrail agent status [--spool DIR]     connected panes, spool depth, last index, receipts
+  tmuxtrail agent status [--spool DIR] [--json]
+                                           connected panes, spool depth, last index, receipts;
+                                           exit 1 when the status shows a FAILED check
 
 Captures every pane of one tmux server (the default socket, -L NAME or -S PATH): pane output
 (through pipe-pane into per-pane files in the spool, so capture survives agent restarts), what
@@ -44,7 +88,19 @@ Flags:
   --spool DIR          spool directory (default ~/.local/state/tmuxtrail/spool)
   --spool-cap SIZE     most unacknowledged bytes before capture pauses (default 1GiB)
   --log-key VKEY       the log's verifier key: receipts are then proven included from the tiles
+  --witness VKEY       a witness's cosignature key (0x04, or its 0x01 key), repeatable: receipts
+                       are then proven only against checkpoints the quorum of them cosigned
+  --witness-quorum K   how many of the --witness keys must have cosigned (default: all of them)
+  --timeout D          per request for the log's checkpoint and tiles (default 10s)
   --redact KIND=REGEX  an extra redaction pattern, repeatable (defaults: ${DEFAULT_PATTERNS.map((p) => p.kind).join(", ")})
+
+Acknowledgements and receipts: the agent computes each event's leaf hash itself; an answer of the
+log counts only when it holds one acknowledgement per event, in order, naming that hash, at an
+index no other acknowledged leaf holds. Anything else is refused: the events stay in the spool,
+the status says FAILED and the agent logs an ALARM line, then retries. With --log-key, every
+receipt is proven included in a signed checkpoint, from the log's hash tiles; the last verified
+checkpoint is kept in <spool>/checkpoint and each newer one must extend it (a rollback or a fork
+is FAILED). A log or tile that cannot be fetched leaves receipts "not yet proven", retried.
 
 Install the shell hook (in ~/.bashrc or ~/.zshrc, for shells started inside tmux):
   eval "$(tmuxtrail agent shell-hook bash)"`,
@@ -66,6 +122,7 @@ Install the shell hook (in ~/.bashrc or ~/.zshrc, for shells started inside tmux
           `no agent status in ${file} (is the agent running with this --spool?)`,
         );
       const s = JSON.parse(readFileSync(file, "utf8"));
+      const failed = Boolean(s.sendFailed || s.receipts?.failed || s.receipts?.alarm);
       if (v.json) console.log(JSON.stringify(s));
       else {
         const age = (Date.now() - Date.parse(s.updated)) / 1000;
@@ -82,11 +139,21 @@ Install the shell hook (in ~/.bashrc or ~/.zshrc, for shells started inside tmux
           `spool            ${s.unsentEvents} event(s), ${s.spoolDepthBytes} bytes not yet acknowledged`,
         );
         console.log(`last acknowledged index ${s.lastAckedIndex ?? "-"}`);
+        if (s.sendFailed)
+          console.log(
+            `sending          FAILED: the log's last answer was refused: ${s.sendFailed} (${s.refusedAnswers} refused; the events stay in the spool)`,
+          );
         console.log(
           `receipts         ${s.receipts.total} total, ${s.receipts.proven} proven included, ${s.receipts.unproven} not yet proven, ${s.receipts.failed} FAILED`,
         );
+        if (s.receipts.waiting) console.log(`                 ${s.receipts.waiting}`);
+        const cp = s.receipts.checkpoint;
+        console.log(
+          `checkpoint       ${cp ? `size ${cp.size} verified, root ${cp.root}${cp.cosignatures ? `, ${cp.cosignatures} cosignature(s)` : ""}` : "none verified yet"}${s.witnessQuorum ? ` (quorum: ${s.witnessQuorum.k} of ${s.witnessQuorum.n} witnesses)` : ""}`,
+        );
+        if (s.receipts.alarm) console.log(`ALARM            FAILED: ${s.receipts.alarm}`);
       }
-      return 0;
+      return failed ? EXIT_VERIFY_FAILED : EXIT_OK;
     }
     const { values: v } = parseFlags(argv, {
       log: { type: "string" },
@@ -97,6 +164,9 @@ Install the shell hook (in ~/.bashrc or ~/.zshrc, for shells started inside tmux
       spool: { type: "string" },
       "spool-cap": { type: "string" },
       "log-key": { type: "string" },
+      witness: { type: "string", multiple: true },
+      "witness-quorum": { type: "string" },
+      timeout: { type: "string" },
       redact: { type: "string", multiple: true },
     });
     if (!v.log) throw new UsageError("--log URL is required");
@@ -117,11 +187,24 @@ Install the shell hook (in ~/.bashrc or ~/.zshrc, for shells started inside tmux
         throw new UsageError(`--redact ${spec}: ${(e as Error).message}`);
       }
     });
+    const witnessed = readWitnesses(v);
+    let readTimeoutMs: number | undefined;
+    if (v.timeout !== undefined) {
+      try {
+        readTimeoutMs = parseDuration(v.timeout, "--timeout");
+      } catch (e) {
+        throw new UsageError((e as Error).message);
+      }
+      if (readTimeoutMs <= 0) throw new UsageError("--timeout must be longer than 0");
+    }
     const spoolDir = v.spool ?? defaultSpool();
     const running = await startAgent({
       logUrl: v.log,
       token,
       logKey: v["log-key"] ? parseVerifierKey(v["log-key"]) : undefined,
+      witnesses: witnessed?.witnesses,
+      witnessQuorum: witnessed?.quorum,
+      readTimeoutMs,
       host: v.host ?? hostname(),
       user: userInfo().username,
       target: { name: v.L, path: v.S },
