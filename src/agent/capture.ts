@@ -49,6 +49,8 @@ interface Pending {
   readTo: number;
   /** When bytes last arrived. */
   lastData: number;
+  /** The last CONTEXT bytes already turned into events (redaction looks back into them). */
+  context: Buffer;
 }
 
 /** Held back from a busy pane's flush, so a secret split across two flushes is redacted whole. */
@@ -57,6 +59,21 @@ const HOLD_BACK = 512;
 const IDLE_FLUSH_MS = 1000;
 
 const READ_LIMIT = 1024 * 1024;
+
+/**
+ * How far redaction looks back before a chunk: a pattern's key ("Bearer ", "password=") in one
+ * chunk and its secret in the next still match (a pane that paused mid-line is flushed whole).
+ */
+const CONTEXT = 512;
+
+/** The last CONTEXT bytes of `before` followed by `data`. */
+function tail(before: Buffer, data: Buffer): Buffer {
+  if (data.length >= CONTEXT) return data.subarray(data.length - CONTEXT);
+  return Buffer.concat([
+    before.subarray(Math.max(0, before.length - (CONTEXT - data.length))),
+    data,
+  ]);
+}
 
 /** How often the agent checks that its tmux hooks are still there. */
 const HOOK_CHECK_MS = 2000;
@@ -320,6 +337,7 @@ export class Capture {
         since: Date.now(),
         readTo: this.o.spool.state.raw[pane] ?? 0,
         lastData: 0,
+        context: Buffer.alloc(0),
       };
       this.pending.set(pane, p);
     }
@@ -342,7 +360,7 @@ export class Capture {
     if (!p || p.len === 0) return [];
     const data = Buffer.concat(p.chunks);
     const text = data.toString("latin1");
-    const spans = secretSpans(text, this.o.patterns);
+    const spans = secretSpans(text, this.o.patterns, p.context.toString("latin1"));
     let cut = data.length;
     if (!all && data.length < READ_LIMIT) {
       const open = OPEN_KEY_BLOCK.exec(text);
@@ -353,7 +371,9 @@ export class Capture {
     p.len = keep.length;
     if (cut === 0) return [];
     const info = this.panes.get(pane);
-    return this.chunks(pane, data.subarray(0, cut), info, p.readTo - keep.length, spans);
+    const context = p.context;
+    p.context = Buffer.from(tail(context, data.subarray(0, cut)));
+    return this.chunks(pane, data.subarray(0, cut), info, p.readTo - keep.length, spans, context);
   }
 
   private chunks(
@@ -362,6 +382,7 @@ export class Capture {
     info?: PaneInfo,
     rawEnd?: number,
     known?: [number, number][],
+    context: Buffer = Buffer.alloc(0),
   ): SpoolLine[] {
     const spans = known ?? secretSpans(data.toString("latin1"), this.o.patterns);
     const out: SpoolLine[] = [];
@@ -375,7 +396,11 @@ export class Capture {
             ? c
             : Math.max(...spans.filter(([a, b]) => a <= o + 1 && b > end).map(([, b]) => b), end);
       }
-      const { content, redactions } = redact(data.subarray(o, end), this.o.patterns);
+      const { content, redactions } = redact(
+        data.subarray(o, end),
+        this.o.patterns,
+        tail(context, data.subarray(0, o)),
+      );
       const raw = rawEnd === undefined ? undefined : { pane, end: rawEnd - (data.length - end) };
       const meta = {
         ...this.meta("output", pane, info),

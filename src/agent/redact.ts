@@ -5,6 +5,9 @@
 // `len` the number of original bytes replaced. Extend with --redact KIND=REGEX.
 //
 // Output is bytes: redact() decodes it as latin1 (one char per byte), so offsets are byte offsets.
+// It arrives in chunks, so redact() and secretSpans() take the bytes before the chunk as context:
+// a pattern whose key is in one chunk and its secret in the next ("Authorization: Bearer " | the
+// token, a pane that paused mid-line) still matches, and the part in this chunk is replaced.
 // Command lines and directories are text: redactText() matches on the decoded string (so a `\s`
 // never stops inside a multi-byte character) and counts `len` in UTF-8 bytes.
 
@@ -47,17 +50,21 @@ export interface Redaction {
   len: number;
 }
 
-/** The secrets in `text`, sorted and non-overlapping (on overlap the earlier pattern wins). */
+/**
+ * The secrets in `text` that end past `from`, sorted and non-overlapping (on overlap the earlier
+ * pattern wins).
+ */
 function findSecrets(
   text: string,
   patterns: RedactionPattern[],
+  from = 0,
 ): { kind: string; start: number; end: number }[] {
   const found: { kind: string; start: number; end: number }[] = [];
   for (const p of patterns) {
     for (const m of text.matchAll(allMatches(p.re))) {
       const start = m.index!;
       const end = start + m[0].length;
-      if (m[0].length > 0 && !found.some((f) => start < f.end && end > f.start))
+      if (end > from && m[0].length > 0 && !found.some((f) => start < f.end && end > f.start))
         found.push({ kind: p.kind, start, end });
     }
   }
@@ -65,15 +72,28 @@ function findSecrets(
 }
 
 /**
- * Replaces the secrets in `text`. `at` is the marker's index in the returned string; `len` is the
- * replaced text's length as `size` counts it.
+ * The secrets in `text` when `context` (what came before it) is put in front: spans in `text`,
+ * a secret that began in the context cut to its part in `text`.
+ */
+function findAfter(text: string, context: string, patterns: RedactionPattern[]) {
+  if (context.length === 0) return findSecrets(text, patterns);
+  const n = context.length;
+  return findSecrets(context + text, patterns, n).map((f) => ({
+    kind: f.kind,
+    start: Math.max(f.start, n) - n,
+    end: f.end - n,
+  }));
+}
+
+/**
+ * Replaces the `found` secrets in `text`. `at` is the marker's index in the returned string;
+ * `len` is the replaced text's length as `size` counts it.
  */
 function replaceSecrets(
   text: string,
-  patterns: RedactionPattern[],
+  found: { kind: string; start: number; end: number }[],
   size: (s: string) => number,
 ): { text: string; redactions: Redaction[] } {
-  const found = findSecrets(text, patterns);
   if (found.length === 0) return { text, redactions: [] };
   const redactions: Redaction[] = [];
   let out = "";
@@ -87,12 +107,15 @@ function replaceSecrets(
   return { text: out + text.slice(last), redactions };
 }
 
-/** Redacts pane output (bytes): offsets and lengths in bytes. */
+/** Redacts pane output (bytes) that followed `context`: offsets and lengths in bytes. */
 export function redact(
   bytes: Buffer,
   patterns: RedactionPattern[] = DEFAULT_PATTERNS,
+  context: Buffer = Buffer.alloc(0),
 ): { content: Buffer; redactions: Redaction[] } {
-  const r = replaceSecrets(bytes.toString("latin1"), patterns, (s) => s.length);
+  const text = bytes.toString("latin1");
+  const found = findAfter(text, context.toString("latin1"), patterns);
+  const r = replaceSecrets(text, found, (s) => s.length);
   if (r.redactions.length === 0) return { content: bytes, redactions: [] };
   return { content: Buffer.from(r.text, "latin1"), redactions: r.redactions };
 }
@@ -105,18 +128,22 @@ export function redactText(
   text: string,
   patterns: RedactionPattern[] = DEFAULT_PATTERNS,
 ): { text: string; redactions: Redaction[] } {
-  return replaceSecrets(text, patterns, (s) => Buffer.byteLength(s));
+  return replaceSecrets(text, findSecrets(text, patterns), (s) => Buffer.byteLength(s));
 }
 
-/** Where secrets are in `text` (latin1 of the bytes): [start, end) spans. */
+/** Where secrets are in `text` (latin1 of the bytes) that followed `context`: [start, end) spans. */
 export function secretSpans(
   text: string,
   patterns: RedactionPattern[] = DEFAULT_PATTERNS,
+  context = "",
 ): [number, number][] {
+  const n = context.length;
+  const all = n ? context + text : text;
   const spans: [number, number][] = [];
   for (const p of patterns) {
-    for (const m of text.matchAll(allMatches(p.re))) {
-      if (m[0].length > 0) spans.push([m.index!, m.index! + m[0].length]);
+    for (const m of all.matchAll(allMatches(p.re))) {
+      const end = m.index! + m[0].length;
+      if (m[0].length > 0 && end > n) spans.push([Math.max(m.index!, n) - n, end - n]);
     }
   }
   return spans;

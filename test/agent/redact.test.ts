@@ -63,6 +63,26 @@ describe("redaction before the leaf is formed", () => {
 });
 
 describe("chunk boundaries never split a secret", () => {
+  it("a key in one chunk and its secret in the next are still redacted: the bytes before are context", () => {
+    const chunk = (s: string, before: string) => {
+      const out = redact(Buffer.from(s, "latin1"), DEFAULT_PATTERNS, Buffer.from(before, "latin1"));
+      return { text: out.content.toString("latin1"), redactions: out.redactions };
+    };
+    expect(
+      chunk("abcdef0123456789.xyz' https://api\r\n", "curl -H 'Authorization: Bearer "),
+    ).toEqual({
+      text: "[REDACTED:bearer-token]' https://api\r\n",
+      redactions: [{ kind: "bearer-token", at: 0, len: 20 }],
+    });
+    // A secret cut in two: the part in this chunk is replaced.
+    expect(chunk("ODNN7EXAMPLE done", "key AKIAIOSF")).toEqual({
+      text: "[REDACTED:aws-access-key-id] done",
+      redactions: [{ kind: "aws-access-key-id", at: 0, len: 12 }],
+    });
+    // A secret wholly in the context was the previous chunk's to replace.
+    expect(chunk(" ok", "password=hunter2").redactions).toEqual([]);
+  });
+
   it("safeCut moves a cut to the start of a secret it would fall inside", async () => {
     const { safeCut, secretSpans } = await import("../../src/agent/redact.ts");
     const text = `${"a".repeat(100)} AKIAIOSFODNN7EXAMPLE ${"b".repeat(100)}`;
