@@ -11,11 +11,15 @@ export const verifyEvidenceCommand: Command = {
   help: `Usage: tmuxtrail verify-evidence FILE --log-key VKEY [--log-key VKEY ...] [--json]
 
 FILE holds what a witness serves on GET /v1/evidence: one evidence object or an array of them.
-Each must show two checkpoints validly signed by the log key that cannot both be true (the same
-size with different roots, or a failing consistency proof rebuilt from the log's tiles).
+Each must show two checkpoints validly signed by the log key that cannot both be true:
+  same-size-different-root  the same size with different roots;
+  inconsistent              sizes m < n and a consistency proof that reproduces the signed root
+                            of size n exactly and implies, at size m, a root other than the signed
+                            one (for a power-of-two m the proof starts with that implied root).
+A proof that merely fails proves nothing (wrong tiles or junk hashes fail too) and is refused.
 
-Exit codes: 0 every piece of evidence proves a fork; 1 one does not (the message says which and
-why); 2 usage error or unreadable file.`,
+Exit codes: 0 every piece of evidence proves a fork, or FILE holds [] ("no evidence"); 1 one
+does not (the message says which and why); 2 usage error or unreadable file.`,
   async run(argv) {
     const { values: v, positionals } = parseFlags(
       argv,
@@ -32,7 +36,10 @@ why); 2 usage error or unreadable file.`,
       throw new UsageError(`cannot read ${positionals[0]}: ${(e as Error).message}`);
     }
     const items = Array.isArray(parsed) ? parsed : [parsed];
-    if (items.length === 0) throw new UsageError(`${positionals[0]} holds no evidence`);
+    if (items.length === 0) {
+      console.log(v.json ? JSON.stringify({ ok: true, results: [] }) : "no evidence");
+      return 0;
+    }
     const results = items.map((e, i) => {
       try {
         return { index: i, ok: true as const, ...verifyEvidence(e, keys) };

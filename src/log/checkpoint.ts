@@ -11,7 +11,7 @@ import { base64Decode, base64Encode, parseDecimal } from "./encoding.ts";
 import { check, show, TrailError } from "./errors.ts";
 import type { Hash } from "./hash.ts";
 import { ALG_COSIGNATURE_V1, type Verifier } from "./keys.ts";
-import { openNote } from "./note.ts";
+import { openNote, signatureLine } from "./note.ts";
 
 export interface Checkpoint {
   origin: string;
@@ -62,6 +62,8 @@ export interface OpenedCheckpoint {
   /** The checkpoint body (the signed text). */
   text: string;
   logSigners: string[];
+  /** The log's signature lines that verified ("— name base64\n"), in note order, nothing else. */
+  logSignatureLines: string[];
   witnesses: { name: string; key: string; time: number }[];
 }
 
@@ -86,9 +88,8 @@ export function openCheckpoint(
     );
   }
   const opened = openNote(note, [...logVerifiers, ...witnessVerifiers]);
-  const logSigners = opened.verified
-    .filter((s) => logVerifiers.includes(s.verifier))
-    .map((s) => s.verifier.key);
+  const logSigned = opened.verified.filter((s) => logVerifiers.includes(s.verifier));
+  const logSigners = logSigned.map((s) => s.verifier.key);
   if (logSigners.length === 0)
     throw new TrailError("unverified", "checkpoint is not signed by the log key");
   const checkpoint = parseCheckpoint(opened.text);
@@ -113,5 +114,8 @@ export function openCheckpoint(
       `checkpoint has ${distinct} valid witness cosignature(s), the quorum is ${quorum}`,
     );
   }
-  return { checkpoint, text: opened.text, logSigners, witnesses };
+  const logSignatureLines = logSigned.map((s) =>
+    signatureLine(s.name, s.keyId, base64Decode(s.base64).subarray(4)),
+  );
+  return { checkpoint, text: opened.text, logSigners, logSignatureLines, witnesses };
 }

@@ -4,8 +4,16 @@
 // imply (computed as transparency-dev/merkle does). One accepted exception to the RFC, which the
 // vectors and witnesses rely on: a consistency proof between equal sizes is empty and holds when
 // the roots are equal. size1 = 0 is refused here; the witness handles `old 0` itself.
+//
+// Fork evidence (DESIGN section 6) runs the same algorithm from the larger tree's side only:
+// rootFromConsistencyProof takes no root1, checks that the proof arrives at root2, and returns the
+// root at size1 that root2 commits to. Where size1 is a power of two the RFC proof leaves out
+// MTH(D[0:size1]) (the verifier already has it: root1), so it can never show a different one; the
+// "explicit" form used there carries that hash first. Example: from 8 to 12 the RFC proof is
+// [MTH(D[8:12])] and the explicit one [MTH(D[0:8]), MTH(D[8:12])]; from 6 to 8 both are
+// [MTH(D[4:6]), MTH(D[6:8]), MTH(D[0:4])].
 
-import { bitLength, popcount, shr, trailingZeros, xor } from "./bits.ts";
+import { bitLength, isPowerOfTwo, popcount, shr, trailingZeros, xor } from "./bits.ts";
 import { bytesEqual } from "./encoding.ts";
 import { check, show } from "./errors.ts";
 import { HASH_SIZE, type Hash, type Hasher, rfc6962 } from "./hash.ts";
@@ -103,38 +111,42 @@ export function consistencyProofLength(size1: number, size2: number): number {
   return inner - level + border + (size1 === 2 ** level ? 0 : 1);
 }
 
-export function verifyConsistency(
+/**
+ * The preconditions both consistency verifiers check, in this order, before hashing anything;
+ * `length` (the proof length the sizes imply) is computed only once the sizes are known good.
+ */
+function checkConsistencyInput(
   size1: number,
   size2: number,
   proof: readonly Hash[],
-  root1: Hash,
-  root2: Hash,
-  hasher: Hasher = rfc6962,
+  roots: [Hash, string][],
+  length: (size1: number, size2: number) => number,
 ): void {
   checkCount(size1, "size1");
   checkCount(size2, "size2");
   check(size1 > 0, "bad-size", "size1 must be at least 1 (the witness handles old size 0 itself)");
   check(size1 <= size2, "bad-size", `size1 ${size1} is larger than size2 ${size2}`);
-  checkHash(root1, "root1");
-  checkHash(root2, "root2");
+  for (const [root, name] of roots) checkHash(root, name);
   check(Array.isArray(proof), "malformed", "proof is not an array");
-  const want = consistencyProofLength(size1, size2);
+  const want = length(size1, size2);
   check(
     proof.length === want,
     "bad-proof-length",
     `consistency proof from ${size1} to ${size2} has ${proof.length} hashes, want ${want}`,
   );
   for (const [i, p] of proof.entries()) checkHash(p, `proof hash ${i}`);
-  if (size1 === size2) {
-    check(
-      bytesEqual(root1, root2),
-      "proof-mismatch",
-      `two trees of size ${size1} with different roots`,
-    );
-    return;
-  }
-  // RFC 9162 §2.1.4.2: if size1 is a power of two, the proof starts implicitly with root1.
-  const path = size1 === 2 ** trailingZeros(size1) ? [root1, ...proof] : proof;
+}
+
+/**
+ * The loop of RFC 9162 §2.1.4.2 over `path` (the proof with its first node explicit), for
+ * 0 < size1 < size2 and a path of the checked length: the roots it arrives at for both sizes.
+ */
+function foldConsistency(
+  size1: number,
+  size2: number,
+  path: readonly Hash[],
+  hasher: Hasher,
+): { fr: Hash; sr: Hash } {
   let fn = size1 - 1;
   let sn = size2 - 1;
   while (fn % 2 === 1) {
@@ -159,6 +171,38 @@ export function verifyConsistency(
     sn = shr(sn, 1);
   }
   check(sn === 0, "bad-proof-length", "consistency proof does not reach the root");
+  return { fr, sr };
+}
+
+export function verifyConsistency(
+  size1: number,
+  size2: number,
+  proof: readonly Hash[],
+  root1: Hash,
+  root2: Hash,
+  hasher: Hasher = rfc6962,
+): void {
+  checkConsistencyInput(
+    size1,
+    size2,
+    proof,
+    [
+      [root1, "root1"],
+      [root2, "root2"],
+    ],
+    consistencyProofLength,
+  );
+  if (size1 === size2) {
+    check(
+      bytesEqual(root1, root2),
+      "proof-mismatch",
+      `two trees of size ${size1} with different roots`,
+    );
+    return;
+  }
+  // RFC 9162 §2.1.4.2: if size1 is a power of two, the proof starts implicitly with root1.
+  const path = isPowerOfTwo(size1) ? [root1, ...proof] : proof;
+  const { fr, sr } = foldConsistency(size1, size2, path, hasher);
   check(
     bytesEqual(fr, root1),
     "proof-mismatch",
@@ -169,4 +213,36 @@ export function verifyConsistency(
     "proof-mismatch",
     `consistency proof does not lead to the root of size ${size2}`,
   );
+}
+
+/** The length of the explicit form: one more than the RFC's when size1 is a power of two. */
+export function explicitConsistencyProofLength(size1: number, size2: number): number {
+  return consistencyProofLength(size1, size2) + (isPowerOfTwo(size1) ? 1 : 0);
+}
+
+/**
+ * RFC 9162 §2.1.4.2 without root1, for 0 < size1 < size2 and a proof in explicit form: checks that
+ * the proof arrives at root2 ("proof-mismatch" otherwise) and returns the root at size1 it
+ * implies, MTH of the first size1 leaves of the tree that root2 commits to. Without a collision in
+ * SHA-256 that is the only root of size size1 consistent with root2: a signed root of size1 that
+ * differs from it, beside the signed root2, proves a fork.
+ */
+export function rootFromConsistencyProof(
+  size1: number,
+  size2: number,
+  proof: readonly Hash[],
+  root2: Hash,
+  hasher: Hasher = rfc6962,
+): Hash {
+  checkConsistencyInput(size1, size2, proof, [[root2, "root2"]], (m, n) => {
+    check(m < n, "bad-size", `two trees of the same size ${m} imply nothing: compare their roots`);
+    return explicitConsistencyProofLength(m, n);
+  });
+  const { fr, sr } = foldConsistency(size1, size2, proof, hasher);
+  check(
+    bytesEqual(sr, root2),
+    "proof-mismatch",
+    `consistency proof does not lead to the root of size ${size2}`,
+  );
+  return fr;
 }

@@ -11,13 +11,15 @@
 // Generation first plans every NodeId it needs, calls the reader ONCE, then combines, so a
 // database or tile reader can fetch them in one round trip.
 
-import { bitLength, splitPoint } from "./bits.ts";
+import { bitLength, isPowerOfTwo, splitPoint } from "./bits.ts";
 import { check, show } from "./errors.ts";
 import { HASH_SIZE, type Hash, type Hasher, rfc6962 } from "./hash.ts";
 
 export {
   consistencyProofLength,
+  explicitConsistencyProofLength,
   inclusionProofLength,
+  rootFromConsistencyProof,
   rootFromInclusionProof,
   verifyConsistency,
   verifyInclusion,
@@ -150,6 +152,21 @@ export function consistencyProof(
   hasher: Hasher = rfc6962,
 ) {
   return resolve(consistencyPlan(size1, size2), read, hasher);
+}
+
+/**
+ * PROOF(size1, D[size2]) in the explicit form of proof-verify.ts, for 0 < size1 < size2: led by
+ * MTH(D[0:size1]) when size1 is a power of two (the RFC proof leaves it out). One reader call.
+ */
+export function explicitConsistencyProof(
+  size1: number,
+  size2: number,
+  read: NodeReader,
+  hasher: Hasher = rfc6962,
+) {
+  const plan = consistencyPlan(size1, size2);
+  check(size1 > 0 && size1 < size2, "bad-size", `want 0 < size1 < size2, not ${size1}, ${size2}`);
+  return resolve(isPowerOfTwo(size1) ? [[0, size1], ...plan] : plan, read, hasher);
 }
 
 /** MTH(D[0:size]); the empty root for size 0. */

@@ -9,20 +9,30 @@
 //   6. old ≠ the size last cosigned (0 if never) ... 409, text/x.tlog.size "<size>\n"
 //   7. size 0 without the empty root; a proof with old 0; a failing consistency
 //      proof; the same size with a different root (recorded as fork evidence) .. 422
+//      A failing proof is recorded as evidence only under rule 1 (evidence.ts): when it
+//      reproduces the new signed root and implies another root at `old`. One that merely fails
+//      (junk, a wrong tile) proves nothing and records nothing.
 //   8. cosign (timestamp now, never 0), then compare-and-swap the state from `old` to the new
 //      size, durably; only then answer 200 with the cosignature line. A lost race is a 409.
+//
+// What is kept and served is the checkpoint text, the log signatures that verified and this
+// witness's cosignature: any other signature line of the body (unknown keys, other witnesses'
+// cosignatures, a repeated log key) is dropped, never republished.
 
 import type { Sql } from "../db/client.ts";
-import { openCheckpoint, parseCheckpoint } from "../log/checkpoint.ts";
+import { isPowerOfTwo } from "../log/bits.ts";
+import { type OpenedCheckpoint, openCheckpoint, parseCheckpoint } from "../log/checkpoint.ts";
 import { addSignatures, cosign } from "../log/cosignature.ts";
-import { bytesEqual } from "../log/encoding.ts";
+import { base64Encode, bytesEqual } from "../log/encoding.ts";
 import { isTrailError, TrailError } from "../log/errors.ts";
 import type { Hasher } from "../log/hash.ts";
 import type { Signer, Verifier } from "../log/keys.ts";
 import { splitNote } from "../log/note.ts";
 import { verifyConsistency } from "../log/proof.ts";
 import { parseAddCheckpoint } from "../log/tlog-witness.ts";
-import { addEvidence, compareAndSwap, listEvidence, readState } from "./store.ts";
+import { judgeConsistency, recordEvidence } from "./evidence.ts";
+import type { WitnessMetrics } from "./metrics.ts";
+import { compareAndSwap, hasEvidence, readState } from "./store.ts";
 
 export interface WitnessedLog {
   origin: string;
@@ -37,6 +47,7 @@ export interface WitnessDeps {
   signer: Signer;
   logs: Map<string, WitnessedLog>;
   hasher: Hasher;
+  metrics: WitnessMetrics;
   /** Unix seconds. */
   now: () => number;
   /** Fault injection for tests: runs after the state is durable and before the answer. */
@@ -50,6 +61,11 @@ export type AddResult =
   | { status: 400 | 403 | 404 | 422; message: string };
 
 const fail = (status: 400 | 403 | 404 | 422, message: string): AddResult => ({ status, message });
+
+/** A log-signed checkpoint as the witness keeps it: its text and the log signatures that verified. */
+export function logSignedNote(opened: OpenedCheckpoint): string {
+  return `${opened.text}\n${opened.logSignatureLines.join("")}`;
+}
 
 export async function addCheckpoint(deps: WitnessDeps, body: string): Promise<AddResult> {
   // 1. Syntax.
@@ -68,18 +84,20 @@ export async function addCheckpoint(deps: WitnessDeps, body: string): Promise<Ad
   const log = deps.logs.get(origin);
   if (!log) return fail(404, `unknown log origin ${JSON.stringify(origin)}`);
   // 3. Signed by it.
-  let cp: ReturnType<typeof openCheckpoint>["checkpoint"];
+  let opened: OpenedCheckpoint;
   try {
-    cp = openCheckpoint(req.checkpoint, log.verifiers).checkpoint;
+    opened = openCheckpoint(req.checkpoint, log.verifiers);
   } catch (e) {
     if (isTrailError(e)) return fail(403, `checkpoint not signed by a trusted key: ${e.message}`);
     throw e;
   }
+  const cp = opened.checkpoint;
+  const kept = logSignedNote(opened);
   // 4.
   if (req.old > cp.size)
     return fail(400, `old size ${req.old} is larger than the checkpoint size ${cp.size}`);
   // 5.
-  if ((await listEvidence(deps.sql, origin)).length > 0) {
+  if (await hasEvidence(deps.sql, origin)) {
     return fail(
       422,
       `fork evidence is recorded for ${origin}: this witness cosigns nothing further for it`,
@@ -102,20 +120,33 @@ export async function addCheckpoint(deps: WitnessDeps, body: string): Promise<Ad
         throw new TrailError("bad-proof-length", "the proof must be empty for the same size");
       if (!bytesEqual(state!.root, cp.root)) {
         const detail = `two checkpoints of size ${cp.size} with different roots`;
-        if (
-          await addEvidence(deps.sql, {
-            origin,
-            kind: "same-size-different-root",
-            notes: [state!.note, req.checkpoint],
-            detail,
-          })
-        ) {
-          deps.onEvidence?.(origin, detail);
-        }
+        await recordEvidence(deps, log, {
+          origin,
+          kind: "same-size-different-root",
+          notes: [state!.note, kept],
+          detail,
+        });
         throw new TrailError("proof-mismatch", detail);
       }
     } else {
-      verifyConsistency(req.old, cp.size, req.proof, state!.root, cp.root, deps.hasher);
+      try {
+        verifyConsistency(req.old, cp.size, req.proof, state!.root, cp.root, deps.hasher);
+      } catch (e) {
+        // For a power-of-two old size the RFC proof starts with our own root: it cannot show another.
+        if (isTrailError(e) && !isPowerOfTwo(req.old)) {
+          const verdict = judgeConsistency(state!, cp, req.proof, deps.hasher);
+          if (verdict.kind === "fork") {
+            await recordEvidence(deps, log, {
+              origin,
+              kind: "inconsistent",
+              notes: [state!.note, kept],
+              proof: req.proof.map(base64Encode),
+              detail: `a consistency proof posted to add-checkpoint reproduces the signed root of size ${cp.size} and shows another tree at the cosigned size ${req.old}`,
+            });
+          }
+        }
+        throw e;
+      }
     }
   } catch (e) {
     if (isTrailError(e)) return fail(422, e.message);
@@ -123,7 +154,7 @@ export async function addCheckpoint(deps: WitnessDeps, body: string): Promise<Ad
   }
   // 8. Cosign, store durably, answer.
   const line = cosign(text, deps.signer, Math.max(1, Math.floor(deps.now())));
-  const note = addSignatures(req.checkpoint, [line]);
+  const note = addSignatures(kept, [line]);
   if (!(await compareAndSwap(deps.sql, origin, req.old, { size: cp.size, root: cp.root, note }))) {
     return { status: 409, size: (await readState(deps.sql, origin))?.size ?? 0 };
   }

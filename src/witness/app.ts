@@ -1,5 +1,5 @@
 // The witness's HTTP API: C2SP tlog-witness POST /add-checkpoint, the monitoring read
-// GET /<hex SHA-256(origin)>/checkpoint, GET /v1/evidence, GET /healthz.
+// GET /<hex SHA-256(origin)>/checkpoint, GET /v1/evidence, GET /metrics (public), GET /healthz.
 
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
@@ -8,6 +8,7 @@ import { isTrailError } from "../log/errors.ts";
 import { MAX_ADD_CHECKPOINT_BODY } from "../log/tlog-witness.ts";
 import { addCheckpoint, type WitnessDeps } from "./add-checkpoint.ts";
 import { originHash } from "./gossip.ts";
+import { renderWitnessMetrics } from "./metrics.ts";
 import { listEvidence, readState } from "./store.ts";
 
 const text = (body: string, status: number, type = "text/plain; charset=utf-8") =>
@@ -46,6 +47,13 @@ export function witnessApp(deps: WitnessDeps, log: (m: string) => void): Hono {
     });
   });
   app.get("/v1/evidence", async (c) => c.json(await listEvidence(deps.sql)));
+  app.get("/metrics", async () =>
+    text(
+      await renderWitnessMetrics(deps.sql, deps.metrics, deps.logs.keys()),
+      200,
+      "text/plain; version=0.0.4; charset=utf-8",
+    ),
+  );
   app.get("/healthz", async (c) => {
     const logs = await Promise.all(
       [...deps.logs.keys()].map(async (origin) => ({

@@ -46,12 +46,26 @@ export interface Evidence {
   kind: "same-size-different-root" | "inconsistent";
   /** The two log-signed checkpoint notes, verbatim; A is the smaller (or equal) size. */
   notes: [string, string];
-  /** Base64 consistency proof from A's size to B's, rebuilt from the log's tiles, that fails. */
+  /**
+   * For "inconsistent": the base64 consistency proof from A's size to B's in explicit form (led by
+   * MTH of B's first A-size leaves when A's size is a power of two), which reproduces B's signed
+   * root and implies a root at A's size other than A's.
+   */
   proof?: string[];
   detail: string;
   detected: string;
 }
 
+/** Whether fork evidence is held for `origin` (then the witness cosigns nothing further for it). */
+export async function hasEvidence(sql: Sql, origin: string): Promise<boolean> {
+  const rows = await sql.query("SELECT 1 FROM evidence WHERE origin = $1 LIMIT 1", [origin]);
+  return rows.length > 0;
+}
+
+/**
+ * Stores one piece of evidence unless the same pair of notes is held; true when stored. Callers go
+ * through recordEvidence (evidence.ts), which first checks that it proves a fork.
+ */
 export async function addEvidence(sql: Sql, e: Omit<Evidence, "detected">): Promise<boolean> {
   const dup = await sql.query(
     "SELECT 1 FROM evidence WHERE origin = $1 AND note_a = $2 AND note_b = $3",

@@ -17,7 +17,9 @@ import { nodeHasher } from "../server/node-hasher.ts";
 import { openStorage } from "../server/storage.ts";
 import type { WitnessDeps, WitnessedLog } from "./add-checkpoint.ts";
 import { witnessApp } from "./app.ts";
+import { verifyEvidence } from "./evidence.ts";
 import { followLog, gossipWith } from "./gossip.ts";
+import { witnessMetrics } from "./metrics.ts";
 import { listEvidence } from "./store.ts";
 
 export interface WitnessConfig {
@@ -90,6 +92,19 @@ export async function startWitness(
     if (have) have.verifiers.push(...verifiers);
     else logs.set(l.origin, { origin: l.origin, verifiers, url: l.url });
   }
+  // Evidence stored by an earlier version may prove nothing under rule 1 (a failing proof was
+  // enough then), yet the witness refuses that log while any is held: say so at start.
+  for (const e of await listEvidence(storage.sql)) {
+    const l = logs.get(e.origin);
+    if (!l) continue;
+    try {
+      verifyEvidence(e, l.verifiers);
+    } catch (err) {
+      log(
+        `witness: the evidence for ${e.origin} detected ${e.detected} does not prove a fork (${(err as Error).message}); it was recorded under an earlier, looser rule. This witness cosigns nothing further for ${e.origin} while it is held: check it with verify-evidence and delete that row of the evidence table if it proves nothing`,
+      );
+    }
+  }
   const alert = async (origin: string, detail: string) => {
     log(`ALERT: fork evidence for ${origin}: ${detail}`);
     if (!cfg.alertUrl) return;
@@ -110,6 +125,7 @@ export async function startWitness(
     signer,
     logs,
     hasher: nodeHasher,
+    metrics: witnessMetrics(),
     now: () => Date.now() / 1000,
     onEvidence: (origin, detail) => void alert(origin, detail),
     // Fault injection for the restart drill: die after the state is durable, before answering.
@@ -152,7 +168,10 @@ export async function startWitness(
   if (cfg.peers.length > 0) {
     every(cfg.gossipIntervalMs, async () => {
       for (const peer of cfg.peers)
-        for (const l of logs.values()) await gossipWith(deps, peer, l).catch(() => {});
+        for (const l of logs.values())
+          await gossipWith(deps, peer, l, log).catch((e) =>
+            log(`gossip with ${peer} about ${l.origin}: ${(e as Error).message}`),
+          );
     });
   }
   return {

@@ -8,6 +8,7 @@ import { generateKey, parseSignerKey, parseVerifierKey } from "../../src/log/key
 import { signNote } from "../../src/log/note.ts";
 import { consistencyProof } from "../../src/log/proof.ts";
 import type { WitnessDeps } from "../../src/witness/add-checkpoint.ts";
+import { witnessMetrics } from "../../src/witness/metrics.ts";
 import { leafHashes, naiveReader } from "../log/reference.ts";
 
 export class MemoryLog {
@@ -56,6 +57,7 @@ export function witnessOf(
       [log.origin, { origin: log.origin, verifiers: [parseVerifierKey(log.key.verifierKey)] }],
     ]),
     hasher: rfc6962,
+    metrics: witnessMetrics(),
     now: () => 1_800_000_000,
   };
 }
