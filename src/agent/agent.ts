@@ -1,6 +1,6 @@
 // Assembles the agent: spool, capture of one tmux server, sender, receipt checks and a status file.
 
-import { writeFileSync } from "node:fs";
+import { renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Verifier } from "../log/keys.ts";
 import { Capture } from "./capture.ts";
@@ -100,8 +100,10 @@ export async function startAgent(
             });
         }
         if (prover) receipts = prover.status();
+        // Written whole then renamed into place: `agent status` never reads half a file.
+        const statusFile = join(cfg.spoolDir, "status.json");
         writeFileSync(
-          join(cfg.spoolDir, "status.json"),
+          `${statusFile}.tmp`,
           JSON.stringify({
             pid: process.pid,
             updated: new Date().toISOString(),
@@ -122,6 +124,7 @@ export async function startAgent(
           }),
           { mode: 0o600 },
         );
+        renameSync(`${statusFile}.tmp`, statusFile);
       } catch (e) {
         log(`agent: ${(e as Error).message}`);
         if (/no server running|error connecting/.test((e as Error).message)) {

@@ -194,8 +194,13 @@ export class Spool {
   /** Marks the first `count` pending lines (`bytes` long) acknowledged, with their receipts. */
   ack(count: number, bytes: number, receipts: { index: number; leafHash: string }[]): void {
     if (receipts.length > 0) {
-      const fd = openSync(join(this.dir, "receipts.jsonl"), SPOOL_OPEN.append, 0o600);
-      writeSync(fd, receipts.map((r) => `${JSON.stringify(r)}\n`).join(""));
+      const fd = openSync(join(this.dir, "receipts.jsonl"), SPOOL_OPEN.readAppend, 0o600);
+      // A torn last line (a crash mid-append; those events were not acked and come back as
+      // duplicates) is ended first, so the readers skip it and the next receipt stands alone.
+      const size = fstatSync(fd).size;
+      const last = Buffer.alloc(1);
+      const torn = size > 0 && readSync(fd, last, 0, 1, size - 1) === 1 && last[0] !== 10;
+      writeSync(fd, (torn ? "\n" : "") + receipts.map((r) => `${JSON.stringify(r)}\n`).join(""));
       fsyncSync(fd);
       closeSync(fd);
     }

@@ -62,6 +62,20 @@ describe("the agent's spool", () => {
     expect(again.pending(10, 1 << 20).lines.map((l) => l.sub.seq)).toEqual([2]);
     again.close();
   });
+
+  it("a torn last receipt (a crash mid-append) is ended before the next receipts", () => {
+    const dir = tempDir();
+    const s = new Spool(dir);
+    s.append([line("%2", 0)]);
+    appendFileSync(join(dir, "receipts.jsonl"), '{"index":3,"leafH');
+    s.ack(1, s.pending(1, 1 << 20).bytes, [{ index: 4, leafHash: "b" }]);
+    s.close();
+    expect(readFileSync(join(dir, "receipts.jsonl"), "utf8").split("\n")).toEqual([
+      '{"index":3,"leafH',
+      '{"index":4,"leafHash":"b"}',
+      "",
+    ]);
+  });
 });
 
 describe("the spool is private: it holds output and commands from before redaction", () => {
