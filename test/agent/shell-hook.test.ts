@@ -134,6 +134,14 @@ const VARIANTS: Variant[] = [
   },
   { name: "zsh", shell: "zsh" },
   {
+    name: "bash, HISTSIZE=0",
+    shell: "bash",
+    before: "HISTSIZE=0",
+    check: (dir) => {
+      expect(readFileSync(join(dir, "history.txt"), "utf8")).toBe("");
+    },
+  },
+  {
     name: "zsh, other precmd and preexec hooks before and after ours",
     shell: "zsh",
     before:
