@@ -27,6 +27,7 @@ import { parseCheckpoint } from "../log/checkpoint.ts";
 import { base64Encode, bytesEqual, concatBytes } from "../log/encoding.ts";
 import type { Verifier } from "../log/keys.ts";
 import { splitNote } from "../log/note.ts";
+import { isLogOwnEvent, readsAsEvent } from "../log/own-events.ts";
 import { nodeHasher } from "../server/node-hasher.ts";
 import { fastVerifier, openLogCheckpoint, rootFinding } from "./checkpoints.ts";
 import {
@@ -41,7 +42,13 @@ import {
 } from "./db-queries.ts";
 import { ErasureSet, isLogErasure } from "./erasures.ts";
 import { Findings, streamName, tileName } from "./findings.ts";
-import { columnMismatch, type LeafEvent, readLeafEvent } from "./leaf-event.ts";
+import {
+  columnMismatch,
+  type LeafEvent,
+  notTheLogsOwn,
+  readLeafEvent,
+  readsAsEventFinding,
+} from "./leaf-event.ts";
 import type { ProgressFn } from "./progress.ts";
 import type { AuditReport } from "./report.ts";
 import { StreamTracker } from "./streams.ts";
@@ -288,7 +295,12 @@ class DbAudit {
     // The leaf bytes decide what a leaf is (the log refuses opaque leaves that read as events), so
     // emptied columns cannot hide an event from the stream and payload checks.
     const ev = readLeafEvent(r.leaf);
-    if (!indexed && !ev) return; // an opaque leaf (POST /v1/leaves): no stream, no payload
+    if (!indexed && !ev) {
+      // An opaque leaf (POST /v1/leaves): no stream, no payload. One that reads as an event is
+      // refused there (own-events.ts), as readers could take it for an event.
+      if (readsAsEvent(r.leaf)) this.findings.add(readsAsEventFinding(i));
+      return;
+    }
     if (!ev) {
       this.findings.add({
         kind: "leaf",
@@ -302,6 +314,8 @@ class DbAudit {
     this.streams.see(ev, i);
     if (ev.payload) this.checkPayload(r, ev);
     if (ev.type === "erasure") this.checkErasureEvent(i, ev);
+    else if (ev.type === "access" && !isLogOwnEvent(ev, this.origin))
+      this.findings.add(notTheLogsOwn(i, ev));
   }
 
   private checkPayload(r: LeafRow, ev: LeafEvent): void {
@@ -340,11 +354,7 @@ class DbAudit {
         message: `leaf ${i} is an erasure event but is not indexed as one (leaves.type)`,
       });
     } else if (!isLogErasure(ev, this.origin)) {
-      this.findings.add({
-        kind: "leaf",
-        index: i,
-        message: `leaf ${i}: an erasure event not made by the log itself (host ${JSON.stringify(ev.host)}, server ${JSON.stringify(ev.server)}, pane ${JSON.stringify(ev.pane)}): not honoured`,
-      });
+      this.findings.add(notTheLogsOwn(i, ev));
     }
   }
 

@@ -8,17 +8,15 @@
 // the clipped ranges are merged and sorted, so a lookup is a binary search. Memory is one pair per
 // distinct range, not one entry per erased index.
 
+import { isLogOwnEvent } from "../log/own-events.ts";
 import type { LeafEvent } from "./leaf-event.ts";
 
-/** The log's own erasure events: host = the log's origin, server "log", pane "erasure". */
+/**
+ * The log's own erasure events: host = the log's origin, server "log", pane "erasure". With no
+ * known origin (no readable checkpoint), none is.
+ */
 export function isLogErasure(ev: LeafEvent, origin: string | undefined): boolean {
-  return (
-    ev.type === "erasure" &&
-    ev.erasure !== undefined &&
-    ev.server === "log" &&
-    ev.pane === "erasure" &&
-    (origin === undefined || ev.host === origin)
-  );
+  return ev.type === "erasure" && ev.erasure !== undefined && isLogOwnEvent(ev, origin);
 }
 
 export class ErasureSet {

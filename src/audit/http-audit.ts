@@ -11,11 +11,12 @@
 import { decodeBundle } from "../log/bundle.ts";
 import { base64Encode } from "../log/encoding.ts";
 import type { Verifier } from "../log/keys.ts";
+import { isLogOwnEvent, LOG_EVENT_TYPES, readsAsEvent } from "../log/own-events.ts";
 import { entriesPath, hashTilePath, TILE_WIDTH } from "../log/tiles.ts";
 import { nodeHasher } from "../server/node-hasher.ts";
 import { fastVerifier, openLogCheckpoint, rootFinding } from "./checkpoints.ts";
 import { Findings } from "./findings.ts";
-import { readLeafEvent } from "./leaf-event.ts";
+import { notTheLogsOwn, readLeafEvent, readsAsEventFinding } from "./leaf-event.ts";
 import type { ProgressFn } from "./progress.ts";
 import type { AuditReport } from "./report.ts";
 import { StreamTracker } from "./streams.ts";
@@ -146,8 +147,13 @@ export async function auditServedLog(url: string, opts: HttpAuditOptions): Promi
     }
     for (const [o, leaf] of leaves.entries()) {
       tree.append(nodeHasher.leaf(leaf));
+      const i = n * TILE_WIDTH + o;
       const ev = readLeafEvent(leaf);
-      if (ev) streams.see(ev, n * TILE_WIDTH + o);
+      if (ev) {
+        streams.see(ev, i);
+        if (LOG_EVENT_TYPES.includes(ev.type) && !isLogOwnEvent(ev, opened.checkpoint.origin))
+          findings.add(notTheLogsOwn(i, ev));
+      } else if (readsAsEvent(leaf)) findings.add(readsAsEventFinding(i));
     }
     queueTiles(tree.takeFullTiles());
     await compareDue(WINDOW);

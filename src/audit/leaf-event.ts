@@ -4,6 +4,8 @@
 // ranges, not a full schema validation (src/log/events.ts parseLeaf costs ~10x more per leaf).
 // Anything that is not a v1 event object with these fields is an opaque leaf (POST /v1/leaves).
 
+import type { Finding } from "./findings.ts";
+
 export interface LeafEvent {
   host: string;
   server: string;
@@ -39,11 +41,11 @@ export function readLeafEvent(bytes: Uint8Array): LeafEvent | undefined {
   const p = v.payload as Record<string, unknown> | undefined;
   if (
     p !== undefined &&
-    (typeof p !== "object" || !isCount(p.size) || typeof p.sha256 !== "string")
+    (typeof p !== "object" || p === null || !isCount(p.size) || typeof p.sha256 !== "string")
   ) {
     return undefined;
   }
-  const e = v.erasure as { indexes?: unknown } | undefined;
+  const e = v.erasure as { indexes?: unknown } | null | undefined;
   if (e !== undefined && !validRanges(e?.indexes)) return undefined;
   return v as unknown as LeafEvent;
 }
@@ -98,4 +100,22 @@ export function columnMismatch(cols: LeafColumns, ev: LeafEvent): string | undef
     return `column time does not match the leaf's ${JSON.stringify(ev.time)}`;
   }
   return undefined;
+}
+
+/** The finding for an erasure or access event outside the log's own stream (own-events.ts). */
+export function notTheLogsOwn(index: number, ev: LeafEvent): Finding {
+  return {
+    kind: "leaf",
+    index,
+    message: `leaf ${index}: an ${ev.type} event not made by the log itself (host ${JSON.stringify(ev.host)}, server ${JSON.stringify(ev.server)}, pane ${JSON.stringify(ev.pane)}): not honoured`,
+  };
+}
+
+/** The finding for an opaque leaf that reads as an event (own-events.ts, rule 2). */
+export function readsAsEventFinding(index: number): Finding {
+  return {
+    kind: "leaf",
+    index,
+    message: `leaf ${index} reads as a tmux event but is not one the log sequenced as an event (POST /v1/leaves refuses such leaves): a reader could take it for an event`,
+  };
 }

@@ -1,6 +1,7 @@
 // The result of an audit, and its two renderings: one JSON object (--json) and a short human
 // summary that puts the first finding where a reader looks first.
 
+import { printable } from "../log/printable.ts";
 import type { Finding } from "./findings.ts";
 
 export interface AuditReport {
@@ -60,5 +61,6 @@ export function formatReport(r: AuditReport, where: string): string {
       lines.push("further findings:", ...rest.map((f) => `  [${f.kind}] ${f.message}`));
     if (r.omitted > 0) lines.push(`  … and ${n(r.omitted)} more`);
   }
-  return lines.join("\n");
+  // Findings quote hosts, panes and keys from the leaves: escaped before the terminal.
+  return lines.map(printable).join("\n");
 }

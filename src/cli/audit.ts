@@ -9,7 +9,8 @@ import { auditServedLog } from "../audit/http-audit.ts";
 import { progressBar } from "../audit/progress.ts";
 import { type AuditReport, formatReport } from "../audit/report.ts";
 import { connectPostgres, openPglite, type Sql } from "../db/client.ts";
-import { parseVerifierKey, type Verifier, verifierKeyOf } from "../log/keys.ts";
+import { parseLogVerifierKey, type Verifier, verifierKeyOf } from "../log/keys.ts";
+import { jsonLine } from "../log/printable.ts";
 import { DEFAULTS } from "../server/config.ts";
 import { lockDataDir } from "../server/storage.ts";
 import { readToken } from "./client.ts";
@@ -71,7 +72,7 @@ Examples:
     });
     const env = process.env;
     const dataDir = v.data ?? DEFAULTS.dataDir;
-    const keys = (v["log-key"] ?? []).map(parseVerifierKey);
+    const keys = (v["log-key"] ?? []).map(parseLogVerifierKey);
     const bar = progressBar();
     let report: AuditReport;
     let where: string;
@@ -106,7 +107,7 @@ Examples:
       }
     }
     bar.end();
-    if (v.json) console.log(JSON.stringify(report));
+    if (v.json) console.log(jsonLine(report));
     else console.log(formatReport(report, where));
     return report.ok ? EXIT_OK : EXIT_VERIFY_FAILED;
   },
@@ -119,7 +120,7 @@ function trustedKey(dataDir: string): { verifier: Verifier; file: string } {
       `--log-key VKEY is required (there is no ${file} to take the log's key from)`,
     );
   }
-  return { verifier: parseVerifierKey(verifierKeyOf(readFileSync(file, "utf8").trim())), file };
+  return { verifier: parseLogVerifierKey(verifierKeyOf(readFileSync(file, "utf8").trim())), file };
 }
 
 /** Opens the database read-only by intent: no migrations, nothing created. */

@@ -2,6 +2,8 @@
 // (src/log/session-bundle.ts), fetched from a log and checked offline with no network.
 
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import { parseLogVerifierKey } from "../log/keys.ts";
+import { jsonLine, printable } from "../log/printable.ts";
 import {
   type BundleReport,
   parseSessionBundle,
@@ -18,10 +20,12 @@ const trustFlags = {
   quorum: { type: "string" as const },
 };
 
-function trustOf(v: { "log-key"?: string[]; "witness-key"?: string[]; quorum?: string }) {
+/** The trust flags as a BundleTrust; a --log-key that is not a log key is refused here (exit 2). */
+export function trustOf(v: { "log-key"?: string[]; "witness-key"?: string[]; quorum?: string }) {
   if (v.quorum !== undefined && !/^\d+$/.test(v.quorum)) {
     throw new UsageError("--quorum must be a non-negative integer");
   }
+  for (const k of v["log-key"] ?? []) parseLogVerifierKey(k);
   return {
     logKeys: v["log-key"],
     witnessKeys: v["witness-key"],
@@ -71,7 +75,8 @@ export function describeReport(r: BundleReport): string[] {
     );
   for (const f of r.failures) out.push(`FAILED: ${f.message}`);
   out.push(r.ok ? "bundle verified" : `bundle NOT verified: ${r.failures.length} failure(s)`);
-  return out;
+  // Hosts, users, panes, keys and messages come from the bundle: escaped before the terminal.
+  return out.map(printable);
 }
 
 export const verifyBundle: Command = {
@@ -107,7 +112,7 @@ or a file that is not a bundle.`,
     const report = verifySessionBundle(parseSessionBundle(value), trustOf(v), nodeHasher);
     if (v.json) {
       const { eventStatus: _, ...rest } = report;
-      console.log(JSON.stringify(rest));
+      console.log(jsonLine(rest));
     } else console.log(describeReport(report).join("\n"));
     return report.ok ? 0 : 1;
   },

@@ -2,6 +2,7 @@
 // become exit codes (0 ok, 1 verification failed, 2 usage / unreachable / malformed input).
 
 import { isTrailError } from "../log/errors.ts";
+import { printable } from "../log/printable.ts";
 import { agent } from "./agent.ts";
 import { audit } from "./audit.ts";
 import { exportCommand, verifyBundle } from "./bundle.ts";
@@ -72,17 +73,18 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await command.run(rest);
   } catch (e) {
+    // Messages may quote what a log, a bundle or a leaf said: escaped before the terminal.
     if (e instanceof UsageError || e instanceof ServiceError) {
-      console.error(`tmuxtrail ${name}: ${e.message}\n\n${command.help}`);
+      console.error(`tmuxtrail ${name}: ${printable(e.message)}\n\n${command.help}`);
       return EXIT_USAGE;
     }
     if (isTrailError(e)) {
       // Parse failures of input are exit 2; failed verifications are exit 1.
       const malformed = e.code === "malformed" || e.code === "bad-key";
-      console.error(`tmuxtrail ${name}: ${e.code}: ${e.message}`);
+      console.error(`tmuxtrail ${name}: ${e.code}: ${printable(e.message)}`);
       return malformed ? EXIT_USAGE : EXIT_VERIFY_FAILED;
     }
-    console.error(`tmuxtrail ${name}: ${(e as Error).message ?? e}`);
+    console.error(`tmuxtrail ${name}: ${printable(String((e as Error)?.message ?? e))}`);
     return EXIT_USAGE;
   }
 }

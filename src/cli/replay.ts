@@ -3,9 +3,10 @@
 // verify-bundle does. A bundle that fails verification is not played unless --no-verify.
 
 import { existsSync, readFileSync } from "node:fs";
+import { printable } from "../log/printable.ts";
 import { parseSessionBundle, verifySessionBundle } from "../log/session-bundle.ts";
 import { nodeHasher } from "../server/node-hasher.ts";
-import { describeReport } from "./bundle.ts";
+import { describeReport, trustOf } from "./bundle.ts";
 import { readToken, requestJson } from "./client.ts";
 import { type Command, parseFlags, UsageError } from "./command.ts";
 
@@ -44,9 +45,7 @@ stderr); when verification fails, replay refuses with the reason (exit 1) unless
     const idle = Number(v["idle-limit"] ?? 2);
     if (!(speed > 0)) throw new UsageError("--speed must be a positive number");
     if (!(idle >= 0)) throw new UsageError("--idle-limit must be a number of seconds ≥ 0");
-    if (v.quorum !== undefined && !/^\d+$/.test(v.quorum)) {
-      throw new UsageError("--quorum must be a non-negative integer");
-    }
+    const trust = trustOf(v);
     const what = positionals[0]!;
     let value: unknown;
     if (existsSync(what)) {
@@ -63,15 +62,7 @@ stderr); when verification fails, replay refuses with the reason (exit 1) unless
       );
     }
     const bundle = parseSessionBundle(value);
-    const report = verifySessionBundle(
-      bundle,
-      {
-        logKeys: v["log-key"],
-        witnessKeys: v["witness-key"],
-        quorum: v.quorum === undefined ? undefined : Number(v.quorum),
-      },
-      nodeHasher,
-    );
+    const report = verifySessionBundle(bundle, trust, nodeHasher);
     if (!report.ok && !v["no-verify"]) {
       console.error(describeReport(report).join("\n"));
       console.error("not replaying a session that does not verify (--no-verify to play it anyway)");
@@ -85,7 +76,9 @@ stderr); when verification fails, replay refuses with the reason (exit 1) unless
       throw new UsageError(`no pane ${pane} in this session (panes: ${panes.join(", ")})`);
     }
     console.error(
-      `${report.ok ? "verified" : "NOT VERIFIED"}: ${bundle.session.user}@${bundle.session.host} session ${bundle.session.session}, pane ${pane} of ${panes.join(", ")}`,
+      printable(
+        `${report.ok ? "verified" : "NOT VERIFIED"}: ${bundle.session.user}@${bundle.session.host} session ${bundle.session.session}, pane ${pane} of ${panes.join(", ")}`,
+      ),
     );
     await play(cast, speed, idle);
     return 0;

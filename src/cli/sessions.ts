@@ -1,5 +1,6 @@
 // `tmuxtrail sessions list`: the sessions a log holds, filtered, newest first.
 
+import { jsonLine, printable } from "../log/printable.ts";
 import { readToken, requestJson } from "./client.ts";
 import { type Command, parseFlags, UsageError } from "./command.ts";
 
@@ -53,13 +54,15 @@ erased content is not searched). --json prints an array of objects, each with th
       { token: readToken(v["token-file"]) },
     );
     if (v.json) {
-      console.log(JSON.stringify(list));
+      console.log(jsonLine(list));
       return 0;
     }
     if (list.length === 0) console.log("no sessions match");
     for (const s of list) {
       console.log(
-        `${s.id}  ${s.host}  ${s.user}  ${s.session}  ${s.start} .. ${s.end}  ${s.events} events`,
+        printable(
+          `${s.id}  ${s.host}  ${s.user}  ${s.session}  ${s.start} .. ${s.end}  ${s.events} events`,
+        ),
       );
     }
     return 0;

@@ -13,6 +13,8 @@ import {
 import { base64Decode, base64Encode, bytesEqual, utf8Decode } from "../log/encoding.ts";
 import { TrailError } from "../log/errors.ts";
 import { commitment, type EventMeta, parseLeaf } from "../log/events.ts";
+import { isLogOwnEvent, LOG_EVENT_TYPES } from "../log/own-events.ts";
+import { jsonLine, printable } from "../log/printable.ts";
 import { parseDuration } from "../server/config.ts";
 import { nodeHasher } from "../server/node-hasher.ts";
 import { readToken, requestJson } from "./client.ts";
@@ -167,7 +169,7 @@ async function verified(
     }
   }
   if (json) {
-    return JSON.stringify({
+    return jsonLine({
       index: e.index,
       leafHash: base64Encode(leafHash),
       checkpoint: cp.size,
@@ -181,14 +183,23 @@ async function verified(
     });
   }
   if (!event) return `#${e.index} leaf ${e.leaf}`;
+  // Erasure and access events count only from the log's own stream (own-events.ts).
+  const forged =
+    LOG_EVENT_TYPES.includes(event.type) && !isLogOwnEvent(event, cp.origin)
+      ? `[NOT the log's own ${event.type} event: not honoured]`
+      : undefined;
   const what = content
     ? JSON.stringify(text ?? `<${content.length} bytes>`).slice(0, 200)
     : event.payload
       ? "[content erased]"
-      : event.access
-        ? `${event.access.key} read ${event.access.read}`
-        : event.erasure
-          ? `${event.erasure.key} erased ${event.erasure.indexes.length} range(s): ${event.erasure.reason}`
-          : "";
-  return `#${e.index} ${event.time} ${event.host} ${event.user} ${event.type} ${event.session}/${event.pane} ${what}`;
+      : (forged ??
+        (event.access
+          ? `${event.access.key} read ${event.access.read}`
+          : event.erasure
+            ? `${event.erasure.key} erased ${event.erasure.indexes.length} range(s): ${event.erasure.reason}`
+            : ""));
+  // Every field came from a submitter (or a reader's request): escaped before the terminal.
+  return printable(
+    `#${e.index} ${event.time} ${event.host} ${event.user} ${event.type} ${event.session}/${event.pane} ${what}`,
+  );
 }

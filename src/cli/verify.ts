@@ -21,7 +21,13 @@ import { type OpenedCheckpoint, openCheckpoint } from "../log/checkpoint.ts";
 import { base64Encode, hexEncode } from "../log/encoding.ts";
 import { isTrailError, TrailError } from "../log/errors.ts";
 import { rfc6962 } from "../log/hash.ts";
-import { cosignatureVerifierKey, parseVerifierKey, type Verifier } from "../log/keys.ts";
+import {
+  cosignatureVerifierKey,
+  parseLogVerifierKey,
+  parseVerifierKey,
+  type Verifier,
+} from "../log/keys.ts";
+import { jsonLine, printable } from "../log/printable.ts";
 import { entryBundleFor } from "../log/tiles.ts";
 import { parseDuration } from "../server/config.ts";
 import { readToken, ServiceError } from "./client.ts";
@@ -56,7 +62,7 @@ export function readPolicy(v: {
   quorum?: string;
 }): Policy {
   if (!v["log-key"]?.length) throw new UsageError("--log-key VKEY is required");
-  const log = v["log-key"].map(parseVerifierKey);
+  const log = v["log-key"].map(parseLogVerifierKey);
   // The 0x04 cosignature key is canonical; a witness's 0x01 key is accepted and converted.
   const witnesses = (v["witness-key"] ?? []).map((k) =>
     parseVerifierKey(cosignatureVerifierKey(k)),
@@ -317,13 +323,14 @@ the index, the sizes or the tile); 2 usage error, unreachable log or malformed a
           : sub === "inclusion"
             ? await inclusionCmd(source, policy, v as { index?: string; leaf?: string })
             : await consistencyCmd(source, policy, v.from as string | undefined);
-      if (json) console.log(JSON.stringify({ ok: true, command: sub, ...r.json }));
-      else console.log(r.text.join("\n"));
+      // The origin and key names come from the log's checkpoint: escaped before the terminal.
+      if (json) console.log(jsonLine({ ok: true, command: sub, ...r.json }));
+      else console.log(r.text.map(printable).join("\n"));
       return EXIT_OK;
     } catch (e) {
       if (!json) throw e;
       const { exit, error } = classify(e);
-      console.log(JSON.stringify({ ok: false, command: sub, error }));
+      console.log(jsonLine({ ok: false, command: sub, error }));
       return exit;
     }
   },

@@ -44,6 +44,14 @@ export function reconnectDelay(retries: number): number {
   return (0.5 + Math.random() / 2) * Math.min(0.05 * 2 ** retries, 1);
 }
 
+/**
+ * Settings every connection of the log sends in its startup packet, above any default of the
+ * server, the database or the role (`ALTER DATABASE ... SET synchronous_commit = off` included):
+ * a COMMIT returns only once it is durable (flushed to the WAL), so the log never signs a leaf,
+ * or answers for one, that a crash of the database could then lose (DESIGN section 5).
+ */
+export const LOG_SESSION_SETTINGS = { synchronous_commit: "on" } as const;
+
 export function connectPostgres(url: string, opts: PostgresOptions = {}): Sql {
   const client = postgres(url, {
     max: opts.max ?? 10,
@@ -53,6 +61,7 @@ export function connectPostgres(url: string, opts: PostgresOptions = {}): Sql {
     // A database host that drops packets (a partition) must not hold a query for the default 30 s.
     connect_timeout: 10,
     connection: {
+      ...LOG_SESSION_SETTINGS,
       // Prepared statements are re-planned for each execution's parameters (see query below).
       plan_cache_mode: "force_custom_plan",
       ...(opts.schema ? { search_path: opts.schema } : {}),

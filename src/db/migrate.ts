@@ -11,7 +11,7 @@ import { migrate as migratePostgres } from "drizzle-orm/postgres-js/migrator";
 import postgres from "postgres";
 import { rfc6962 } from "../log/hash.ts";
 import { ROOT } from "../root.ts";
-import type { Sql } from "./client.ts";
+import { LOG_SESSION_SETTINGS, type Sql } from "./client.ts";
 
 /** The log's migrations, and the witness's (its own tables, in its own database). */
 export const LOG_MIGRATIONS = {
@@ -34,7 +34,7 @@ export async function migratePostgresUrl(
   const client = postgres(url, {
     max: 1,
     onnotice: () => {},
-    connection: schema ? { search_path: schema } : {},
+    connection: { ...LOG_SESSION_SETTINGS, ...(schema ? { search_path: schema } : {}) },
   });
   try {
     await client`SELECT pg_advisory_lock(${MIGRATION_LOCK})`;

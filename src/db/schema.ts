@@ -6,6 +6,7 @@
 //   entries, leaves, tiles, checkpoints  append-only; triggers (drizzle/0001_append_only.sql)
 //                                        refuse UPDATE/DELETE/TRUNCATE and tile rewrites
 //   payloads                             content + salt: the only erasable rows (DELETE, no UPDATE)
+//   erased_leaves                        leaf hashes whose payloads were erased, never stored again
 //   log_state                            the one coordination row: tree size, root and right edge
 //   sessions, api_keys, conflicts, ...   operational indexes and configuration, not evidence
 
@@ -83,6 +84,17 @@ export const payloads = pgTable("payloads", {
   leafHash: bytea("leaf_hash").primaryKey(),
   salt: bytea("salt").notNull(),
   content: bytea("content").notNull(),
+});
+
+/**
+ * The leaf hashes whose payloads were erased: erasure is permanent (DESIGN section 5). Written in
+ * the transaction that deletes the payloads; a trigger (drizzle/0003_erased_leaves.sql) deletes any
+ * payload inserted later for one of them, whoever resubmits the event, so no content is stored for
+ * it again. Append-only like the tree.
+ */
+export const erasedLeaves = pgTable("erased_leaves", {
+  leafHash: bytea("leaf_hash").primaryKey(),
+  erasedAt: tstz("erased_at").notNull().defaultNow(),
 });
 
 /** Hash tiles (C2SP tlog-tiles, height 8): the longest known prefix of tile (level, idx). */

@@ -10,7 +10,7 @@
 import { base64Decode, base64Encode, parseDecimal } from "./encoding.ts";
 import { check, show, TrailError } from "./errors.ts";
 import type { Hash } from "./hash.ts";
-import { ALG_COSIGNATURE_V1, type Verifier } from "./keys.ts";
+import { ALG_COSIGNATURE_V1, ALG_ED25519, type Verifier } from "./keys.ts";
 import { openNote, signatureLine } from "./note.ts";
 
 export interface Checkpoint {
@@ -80,6 +80,14 @@ export function openCheckpoint(
   origin?: string,
 ): OpenedCheckpoint {
   check(logVerifiers.length > 0, "bad-key", "no log key to verify the checkpoint with");
+  // A cosignature key among the log's keys would make a witness's cosignature the log's signature.
+  for (const v of logVerifiers) {
+    check(
+      v.alg === ALG_ED25519,
+      "bad-key",
+      `${v.name} (key ${v.key}) is a witness cosignature key (algorithm 0x04), not a log key (0x01)`,
+    );
+  }
   for (const w of witnessVerifiers) {
     check(
       w.alg === ALG_COSIGNATURE_V1,

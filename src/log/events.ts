@@ -110,7 +110,15 @@ const eventMetaShape = {
   name: z.string().max(256).optional(),
   erasure: z
     .object({
-      indexes: z.array(z.tuple([count, count])).max(100_000),
+      // Inclusive [first, last] ranges, first <= last (as the log writes them, and as the audit's
+      // reader requires: a reversed range made a leaf one parser's event and the other's opaque).
+      indexes: z
+        .array(
+          z
+            .tuple([count, count])
+            .refine(([first, last]) => first <= last, "a range's first index is above its last"),
+        )
+        .max(100_000),
       key: ident,
       reason: z.string().min(1).max(1024),
     })

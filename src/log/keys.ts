@@ -148,6 +148,22 @@ export function parseVerifierKey(text: string): Verifier {
   return v;
 }
 
+/**
+ * A log's verifier key: `parseVerifierKey`, and the key must be an Ed25519 signed-note key (alg
+ * 0x01). A log signs its checkpoints with such a key; a cosignature/v1 key (0x04) names a witness,
+ * and taking one for the log would accept a note that only that witness cosigned as log-signed.
+ * Every `--log-key` and every other key trusted for a log is parsed here.
+ */
+export function parseLogVerifierKey(text: string): Verifier {
+  const v = parseVerifierKey(text);
+  check(
+    v.alg === ALG_ED25519,
+    "bad-key",
+    `${v.name}+${hexEncode(v.keyId)} is a witness cosignature key (algorithm 0x04), not a log key: a log's verifier key is an Ed25519 signed-note key (algorithm 0x01): the "vkey" keygen prints, not its "cosig-vkey"`,
+  );
+  return v;
+}
+
 export function makeSigner(name: string, seed: Uint8Array): Signer {
   check(isValidKeyName(name), "bad-key", `invalid key name ${show(name)}`);
   check(seed instanceof Uint8Array && seed.length === 32, "bad-key", "an Ed25519 seed is 32 bytes");

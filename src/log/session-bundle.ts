@@ -26,7 +26,8 @@ import { base64Decode, utf8Encode } from "./encoding.ts";
 import { isTrailError, TrailError } from "./errors.ts";
 import { commitment, type EventMeta, parseLeaf } from "./events.ts";
 import { type Hasher, rfc6962 } from "./hash.ts";
-import { cosignatureVerifierKey, parseVerifierKey } from "./keys.ts";
+import { cosignatureVerifierKey, parseLogVerifierKey, parseVerifierKey } from "./keys.ts";
+import { isLogOwnEvent } from "./own-events.ts";
 import { verifyInclusion } from "./proof.ts";
 import { parseTlogProof } from "./tlog-proof.ts";
 
@@ -237,7 +238,7 @@ export function verifySessionBundle(
   try {
     const opened = openCheckpoint(
       bundle.checkpoint,
-      logKeys.map(parseVerifierKey),
+      logKeys.map(parseLogVerifierKey),
       witnessKeys.map((k) => parseVerifierKey(cosignatureVerifierKey(k))),
       quorum,
       bundle.origin,
@@ -274,8 +275,16 @@ export function verifySessionBundle(
   for (const ev of bundle.erasures) {
     const meta = check(ev);
     if (!meta) continue;
-    if (meta.type !== "erasure" || !meta.erasure || meta.host !== bundle.origin) {
+    if (meta.type !== "erasure" || !meta.erasure) {
       fail(`event #${ev.index}: listed as an erasure but is a ${meta.type} event`, ev.index);
+      continue;
+    }
+    // Only the log erases: an erasure event counts only from the log's own stream.
+    if (!isLogOwnEvent(meta, bundle.origin)) {
+      fail(
+        `event #${ev.index}: an erasure event not in the log's own stream (host ${meta.host}, server ${meta.server}, pane ${meta.pane}; the log's is ${bundle.origin}/log/erasure): not honoured`,
+        ev.index,
+      );
       continue;
     }
     erasures.push({ index: ev.index, ranges: meta.erasure.indexes });

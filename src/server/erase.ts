@@ -7,6 +7,8 @@
 // the payloads are deleted. A crash between the two leaves payloads that an erasure event names but
 // that still exist: harmless (audit checks them like any other), and the next run erases them with
 // a new event. The other order could leave a payload missing with no event: tampering, to audit.
+// The erased leaf hashes are recorded with the deletion (erased_leaves), and no content is ever
+// stored for them again: a resubmitted event is a duplicate with its original index and no payload.
 
 import type { Sql } from "../db/client.ts";
 import type { LogEvents } from "./log-events.ts";
@@ -61,10 +63,19 @@ export async function erase(
     if (rows.length === 0) return result;
     const indexes = rows.map((r) => Number(r.idx));
     result.events.push(await logEvents.erasure(key, reason, toRanges(indexes)));
-    await sql.query(
-      "DELETE FROM payloads WHERE leaf_hash IN (SELECT leaf_hash FROM leaves WHERE idx = ANY($1::int8[]))",
-      [indexes],
-    );
+    // Erasure is permanent: the hashes are kept in the transaction that deletes the payloads, and
+    // a trigger deletes any payload inserted for them later (drizzle/0003_erased_leaves.sql).
+    await sql.begin(async (tx) => {
+      await tx.query(
+        `INSERT INTO erased_leaves (leaf_hash)
+         SELECT leaf_hash FROM leaves WHERE idx = ANY($1::int8[]) ON CONFLICT DO NOTHING`,
+        [indexes],
+      );
+      await tx.query(
+        "DELETE FROM payloads WHERE leaf_hash IN (SELECT leaf_hash FROM leaves WHERE idx = ANY($1::int8[]))",
+        [indexes],
+      );
+    });
     result.erased += rows.length;
     after = indexes[indexes.length - 1]!;
   }

@@ -14,11 +14,12 @@
 import type { Sql } from "../db/client.ts";
 import { type EventMeta, eventLeaf } from "../log/events.ts";
 import type { Hasher } from "../log/hash.ts";
+import { LOG_SERVER, LOG_SESSION } from "../log/own-events.ts";
 import { eventInput } from "./batch-plan.ts";
 import { ConflictError, type LeafInput, type Sequencer } from "./sequencer.ts";
 
-export const LOG_SERVER = "log";
-export const LOG_SESSION = "log";
+export { LOG_SERVER, LOG_SESSION };
+
 type LogPane = "access" | "erasure";
 
 type Body = Pick<EventMeta, "access" | "erasure">;

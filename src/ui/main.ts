@@ -6,7 +6,7 @@
 // Routes: /ui (sessions), /ui/sessions/<id> (one session; survives a reload). Opening a session
 // exports it, which the log records as an access event.
 
-import { parseVerifierKey } from "../log/keys.ts";
+import { parseLogVerifierKey } from "../log/keys.ts";
 import { ApiFailure, api, logInfo, SignInNeeded, session } from "./api.ts";
 import { formatTime, h } from "./dom.ts";
 import type { CastPlayer } from "./player.ts";
@@ -103,9 +103,9 @@ async function signInPage(message?: string): Promise<void> {
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     try {
-      parseVerifierKey(key.value.trim());
+      parseLogVerifierKey(key.value.trim());
     } catch (err) {
-      error.textContent = `not a verifier key: ${(err as Error).message}`;
+      error.textContent = `not a log verifier key: ${(err as Error).message}`;
       return;
     }
     try {

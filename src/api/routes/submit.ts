@@ -3,9 +3,9 @@
 // durably sequenced; `?wait=checkpoint` also waits for a signed checkpoint covering them.
 
 import { Hono } from "hono";
-import { readLeafEvent } from "../../audit/leaf-event.ts";
 import { base64Encode } from "../../log/encoding.ts";
 import { parseSubmission } from "../../log/events.ts";
+import { leafHosts, readsAsEvent } from "../../log/own-events.ts";
 import { eventInput } from "../../server/batch-plan.ts";
 import { CheckpointWaitTimeout } from "../../server/publisher.ts";
 import { ConflictError, type LeafInput, type LeafResult } from "../../server/sequencer.ts";
@@ -87,11 +87,16 @@ export function submitRoutes(ctx: LogContext) {
       );
     }
     const leaf = new Uint8Array(await c.req.arrayBuffer());
-    // A leaf that reads as a tmux event must come through /v1/events (validated, indexed, with its
-    // stream position): `audit` treats every leaf that reads as an event as one.
-    if (readLeafEvent(leaf)) {
+    // Only the log writes as its origin, and a leaf that reads as a tmux event (own-events.ts, rule
+    // 2) must come through /v1/events (validated, indexed, with its stream position): verifiers
+    // and `audit` take such leaves for events, and the log's own erasure and access events among
+    // them for the log's word.
+    if (leafHosts(leaf).includes(ctx.origin)) {
+      throw new ApiError(403, "reserved", `host "${ctx.origin}" is the log's own`);
+    }
+    if (readsAsEvent(leaf)) {
       throw badRequest(
-        "this leaf reads as a tmux event: submit events through POST /v1/events",
+        "this leaf reads as a tmux event (a JSON object with v and host, an event type, or an erasure or access member): submit events through POST /v1/events",
         "bad-leaf",
       );
     }
