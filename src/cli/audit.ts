@@ -11,6 +11,7 @@ import { type AuditReport, formatReport } from "../audit/report.ts";
 import { connectPostgres, openPglite, type Sql } from "../db/client.ts";
 import { parseLogVerifierKey, type Verifier, verifierKeyOf } from "../log/keys.ts";
 import { jsonLine } from "../log/printable.ts";
+import { privateDataDir } from "../private-dir.ts";
 import { DEFAULTS } from "../server/config.ts";
 import { lockDataDir } from "../server/storage.ts";
 import { readToken } from "./client.ts";
@@ -149,7 +150,8 @@ async function openDatabase(
     throw new UsageError(
       `${dataDir} holds no embedded database (no ${dir}); pass --data DIR or DATABASE_URL`,
     );
-  // Refuses a directory `serve` holds (the message points to --log URL).
+  // Owner-only like serve's; then refuses a directory `serve` holds (pointing to --log URL).
+  privateDataDir(dataDir, (m) => console.error(`tmuxtrail audit: ${m}`));
   const release = lockDataDir(dataDir);
   try {
     const { sql } = await openPglite(dir);

@@ -1,6 +1,7 @@
 // `tmuxtrail serve`: runs the log (storage, sequencer, checkpoint publisher, HTTP API).
 
 import { surviveLostConnections } from "../db/client.ts";
+import { privateDataDir } from "../private-dir.ts";
 import { DEFAULTS, type LogConfig, parseDuration } from "../server/config.ts";
 import { startLog } from "../server/log.ts";
 import { parseWitnessSpec } from "../server/witnesses.ts";
@@ -20,6 +21,8 @@ export const serve: Command = {
 
 Runs the log. Without DATABASE_URL it uses an embedded database in <data>/db (PGlite: it
 survives a process crash, not an OS crash or power loss; use PostgreSQL in production).
+The data directory is owner-only (0700, files 0600; checked and tightened at every start, with a
+warning naming what was tightened), and serve runs with umask 077.
 
 Flags (environment variables in brackets):
   --port N                  listen port (default ${DEFAULTS.port}) [PORT]
@@ -121,6 +124,7 @@ SIGTERM or SIGINT: stop accepting, answer every accepted submission, sign a last
       );
     }
     surviveLostConnections((m) => console.error(`tmuxtrail: ${m}`));
+    privateDataDir(cfg.dataDir, (m) => console.error(`tmuxtrail: ${m}`));
     const running = await startLog(cfg);
     const token = running.adminTokenFile
       ? `$(cat ${running.adminTokenFile})`

@@ -1,6 +1,7 @@
 // `tmuxtrail witness`: runs an independent witness (C2SP tlog-witness) with its own key and state.
 
 import { surviveLostConnections } from "../db/client.ts";
+import { privateDataDir } from "../private-dir.ts";
 import { parseDuration } from "../server/config.ts";
 import { parseLogSpec, startWitness } from "../witness/witness.ts";
 import { type Command, parseFlags, UsageError } from "./command.ts";
@@ -63,6 +64,7 @@ and to verifiers (--witness-key).`,
     if (v.port !== undefined && !/^\d+$/.test(v.port))
       throw new UsageError("--port must be a number");
     surviveLostConnections((m) => console.error(`tmuxtrail witness: ${m}`));
+    privateDataDir(v.data ?? "./witness-data", (m) => console.error(`tmuxtrail witness: ${m}`));
     const w = await startWitness({
       port: Number(v.port ?? 8081),
       host: v.host ?? "127.0.0.1",

@@ -6,8 +6,10 @@
 // Conventions both drivers are configured to follow: bigint (int8) columns come back as JS numbers
 // (tree sizes stay below 2^53), bytea as Uint8Array, timestamptz as Date.
 
+import { mkdirSync } from "node:fs";
 import { PGlite } from "@electric-sql/pglite";
 import postgres from "postgres";
+import { OwnerOnlyNodeFS } from "./owner-only-fs.ts";
 
 export type Row = Record<string, unknown>;
 
@@ -141,9 +143,14 @@ function wrapPostgres(client: postgres.Sql | postgres.TransactionSql, root: bool
   };
 }
 
-/** Embedded PGlite in `dataDir` (a directory), or in memory when undefined. */
+/**
+ * Embedded PGlite in `dataDir` (a directory), or in memory when undefined. On disk everything it
+ * writes is owner-only (owner-only-fs.ts).
+ */
 export async function openPglite(dataDir?: string): Promise<{ sql: Sql; pg: PGlite }> {
-  const pg = dataDir === undefined ? new PGlite() : new PGlite(dataDir);
+  if (dataDir !== undefined) mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const pg =
+    dataDir === undefined ? new PGlite() : new PGlite({ fs: new OwnerOnlyNodeFS(dataDir) });
   await pg.waitReady;
   return { sql: wrapPglite(pg, pg, true), pg };
 }

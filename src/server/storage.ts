@@ -1,6 +1,7 @@
 // Opening the log's database: PostgreSQL when a URL is given (production: synchronous_commit on),
-// else embedded PGlite in <data>/db. PGlite is one process per directory: `serve` holds
-// <data>/.lock (with its pid) and other processes are refused with a pointer to the HTTP API.
+// else embedded PGlite in <data>/db. PGlite is one process per directory (two corrupt it): `serve`
+// holds <data>/.lock (src/pid-lock.ts: taken atomically, a dead or zombie owner's taken over) and
+// other processes are refused with a pointer to the HTTP API.
 
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -30,7 +31,7 @@ export class DataDirLockedError extends Error {
 
 /** Takes <dir>/.lock; a lock left by a dead process is taken over. Returns the release function. */
 export function lockDataDir(dir: string): () => void {
-  mkdirSync(dir, { recursive: true });
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
   return takePidLock(join(dir, ".lock"), {
     mode: 0o600,
     reentrant: true,
