@@ -4,9 +4,12 @@
 //
 //   no / unknown / revoked token → 401      valid token without the scope → 403
 //
-// Lookups are cached for a short TTL (default 2 s) so the submit hot path does not query per
+// Valid keys are cached for a short TTL (default 2 s) so the submit hot path does not query per
 // request; a revocation takes effect at once in the process that revoked and within the TTL in
-// every other process.
+// every other process. Unknown tokens are never cached: each costs one lookup and leaves nothing
+// behind (a cache entry per unknown token let 200,000 random tokens hold ~30 MB for good). Lookups
+// pass through a gate the caller gives (http.ts: a per-address budget of failed ones), and
+// concurrent lookups of one token are one lookup.
 
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import type { Sql } from "../db/client.ts";
@@ -39,9 +42,26 @@ export function newToken(): string {
   return `tt_${randomBytes(32).toString("base64url")}`;
 }
 
+/** Valid keys cached at most; past it the expired entries go, then the oldest. */
+const MAX_CACHED = 1000;
+
+/** What a database lookup of a token passes through (none for the admin token or a cached key). */
+export interface LookupGate {
+  /** Before the lookup; throws to refuse it. */
+  before(): void;
+  /** After it found a valid key. */
+  found(): void;
+}
+
+const unknownToken = () =>
+  new ApiError(401, "unauthorized", "unknown or revoked token", {
+    "WWW-Authenticate": 'Bearer realm="tmuxtrail", error="invalid_token"',
+  });
+
 export class Auth {
   private readonly adminHash: Buffer;
-  private cache = new Map<string, { p: Principal | null; until: number }>();
+  private cache = new Map<string, { p: Principal; until: number }>();
+  private inflight = new Map<string, Promise<Principal | undefined>>();
 
   constructor(
     private readonly sql: Sql,
@@ -53,7 +73,7 @@ export class Auth {
   }
 
   /** The principal of an Authorization header; throws 401 when it names no valid key. */
-  async authenticate(header: string | undefined): Promise<Principal> {
+  async authenticate(header: string | undefined, gate?: LookupGate): Promise<Principal> {
     const m = header ? /^Bearer ([\x21-\x7e]{1,512})$/.exec(header) : null;
     if (!m) {
       throw new ApiError(401, "unauthorized", "missing or malformed bearer token", {
@@ -66,32 +86,52 @@ export class Auth {
     }
     const key = hash.toString("hex");
     const hit = this.cache.get(key);
-    let p: Principal | null;
-    if (hit && hit.until > Date.now()) p = hit.p;
-    else {
-      const rows = await this.sql.query<{
-        id: string;
-        name: string;
-        scopes: Scope[];
-        host: string | null;
-        token_hash: Uint8Array;
-      }>(
-        "SELECT id, name, scopes, host, token_hash FROM api_keys WHERE token_hash = $1 AND revoked_at IS NULL",
-        [hash],
-      );
-      const r = rows[0];
-      p =
-        r && timingSafeEqual(Buffer.from(r.token_hash), hash)
-          ? { id: r.id, name: r.name, scopes: r.scopes, host: r.host }
-          : null;
-      this.cache.set(key, { p, until: Date.now() + this.ttlMs });
+    if (hit && hit.until > Date.now()) return hit.p;
+    let lookup = this.inflight.get(key);
+    const mine = lookup === undefined;
+    if (!lookup) {
+      gate?.before();
+      lookup = this.find(hash).finally(() => this.inflight.delete(key));
+      this.inflight.set(key, lookup);
     }
+    const p = await lookup;
     if (!p) {
-      throw new ApiError(401, "unauthorized", "unknown or revoked token", {
-        "WWW-Authenticate": 'Bearer realm="tmuxtrail", error="invalid_token"',
-      });
+      this.cache.delete(key);
+      throw unknownToken();
+    }
+    if (mine) {
+      gate?.found();
+      this.remember(key, p);
     }
     return p;
+  }
+
+  private async find(hash: Buffer): Promise<Principal | undefined> {
+    const rows = await this.sql.query<{
+      id: string;
+      name: string;
+      scopes: Scope[];
+      host: string | null;
+      token_hash: Uint8Array;
+    }>(
+      "SELECT id, name, scopes, host, token_hash FROM api_keys WHERE token_hash = $1 AND revoked_at IS NULL",
+      [hash],
+    );
+    const r = rows[0];
+    if (!r || !timingSafeEqual(Buffer.from(r.token_hash), hash)) return undefined;
+    return { id: r.id, name: r.name, scopes: r.scopes, host: r.host };
+  }
+
+  private remember(key: string, p: Principal): void {
+    const now = Date.now();
+    this.cache.delete(key);
+    this.cache.set(key, { p, until: now + this.ttlMs });
+    if (this.cache.size <= MAX_CACHED) return;
+    for (const [k, v] of this.cache) if (v.until <= now) this.cache.delete(k);
+    for (const k of this.cache.keys()) {
+      if (this.cache.size <= MAX_CACHED) break;
+      this.cache.delete(k);
+    }
   }
 
   async create(name: string, scopes: Scope[], host: string | null) {

@@ -24,7 +24,14 @@ export interface LogContext {
   origin: string;
   /** The log's note verifier key. */
   verifierKey: string;
+  /** Requests per key (serve --rate-limit); off when undefined. */
   rateLimiter?: RateLimiter;
+  /** Failed authentications per client address (serve --auth-failure-limit). */
+  authFailures?: RateLimiter;
+  /** Session searches by command text per key (serve --search-rate-limit). */
+  searchLimiter?: RateLimiter;
+  /** /metrics without a token (serve --public-metrics); else it needs the read scope. */
+  publicMetrics?: boolean;
   /** Appends the log's own access and erasure events. */
   logEvents: LogEvents;
   /** Witness cosignature verifier keys the log asks (serve --witness), and the quorum it wants. */

@@ -2,6 +2,10 @@
 // in /metrics by status, key and client address (key "-" when no valid key was presented), and a
 // burst from one address (`threshold` denials within `windowMs`) is posted once per window to the
 // `serve --alert-url` webhook, so a security team hears of it while it happens.
+//
+// Memory stays bounded whatever arrives: the first 1000 addresses get a series of their own in
+// /metrics and later ones share addr="other" (an IPv6 network hands out addresses without end),
+// and burst windows are pruned past 10,000 addresses.
 
 import type { Counter } from "./metrics.ts";
 
@@ -20,8 +24,12 @@ export interface Denial {
   path: string;
 }
 
+/** Client addresses with a series of their own in tmuxtrail_denied_total. */
+const MAX_ADDR_SERIES = 1000;
+
 export class Denials {
   private readonly windows = new Map<string, { start: number; count: number; alerted: boolean }>();
+  private readonly labelled = new Set<string>();
 
   constructor(
     private readonly counter: Counter,
@@ -29,7 +37,10 @@ export class Denials {
   ) {}
 
   record(d: Denial, now = Date.now()): void {
-    this.counter.inc({ status: String(d.status), key: d.key, addr: d.addr });
+    if (!this.labelled.has(d.addr) && this.labelled.size < MAX_ADDR_SERIES)
+      this.labelled.add(d.addr);
+    const addr = this.labelled.has(d.addr) ? d.addr : "other";
+    this.counter.inc({ status: String(d.status), key: d.key, addr });
     const windowMs = this.opts.windowMs ?? 60_000;
     const threshold = this.opts.threshold ?? 20;
     let w = this.windows.get(d.addr);

@@ -10,21 +10,30 @@ import { ApiError, badRequest, errorBody } from "./errors.ts";
 
 export type Env = { Variables: { principal: Principal } };
 
-/** Authenticates the bearer token, checks the scope and the per-key rate limit. */
+/**
+ * Authenticates the bearer token, checks the scope and the per-key rate limit. Looking a token up
+ * in the database spends one of the client address's budget of failed authentications (serve
+ * --auth-failure-limit), given back when the token is valid; an address that has spent it is
+ * answered 429 before any token it sends is looked at, the admin token's included (else a weak
+ * one could still be guessed at full speed: a 429 for every wrong guess, a 200 for the right one).
+ */
 export function guard(ctx: LogContext, scope: Scope): MiddlewareHandler<Env> {
   return async (c, next) => {
+    const addr = clientAddr(c);
+    const limiter = ctx.authFailures;
+    const group = addressGroup(addr);
+    limiter?.check(group);
+    const gate = limiter && {
+      before: () => limiter.take(group),
+      found: () => limiter.refund(group),
+    };
     let p: Principal | undefined;
     try {
-      p = await ctx.auth.authenticate(c.req.header("Authorization"));
+      p = await ctx.auth.authenticate(c.req.header("Authorization"), gate);
       requireScope(p, scope);
     } catch (e) {
       if (e instanceof ApiError && (e.status === 401 || e.status === 403)) {
-        ctx.denials.record({
-          status: e.status,
-          key: p?.id ?? "-",
-          addr: clientAddr(c),
-          path: c.req.path,
-        });
+        ctx.denials.record({ status: e.status, key: p?.id ?? "-", addr, path: c.req.path });
       }
       throw e;
     }
@@ -38,6 +47,33 @@ export function clientAddr(c: Context): string {
   const incoming = (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)
     ?.incoming;
   return incoming?.socket?.remoteAddress ?? "unknown";
+}
+
+/**
+ * The unit a per-address limit counts by: an IPv4 address (also when written IPv4-mapped), or an
+ * IPv6 address's /64, which one host or one customer usually holds whole (2001:db8:1:2:a::1 and
+ * 2001:db8:1:2:b::9 are both 2001:db8:1:2::/64).
+ */
+export function addressGroup(addr: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(addr);
+  if (mapped) return mapped[1]!;
+  if (!addr.includes(":")) return addr;
+  const bare = addr.split("%")[0]!;
+  const halves = bare.split("::");
+  if (halves.length > 2) return addr;
+  const groups = (s: string | undefined) =>
+    s ? s.split(":").flatMap((g) => (g.includes(".") ? ["0", "0"] : [g])) : [];
+  const left = groups(halves[0]);
+  const right = groups(halves[1]);
+  const all =
+    halves.length === 2
+      ? [...left, ...new Array(Math.max(0, 8 - left.length - right.length)).fill("0"), ...right]
+      : left;
+  if (all.length !== 8 || !all.every((g) => /^[0-9a-f]{1,4}$/i.test(g))) return addr;
+  return `${all
+    .slice(0, 4)
+    .map((g) => Number.parseInt(g, 16).toString(16))
+    .join(":")}::/64`;
 }
 
 /** Refuses bodies over `maxBytes` with 413 before reading them whole. */

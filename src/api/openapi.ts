@@ -172,10 +172,17 @@ export function openApiDocument(origin: string) {
             q("since", "RFC 3339 time"),
             q("until", "RFC 3339 time"),
             q("limit", "1..1000"),
+            {
+              name: "command",
+              in: "query",
+              description:
+                "sessions that ran a command line containing this text (case-insensitive, 1..256 characters); the search reads content, so it is recorded as an access event first and rate-limited per key (serve --search-rate-limit, 429 with Retry-After)",
+              schema: { type: "string", minLength: 1, maxLength: 256 },
+            },
           ],
           responses: {
             "200": { description: "sessions", ...json({ type: "array" }) },
-            ...errors(400, 401, 403),
+            ...errors(400, 401, 403, 429, 503),
           },
         },
       },
@@ -225,7 +232,11 @@ export function openApiDocument(origin: string) {
         },
       },
       "/metrics": {
-        get: { summary: "Prometheus metrics", responses: { "200": { description: "metrics" } } },
+        get: {
+          summary: "Prometheus metrics (read scope, unless serve --public-metrics)",
+          security: bearer,
+          responses: { "200": { description: "metrics" }, ...errors(401, 403, 429) },
+        },
       },
     },
   };

@@ -13,17 +13,37 @@ export class ServiceError extends Error {
   }
 }
 
-/** The token from --token-file, else TMUXTRAIL_TOKEN / TMUXTRAIL_ADMIN_TOKEN, else undefined. */
-export function readToken(file: string | undefined, fallbackFile?: string): string | undefined {
-  const path = file ?? fallbackFile;
-  if (path) {
-    try {
-      return readFileSync(path, "utf8").trim();
-    } catch (e) {
-      if (file) throw new ServiceError(`cannot read token file ${file}: ${(e as Error).message}`);
-    }
+function tokenFile(path: string, required: boolean): string | undefined {
+  try {
+    return readFileSync(path, "utf8").trim();
+  } catch (e) {
+    if (required) throw new ServiceError(`cannot read token file ${path}: ${(e as Error).message}`);
+    return undefined;
   }
-  return process.env.TMUXTRAIL_TOKEN || process.env.TMUXTRAIL_ADMIN_TOKEN || undefined;
+}
+
+/**
+ * A read-only command's token: --token-file, else TMUXTRAIL_TOKEN. Never TMUXTRAIL_ADMIN_TOKEN:
+ * a command that only reads sends no admin token to whatever --log names (a mistyped or hostile
+ * URL would receive the key to everything).
+ */
+export function readToken(file: string | undefined): string | undefined {
+  if (file) return tokenFile(file, true);
+  return process.env.TMUXTRAIL_TOKEN || undefined;
+}
+
+/**
+ * An admin command's token (keys, erase): --token-file, else ./data/admin.token when it exists,
+ * else TMUXTRAIL_ADMIN_TOKEN, else TMUXTRAIL_TOKEN.
+ */
+export function adminToken(file: string | undefined): string | undefined {
+  if (file) return tokenFile(file, true);
+  return (
+    tokenFile("./data/admin.token", false) ||
+    process.env.TMUXTRAIL_ADMIN_TOKEN ||
+    process.env.TMUXTRAIL_TOKEN ||
+    undefined
+  );
 }
 
 export async function request(

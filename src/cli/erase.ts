@@ -2,7 +2,7 @@
 // only) through the log's admin API; the log records an erasure event naming what went and why,
 // and every proof still verifies.
 
-import { readToken, requestJson } from "./client.ts";
+import { adminToken, requestJson } from "./client.ts";
 import { type Command, parseFlags, UsageError } from "./command.ts";
 
 export const eraseCommand: Command = {
@@ -21,7 +21,8 @@ Flags:
   --before DATE      every event before this time
   --reason TEXT      why (recorded in the log; required)
   --log URL          the log (default http://127.0.0.1:8080)
-  --token-file FILE  an admin token (default ./data/admin.token, else $TMUXTRAIL_ADMIN_TOKEN)
+  --token-file FILE  an admin token (default ./data/admin.token, else $TMUXTRAIL_ADMIN_TOKEN,
+                     else $TMUXTRAIL_TOKEN)
   --json             print the answer as JSON
 
 For a standing policy, run the log with \`serve --retention 90d\` instead.`,
@@ -43,7 +44,7 @@ For a standing policy, run the log with \`serve --retention 90d\` instead.`,
       "/v1/erasures",
       {
         method: "POST",
-        token: readToken(v["token-file"], "./data/admin.token"),
+        token: adminToken(v["token-file"]),
         json: {
           ...(v.session ? { session: v.session } : { before: v.before }),
           reason: v.reason,

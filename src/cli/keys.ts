@@ -1,6 +1,6 @@
 // `tmuxtrail keys create|list|revoke`: manages API keys of a running log over its admin API.
 
-import { readToken, requestJson } from "./client.ts";
+import { adminToken, requestJson } from "./client.ts";
 import { type Command, parseFlags, UsageError } from "./command.ts";
 
 const common = {
@@ -29,7 +29,8 @@ export const keys: Command = {
 
 Flags (all subcommands):
   --log URL          the log (default http://127.0.0.1:8080)
-  --token-file FILE  admin token (default ./data/admin.token, else $TMUXTRAIL_ADMIN_TOKEN)
+  --token-file FILE  admin token (default ./data/admin.token, else $TMUXTRAIL_ADMIN_TOKEN,
+                     else $TMUXTRAIL_TOKEN)
   --json             print JSON
 
 A submit key is bound to one host (--host): the log refuses its events for any other host.
@@ -45,7 +46,7 @@ The token of a new key is printed once; the log stores only its hash.`,
       });
       if (!v.name) throw new UsageError("--name is required");
       if (!v.scope?.length) throw new UsageError("at least one --scope is required");
-      const token = readToken(v["token-file"], "./data/admin.token");
+      const token = adminToken(v["token-file"]);
       const key = await requestJson<Key>(v.log ?? "http://127.0.0.1:8080", "/v1/keys", {
         method: "POST",
         token,
@@ -64,7 +65,7 @@ The token of a new key is printed once; the log stores only its hash.`,
     if (sub === "list") {
       const { values: v } = parseFlags(rest, common);
       const list = await requestJson<Key[]>(v.log ?? "http://127.0.0.1:8080", "/v1/keys", {
-        token: readToken(v["token-file"], "./data/admin.token"),
+        token: adminToken(v["token-file"]),
       });
       if (v.json) console.log(JSON.stringify(list));
       else {
@@ -84,7 +85,7 @@ The token of a new key is printed once; the log stores only its hash.`,
         `/v1/keys/${encodeURIComponent(positionals[0]!)}`,
         {
           method: "DELETE",
-          token: readToken(v["token-file"], "./data/admin.token"),
+          token: adminToken(v["token-file"]),
         },
       );
       console.log(v.json ? JSON.stringify(key) : `revoked ${key.id} (${key.name})`);

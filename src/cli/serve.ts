@@ -37,6 +37,12 @@ Flags (environment variables in brackets):
   --batch-max N             most leaves per sequencing transaction (default ${DEFAULTS.batchMax})
   --batch-linger D          how long a batch waits for more submissions (default ${DEFAULTS.batchLingerMs}ms)
   --rate-limit N            requests per second per API key (default off)
+  --auth-failure-limit N    unknown or revoked tokens per minute per client address (IPv6: per
+                            /64); past it 429 with Retry-After to anything it sends with a token
+                            (default ${DEFAULTS.authFailureLimit}; 0 = off; behind a reverse proxy all clients share one)
+  --search-rate-limit N     session searches by command text per minute per key, each recorded as
+                            an access event (default ${DEFAULTS.searchRateLimit}; 0 = off)
+  --public-metrics          serve /metrics without a token (default: a key with the read scope)
   --pool-size N             PostgreSQL connections per process (default ${DEFAULTS.poolSize})
   --witness VKEY@URL        a witness to ask for cosignatures, repeatable (its cosignature key)
   --witness-quorum K        cosignatures ?wait=checkpoint waits for (default 0)
@@ -63,6 +69,9 @@ SIGTERM or SIGINT: stop accepting, answer every accepted submission, sign a last
       "batch-max": { type: "string" },
       "batch-linger": { type: "string" },
       "rate-limit": { type: "string" },
+      "auth-failure-limit": { type: "string" },
+      "search-rate-limit": { type: "string" },
+      "public-metrics": { type: "boolean" },
       "pool-size": { type: "string" },
       witness: { type: "string", multiple: true },
       "witness-quorum": { type: "string" },
@@ -105,6 +114,13 @@ SIGTERM or SIGINT: stop accepting, answer every accepted submission, sign a last
       batchMax: int(v["batch-max"], "--batch-max", DEFAULTS.batchMax, 1),
       batchLingerMs: durations.linger,
       rateLimit: int(v["rate-limit"], "--rate-limit", 0),
+      authFailureLimit: int(
+        v["auth-failure-limit"],
+        "--auth-failure-limit",
+        DEFAULTS.authFailureLimit,
+      ),
+      searchRateLimit: int(v["search-rate-limit"], "--search-rate-limit", DEFAULTS.searchRateLimit),
+      publicMetrics: v["public-metrics"] ?? false,
       poolSize: int(v["pool-size"], "--pool-size", DEFAULTS.poolSize, 1),
       witnesses: v.witness ?? [],
       witnessQuorum: int(v["witness-quorum"], "--witness-quorum", 0),

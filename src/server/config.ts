@@ -19,6 +19,12 @@ export interface LogConfig {
   batchLingerMs: number;
   /** Requests per second per key; 0 = off. */
   rateLimit: number;
+  /** Unknown or revoked tokens per minute per client address (IPv6: per /64); 0 = off. */
+  authFailureLimit?: number;
+  /** Session searches by command text per minute per key; 0 = off. */
+  searchRateLimit?: number;
+  /** Serve /metrics without a token (else it needs the read scope). */
+  publicMetrics?: boolean;
   /** Connections per process in the PostgreSQL pool. */
   poolSize: number;
   /** Witnesses to ask for cosignatures: `<vkey>@<url>`. */
@@ -41,6 +47,8 @@ export const DEFAULTS = {
   batchMax: 4000,
   batchLingerMs: 2,
   rateLimit: 0,
+  authFailureLimit: 30,
+  searchRateLimit: 30,
   poolSize: 10,
   waitTimeoutMs: 30_000,
 } as const;

@@ -26,7 +26,7 @@ import { connectPostgres, type Sql } from "../db/client.ts";
 import { parseCheckpoint } from "../log/checkpoint.ts";
 import { bytesEqual } from "../log/encoding.ts";
 import { generateKey, parseSignerKey, parseVerifierKey, verifierKeyOf } from "../log/keys.ts";
-import type { LogConfig } from "./config.ts";
+import { DEFAULTS, type LogConfig } from "./config.ts";
 import { startRetention } from "./erase.ts";
 import { LogEvents } from "./log-events.ts";
 import { nodeHasher } from "./node-hasher.ts";
@@ -185,6 +185,8 @@ export async function startLog(
     // 4. A new log signs its empty tree at once.
     await publisher.publish();
     publisher.start();
+    const authFailureLimit = cfg.authFailureLimit ?? DEFAULTS.authFailureLimit;
+    const searchRateLimit = cfg.searchRateLimit ?? DEFAULTS.searchRateLimit;
     const ctx: LogContext = {
       sql: storage.sql,
       readSql,
@@ -196,6 +198,21 @@ export async function startLog(
       origin,
       verifierKey,
       rateLimiter: cfg.rateLimit > 0 ? new RateLimiter(cfg.rateLimit) : undefined,
+      authFailures:
+        authFailureLimit > 0
+          ? new RateLimiter(authFailureLimit, {
+              perMs: 60_000,
+              what: "failed authentications from this address",
+            })
+          : undefined,
+      searchLimiter:
+        searchRateLimit > 0
+          ? new RateLimiter(searchRateLimit, {
+              perMs: 60_000,
+              what: "session searches by command for this key",
+            })
+          : undefined,
+      publicMetrics: cfg.publicMetrics ?? false,
       logEvents: new LogEvents(storage.sql, sequencer, origin, hasher),
       witnessKeys: pool.targets.map((t) => t.key.key),
       witnessQuorum: cfg.witnessQuorum,

@@ -179,7 +179,7 @@ describe("read API", () => {
     };
     expect(h).toMatchObject({ ok: true });
     expect(h.treeSize).toBeGreaterThanOrEqual(N);
-    const m = await (await log.req("/metrics", { token: null })).text();
+    const m = await (await log.req("/metrics")).text();
     expect(m).toContain("tmuxtrail_leaves_total");
     expect(m).toContain("tmuxtrail_integration_seconds_bucket");
     const rss = Number(/^tmuxtrail_process_memory_bytes\{kind="rss"\} (\d+)$/m.exec(m)?.[1]);

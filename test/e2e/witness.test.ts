@@ -90,7 +90,9 @@ describe("a log with two witnesses and a quorum of 2", () => {
       );
       expect(o.checkpoint.size).toBeGreaterThan(Math.max(...acks.map((a) => a.index)));
       expect(o.witnesses).toHaveLength(2);
-      const m = await (await fetch(`${s.url}/metrics`)).text();
+      const m = await (
+        await fetch(`${s.url}/metrics`, { headers: { Authorization: `Bearer ${ADMIN}` } })
+      ).text();
       expect(m).toContain("tmuxtrail_witness_size");
       // Active mode: a third witness follows the log by itself, checking consistency from the
       // log's tiles, and serves what it cosigned on the monitoring read.

@@ -31,6 +31,10 @@ export interface TestLog {
 export async function openTestLog(
   opts: {
     rateLimit?: number;
+    /** Unknown tokens per minute per address, and command searches per minute per key. */
+    authFailureLimit?: number;
+    searchRateLimit?: number;
+    publicMetrics?: boolean;
     batchMax?: number;
     alertUrl?: string;
     witnessKeys?: string[];
@@ -63,6 +67,13 @@ export async function openTestLog(
     origin: ORIGIN,
     verifierKey: TEST_KEY.verifierKey,
     rateLimiter: opts.rateLimit ? new RateLimiter(opts.rateLimit) : undefined,
+    authFailures: opts.authFailureLimit
+      ? new RateLimiter(opts.authFailureLimit, { perMs: 60_000 })
+      : undefined,
+    searchLimiter: opts.searchRateLimit
+      ? new RateLimiter(opts.searchRateLimit, { perMs: 60_000 })
+      : undefined,
+    publicMetrics: opts.publicMetrics,
     logEvents: new LogEvents(db.sql, sequencer, ORIGIN, hasher),
     witnessKeys: opts.witnessKeys ?? [],
     witnessQuorum: opts.witnessQuorum ?? 0,

@@ -4,7 +4,10 @@
 // newest first), GET /v1/sessions/:id/events (in tree order, paged by index) and
 // GET /v1/sessions/:id/export (a session bundle that verifies offline).
 //
-// Every answer that carries payload content is recorded first as an `access` event (access.ts).
+// Every answer that carries payload content is recorded first as an `access` event (access.ts),
+// and so is every session search by command text: its answer says what command lines hold, and
+// repeated searches read them out character by character. Those searches are also rate-limited per
+// key (serve --search-rate-limit).
 
 import { Hono } from "hono";
 import type { Sql } from "../../db/client.ts";
@@ -167,6 +170,10 @@ export function entryRoutes(ctx: LogContext) {
             AND strpos(lower(convert_from(p.content, 'UTF8')::jsonb->>'line'), lower(?)) > 0)`,
         command,
       );
+    }
+    if (command !== undefined) {
+      ctx.searchLimiter?.take(c.get("principal").id);
+      await recordAccess(ctx, c, `sessions with a command containing ${JSON.stringify(command)}`);
     }
     params.push(limit);
     const rows = await ctx.readSql.query<SessionRow>(

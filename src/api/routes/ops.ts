@@ -1,16 +1,32 @@
 // Operations: GET /healthz (database reachable, tree size, checkpoint age), GET /metrics
 // (Prometheus text format) and GET /openapi.json.
+//
+// /healthz is public, so it never carries a database's error text (host names, addresses, user
+// names, a driver's message): the detail goes to the log's own output, at most once per 10 s.
+// /metrics names keys and client addresses: it needs a key with the read scope (admin holds every
+// scope) unless `serve --public-metrics`.
 
-import { Hono } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
 import { latestCheckpoint } from "../../server/publisher.ts";
 import type { LogContext } from "../context.ts";
 import { errorBody } from "../errors.ts";
-import type { Env } from "../http.ts";
+import { type Env, guard } from "../http.ts";
 import { openApiDocument } from "../openapi.ts";
 
 export function opsRoutes(ctx: LogContext) {
   const app = new Hono<Env>();
   let openapi: string | undefined;
+  let lastLogged = 0;
+  const unavailable = (what: string, e: unknown) => {
+    if (Date.now() - lastLogged >= 10_000) {
+      lastLogged = Date.now();
+      ctx.log(`/healthz: ${what} unreachable: ${(e as Error)?.message ?? e}`);
+    }
+    return errorBody("unavailable", `${what} unreachable; the details are in the server's output`);
+  };
+  const metricsAuth: MiddlewareHandler<Env> = ctx.publicMetrics
+    ? async (_c, next) => next()
+    : guard(ctx, "read");
 
   app.get("/healthz", async (c) => {
     try {
@@ -31,10 +47,7 @@ export function opsRoutes(ctx: LogContext) {
           };
         } catch (e) {
           c.header("Retry-After", "1");
-          return c.json(
-            errorBody("unavailable", `read database unreachable: ${(e as Error).message}`),
-            503,
-          );
+          return c.json(unavailable("read database", e), 503);
         }
       }
       return c.json({
@@ -47,11 +60,11 @@ export function opsRoutes(ctx: LogContext) {
       });
     } catch (e) {
       c.header("Retry-After", "1");
-      return c.json(errorBody("unavailable", `database unreachable: ${(e as Error).message}`), 503);
+      return c.json(unavailable("database", e), 503);
     }
   });
 
-  app.get("/metrics", async (c) => {
+  app.get("/metrics", metricsAuth, async (c) => {
     const cp = await latestCheckpoint(ctx.readSql).catch(() => undefined);
     if (cp) ctx.metrics.checkpointSize.set(cp.size);
     return c.body(ctx.metrics.registry.render(), 200, {
