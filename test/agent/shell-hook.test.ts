@@ -133,13 +133,33 @@ const VARIANTS: Variant[] = [
     },
   },
   { name: "zsh", shell: "zsh" },
+  { name: "bash, set -o posix", shell: "bash", after: "set -o posix" },
   {
-    name: "bash, HISTSIZE=0",
+    name: "bash, shopt -u promptvars (PS0 is not expanded)",
     shell: "bash",
-    before: "HISTSIZE=0",
-    check: (dir) => {
-      expect(readFileSync(join(dir, "history.txt"), "utf8")).toBe("");
-    },
+    after: "shopt -u promptvars",
+  },
+  {
+    name: "bash, PS0 and PROMPT_COMMAND reset after the hook",
+    shell: "bash",
+    after: "PS0=''; PROMPT_COMMAND='history -a'",
+  },
+  { name: "bash, set -T (functrace)", shell: "bash", after: "set -T" },
+  {
+    name: "bash, set -e and a DEBUG trap of the user's set after the hook",
+    shell: "bash",
+    after: "set -e; trap ': user-trap' DEBUG",
+    only: zeroOnly,
+  },
+  {
+    name: "zsh, setopt ignore_close_braces",
+    shell: "zsh",
+    before: "setopt ignore_close_braces",
+  },
+  {
+    name: "zsh, precmd_functions reset after the hook",
+    shell: "zsh",
+    after: "__p() { return 0 }; precmd_functions=(__p)",
   },
   {
     name: "zsh, other precmd and preexec hooks before and after ours",
@@ -297,9 +317,14 @@ describe("shell hooks: one exact record per typed command", () => {
     // A shell replaced by exec: its record has no status; the new shell records again.
     await step("exec", (p) => ({
       keys: [
-        p.v.shell === "bash" ? `exec bash --rcfile ${join(p.dir, "rc")} -i` : `exec zsh -d -i`,
+        p.v.shell === "bash"
+          ? `TT_X=1 exec bash --rcfile ${join(p.dir, "rc")} -i`
+          : "TT_X=1 exec zsh -d -i",
       ],
-      line: p.v.shell === "bash" ? `exec bash --rcfile ${join(p.dir, "rc")} -i` : "exec zsh -d -i",
+      line:
+        p.v.shell === "bash"
+          ? `TT_X=1 exec bash --rcfile ${join(p.dir, "rc")} -i`
+          : "TT_X=1 exec zsh -d -i",
       exit: null,
     }));
     await step("after exec", (p) => ({
