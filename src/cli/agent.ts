@@ -6,7 +6,12 @@ import { join } from "node:path";
 import { startAgent } from "../agent/agent.ts";
 import { DEFAULT_PATTERNS, type RedactionPattern } from "../agent/redact.ts";
 import { SHELL_HOOKS } from "../agent/shell-hook.ts";
-import { cosignatureVerifierKey, parseVerifierKey, type Verifier } from "../log/keys.ts";
+import {
+  cosignatureVerifierKey,
+  parseLogVerifierKey,
+  parseVerifierKey,
+  type Verifier,
+} from "../log/keys.ts";
 import { parseDuration } from "../server/config.ts";
 import { type Command, EXIT_OK, EXIT_VERIFY_FAILED, parseFlags, UsageError } from "./command.ts";
 
@@ -201,7 +206,7 @@ Install the shell hook (in ~/.bashrc or ~/.zshrc, for shells started inside tmux
     const running = await startAgent({
       logUrl: v.log,
       token,
-      logKey: v["log-key"] ? parseVerifierKey(v["log-key"]) : undefined,
+      logKey: v["log-key"] ? parseLogVerifierKey(v["log-key"]) : undefined,
       witnesses: witnessed?.witnesses,
       witnessQuorum: witnessed?.quorum,
       readTimeoutMs,

@@ -1,7 +1,7 @@
 // `tmuxtrail verify-evidence FILE --log-key VKEY`: re-checks fork evidence offline.
 
 import { readFileSync } from "node:fs";
-import { parseVerifierKey } from "../log/keys.ts";
+import { parseLogVerifierKey } from "../log/keys.ts";
 import { verifyEvidence } from "../witness/evidence.ts";
 import { type Command, parseFlags, UsageError } from "./command.ts";
 
@@ -28,7 +28,7 @@ does not (the message says which and why); 2 usage error or unreadable file.`,
     );
     if (positionals.length !== 1) throw new UsageError("expected exactly one FILE");
     if (!v["log-key"]?.length) throw new UsageError("--log-key VKEY is required");
-    const keys = v["log-key"].map(parseVerifierKey);
+    const keys = v["log-key"].map((k) => parseLogVerifierKey(k));
     let parsed: unknown;
     try {
       parsed = JSON.parse(readFileSync(positionals[0]!, "utf8"));

@@ -10,8 +10,8 @@ import { WITNESS_MIGRATIONS } from "../db/migrate.ts";
 import {
   cosignatureVerifierKey,
   generateKey,
+  parseLogVerifierKey,
   parseSignerKey,
-  parseVerifierKey,
 } from "../log/keys.ts";
 import { nodeHasher } from "../server/node-hasher.ts";
 import { openStorage } from "../server/storage.ts";
@@ -56,7 +56,7 @@ export function parseLogSpec(spec: string): { origin: string; vkeys: string[]; u
     url = rest.slice(at + 1);
     rest = rest.slice(0, at);
   }
-  parseVerifierKey(rest);
+  parseLogVerifierKey(rest);
   return { origin, vkeys: [rest], url };
 }
 
@@ -88,7 +88,7 @@ export async function startWitness(
   const logs = new Map<string, WitnessedLog>();
   for (const l of cfg.logs) {
     const have = logs.get(l.origin);
-    const verifiers = l.vkeys.map(parseVerifierKey);
+    const verifiers = l.vkeys.map((k) => parseLogVerifierKey(k));
     if (have) have.verifiers.push(...verifiers);
     else logs.set(l.origin, { origin: l.origin, verifiers, url: l.url });
   }

@@ -192,6 +192,20 @@ describe("a witness's cosignature key given as the log key", () => {
     ["audit", () => ["audit", "--log", served.url, "--log-key", K()]],
     ["verify-bundle", () => ["verify-bundle", bundleFile, "--log-key", K()]],
     ["replay", () => ["replay", bundleFile, "--log-key", K()]],
+    ["verify-evidence", () => ["verify-evidence", bundleFile, "--log-key", K()]],
+    ["agent", () => ["agent", "--log", served.url, "--token-file", tokenFile, "--log-key", K()]],
+    [
+      "witness --log",
+      () => [
+        "witness",
+        "--data",
+        join(dir, "witness"),
+        "--key",
+        join(dir, "witness.key"),
+        "--log",
+        `${ORIGIN}=${K()}`,
+      ],
+    ],
   ];
   for (const [name, args] of commands) {
     it(`${name} --log-key refuses a cosignature (0x04) key with exit 2`, async () => {
