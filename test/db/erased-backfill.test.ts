@@ -6,6 +6,7 @@
 // between the event and the deletion) is not erased yet.
 
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import postgres from "postgres";
@@ -36,7 +37,7 @@ afterEach(async () => {
 
 /** The log's migrations as they were before 0003: a copy of drizzle/ without it. */
 function migrationsBefore0003(): typeof LOG_MIGRATIONS {
-  const dir = join(mkdtempSync(join(root, ".tmp", "pre-0003-")), "drizzle");
+  const dir = join(mkdtempSync(join(tmpdir(), "tt-pre-0003-")), "drizzle");
   cpSync(join(root, "drizzle"), dir, { recursive: true });
   rmSync(join(dir, "witness"), { recursive: true });
   rmSync(join(dir, "0003_erased_leaves.sql"));
