@@ -11,6 +11,7 @@ import { type MirrorRound, mirrorRound } from "../client/mirror.ts";
 import { lockMirror, readMirrorCheckpoint } from "../client/mirror-files.ts";
 import { base64Encode } from "../log/encoding.ts";
 import { isTrailError } from "../log/errors.ts";
+import { printable } from "../log/printable.ts";
 import { parseDuration } from "../server/config.ts";
 import { readToken } from "./client.ts";
 import {
@@ -69,7 +70,9 @@ function report(r: MirrorRound, json: boolean, dir: string): void {
     r.tilesWritten || r.bundlesWritten || r.partialsRemoved
       ? `; ${r.tilesWritten} tiles, ${r.bundlesWritten} entry bundles written, ${r.partialsRemoved} superseded partials removed`
       : "";
-  console.log(`${cp!.origin} size ${cp!.size} root ${base.root} -> ${dir}: ${what}${files}`);
+  console.log(
+    `${printable(cp!.origin)} size ${cp!.size} root ${base.root} -> ${dir}: ${what}${files}`,
+  );
 }
 
 export const mirror: Command = {

@@ -20,6 +20,7 @@ import { TileTree, verifyConsistencyFromTiles } from "../client/verified-reader.
 import type { OpenedCheckpoint } from "../log/checkpoint.ts";
 import { base64Encode, bytesEqual } from "../log/encoding.ts";
 import { isTrailError } from "../log/errors.ts";
+import { printable } from "../log/printable.ts";
 import { parseDuration } from "../server/config.ts";
 import {
   type Command,
@@ -129,7 +130,7 @@ async function round(source: LogSource, p: Policy, stateFile: string): Promise<R
   if (now.origin !== old.origin)
     return alarm(
       "origin",
-      `the log's origin is now ${now.origin}, the saved checkpoint's is ${old.origin}`,
+      `the log's origin is now ${printable(now.origin)}, the saved checkpoint's is ${printable(old.origin)}`,
     );
   if (now.size < old.size)
     return alarm(
@@ -214,7 +215,7 @@ function report(r: Round, json: boolean): void {
       : "from" in r
         ? `advanced from size ${r.from}, consistent (proof rebuilt from tiles)`
         : "unchanged";
-  console.log(`${cp!.origin} size ${cp!.size} root ${base.root}: ${what}`);
+  console.log(`${printable(cp!.origin)} size ${cp!.size} root ${base.root}: ${what}`);
 }
 
 export const monitor: Command = {

@@ -16,6 +16,11 @@ const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e
 
 const hex = (c: string, width: number) => c.charCodeAt(0).toString(16).padStart(width, "0");
 
+/** Whether `s` has no control or reordering character (free text the log accepts must not). */
+export function isPrintable(s: string): boolean {
+  return s.match(UNSAFE) === null;
+}
+
 /** `s` with every control and reordering character as a visible escape (see above). */
 export function printable(s: string): string {
   return s.replace(UNSAFE, (c) =>

@@ -21,7 +21,7 @@ import { BUNDLE_FORMAT } from "../../src/log/session-bundle.ts";
 import { startLog } from "../../src/server/log.ts";
 import { runCli } from "../support/cli.ts";
 import { usingPostgres } from "../support/db.ts";
-import { ADMIN } from "../support/log.ts";
+import { ADMIN, openTestLog } from "../support/log.ts";
 import { makeLeaves, writeTree } from "../support/lying-proxy.ts";
 import { tempDir } from "../support/serve.ts";
 import { type StaticServer, staticServer } from "../support/static-server.ts";
@@ -214,4 +214,35 @@ describe("a witness's cosignature key given as the log key", () => {
       expect(r.err).toMatch(/witness cosignature key \(algorithm 0x04\), not a log key/);
     });
   }
+});
+
+describe("an erasure reason is free text an auditor's terminal will print", () => {
+  it("is refused (400) when it holds control or bidirectional characters, and nothing is erased", async () => {
+    const log = await openTestLog();
+    try {
+      for (const reason of [
+        "GDPR\u001b[2J\u001b]52;c;cm0gLXJmIH4=\u0007",
+        "ok\u009b2J",
+        "x\u202e",
+      ]) {
+        const res = await log.req("/v1/erasures", {
+          method: "POST",
+          headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ before: "2021-01-01", reason }),
+        });
+        expect(res.status, JSON.stringify(reason)).toBe(400);
+        expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(
+          /printable/,
+        );
+      }
+      const ok = await log.req("/v1/erasures", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ before: "2021-01-01", reason: "GDPR request #123 (é, 中文)" }),
+      });
+      expect(ok.status).toBe(200);
+    } finally {
+      await log.close();
+    }
+  });
 });

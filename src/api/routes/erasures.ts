@@ -5,6 +5,7 @@
 
 import { Hono } from "hono";
 import { z } from "zod";
+import { isPrintable } from "../../log/printable.ts";
 import { SESSION_ID_RE } from "../../log/session-id.ts";
 import { erase } from "../../server/erase.ts";
 import type { LogContext } from "../context.ts";
@@ -21,7 +22,12 @@ export const erasureRequestSchema = z
         "must be an RFC 3339 time or a date",
       )
       .optional(),
-    reason: z.string().min(1).max(1024),
+    // Printed by tail, audit and the UI to auditors: printable text only (no terminal control).
+    reason: z
+      .string()
+      .min(1)
+      .max(1024)
+      .refine(isPrintable, "must be printable text (no control or bidirectional characters)"),
   })
   .strict();
 
