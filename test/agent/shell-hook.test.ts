@@ -65,7 +65,7 @@ interface Variant {
   /** The hook is loaded by typing at the prompt, not by the rc. */
   typed?: boolean;
   /** Cases this set-up cannot run (set -e ends the shell at the first failing command). */
-  only?: (c: Case) => boolean;
+  runs?: (c: Case) => boolean;
   /** Checks after the cases, with the variant's directory. */
   check?: (dir: string) => void;
 }
@@ -106,7 +106,7 @@ const VARIANTS: Variant[] = [
     shell: "bash",
     before: "set -eu",
     after: "set -eu",
-    only: zeroOnly,
+    runs: zeroOnly,
   },
   {
     name: "bash, HISTCONTROL=ignoreboth:erasedups and HISTIGNORE",
@@ -149,7 +149,7 @@ const VARIANTS: Variant[] = [
     name: "bash, set -e and a DEBUG trap of the user's set after the hook",
     shell: "bash",
     after: "set -e; trap ': user-trap' DEBUG",
-    only: zeroOnly,
+    runs: zeroOnly,
   },
   {
     name: "zsh, setopt ignore_close_braces",
@@ -305,7 +305,7 @@ describe("shell hooks: one exact record per typed command", () => {
       p.v.typed ? { keys: [`source ${join(p.dir, `hook.${p.v.shell}`)}`] } : undefined,
     );
     for (const c of CASES) {
-      await step(JSON.stringify(c.keys), (p) => (!p.v.only || p.v.only(c) ? c : undefined));
+      await step(JSON.stringify(c.keys), (p) => (!p.v.runs || p.v.runs(c) ? c : undefined));
     }
     await step("the history", (p) => ({
       keys: [
