@@ -33,6 +33,10 @@ export function startTmux(socket: string, dir: string): void {
     "30",
     `bash --rcfile ${join(dir, "rc")} -i`,
   );
+  // New windows and panes run the same shell: the default one would read the machine's own
+  // ~/.bashrc, which may wait on anything (pyenv's rehash waits up to 60 s on a lock that a shell
+  // killed mid-rehash by another test left behind).
+  tmux(socket, "set-option", "-g", "default-command", `bash --rcfile ${join(dir, "rc")} -i`);
 }
 
 export function killTmux(socket: string): void {
