@@ -120,6 +120,52 @@ export function failFast(sql: Sql, probeWindowMs = 2000): Sql {
   };
 }
 
+/**
+ * Ends a transaction's handle when the transaction ends. postgres.js 3.4 (porsager/postgres#1186,
+ * #1216) rejects `begin` when PostgreSQL closes the connection, but leaves the queries waiting in
+ * the transaction's own queue pending for good (a request, and the log's shutdown, hung on them),
+ * and a query issued through the handle afterwards (its callback goes on running) runs on the
+ * pool's next connection, outside any transaction. Through the guarded handle, a query still
+ * pending when the transaction ends is rejected with the transaction's error, and one issued after
+ * it never reaches the driver. A lost connection seen by any query of the transaction ends it at
+ * once, before the caller sees that error (test/db/transaction-fence.test.ts).
+ */
+class TransactionFence {
+  private ended: unknown;
+  private readonly listeners = new Set<(e: unknown) => void>();
+
+  end(e: unknown): void {
+    if (this.ended !== undefined) return;
+    this.ended = e;
+    for (const l of this.listeners) l(e);
+    this.listeners.clear();
+  }
+
+  guard(tx: Sql): Sql {
+    const run = async <T>(q: () => Promise<T>): Promise<T> => {
+      if (this.ended !== undefined) throw this.ended;
+      let stop!: (e: unknown) => void;
+      const stopped = new Promise<never>((_, reject) => {
+        stop = reject;
+      });
+      this.listeners.add(stop);
+      try {
+        return await Promise.race([q(), stopped]);
+      } catch (e) {
+        if (isConnectionLost(e)) this.end(e);
+        throw e;
+      } finally {
+        this.listeners.delete(stop);
+      }
+    };
+    return {
+      ...tx,
+      query: (text, params) => run(() => tx.query(text, params)),
+      begin: () => Promise.reject(new Error("nested transactions are not supported")),
+    };
+  }
+}
+
 function wrapPostgres(client: postgres.Sql | postgres.TransactionSql, root: boolean): Sql {
   return {
     kind: "postgres",
@@ -135,7 +181,17 @@ function wrapPostgres(client: postgres.Sql | postgres.TransactionSql, root: bool
     },
     async begin<T>(fn: (tx: Sql) => Promise<T>) {
       if (!root) throw new Error("nested transactions are not supported");
-      return (await (client as postgres.Sql).begin((tx) => fn(wrapPostgres(tx, false)))) as T;
+      const fence = new TransactionFence();
+      try {
+        return (await (client as postgres.Sql).begin((tx) =>
+          fn(fence.guard(wrapPostgres(tx, false))),
+        )) as T;
+      } catch (e) {
+        fence.end(e);
+        throw e;
+      } finally {
+        fence.end(new Error("the transaction has ended; a query through it runs nowhere"));
+      }
     },
     async close() {
       if (root) await (client as postgres.Sql).end({ timeout: 5 });

@@ -153,6 +153,7 @@ describe.runIf(usingPostgres)("PostgreSQL connections terminated under load", ()
         try {
           const r = await fetch(`${s.url}${path}`, {
             headers: { Authorization: `Bearer ${ADMIN}` },
+            signal: AbortSignal.timeout(15_000),
           });
           // 404 is a fair answer for a tile beyond a still-empty tree.
           reads.status(r.status === 404 ? 200 : r.status, `${path}: ${await r.text()}`);
@@ -163,6 +164,7 @@ describe.runIf(usingPostgres)("PostgreSQL connections terminated under load", ()
       }
     })();
     const killed: number[] = [];
+    let hungStop: string | undefined;
     try {
       await new Promise((r) => setTimeout(r, 700));
       for (let k = 0; k < 6; k++) {
@@ -197,9 +199,20 @@ describe.runIf(usingPostgres)("PostgreSQL connections terminated under load", ()
       expect(await consistencyProblems(s.url, seen, latest), info).toEqual([]);
     } finally {
       stop = true;
+      // A clean stop answers what was accepted and exits; one that hangs is a failure of its own
+      // (and must not leave the process holding the test schema).
       s.proc.child.kill("SIGTERM");
-      await s.proc.exited;
+      const stopped = await Promise.race([
+        s.proc.exited.then(() => true),
+        new Promise((r) => setTimeout(r, 15_000, false)),
+      ]);
+      if (!stopped) {
+        hungStop = s.proc.stderr().slice(-1500);
+        s.proc.child.kill("SIGKILL");
+        await s.proc.exited;
+      }
     }
+    expect(hungStop, "the log did not stop within 15 s of SIGTERM").toBeUndefined();
   });
 
   it("with the database gone for seconds: 503 meanwhile, 200 again by itself, nothing acknowledged lost", {
