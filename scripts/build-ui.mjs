@@ -34,7 +34,8 @@ export async function buildUi(outDir = DEFAULT_UI_DIR) {
   const xtermCss = readFileSync(require.resolve("@xterm/xterm/css/xterm.css"), "utf8");
   const ours = readFileSync(join(root, "src", "ui", "app.css"), "utf8");
   writeFileSync(join(tmp, "app.css"), `${xtermCss}\n${ours}`);
-  copyFileSync(join(root, "src", "ui", "index.html"), join(tmp, "index.html"));
+  for (const f of ["index.html", "icon.svg"])
+    copyFileSync(join(root, "src", "ui", f), join(tmp, f));
   // Swap in whole, so a server never serves half a build.
   rmSync(outDir, { recursive: true, force: true });
   mkdirSync(dirname(outDir), { recursive: true });

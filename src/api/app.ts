@@ -34,6 +34,10 @@ export function createApp(ctx: LogContext): Hono<Env> {
       name: "tmuxtrail",
       origin: ctx.origin,
       verifierKey: ctx.verifierKey,
+      // The witnesses this log asks to cosign: what a verifier may choose to require (the UI
+      // prefills its trust form with them), never a policy by itself.
+      witnesses: ctx.witnessKeys,
+      witnessQuorum: ctx.witnessQuorum,
       checkpoint: "/checkpoint",
       openapi: "/openapi.json",
       ui: "/ui",

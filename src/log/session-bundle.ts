@@ -140,6 +140,7 @@ export function buildCasts(events: readonly CastInput[]): Record<string, string>
 
 export interface BundleTrust {
   logKeys?: string[];
+  /** With `quorum` also given, the whole witness policy (an empty list included). */
   witnessKeys?: string[];
   quorum?: number;
 }
@@ -206,9 +207,14 @@ export function verifySessionBundle(
   const fail = (message: string, index?: number) =>
     failures.push(index === undefined ? { message } : { index, message });
   const logSource = trust.logKeys?.length ? "given" : "bundle";
-  const witnessSource = trust.witnessKeys?.length ? "given" : "bundle";
+  // Witnesses given with a quorum are the caller's whole policy, even none (the web UI's pinned
+  // policy): the bundle's keys are then not looked at.
+  const witnessSource =
+    trust.witnessKeys?.length || (trust.witnessKeys && trust.quorum !== undefined)
+      ? "given"
+      : "bundle";
   const logKeys = trust.logKeys?.length ? trust.logKeys : [bundle.keys.log];
-  const witnessKeys = trust.witnessKeys?.length ? trust.witnessKeys : bundle.keys.witnesses;
+  const witnessKeys = witnessSource === "given" ? (trust.witnessKeys ?? []) : bundle.keys.witnesses;
   const quorum =
     trust.quorum ?? (witnessSource === "given" ? witnessKeys.length : bundle.keys.quorum);
   const report: BundleReport = {

@@ -1,16 +1,12 @@
 // The UI's access to the log's API: the read token lives in sessionStorage (gone with the tab) and
-// travels as a bearer token; the log's verifier key the user trusts is pinned in localStorage
-// (public, but chosen by the user, so verification does not take the server's word for it).
+// travels as a bearer token. What verification trusts is pinned apart, in trust.ts.
 
 const TOKEN = "tmuxtrail.token";
-const LOG_KEY = "tmuxtrail.logKey";
 
 export const session = {
   token: () => sessionStorage.getItem(TOKEN),
   setToken: (t: string) => sessionStorage.setItem(TOKEN, t),
   clear: () => sessionStorage.removeItem(TOKEN),
-  logKey: () => localStorage.getItem(LOG_KEY),
-  setLogKey: (k: string) => localStorage.setItem(LOG_KEY, k),
 };
 
 export class SignInNeeded extends Error {}
@@ -46,7 +42,12 @@ export async function api<T>(path: string, token = session.token()): Promise<T> 
   return body as T;
 }
 
-/** What the log says about itself (GET /): origin and verifier key. */
-export function logInfo(): Promise<{ origin: string; verifierKey: string }> {
+/** What the log says about itself (GET /): suggestions only, never trusted for verification. */
+export function logInfo(): Promise<{
+  origin: string;
+  verifierKey: string;
+  witnesses?: string[];
+  witnessQuorum?: number;
+}> {
   return api("/", null);
 }

@@ -3,14 +3,22 @@
 // code the CLI runs (verifySessionBundle): the log's signature with the key the user pinned, the
 // witness quorum, every event's inclusion, every commitment, streams, erasures and the recordings.
 //
-// Routes: /ui (sessions), /ui/sessions/<id> (one session; survives a reload). Opening a session
-// exports it, which the log records as an access event.
+// Routes: /ui (sessions), /ui/sessions/<id> (one session; survives a reload), /ui/trust (the pinned
+// trust policy: log key, witness keys, quorum; trust.ts). Opening a session exports it, which the
+// log records as an access event.
 
-import { parseLogVerifierKey } from "../log/keys.ts";
 import { ApiFailure, api, logInfo, SignInNeeded, session } from "./api.ts";
 import { formatTime, h } from "./dom.ts";
 import type { CastPlayer } from "./player.ts";
 import { sessionPage } from "./session-page.ts";
+import {
+  describePolicy,
+  pinnedPolicy,
+  pinPolicy,
+  quorumWarning,
+  type TrustPolicy,
+  trustFields,
+} from "./trust.ts";
 
 interface SessionRow {
   id: string;
@@ -52,6 +60,7 @@ async function route(): Promise<void> {
     if (!session.token()) return await signInPage();
     const m = /^\/ui\/sessions\/([A-Za-z0-9_-]{22})\/?$/.exec(location.pathname);
     if (m) return await sessionPage(app, players, m[1]!);
+    if (/^\/ui\/trust\/?$/.test(location.pathname)) return await trustPage();
     return await listPage();
   } catch (e) {
     if (e instanceof SignInNeeded) return void (await signInPage(e.message));
@@ -60,24 +69,15 @@ async function route(): Promise<void> {
 }
 
 async function signInPage(message?: string): Promise<void> {
-  let info: { origin: string; verifierKey: string } | undefined;
-  try {
-    info = await logInfo();
-  } catch {
-    info = undefined;
-  }
+  const info = await logInfo().catch(() => undefined);
   const token = h("input", {
     type: "password",
     name: "token",
+    id: "token",
     autocomplete: "off",
     required: true,
   }) as HTMLInputElement;
-  const key = h("input", {
-    type: "text",
-    name: "logKey",
-    value: session.logKey() ?? info?.verifierKey ?? "",
-    required: true,
-  }) as HTMLInputElement;
+  const trust = trustFields(info);
   const error = h("p.error", { role: "alert" }, message ?? "");
   const form = h(
     "form.card",
@@ -90,22 +90,17 @@ async function signInPage(message?: string): Promise<void> {
       {},
       "Kept in this tab only (sessionStorage). Every session you open is recorded in the log as an access event.",
     ),
-    h("label", { for: "logKey" }, "Log verifier key to trust"),
-    key,
-    h(
-      "p.muted",
-      {},
-      "Verification in this browser trusts only this key. It is prefilled with the key the log announces; paste the key your operator gave you out of band to pin it.",
-    ),
+    ...trust.fields,
     h("button.primary", { type: "submit" }, "Sign in"),
     error,
   );
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
+    let policy: TrustPolicy;
     try {
-      parseLogVerifierKey(key.value.trim());
+      policy = trust.read();
     } catch (err) {
-      error.textContent = `not a log verifier key: ${(err as Error).message}`;
+      error.textContent = (err as Error).message;
       return;
     }
     try {
@@ -120,10 +115,49 @@ async function signInPage(message?: string): Promise<void> {
       return;
     }
     session.setToken(token.value.trim());
-    session.setLogKey(key.value.trim());
+    pinPolicy(policy);
     void route();
   });
   document.getElementById("origin")!.textContent = info?.origin ?? "";
+  app.replaceChildren(form);
+}
+
+/** The pinned trust policy, and a form to change it (the only way it changes). */
+async function trustPage(): Promise<void> {
+  const info = await logInfo().catch(() => undefined);
+  const pinned = pinnedPolicy();
+  const trust = trustFields(info);
+  const status = h("p", { role: "status", "data-policy": true });
+  const warning = h("p.warning", { role: "alert", "data-quorum-warning": true });
+  const show = (p: TrustPolicy | undefined) => {
+    status.textContent = p ? `Pinned: ${describePolicy(p)}.` : "No trust policy is pinned yet.";
+    const w = p && quorumWarning(p);
+    warning.textContent = w ?? "";
+    warning.hidden = !w;
+  };
+  show(pinned);
+  const error = h("p.error", { role: "alert" });
+  const form = h(
+    "form.card",
+    { "data-form": "trust" },
+    h("h1", {}, "Trust policy"),
+    status,
+    warning,
+    ...trust.fields,
+    h("button.primary", { type: "submit" }, "Pin this policy"),
+    error,
+  );
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    try {
+      const p = trust.read();
+      pinPolicy(p);
+      error.textContent = "";
+      show(p);
+    } catch (err) {
+      error.textContent = (err as Error).message;
+    }
+  });
   app.replaceChildren(form);
 }
 
@@ -183,8 +217,18 @@ async function listPage(): Promise<void> {
     for (const s of rows) {
       tbody.append(
         h(
-          "tr",
-          { "data-session": s.id },
+          "tr.row-link",
+          {
+            "data-session": s.id,
+            // The whole row opens the session (the date stays a link, for the keyboard and for
+            // opening in a new tab); selecting text in a row does not.
+            onclick: ((e: MouseEvent) => {
+              if ((e.target as HTMLElement).closest("a")) return;
+              if (getSelection()?.toString()) return;
+              if (e.ctrlKey || e.metaKey) window.open(`/ui/sessions/${s.id}`, "_blank", "noopener");
+              else navigate(`/ui/sessions/${s.id}`);
+            }) as EventListener,
+          },
           h(
             "td",
             {},

@@ -7,6 +7,7 @@
 
 import { Terminal } from "@xterm/xterm";
 import { clock, h } from "./dom.ts";
+import { clampSize } from "./terminal-size.ts";
 
 interface CastEvent {
   /** Seconds since the recording started. */
@@ -54,9 +55,10 @@ export class CastPlayer {
     const cast = parseCast(castText);
     this.header = cast.header;
     this.events = cast.events;
+    const size = clampSize(this.header.width, this.header.height);
     this.term = new Terminal({
-      cols: this.header.width || 80,
-      rows: this.header.height || 24,
+      cols: size.cols,
+      rows: size.rows,
       disableStdin: true,
       convertEol: false,
       scrollback: 5000,
@@ -109,6 +111,16 @@ export class CastPlayer {
         this.timeLabel,
       ),
     );
+    this.element.dataset.size = `${size.cols}x${size.rows}`;
+    if (Number(this.header.width) > size.cols || Number(this.header.height) > size.rows) {
+      this.element.prepend(
+        h(
+          "p.muted",
+          { "data-clamped": true },
+          `The recording claims a ${String(this.header.width).slice(0, 12)} × ${String(this.header.height).slice(0, 12)} terminal; drawn at ${size.cols} × ${size.rows}.`,
+        ),
+      );
+    }
     this.term.open(screen);
     this.setIdleLimit(1);
   }
@@ -213,8 +225,12 @@ export class CastPlayer {
       if (batch) return e.data;
       this.term.write(e.data);
     } else if (e.code === "r") {
-      const m = /^(\d+)x(\d+)$/.exec(e.data);
-      if (m) this.term.resize(Number(m[1]), Number(m[2]));
+      const m = /^(\d{1,9})x(\d{1,9})$/.exec(e.data);
+      if (m) {
+        const size = clampSize(Number(m[1]), Number(m[2]));
+        this.term.resize(size.cols, size.rows);
+        this.element.dataset.size = `${size.cols}x${size.rows}`;
+      }
     }
     return "";
   }

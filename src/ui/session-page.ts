@@ -9,9 +9,10 @@ import {
   type SessionBundle,
   verifySessionBundle,
 } from "../log/session-bundle.ts";
-import { api, session } from "./api.ts";
+import { api } from "./api.ts";
 import { clock, h } from "./dom.ts";
 import { CastPlayer } from "./player.ts";
+import { describePolicy, pinnedPolicy, quorumWarning, type TrustPolicy } from "./trust.ts";
 
 /** A leaf's metadata, read leniently (for display only; verification is what vouches for it). */
 function meta(
@@ -47,6 +48,18 @@ export async function sessionPage(
     ),
     checks,
   );
+  // Only the pinned policy: never the bundle's keys, never what the log announces. Without one,
+  // nothing is fetched (opening a session is a recorded read).
+  const policy = pinnedPolicy();
+  if (!policy) {
+    badge.dataset.verify = "fail";
+    badge.textContent = "✗ not verified: no trust policy is pinned in this browser";
+    checks.replaceChildren(
+      h("li.fail", {}, h("a", { href: "/ui/trust", "data-link": true }, "Pin a log key first")),
+    );
+    app.replaceChildren(head);
+    return;
+  }
   app.replaceChildren(head, h("p.muted", {}, "Loading the session bundle…"));
   const bundle = parseSessionBundle(await api<unknown>(`/v1/sessions/${id}/export`));
   document.getElementById("origin")!.textContent = bundle.origin;
@@ -54,9 +67,12 @@ export async function sessionPage(
     `${bundle.session.user}@${bundle.session.host} · tmux session ${bundle.session.session}`;
   // Let the page paint "pending" before the (synchronous) verification runs.
   await new Promise((r) => setTimeout(r, 0));
-  const pinned = session.logKey();
-  const report = verifySessionBundle(bundle, pinned ? { logKeys: [pinned] } : {});
-  showReport(badge, checks, report, bundle);
+  const report = verifySessionBundle(bundle, {
+    logKeys: [policy.logKey],
+    witnessKeys: policy.witnessKeys,
+    quorum: policy.quorum,
+  });
+  showReport(badge, checks, report, bundle, policy);
   const { timeline, panes } = sessionBody(bundle, report, players);
   app.replaceChildren(head, h("div.layout", {}, timeline, panes));
 }
@@ -66,25 +82,26 @@ function showReport(
   checks: HTMLElement,
   r: BundleReport,
   b: SessionBundle,
+  policy: TrustPolicy,
 ): void {
   badge.dataset.verify = r.ok ? "ok" : "fail";
+  badge.dataset.policy = describePolicy(policy);
   badge.textContent = r.ok
-    ? "✓ verified"
-    : `✗ verification failed: ${r.failures[0]!.message}${r.failures.length > 1 ? ` (+${r.failures.length - 1} more)` : ""}`;
+    ? `✓ verified · ${describePolicy(policy)}`
+    : `✗ verification failed: ${r.failures[0]!.message}${r.failures.length > 1 ? ` (+${r.failures.length - 1} more)` : ""} · ${describePolicy(policy)}`;
   const li = (ok: boolean, text: string) =>
     h(ok ? "li" : "li.fail", {}, `${ok ? "✓" : "✗"} ${text}`);
   const cpFailed = r.failures.some((f) => f.message.startsWith("checkpoint:"));
+  const warning = quorumWarning(policy);
   const items = [
-    li(
-      !cpFailed,
-      `log signature by ${r.trusted.log.join(", ")} (${r.trusted.source.log === "given" ? "the key you pinned" : "the bundle's own key"})`,
-    ),
+    li(!cpFailed, `log signature by ${r.trusted.log.join(", ")} (the key you pinned)`),
     li(
       !cpFailed,
       r.trusted.quorum > 0
-        ? `witness quorum ${r.trusted.quorum}: cosigned by ${r.checkpoint?.cosigners.join(", ") || "none"}`
-        : `no witness quorum required${r.checkpoint?.cosigners.length ? ` (cosigned by ${r.checkpoint.cosigners.join(", ")})` : ""}`,
+        ? `witness quorum ${r.trusted.quorum} of ${r.trusted.witnesses.length} you pinned: cosigned by ${r.checkpoint?.cosigners.join(", ") || "none"}`
+        : "no witness cosignature required by your policy",
     ),
+    ...(warning ? [h("li.warning", { "data-quorum-warning": true }, `⚠ ${warning}`)] : []),
     li(
       r.verified === r.events,
       `${r.verified} of ${r.events} events included in checkpoint ${r.checkpoint ? `of size ${r.checkpoint.size}` : "(unverified)"}, their content matching its commitments`,

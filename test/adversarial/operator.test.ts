@@ -11,6 +11,8 @@ import { formatCheckpoint, parseCheckpoint } from "../../src/log/checkpoint.ts";
 import { cosign } from "../../src/log/cosignature.ts";
 import { generateKey, parseSignerKey } from "../../src/log/keys.ts";
 import { signNote, splitNote } from "../../src/log/note.ts";
+import { parseSessionBundle, verifySessionBundle } from "../../src/log/session-bundle.ts";
+import { sessionId } from "../../src/log/session-id.ts";
 import {
   agentBed,
   startAgent,
@@ -20,6 +22,8 @@ import {
   tmux,
   until,
 } from "../support/agent.ts";
+import { makeSubmission } from "../support/events.ts";
+import { openTestLog, TEST_KEY } from "../support/log.ts";
 import {
   type Exchange,
   type Lie,
@@ -326,5 +330,57 @@ describe("the operator shows checkpoints the witnesses did not cosign", () => {
     s = await settled(t, "the receipts proven against a cosigned checkpoint");
     expect(s.receipts.checkpoint.cosignatures).toBe(2);
     expect(s.receipts).toMatchObject({ failed: 0, alarm: null });
+  });
+});
+
+describe("the operator's bundles cannot lower the witness policy a verifier gives", () => {
+  it("a bundle that names no witnesses, or its own, changes nothing of the given keys and quorum", async () => {
+    const log = await openTestLog();
+    try {
+      const base = { host: "h-1", server: "default@1764050000", session: "$1", pane: "%0" };
+      const res = await log.req("/v1/events?wait=checkpoint", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify([
+          makeSubmission({ ...base, seq: 0, type: "pane-open", time: "2026-11-24T19:00:00.000Z" }),
+          makeSubmission({ ...base, seq: 1, time: "2026-11-24T19:00:01.000Z", content: "x\r\n" }),
+        ]),
+      });
+      expect(res.status).toBe(200);
+      const id = sessionId(base.host, base.server, base.session);
+      const bundle = parseSessionBundle(await (await log.req(`/v1/sessions/${id}/export`)).json());
+      const [w, fake] = [1, 2].map((i) =>
+        generateKey(`w${i}.example`, new Uint8Array(32).fill(60 + i)),
+      );
+      // The log cut its witnesses out of the bundle's hints: a verifier that requires one still does.
+      const dropped = { ...bundle, keys: { ...bundle.keys, witnesses: [], quorum: 0 } };
+      const strict = verifySessionBundle(dropped, {
+        logKeys: [TEST_KEY.verifierKey],
+        witnessKeys: [w!.verifierKey],
+        quorum: 1,
+      });
+      expect(strict.ok).toBe(false);
+      expect(strict.trusted).toMatchObject({ quorum: 1, source: { witnesses: "given" } });
+      expect(strict.failures[0]!.message).toMatch(/^checkpoint: /);
+      // The log names a witness of its own: a verifier whose policy is "no witnesses" (the web UI's
+      // pinned policy, given whole) does not take it up.
+      const own = {
+        ...bundle,
+        keys: { ...bundle.keys, witnesses: [fake!.verifierKey], quorum: 1 },
+      };
+      const none = verifySessionBundle(own, {
+        logKeys: [TEST_KEY.verifierKey],
+        witnessKeys: [],
+        quorum: 0,
+      });
+      expect(none.trusted).toMatchObject({
+        witnesses: [],
+        quorum: 0,
+        source: { witnesses: "given" },
+      });
+      expect(none.ok).toBe(true);
+    } finally {
+      await log.close();
+    }
   });
 });

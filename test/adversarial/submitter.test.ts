@@ -21,6 +21,7 @@ import { startRetention } from "../../src/server/erase.ts";
 import { type RunningLog, startLog } from "../../src/server/log.ts";
 import { nodeHasher } from "../../src/server/node-hasher.ts";
 import { Sequencer } from "../../src/server/sequencer.ts";
+import { clampSize, MAX_COLS, MAX_ROWS } from "../../src/ui/terminal-size.ts";
 import { runCli } from "../support/cli.ts";
 import { openTestDb, type TestDb, usingPostgres } from "../support/db.ts";
 import { makeBatch, makeSubmission } from "../support/events.ts";
@@ -570,5 +571,18 @@ describe("erasure stays permanent across a restart of the log", () => {
     } finally {
       await l.close();
     }
+  });
+});
+
+describe("a host's claimed terminal size cannot take down the viewer's browser tab", () => {
+  it("sizes from pane-open and resize events are clamped to what the player draws", () => {
+    // The event schema allows up to 100000 x 100000; the web UI draws at most MAX_COLS x MAX_ROWS
+    // (test/ui/ui.test.ts plays such a session in Chromium).
+    expect(clampSize(100_000, 100_000)).toEqual({ cols: MAX_COLS, rows: MAX_ROWS });
+    expect(clampSize(120, 40)).toEqual({ cols: 120, rows: 40 });
+    for (const bad of [0, -5, Number.NaN, Number.POSITIVE_INFINITY, "12x", undefined, null]) {
+      expect(clampSize(bad, bad)).toEqual({ cols: 80, rows: 24 });
+    }
+    expect(clampSize(80.9, 1)).toEqual({ cols: 80, rows: 1 });
   });
 });

@@ -3,16 +3,18 @@
 // one stored event as a database superuser could, reload, and see the failure naming that event.
 // A screenshot of the session page is kept in test-artifacts/ (not committed) for reviewers.
 
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { type Browser, chromium } from "playwright-core";
+import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { generateKey } from "../../src/log/keys.ts";
 import { sessionId } from "../../src/log/session-id.ts";
 import { DEFAULTS } from "../../src/server/config.ts";
 import { type RunningLog, startLog } from "../../src/server/log.ts";
 import { openTestDb, type TestDb } from "../support/db.ts";
 import { makeSubmission } from "../support/events.ts";
 import { ADMIN } from "../support/log.ts";
+import { type Proc, run } from "../support/proc.ts";
 import { tempDir } from "../support/serve.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -31,21 +33,45 @@ const ARTIFACTS = join(import.meta.dirname, "../../test-artifacts");
 let db: TestDb | undefined;
 let log: RunningLog;
 let browser: Browser;
+/** The log's one witness (quorum 1), a real `tmuxtrail witness` process. */
+let witness: { proc: Proc; key: string };
+/** A witness key nobody runs. */
+const absentWitness = generateKey("absent.witness", new Uint8Array(32).fill(9)).verifierKey;
 
 beforeAll(async () => {
   if (!haveChromium) return;
   if (process.env.DATABASE_URL) db = await openTestDb();
+  const dataDir = tempDir("tt-ui-");
+  const origin = "ui.tmuxtrail/log";
+  const k = generateKey(origin, new Uint8Array(32).fill(7));
+  writeFileSync(join(dataDir, "log.key"), `${k.signerKey}\n`, { mode: 0o600 });
+  const proc = run(
+    [
+      "witness",
+      "--port",
+      "0",
+      "--data",
+      tempDir("tt-ui-w-"),
+      "--log",
+      `${origin}=${k.verifierKey}`,
+    ],
+    { DATABASE_URL: "" },
+  );
+  const key = (await proc.waitFor(/cosignature key\s+(\S+)/, 60_000))[1]!;
+  const url = proc.stdout().match(/listening on (http:\/\/\S+)/)![1]!;
+  witness = { proc, key };
   log = await startLog(
     {
       ...DEFAULTS,
       port: 0,
-      dataDir: tempDir("tt-ui-"),
+      dataDir,
+      keyFile: join(dataDir, "log.key"),
       databaseUrl: db?.url,
       databaseSchema: db?.schema,
       adminToken: ADMIN,
       checkpointIntervalMs: 100,
-      witnesses: [],
-      witnessQuorum: 0,
+      witnesses: [`${key}@${url}`],
+      witnessQuorum: 1,
     },
     () => {},
   );
@@ -67,8 +93,25 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await log?.close();
+  witness?.proc.child.kill("SIGTERM");
+  await witness?.proc.exited;
   await db?.close();
 });
+
+/** A page that records what failed to load (a 4xx or 5xx, or a console error) and page errors. */
+async function newPage(): Promise<{ page: Page; failed: string[]; errors: string[] }> {
+  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  const failed: string[] = [];
+  const errors: string[] = [];
+  page.on("response", (r) => {
+    if (r.status() >= 400) failed.push(`${r.status()} ${r.request().method()} ${r.url()}`);
+  });
+  page.on("console", (m) => {
+    if (m.type() === "error") failed.push(`console: ${m.text()}`);
+  });
+  page.on("pageerror", (e) => errors.push(e.message));
+  return { page, failed, errors };
+}
 
 const at = (ms: number) => new Date(Date.UTC(2026, 10, 24, 19, 0, 0) + ms).toISOString();
 
@@ -111,23 +154,34 @@ describe.runIf(haveChromium)("web UI", () => {
     ]);
     const reader = await log.ctx.auth.create("ui auditor", ["read"], null);
 
-    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-    const errors: string[] = [];
-    page.on("pageerror", (e) => errors.push(e.message));
+    const { page, failed, errors } = await newPage();
     await page.goto(`${log.url}/ui`);
     // Sign in: a wrong token is refused in the form, the right one lands on the session list.
     await page.fill('input[name="token"]', "tt_wrong");
     await page.click('form[data-form="signin"] button[type="submit"]');
     await page.getByText("unknown or revoked token").waitFor();
+    expect(failed.splice(0)).toEqual([
+      expect.stringMatching(/^401 GET .*\/v1\/sessions\?limit=1$/),
+      expect.stringMatching(/^console: .*401/),
+    ]);
     await page.fill('input[name="token"]', reader.token);
+    // The form suggests what the log announces (the user confirms it by signing in).
     expect(await page.inputValue('input[name="logKey"]')).toBe(log.verifierKey);
+    expect(await page.inputValue('textarea[name="witnessKeys"]')).toBe(witness.key);
+    expect(await page.inputValue('input[name="quorum"]')).toBe("1");
     await page.click('form[data-form="signin"] button[type="submit"]');
-    await page.locator(`tr[data-session="${SESSION}"] a`).click();
+    // Anywhere on the session's row opens it, not only the date link.
+    await page.locator(`tr[data-session="${SESSION}"] td:nth-child(3)`).click();
     await page.waitForURL(`**/ui/sessions/${SESSION}`);
 
     const badge = page.locator("[data-verify]");
     await expect.poll(() => badge.getAttribute("data-verify"), { timeout: 20_000 }).toBe("ok");
-    expect(await badge.textContent()).toContain("verified");
+    // The badge names the policy it checked.
+    expect(await badge.textContent()).toBe(
+      "✓ verified · log key ui.tmuxtrail/log, 1 of 1 witnesses (" +
+        witness.key.slice(0, witness.key.indexOf("+")) +
+        ")",
+    );
     const checks = await page.locator("ul.checks").textContent();
     expect(checks).toContain("6 of 6 events included");
     expect(checks).toContain("pane %0: complete, seq 0..5");
@@ -177,6 +231,108 @@ describe.runIf(haveChromium)("web UI", () => {
     expect(await page.locator("[data-tampered]").getAttribute("data-tampered")).toBe("2");
     await page.screenshot({ path: join(ARTIFACTS, "ui-session-tampered.png"), fullPage: true });
     expect(errors).toEqual([]);
+    // Nothing else failed to load on any of these pages (the browser's own /favicon.ico included).
+    expect(failed).toEqual([]);
+    await page.close();
+  });
+
+  it("verifies with the user's pinned policy only: a bundle or the log cannot lower it; sizes are clamped", {
+    timeout: 120_000,
+  }, async () => {
+    // A session whose host claims a terminal of 100000 x 100000, then resizes to it again.
+    const base = { host: HOST, server: SERVER, session: "$2", pane: "%7", user: "bob" };
+    await submit([
+      {
+        ...makeSubmission({ ...base, seq: 0, type: "pane-open", time: at(0) }),
+        size: { cols: 100_000, rows: 100_000 },
+      },
+      makeSubmission({ ...base, seq: 1, time: at(100), content: "$ echo big\r\nbig\r\n" }),
+      {
+        ...makeSubmission({ ...base, seq: 2, type: "resize", time: at(200) }),
+        size: { cols: 99_999, rows: 99_999 },
+      },
+      makeSubmission({ ...base, seq: 3, time: at(300), content: "still here\r\n" }),
+    ]);
+    const session2 = sessionId(HOST, SERVER, "$2");
+    const reader = await log.ctx.auth.create("ui policy", ["read"], null);
+    const { page, failed, errors } = await newPage();
+    const badge = page.locator("[data-verify]");
+    const open = async () => {
+      await page.goto(`${log.url}/ui/sessions/${session2}`);
+      await expect
+        .poll(() => badge.getAttribute("data-verify"), { timeout: 20_000 })
+        .not.toBe("pending");
+    };
+    await page.goto(`${log.url}/ui`);
+    await page.fill('input[name="token"]', reader.token);
+    // What the form refuses is never pinned: a private key, a quorum above the keys given.
+    await page.fill('textarea[name="witnessKeys"]', `${witness.key}\nPRIVATE+KEY+x+y`);
+    await page.click('form[data-form="signin"] button[type="submit"]');
+    await page.getByText("private signer key").waitFor();
+    await page.fill('textarea[name="witnessKeys"]', witness.key);
+    await page.fill('input[name="quorum"]', "2");
+    await page.click('form[data-form="signin"] button[type="submit"]');
+    await page.getByText("the quorum must be a whole number from 0 to").waitFor();
+    expect(await page.evaluate(() => localStorage.getItem("tmuxtrail.logKey"))).toBeNull();
+
+    // The user requires two witnesses, one of which the log does not have: the bundle (which
+    // says quorum 1) does not lower that, and the page says under which policy it failed.
+    await page.fill('textarea[name="witnessKeys"]', `${witness.key}\n${absentWitness}`);
+    await page.fill('input[name="quorum"]', "2");
+    await page.click('form[data-form="signin"] button[type="submit"]');
+    await page.locator('table[data-list="sessions"]').waitFor();
+    await open();
+    expect(await badge.getAttribute("data-verify")).toBe("fail");
+    expect(await badge.textContent()).toContain("checkpoint:");
+    expect(await badge.getAttribute("data-policy")).toBe(
+      `log key ui.tmuxtrail/log, 2 of 2 witnesses (${witness.key.split("+")[0]}, absent.witness)`,
+    );
+    expect(await page.locator("ul.checks").textContent()).toContain(
+      "witness quorum 2 of 2 you pinned",
+    );
+
+    // The trust page shows the pinned policy; 1 of those 2 verifies, with a warning that it does
+    // not rule out a split view.
+    await page.click("a.trust-link");
+    await page.waitForURL("**/ui/trust");
+    expect(await page.locator("[data-policy]").textContent()).toContain("2 of 2 witnesses");
+    expect(await page.locator("p[data-quorum-warning]").isHidden()).toBe(true);
+    await page.fill('input[name="quorum"]', "1");
+    await page.click('form[data-form="trust"] button[type="submit"]');
+    await expect
+      .poll(() => page.locator("[data-policy]").textContent())
+      .toContain("1 of 2 witnesses");
+    expect(await page.locator("p[data-quorum-warning]").textContent()).toContain(
+      "does not rule out a split view",
+    );
+    await open();
+    expect(await badge.getAttribute("data-verify")).toBe("ok");
+    expect(await page.locator("li[data-quorum-warning]").textContent()).toContain(
+      "require more than half, at least 2",
+    );
+
+    // A host's terminal size is clamped: the tab draws 500 x 200 and says so.
+    const player = page.locator('.player[data-pane="%7"]');
+    expect(await player.getAttribute("data-size")).toBe("500x200");
+    expect(await player.locator("[data-clamped]").textContent()).toContain("100000 × 100000");
+    await page.click('.player[data-pane="%7"] button[data-action="play"]');
+    await expect.poll(() => player.getAttribute("data-state"), { timeout: 20_000 }).toBe("ended");
+    await expect
+      .poll(() => player.locator(".xterm-rows").textContent(), { timeout: 10_000 })
+      .toContain("still here");
+    // After the resize event too: the terminal the player draws is still 500 x 200.
+    expect(await player.getAttribute("data-size")).toBe("500x200");
+    expect(await player.locator(".xterm-rows > div").count()).toBe(200);
+
+    // Signing in again shows the pinned policy, not what the log announces.
+    await page.click("#signout");
+    await page.locator('form[data-form="signin"]').waitFor();
+    expect(await page.inputValue('textarea[name="witnessKeys"]')).toBe(
+      `${witness.key}\n${absentWitness}`,
+    );
+    expect(await page.inputValue('input[name="quorum"]')).toBe("1");
+    expect(errors).toEqual([]);
+    expect(failed.filter((f) => !/401|private|quorum/.test(f))).toEqual([]);
     await page.close();
   });
 
@@ -190,5 +346,8 @@ describe.runIf(haveChromium)("web UI", () => {
       /javascript/,
     );
     expect((await fetch(`${log.url}/ui/assets/nope.js`)).status).toBe(404);
+    const icon = await fetch(`${log.url}/ui/assets/icon.svg`);
+    expect([icon.status, icon.headers.get("content-type")]).toEqual([200, "image/svg+xml"]);
+    expect(text).toContain('rel="icon" href="/ui/assets/icon.svg"');
   });
 });

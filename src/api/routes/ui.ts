@@ -17,6 +17,8 @@ const ASSETS: Record<string, string> = {
   "app.js.map": "application/json",
   "app.css": "text/css; charset=utf-8",
   "app.js.LEGAL.txt": "text/plain; charset=utf-8",
+  // The page names it, so browsers do not ask for /favicon.ico (a 404 on every load).
+  "icon.svg": "image/svg+xml",
 };
 
 const CSP = [
