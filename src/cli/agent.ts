@@ -12,6 +12,7 @@ import {
   parseVerifierKey,
   type Verifier,
 } from "../log/keys.ts";
+import { quorumWarning } from "../log/quorum.ts";
 import { parseDuration } from "../server/config.ts";
 import { type Command, EXIT_OK, EXIT_VERIFY_FAILED, parseFlags, UsageError } from "./command.ts";
 
@@ -193,6 +194,8 @@ Install the shell hook (in ~/.bashrc or ~/.zshrc, for shells started inside tmux
       }
     });
     const witnessed = readWitnesses(v);
+    const qw = witnessed && quorumWarning(witnessed.quorum, witnessed.witnesses.length);
+    if (qw) console.error(`tmuxtrail agent: warning: ${qw}`);
     let readTimeoutMs: number | undefined;
     if (v.timeout !== undefined) {
       try {

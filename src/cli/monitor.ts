@@ -21,6 +21,7 @@ import type { OpenedCheckpoint } from "../log/checkpoint.ts";
 import { base64Encode, bytesEqual } from "../log/encoding.ts";
 import { isTrailError } from "../log/errors.ts";
 import { printable } from "../log/printable.ts";
+import { quorumWarning } from "../log/quorum.ts";
 import { parseDuration } from "../server/config.ts";
 import {
   type Command,
@@ -261,6 +262,8 @@ malformed answer. With --interval, unreachable rounds are logged and retried.`,
       "alert-url": { type: "string" },
     });
     const policy = readPolicy(v);
+    const qw = quorumWarning(policy.quorum, policy.witnesses.length);
+    if (qw) console.error(`tmuxtrail monitor: warning: ${qw}`);
     const source = openSource(v);
     if (!v.state) throw new UsageError("--state FILE is required");
     const stateFile = v.state;

@@ -1,6 +1,7 @@
 // `tmuxtrail serve`: runs the log (storage, sequencer, checkpoint publisher, HTTP API).
 
 import { surviveLostConnections } from "../db/client.ts";
+import { quorumWarning } from "../log/quorum.ts";
 import { privateDataDir } from "../private-dir.ts";
 import { DEFAULTS, type LogConfig, parseDuration } from "../server/config.ts";
 import { startLog } from "../server/log.ts";
@@ -139,6 +140,8 @@ SIGTERM or SIGINT: stop accepting, answer every accepted submission, sign a last
         `--witness-quorum ${cfg.witnessQuorum} is more than the ${cfg.witnesses.length} witnesses given`,
       );
     }
+    const qw = quorumWarning(cfg.witnessQuorum, cfg.witnesses.length);
+    if (qw) console.error(`tmuxtrail: warning: ${qw}`);
     surviveLostConnections((m) => console.error(`tmuxtrail: ${m}`));
     privateDataDir(cfg.dataDir, (m) => console.error(`tmuxtrail: ${m}`));
     const running = await startLog(cfg);

@@ -28,6 +28,7 @@ import {
   type Verifier,
 } from "../log/keys.ts";
 import { jsonLine, printable } from "../log/printable.ts";
+import { quorumWarning } from "../log/quorum.ts";
 import { entryBundleFor } from "../log/tiles.ts";
 import { parseDuration } from "../server/config.ts";
 import { readToken, ServiceError } from "./client.ts";
@@ -311,6 +312,8 @@ the index, the sizes or the tile); 2 usage error, unreachable log or malformed a
     const v = values as Record<string, string | string[] | boolean | undefined>;
     const json = Boolean(v.json);
     const policy = readPolicy(values);
+    const qw = quorumWarning(policy.quorum, policy.witnesses.length);
+    if (qw) console.error(`tmuxtrail verify: warning: ${qw}`);
     const token =
       sub === "inclusion" && v.leaf === undefined
         ? readToken(v["token-file"] as string | undefined)
