@@ -8,6 +8,7 @@
 // Bundles and tiles are fetched a few at a time ahead of the one being checked (a bounded window),
 // and processed in order, so memory stays bounded by the window.
 
+import { httpGet, LogSourceError, READ_CAPS } from "../client/http-read.ts";
 import { decodeBundle } from "../log/bundle.ts";
 import { base64Encode } from "../log/encoding.ts";
 import type { Verifier } from "../log/keys.ts";
@@ -32,29 +33,33 @@ export interface HttpAuditOptions {
   onProgress?: ProgressFn;
 }
 
-/** A GET that the log could not answer: the CLI reports it as unreachable (exit 2). */
+/**
+ * A GET through the capped reader (src/client/http-read.ts): 30 s for the whole answer, at most a
+ * checkpoint note, an entry bundle or a hash tile by the path. What the log could not answer is a
+ * LogSourceError, which the CLI reports as unreachable (exit 2).
+ */
 async function get(
   base: string,
   path: string,
   token: string | undefined,
   optional = false,
 ): Promise<Uint8Array | undefined> {
-  const url = `${base.replace(/\/+$/, "")}/${path}`;
-  let res: Response;
+  const maxBytes =
+    path === "checkpoint"
+      ? READ_CAPS.checkpoint
+      : path.startsWith("tile/entries/")
+        ? READ_CAPS.entryBundle
+        : READ_CAPS.hashTile;
   try {
-    res = await fetch(url, {
+    return await httpGet(`${base.replace(/\/+$/, "")}/${path}`, {
+      maxBytes,
+      timeoutMs: 30_000,
       headers: token ? { Authorization: `Bearer ${token}` } : {},
-      signal: AbortSignal.timeout(30_000),
     });
   } catch (e) {
-    throw new Error(
-      `cannot reach ${url}: ${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message}`,
-    );
+    if (optional && e instanceof LogSourceError && e.kind === "not-found") return undefined;
+    throw e;
   }
-  if (res.status === 404 && optional) return undefined;
-  if (!res.ok)
-    throw new Error(`GET ${url}: HTTP ${res.status} ${(await res.text()).slice(0, 200)}`);
-  return new Uint8Array(await res.arrayBuffer());
 }
 
 /** A served hash tile of `width`, falling back to the full tile when the partial one is gone. */

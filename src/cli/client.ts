@@ -2,16 +2,9 @@
 // errors turned into messages. An unreachable log or a malformed answer is exit 2 (UsageError-like).
 
 import { readFileSync } from "node:fs";
+import { httpRead, READ_CAPS, type ReadAnswer, ServiceError } from "../client/http-read.ts";
 
-export class ServiceError extends Error {
-  constructor(
-    message: string,
-    readonly status?: number,
-  ) {
-    super(message);
-    this.name = "ServiceError";
-  }
-}
+export { ServiceError };
 
 function tokenFile(path: string, required: boolean): string | undefined {
   try {
@@ -46,29 +39,41 @@ export function adminToken(file: string | undefined): string | undefined {
   );
 }
 
+/**
+ * One request through the capped reader (src/client/http-read.ts): `maxBytes` (default
+ * READ_CAPS.json) bounds the answer, `timeoutMs` (default 30 s) the whole exchange, body included.
+ */
 export async function request(
   base: string,
   path: string,
-  init: { method?: string; token?: string; json?: unknown; body?: Uint8Array; type?: string } = {},
-): Promise<Response> {
+  init: {
+    method?: string;
+    token?: string;
+    json?: unknown;
+    body?: Uint8Array;
+    type?: string;
+    maxBytes?: number;
+    timeoutMs?: number;
+  } = {},
+): Promise<ReadAnswer> {
   const headers: Record<string, string> = {};
   if (init.token) headers.Authorization = `Bearer ${init.token}`;
-  let body: BodyInit | undefined;
+  let body: string | Uint8Array | undefined;
   if (init.json !== undefined) {
     headers["Content-Type"] = "application/json";
     body = JSON.stringify(init.json);
   } else if (init.body) {
     headers["Content-Type"] = init.type ?? "application/octet-stream";
-    body = init.body as unknown as BodyInit;
+    body = init.body;
   }
   const url = new URL(path, base.endsWith("/") ? base : `${base}/`);
-  try {
-    return await fetch(url, { method: init.method ?? "GET", headers, body });
-  } catch (e) {
-    throw new ServiceError(
-      `cannot reach ${url.origin}: ${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message}`,
-    );
-  }
+  return httpRead(url, {
+    method: init.method ?? "GET",
+    headers,
+    body,
+    maxBytes: init.maxBytes ?? READ_CAPS.json,
+    timeoutMs: init.timeoutMs ?? 30_000,
+  });
 }
 
 /** Sends a request and returns the JSON answer; non-2xx answers become ServiceError. */
@@ -78,7 +83,7 @@ export async function requestJson<T>(
   init: Parameters<typeof request>[2] = {},
 ): Promise<T> {
   const res = await request(base, path, init);
-  const text = await res.text();
+  const text = new TextDecoder().decode(res.body);
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);

@@ -6,26 +6,38 @@
 //   3. smaller size than the state: rollback alarm; same size, other root: fork alarm;
 //   4. larger: rebuild the consistency proof from the hash tiles at the new size and check it
 //      against both signed roots; a failure is a fork alarm naming the sizes and the tile;
-//   5. only a verified, consistent checkpoint replaces the state (temp file, fsync, rename).
+//   5. only a verified, consistent checkpoint replaces the state (temp file, fsync, rename);
+//   6. a larger checkpoint whose tiles cannot be had (withheld, unreachable, malformed) is
+//      "unproven": retried, and an alarm once unproven for --unproven-after (the clock is kept
+//      in FILE.unproven, so one round per cron run counts too).
+//
+// The state file, its atomic write and the checks of 3-4 are checkpoint-state.ts, shared with
+// tail and audit --log; the alarm kinds are mirror's too.
 //
 // An alarm is printed, POSTed as JSON to --alert-url, leaves the state as it was, and exits 1,
 // so the saved note and the new one remain as evidence. Without --interval one round runs (for
 // cron): 0 ok, 1 alarm, 2 unreachable or usage. With --interval rounds repeat; an unreachable
 // log is logged and retried, an alarm exits 1, SIGINT/SIGTERM end the loop with 0.
 
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
-import { dirname } from "node:path";
+import {
+  type AlarmKind,
+  checkExtends,
+  isVerificationFailure,
+  readState,
+  UnprovenClock,
+  writeState,
+} from "../client/checkpoint-state.ts";
 import type { LogSource } from "../client/log-source.ts";
-import { TileTree, verifyConsistencyFromTiles } from "../client/verified-reader.ts";
+import { TileTree } from "../client/verified-reader.ts";
 import type { OpenedCheckpoint } from "../log/checkpoint.ts";
-import { base64Encode, bytesEqual } from "../log/encoding.ts";
-import { isTrailError } from "../log/errors.ts";
+import { base64Encode } from "../log/encoding.ts";
 import { printable } from "../log/printable.ts";
 import { quorumWarning } from "../log/quorum.ts";
 import { parseDuration } from "../server/config.ts";
 import {
   type Command,
   EXIT_OK,
+  EXIT_USAGE,
   EXIT_VERIFY_FAILED,
   parseFlags,
   sleep,
@@ -40,11 +52,20 @@ import {
   readPolicy,
 } from "./verify.ts";
 
-type AlarmKind = "rollback" | "fork" | "bad-checkpoint" | "origin";
+/** One round per cron run: a newer checkpoint unproven this long is an alarm. */
+const DEFAULT_UNPROVEN_AFTER = 15 * 60_000;
 
 type Round =
   | { status: "saved" | "unchanged"; cp: OpenedCheckpoint }
   | { status: "advanced"; cp: OpenedCheckpoint; from: number }
+  | {
+      status: "unproven";
+      cp: OpenedCheckpoint;
+      from: number;
+      why: string;
+      note: string;
+      old: string;
+    }
   | {
       status: "alarm";
       kind: AlarmKind;
@@ -54,52 +75,9 @@ type Round =
       cp?: OpenedCheckpoint;
     };
 
-/** Verification failures (exit 1) become alarms; malformed answers stay errors (exit 2). */
-function isVerificationFailure(e: unknown): boolean {
-  return isTrailError(e) && e.code !== "malformed" && e.code !== "bad-key";
-}
-
-function readState(file: string, p: Policy): { note: string; cp: OpenedCheckpoint } | undefined {
-  let note: string;
-  try {
-    note = readFileSync(file, "utf8");
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw new UsageError(`cannot read --state ${file}: ${(e as Error).message}`);
-  }
-  try {
-    // The quorum held when it was saved; witnesses' keys may rotate since.
-    return { note, cp: openWithPolicy(note, p, 0) };
-  } catch (e) {
-    throw new UsageError(
-      `--state ${file} does not hold a checkpoint of this log: ${(e as Error).message}`,
-    );
-  }
-}
-
-/** Replaces `file` with `text` so that a crash leaves either the old or the new note. */
-function writeAtomic(file: string, text: string): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  const fd = openSync(tmp, "w", 0o644);
-  try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, file);
-  const dir = openSync(dirname(file), "r");
-  try {
-    fsyncSync(dir);
-  } catch {
-    // Some filesystems refuse fsync on a directory; the rename is still atomic.
-  } finally {
-    closeSync(dir);
-  }
-}
-
 async function round(source: LogSource, p: Policy, stateFile: string): Promise<Round> {
-  const state = readState(stateFile, p);
+  // The quorum held when it was saved; witnesses' keys may rotate since.
+  const state = readState(stateFile, (n) => openWithPolicy(n, p, 0));
   const note = await source.checkpoint();
   let cp: OpenedCheckpoint;
   try {
@@ -115,43 +93,28 @@ async function round(source: LogSource, p: Policy, stateFile: string): Promise<R
     };
   }
   if (!state) {
-    writeAtomic(stateFile, note);
+    writeState(stateFile, note);
     return { status: "saved", cp };
   }
   const old = state.cp.checkpoint;
   const now = cp.checkpoint;
-  const alarm = (kind: AlarmKind, message: string): Round => ({
-    status: "alarm",
-    kind,
-    message,
-    old: state.note,
-    note,
-    cp,
-  });
-  if (now.origin !== old.origin)
-    return alarm(
-      "origin",
-      `the log's origin is now ${printable(now.origin)}, the saved checkpoint's is ${printable(old.origin)}`,
-    );
-  if (now.size < old.size)
-    return alarm(
-      "rollback",
-      `the log's checkpoint has size ${now.size}, smaller than the saved size ${old.size}`,
-    );
-  if (now.size === old.size) {
-    if (bytesEqual(now.root, old.root)) return { status: "unchanged", cp };
-    return alarm(
-      "fork",
-      `two checkpoints of size ${now.size} with different roots (saved ${base64Encode(old.root)}, now ${base64Encode(now.root)})`,
-    );
-  }
+  let alarm: Awaited<ReturnType<typeof checkExtends>>;
   try {
-    await verifyConsistencyFromTiles(new TileTree(source), old, now);
+    alarm = await checkExtends(new TileTree(source), old, now);
   } catch (e) {
-    if (!isVerificationFailure(e)) throw e;
-    return alarm("fork", (e as Error).message);
+    // Tiles withheld, unreachable or malformed: nothing is proven either way (yet).
+    return {
+      status: "unproven",
+      cp,
+      from: old.size,
+      why: (e as Error).message,
+      note,
+      old: state.note,
+    };
   }
-  writeAtomic(stateFile, note);
+  if (alarm) return { status: "alarm", ...alarm, old: state.note, note, cp };
+  if (now.size === old.size) return { status: "unchanged", cp };
+  writeState(stateFile, note);
   return { status: "advanced", cp, from: old.size };
 }
 
@@ -196,6 +159,22 @@ function report(r: Round, json: boolean): void {
     } else console.log(`ALARM (${r.kind}): ${r.message}`);
     return;
   }
+  if (r.status === "unproven") {
+    const message = `a signed checkpoint of size ${cp!.size} is not proven consistent with the saved size ${r.from} yet: ${r.why}`;
+    if (json)
+      console.log(
+        JSON.stringify({
+          ok: false,
+          command: "monitor",
+          status: "unproven",
+          ...base,
+          from: r.from,
+          error: { code: "unproven", message },
+        }),
+      );
+    else console.error(`monitor: ${message}`);
+    return;
+  }
   const witnesses = r.cp.witnesses.map((w) => w.name);
   if (json) {
     console.log(
@@ -223,7 +202,8 @@ export const monitor: Command = {
   name: "monitor",
   summary: "watch a log for rollbacks and forks, keeping the last verified checkpoint",
   help: `Usage: tmuxtrail monitor --log URL|DIR --log-key VKEY --state FILE [--interval D]
-                         [--alert-url URL] [--witness-key VKEY ... --quorum K] [--json]
+                         [--alert-url URL] [--unproven-after D]
+                         [--witness-key VKEY ... --quorum K] [--json]
 
 Keeps the last checkpoint it verified (the signed note) in FILE. Each round it fetches the log's
 checkpoint and opens it with the log key and the witness quorum. The first run saves it. A
@@ -231,7 +211,13 @@ smaller size than the saved one is a rollback alarm; the same size with another 
 tree whose consistency proof (rebuilt from the hash tiles, never from the proof API) does not
 hold, is a fork alarm naming the sizes and the tile. An alarm is printed, POSTed as JSON
 ({event, origin, log, detail, saved, served, detected}) to --alert-url, and leaves FILE as it
-was, so both notes remain as evidence. FILE is replaced atomically (temp file, fsync, rename).
+was, so both notes remain as evidence. FILE is replaced atomically (temp file, fsync, rename);
+a FILE signed by another key is refused (exit 2).
+
+A larger checkpoint whose tiles the log does not serve (withheld, unreachable, malformed) cannot
+be proven either way: the round says so (exit 2 in one round, retried with --interval), and once
+such a checkpoint has stayed unproven for --unproven-after it is an alarm (unproven). The time
+of the first such round is kept in FILE.unproven, so one round per cron run counts too.
 
 Flags:
   --log URL|DIR        the log, or a directory of its tiles
@@ -239,6 +225,8 @@ Flags:
   --state FILE         the last verified checkpoint (created on the first run)
   --interval D         repeat every D (e.g. 30s, 5m) until SIGINT/SIGTERM; without it, one round
   --alert-url URL      POST a JSON alert here on an alarm
+  --unproven-after D   alarm when a newer signed checkpoint stays unproven this long (default:
+                       3 intervals with --interval, else 15m)
   --witness-key VKEY   a witness's cosignature key, repeatable; --quorum K of them must cosign
                        (default: all)
   --timeout D          per-request timeout (default 10s)
@@ -252,14 +240,15 @@ Examples:
     --interval 30s --alert-url https://hooks.example/tmuxtrail
 
 Exit codes: 0 the log is consistent (or unchanged, or the first checkpoint was saved; with
---interval: stopped by a signal); 1 an alarm; 2 usage error, or (one round) an unreachable log or
-malformed answer. With --interval, unreachable rounds are logged and retried.`,
+--interval: stopped by a signal); 1 an alarm; 2 usage error, or (one round) an unreachable log,
+malformed answer or a checkpoint not yet proven. With --interval, unreachable rounds are logged and retried.`,
   async run(argv) {
     const { values: v } = parseFlags(argv, {
       ...policyFlags,
       state: { type: "string" },
       interval: { type: "string" },
       "alert-url": { type: "string" },
+      "unproven-after": { type: "string" },
     });
     const policy = readPolicy(v);
     const qw = quorumWarning(policy.quorum, policy.witnesses.length);
@@ -281,9 +270,25 @@ malformed answer. With --interval, unreachable rounds are logged and retried.`,
       throw new UsageError("--alert-url must be an http(s) URL");
     const json = Boolean(v.json);
 
+    let unprovenAfter = interval === undefined ? DEFAULT_UNPROVEN_AFTER : 3 * interval;
+    if (v["unproven-after"] !== undefined) {
+      try {
+        unprovenAfter = parseDuration(v["unproven-after"], "--unproven-after");
+      } catch (e) {
+        throw new UsageError((e as Error).message);
+      }
+    }
+    // Kept beside the state, so that one round per cron run still counts from the first one.
+    const clock = new UnprovenClock(unprovenAfter, `${stateFile}.unproven`);
+
     const once = async (): Promise<number> => {
-      const r = await round(source, policy, stateFile);
+      let r = await round(source, policy, stateFile);
+      if (r.status === "unproven") {
+        const late = clock.fail(r.from, r.cp.checkpoint.size, r.why);
+        if (late) r = { status: "alarm", ...late, old: r.old, note: r.note, cp: r.cp };
+      } else if (r.status === "advanced" || r.status === "saved") clock.clear();
       report(r, json);
+      if (r.status === "unproven") return interval === undefined ? EXIT_USAGE : EXIT_OK;
       if (r.status !== "alarm") return EXIT_OK;
       if (alertUrl) await postAlert(alertUrl, source.where, r);
       return EXIT_VERIFY_FAILED;

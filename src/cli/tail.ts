@@ -74,6 +74,8 @@ message names the index or sizes); 2 usage error, unreachable log or malformed a
       throw new UsageError((e as Error).message);
     }
     const source = openSource(v, token);
+    // --timeout bounds every read, pages of entries included (openSource has checked it).
+    const timeoutMs = v.timeout ? parseDuration(v.timeout, "--timeout") : undefined;
     const tree = new TileTree(source, nodeHasher, { maxTiles: 256 });
     let cp = openWithPolicy(await source.checkpoint(), policy).checkpoint;
     let next = Number(v.from ?? 0);
@@ -89,7 +91,7 @@ message names the index or sizes); 2 usage error, unreachable log or malformed a
           const page = await requestJson<Entry[]>(
             v.log,
             `/v1/entries?from=${next}&limit=${Math.min(PAGE, cp.size - next)}`,
-            { token },
+            { token, timeoutMs },
           );
           if (page.length === 0)
             throw new TrailError("malformed", `the log has no entry at index ${next}`);

@@ -9,33 +9,22 @@
 //
 // tlog-tiles lets a server drop a partial tile once the full one exists, so a missing partial
 // falls back to the full tile, which is truncated to the width asked for (for a bundle: its
-// first `width` leaves). Everything read here is untrusted: sizes are capped before reading, and
-// the caller checks every hash against a signed checkpoint.
+// first `width` leaves). Everything read here is untrusted: every HTTP read goes through
+// http-read.ts (one deadline, body included; a byte cap per kind), a file is capped the same way,
+// and the caller checks every hash against a signed checkpoint.
 //
-// Failures come in two kinds a command can tell apart: LogSourceError `unreachable` (connection
-// refused, timeout, unreadable directory) and `not-found` (HTTP 404, no such file). Both are
+// Failures a command can tell apart: LogSourceError `unreachable` (connection refused, timeout,
+// unreadable directory), `not-found` (HTTP 404, no such file), `too-large` (past the cap). All are
 // ServiceErrors, exit 2: an answer we cannot get proves nothing either way.
 
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { ServiceError } from "../cli/client.ts";
 import { decodeBundle } from "../log/bundle.ts";
 import { check, show, TrailError } from "../log/errors.ts";
-import { MAX_NOTE_SIZE } from "../log/note.ts";
 import { entriesPath, hashTilePath, TILE_WIDTH } from "../log/tiles.ts";
+import { httpGet, LogSourceError, READ_CAPS } from "./http-read.ts";
 
-export type LogSourceErrorKind = "unreachable" | "not-found" | "unauthorized" | "http";
-
-export class LogSourceError extends ServiceError {
-  constructor(
-    readonly kind: LogSourceErrorKind,
-    message: string,
-    status?: number,
-  ) {
-    super(message, status);
-    this.name = "LogSourceError";
-  }
-}
+export { LogSourceError, type LogSourceErrorKind } from "./http-read.ts";
 
 export interface LogSource {
   /** The URL or directory, for messages. */
@@ -51,13 +40,9 @@ export interface LogSource {
 export interface LogSourceOptions {
   /** Bearer token for entry bundles (read scope). */
   token?: string;
-  /** Per-request timeout (default 10 s). */
+  /** Per-request deadline, body included (default 10 s). */
   timeoutMs?: number;
 }
-
-/** A hash tile is at most 256 hashes; a bundle at most 256 leaves of 65535 bytes. */
-const MAX_TILE = TILE_WIDTH * 32;
-const MAX_BUNDLE = TILE_WIDTH * (2 + 65535);
 
 /** Reads raw bytes at a relative path; throws LogSourceError `not-found` when absent. */
 type RawReader = (path: string, maxBytes: number, auth: boolean) => Promise<Uint8Array>;
@@ -85,7 +70,7 @@ function makeSource(where: string, raw: RawReader): LogSource {
   return {
     where,
     async checkpoint() {
-      const bytes = await raw("checkpoint", MAX_NOTE_SIZE, false);
+      const bytes = await raw("checkpoint", READ_CAPS.checkpoint, false);
       try {
         return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
       } catch {
@@ -97,7 +82,7 @@ function makeSource(where: string, raw: RawReader): LogSource {
       const data = await withFallback(
         (w) => hashTilePath({ level, index, width: w }),
         width,
-        MAX_TILE,
+        READ_CAPS.hashTile,
         false,
       );
       check(
@@ -109,7 +94,12 @@ function makeSource(where: string, raw: RawReader): LogSource {
     },
     async entryBundle(index, width) {
       const path = entriesPath(index, width);
-      const data = await withFallback((w) => entriesPath(index, w), width, MAX_BUNDLE, true);
+      const data = await withFallback(
+        (w) => entriesPath(index, w),
+        width,
+        READ_CAPS.entryBundle,
+        true,
+      );
       const leaves = decodeBundle(data);
       check(
         leaves.length >= width,
@@ -123,72 +113,13 @@ function makeSource(where: string, raw: RawReader): LogSource {
 
 function httpReader(base: string, opts: LogSourceOptions): RawReader {
   const root = base.replace(/\/+$/, "");
-  const timeoutMs = opts.timeoutMs ?? 10_000;
-  return async (path, maxBytes, auth) => {
-    const url = `${root}/${path}`;
-    const headers: Record<string, string> = {};
-    if (auth && opts.token) headers.Authorization = `Bearer ${opts.token}`;
-    let res: Response;
-    try {
-      res = await fetch(url, { headers, signal: AbortSignal.timeout(timeoutMs) });
-    } catch (e) {
-      const err = e as Error & { cause?: Error };
-      const why =
-        err.name === "TimeoutError"
-          ? `timed out after ${timeoutMs} ms`
-          : (err.cause?.message ?? err.message);
-      throw new LogSourceError("unreachable", `cannot reach ${url}: ${why}`);
-    }
-    if (res.status === 404) {
-      await res.body?.cancel();
-      throw new LogSourceError("not-found", `${url}: 404 not found`, 404);
-    }
-    if (res.status === 401 || res.status === 403) {
-      await res.body?.cancel();
-      throw new LogSourceError(
-        "unauthorized",
-        `${url}: HTTP ${res.status}; entry bundles need a token with read scope (--token-file)`,
-        res.status,
-      );
-    }
-    if (!res.ok) {
-      await res.body?.cancel();
-      throw new LogSourceError("http", `${url}: HTTP ${res.status}`, res.status);
-    }
-    return readCapped(res, maxBytes, url);
-  };
-}
-
-/** Reads a body, refusing more than `max` bytes before buffering them. */
-async function readCapped(res: Response, max: number, url: string): Promise<Uint8Array> {
-  const declared = Number(res.headers.get("Content-Length") ?? "0");
-  if (declared > max) {
-    await res.body?.cancel();
-    throw new LogSourceError("http", `${url}: answer of ${declared} bytes exceeds ${max}`);
-  }
-  const chunks: Uint8Array[] = [];
-  let n = 0;
-  try {
-    const reader = res.body?.getReader();
-    for (let r = await reader?.read(); reader && r && !r.done; r = await reader.read()) {
-      n += r.value.length;
-      if (n > max) {
-        await reader.cancel();
-        throw new LogSourceError("http", `${url}: answer exceeds ${max} bytes`);
-      }
-      chunks.push(r.value);
-    }
-  } catch (e) {
-    if (e instanceof LogSourceError) throw e;
-    throw new LogSourceError("unreachable", `${url}: reading the answer: ${(e as Error).message}`);
-  }
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const c of chunks) {
-    out.set(c, o);
-    o += c.length;
-  }
-  return out;
+  return (path, maxBytes, auth) =>
+    httpGet(`${root}/${path}`, {
+      maxBytes,
+      timeoutMs: opts.timeoutMs,
+      headers: auth && opts.token ? { Authorization: `Bearer ${opts.token}` } : {},
+      authHint: "entry bundles need a token with read scope (--token-file)",
+    });
 }
 
 function dirReader(dir: string): RawReader {
@@ -196,14 +127,22 @@ function dirReader(dir: string): RawReader {
     const file = join(dir, ...path.split("/"));
     let data: Uint8Array;
     try {
+      // The size is checked before the file is read: a mirror directory is no more trusted.
+      const { size } = await stat(file);
+      if (size > maxBytes)
+        throw new LogSourceError(
+          "too-large",
+          `${file}: ${size} bytes, more than the cap of ${maxBytes}`,
+        );
       data = await readFile(file);
     } catch (e) {
+      if (e instanceof LogSourceError) throw e;
       const code = (e as NodeJS.ErrnoException).code;
       if (code === "ENOENT") throw new LogSourceError("not-found", `${file}: no such file`);
       throw new LogSourceError("unreachable", `cannot read ${file}: ${(e as Error).message}`);
     }
     if (data.length > maxBytes)
-      throw new LogSourceError("http", `${file}: ${data.length} bytes exceeds ${maxBytes}`);
+      throw new LogSourceError("too-large", `${file}: ${data.length} bytes, more than ${maxBytes}`);
     return new Uint8Array(data.buffer, data.byteOffset, data.length);
   };
 }

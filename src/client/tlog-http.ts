@@ -1,39 +1,32 @@
 // Reading a log over its public C2SP tlog-tiles API: the checkpoint and hash tiles, and proofs
 // rebuilt from those tiles (never taken from the log's JSON proof endpoints). Used by witnesses
-// and auditors; a log whose proof API lies cannot fool them.
+// (active polling, gossip with peers, tile checks) and by tests; a log whose proof API lies cannot
+// fool them. Every read is one LogSource read (log-source.ts): capped, timed out, body included,
+// with the one partial-to-full tile fallback.
 
-import { check } from "../log/errors.ts";
 import type { Hash, Hasher } from "../log/hash.ts";
 import { consistencyProof, treeRoot } from "../log/proof.ts";
 import { type TileFetcher, tileNodeReader } from "../log/tile-reader.ts";
-import { hashTilePath } from "../log/tiles.ts";
+import { httpGet, READ_CAPS, READ_TIMEOUT_MS } from "./http-read.ts";
+import { openLogSource } from "./log-source.ts";
 
-function join(base: string, path: string): string {
-  return `${base.replace(/\/+$/, "")}/${path}`;
+/**
+ * A signed note (a log's or a peer's checkpoint) at `url`, at most READ_CAPS.checkpoint bytes,
+ * as strict UTF-8.
+ */
+export async function fetchText(url: string, timeoutMs = READ_TIMEOUT_MS): Promise<string> {
+  const bytes = await httpGet(url, { maxBytes: READ_CAPS.checkpoint, timeoutMs });
+  return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
 }
 
-export async function fetchText(url: string, timeoutMs = 10_000): Promise<string> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
-  if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
-  return res.text();
-}
-
-export function fetchCheckpoint(logUrl: string): Promise<string> {
-  return fetchText(join(logUrl, "checkpoint"));
+export function fetchCheckpoint(logUrl: string, timeoutMs = READ_TIMEOUT_MS): Promise<string> {
+  return openLogSource(logUrl, { timeoutMs }).checkpoint();
 }
 
 /** Fetches hash tiles; falls back to the full tile when a partial one is gone (tlog-tiles). */
-export function httpTileFetcher(logUrl: string): TileFetcher {
-  return async (level, index, width) => {
-    for (const w of width < 256 ? [width, 256] : [256]) {
-      const res = await fetch(join(logUrl, hashTilePath({ level, index, width: w })), {
-        signal: AbortSignal.timeout(10_000),
-      });
-      if (res.ok) return new Uint8Array(await res.arrayBuffer());
-      if (res.status !== 404) throw new Error(`tile ${level}/${index}: HTTP ${res.status}`);
-    }
-    check(false, "not-found", `hash tile ${hashTilePath({ level, index, width })} is not served`);
-  };
+export function httpTileFetcher(logUrl: string, timeoutMs = READ_TIMEOUT_MS): TileFetcher {
+  const source = openLogSource(logUrl, { timeoutMs });
+  return (level, index, width) => source.hashTile(level, index, width);
 }
 
 /** PROOF(from, to) rebuilt from the log's tiles at size `to`. */
