@@ -17,6 +17,7 @@ import { replay } from "./replay.ts";
 import { serve } from "./serve.ts";
 import { sessions } from "./sessions.ts";
 import { tail } from "./tail.ts";
+import { uiCommand } from "./ui.ts";
 import { verify } from "./verify.ts";
 import { verifyEvidenceCommand } from "./verify-evidence.ts";
 import { witness } from "./witness.ts";
@@ -38,6 +39,7 @@ const commands: Command[] = [
   tail,
   replay,
   mirror,
+  uiCommand,
 ];
 
 function overview(): string {

@@ -21,7 +21,7 @@ import type { LogContext } from "../api/context.ts";
 import { Denials } from "../api/denials.ts";
 import { logMetrics } from "../api/metrics.ts";
 import { RateLimiter } from "../api/rate-limit.ts";
-import { UI_DIR } from "../api/routes/ui.ts";
+import { ensureUi } from "../api/routes/ui.ts";
 import { connectPostgres, type Sql } from "../db/client.ts";
 import { parseCheckpoint } from "../log/checkpoint.ts";
 import { bytesEqual } from "../log/encoding.ts";
@@ -95,17 +95,6 @@ async function checkReadDatabase(
     throw new Error(
       `the read database's newest checkpoint (size ${cp.size}) is not one this log signed: --read-database-url must point at a replica of this log's database and schema`,
     );
-  }
-}
-
-async function ensureUi(log: (msg: string) => void): Promise<void> {
-  if (existsSync(join(UI_DIR, "index.html"))) return;
-  try {
-    log("building the web UI (first start)…");
-    const { buildUi } = await import("../../scripts/build-ui.mjs");
-    await buildUi(UI_DIR);
-  } catch (e) {
-    log(`the web UI is unavailable: ${(e as Error).message}`);
   }
 }
 

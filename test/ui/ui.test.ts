@@ -336,6 +336,30 @@ describe.runIf(haveChromium)("web UI", () => {
     await page.close();
   });
 
+  it("`tmuxtrail ui --log URL` serves this installation's UI on this machine; a session verifies through it", {
+    timeout: 120_000,
+  }, async () => {
+    const ui = run(["ui", "--log", log.url, "--port", "0"]);
+    try {
+      const base = (await ui.waitFor(/web UI on (http:\/\/\S+)\/ui/, 60_000))[1]!;
+      const reader = await log.ctx.auth.create("ui local", ["read"], null);
+      const { page, failed, errors } = await newPage();
+      await page.goto(`${base}/ui`);
+      await page.fill('input[name="token"]', reader.token);
+      await page.fill('input[name="logKey"]', log.verifierKey);
+      await page.click('form[data-form="signin"] button[type="submit"]');
+      await page.locator(`tr[data-session="${sessionId(HOST, SERVER, "$2")}"]`).click();
+      const badge = page.locator("[data-verify]");
+      await expect.poll(() => badge.getAttribute("data-verify"), { timeout: 20_000 }).toBe("ok");
+      expect(errors).toEqual([]);
+      expect(failed).toEqual([]);
+      await page.close();
+    } finally {
+      ui.child.kill("SIGTERM");
+      await ui.exited;
+    }
+  });
+
   it("serves every asset itself, with a strict CSP, and deep links to index.html", async () => {
     const html = await fetch(`${log.url}/ui/sessions/${SESSION}`);
     expect(html.status).toBe(200);

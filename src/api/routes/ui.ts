@@ -3,6 +3,7 @@
 // not an asset answers index.html, so /ui/sessions/<id> survives a reload. The page reads the API
 // with the bearer token the user signs in with; its content reads are audited like any other.
 
+import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Hono } from "hono";
@@ -11,6 +12,18 @@ import { ApiError } from "../errors.ts";
 import type { Env } from "../http.ts";
 
 export const UI_DIR = join(ROOT, "dist", "ui");
+
+/** Builds the UI into UI_DIR when `npm ci` did not (esbuild is then needed at run time). */
+export async function ensureUi(log: (msg: string) => void): Promise<void> {
+  if (existsSync(join(UI_DIR, "index.html"))) return;
+  try {
+    log("building the web UI (first start)…");
+    const { buildUi } = await import("../../../scripts/build-ui.mjs");
+    await buildUi(UI_DIR);
+  } catch (e) {
+    log(`the web UI is unavailable: ${(e as Error).message}`);
+  }
+}
 
 const ASSETS: Record<string, string> = {
   "app.js": "text/javascript; charset=utf-8",
