@@ -18,6 +18,14 @@ log's hash tiles). With --peer it compares its checkpoints with other witnesses'
 signed, inconsistent checkpoints are a fork: kept as evidence (GET /v1/evidence), alerted, and
 the witness cosigns nothing further for that log.
 
+A witness following a log keeps the log's hash tiles that hash to a checkpoint it cosigned and
+serves them at /<hex SHA-256(origin)>/tile/... (C2SP tlog-tiles), so a peer can compare its head
+with this one even when the log withholds its tiles. A peer's head that cannot be compared (tiles
+withheld everywhere, the peer unreachable) is counted in tmuxtrail_witness_unreconciled_heads,
+logged each round, and once it stays so for --reconcile-deadline, alerted; this witness then
+cosigns nothing beyond the size it already cosigned for that log (add-checkpoint answers 503)
+until the comparison completes.
+
 Flags:
   --log SPEC              <origin>=<log verifier key>[@<log URL>], repeatable (required)
   --port N                listen port (default 8081)
@@ -30,7 +38,10 @@ Flags:
   --peer URL              another witness to gossip with, repeatable
   --gossip-interval D     how often to gossip (default 10s)
   --poll-interval D       how often to poll logs with a URL (default 5s)
-  --alert-url URL         POST a JSON alert here when a fork is found
+  --alert-url URL         POST a JSON alert here when a fork is found ({"event":"fork",...}) or
+                          when cosigning is held for an uncompared head ({"event":"unreconciled"})
+  --reconcile-deadline D  how long a peer's head may stay uncompared before cosigning beyond
+                          this witness's size is held (default 5m)
 
 Prints the witness's cosignature verifier key: give it to logs (serve --witness <key>@<url>)
 and to verifiers (--witness-key).`,
@@ -48,16 +59,19 @@ and to verifiers (--witness-key).`,
       "gossip-interval": { type: "string" },
       "poll-interval": { type: "string" },
       "alert-url": { type: "string" },
+      "reconcile-deadline": { type: "string" },
     });
     if (!v.log?.length)
       throw new UsageError("at least one --log <origin>=<vkey>[@<url>] is required");
     let logs: ReturnType<typeof parseLogSpec>[];
     let gossip: number;
     let poll: number;
+    let reconcile: number;
     try {
       logs = v.log.map(parseLogSpec);
       gossip = parseDuration(v["gossip-interval"] ?? "10s", "--gossip-interval");
       poll = parseDuration(v["poll-interval"] ?? "5s", "--poll-interval");
+      reconcile = parseDuration(v["reconcile-deadline"] ?? "5m", "--reconcile-deadline");
     } catch (e) {
       throw new UsageError((e as Error).message);
     }
@@ -78,6 +92,7 @@ and to verifiers (--witness-key).`,
       alertUrl: v["alert-url"],
       gossipIntervalMs: gossip,
       pollIntervalMs: poll,
+      reconcileDeadlineMs: reconcile,
     });
     console.log(`tmuxtrail witness listening on ${w.url}`);
     console.log(`  cosignature key  ${w.cosignatureKey}`);

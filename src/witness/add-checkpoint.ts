@@ -7,6 +7,8 @@
 //   4. old > checkpoint size .................................................... 400
 //   5. fork evidence recorded for this log: cosign nothing further .............. 422
 //   6. old ≠ the size last cosigned (0 if never) ... 409, text/x.tlog.size "<size>\n"
+//   6b. a peer's head for this log left uncompared past the reconcile deadline
+//      (unreconciled.ts): cosign nothing beyond the size already cosigned .......... 503
 //   7. size 0 without the empty root; a proof with old 0; a failing consistency
 //      proof; the same size with a different root (recorded as fork evidence) .. 422
 //      A failing proof is recorded as evidence only under rule 1 (evidence.ts): when it
@@ -33,6 +35,7 @@ import { parseAddCheckpoint } from "../log/tlog-witness.ts";
 import { judgeConsistency, recordEvidence } from "./evidence.ts";
 import type { WitnessMetrics } from "./metrics.ts";
 import { compareAndSwap, hasEvidence, readState } from "./store.ts";
+import { DEFAULT_RECONCILE_DEADLINE, holdingSince } from "./unreconciled.ts";
 
 export interface WitnessedLog {
   origin: string;
@@ -53,14 +56,21 @@ export interface WitnessDeps {
   /** Fault injection for tests: runs after the state is durable and before the answer. */
   afterCommit?: () => void;
   onEvidence?: (origin: string, detail: string) => void;
+  /** Seconds a peer's head may stay uncompared before cosigning is held (unreconciled.ts). */
+  reconcileDeadline?: number;
+  /** Called once when cosigning of a log becomes held. */
+  onHold?: (origin: string, detail: string) => void;
 }
 
 export type AddResult =
   | { status: 200; cosignature: string; size: number }
   | { status: 409; size: number }
-  | { status: 400 | 403 | 404 | 422; message: string };
+  | { status: 400 | 403 | 404 | 422 | 503; message: string };
 
-const fail = (status: 400 | 403 | 404 | 422, message: string): AddResult => ({ status, message });
+const fail = (status: 400 | 403 | 404 | 422 | 503, message: string): AddResult => ({
+  status,
+  message,
+});
 
 /** A log-signed checkpoint as the witness keeps it: its text and the log signatures that verified. */
 export function logSignedNote(opened: OpenedCheckpoint): string {
@@ -107,6 +117,17 @@ export async function addCheckpoint(deps: WitnessDeps, body: string): Promise<Ad
   const state = await readState(deps.sql, origin);
   const latest = state?.size ?? 0;
   if (req.old !== latest) return { status: 409, size: latest };
+  // 6b.
+  if (cp.size > latest) {
+    const deadline = deps.reconcileDeadline ?? DEFAULT_RECONCILE_DEADLINE;
+    const open = await holdingSince(deps.sql, origin, deps.now(), deadline);
+    if (open) {
+      return fail(
+        503,
+        `cosigning of ${origin} beyond size ${latest} is held: the head of size ${open.peerSize ?? "unknown"} of peer ${open.peer} has not been compared with it for ${Math.floor(deps.now() - open.since)} s (${open.reason})`,
+      );
+    }
+  }
   // 7.
   try {
     if (cp.size === 0 && !bytesEqual(cp.root, deps.hasher.emptyRoot())) {

@@ -1,18 +1,30 @@
 // The witness's active side: following logs that have a URL (poll /checkpoint, compare it with
-// what was cosigned through the log's own tiles, cosign through the same add-checkpoint path) and
-// gossip with peer witnesses (fetch their latest cosigned checkpoint per origin and compare it
-// with ours). Comparisons of different sizes go through tile-check.ts under rule 1 of DESIGN
-// section 6: only a proof that reproduces the larger signed root and implies another smaller root
-// is a fork (stored, alerted; the witness cosigns nothing further for that log). Tiles that do not
-// reproduce a signed root are a lying or broken tile server: counted in
-// tmuxtrail_witness_bad_tiles_total, logged, nothing cosigned, retried at the next poll.
-// Once evidence is held for a log, it is neither followed nor gossiped: nothing is cosigned and
-// nothing more is recorded for it.
+// what was cosigned through the log's own tiles, cosign through the same add-checkpoint path, then
+// keep the log's hash tiles bound to what was cosigned, tile-store.ts) and gossip with peer
+// witnesses (fetch their latest cosigned checkpoint per origin and compare it with ours).
+//
+// Comparisons of different sizes go through tile-check.ts under rule 1 of DESIGN section 6: only a
+// proof that reproduces the larger signed root and implies another smaller root is a fork (stored,
+// alerted; the witness cosigns nothing further for that log). The tiles at the larger size are read
+// from whoever holds that head, then from the log:
+//   our head is larger     this witness's stored tiles, then the log's
+//   the peer's is larger   the peer's tiles (/<hex SHA-256(origin)>/tile/...), then the log's
+// A log that shows W1 one tree and W2 another at different sizes is caught by the witness holding
+// the larger head even when it withholds its tiles: that witness kept the tiles of its own view.
+// Tiles that do not reproduce a signed root are a lying or broken server: counted in
+// tmuxtrail_witness_bad_tiles_total, logged, never evidence, and the next source is tried.
+//
+// A comparison that cannot be completed (no source serves the tiles, the peer is unreachable or
+// serves no valid checkpoint) is never dropped: unreconciled.ts counts, logs and, past the
+// reconcile deadline, holds cosigning beyond our head. Once evidence is held for a log, it is
+// neither followed nor gossiped: nothing is cosigned and nothing more is recorded for it.
 
-import { fetchCheckpoint, fetchText } from "../client/tlog-http.ts";
+import { fetchCheckpoint, fetchText, httpTileFetcher } from "../client/tlog-http.ts";
 import { type OpenedCheckpoint, openCheckpoint } from "../log/checkpoint.ts";
 import { base64Encode, bytesEqual, hexEncode, utf8Encode } from "../log/encoding.ts";
+import { isTrailError } from "../log/errors.ts";
 import { type Hash, sha256 } from "../log/hash.ts";
+import type { TileFetcher } from "../log/tile-reader.ts";
 import { formatAddCheckpoint } from "../log/tlog-witness.ts";
 import {
   addCheckpoint,
@@ -23,8 +35,19 @@ import {
 import { recordEvidence } from "./evidence.ts";
 import { hasEvidence, readState } from "./store.ts";
 import { compareThroughTiles, type TileComparison } from "./tile-check.ts";
+import { storedTileFetcher, syncTiles } from "./tile-store.ts";
+import { clearUnreconciled, DEFAULT_RECONCILE_DEADLINE, markUnreconciled } from "./unreconciled.ts";
 
 export const originHash = (origin: string) => hexEncode(sha256(utf8Encode(origin)));
+
+/** Where a witness serves its checkpoint and tiles for `origin`: /<hex SHA-256(origin)>. */
+export const witnessLogUrl = (witness: string, origin: string) =>
+  `${witness.replace(/\/+$/, "")}/${originHash(origin)}`;
+
+/** Per witness, the (origin, peer) holds already alerted, so each is alerted once. */
+const alerted = new WeakMap<WitnessDeps, Set<string>>();
+
+const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 /** compareThroughTiles, counting an unreachable log. */
 async function viaTiles(
@@ -34,12 +57,10 @@ async function viaTiles(
   big: { size: number; root: Hash },
 ): Promise<TileComparison> {
   try {
-    return await compareThroughTiles(log.url, small, big, deps.hasher);
+    return await compareThroughTiles(httpTileFetcher(log.url), small, big, deps.hasher);
   } catch (e) {
     deps.metrics.unreachable.inc({ origin: log.origin });
-    throw new Error(`reading the hash tiles at size ${big.size}: ${(e as Error).message}`, {
-      cause: e,
-    });
+    throw new Error(`reading the hash tiles at size ${big.size}: ${message(e)}`, { cause: e });
   }
 }
 
@@ -66,8 +87,9 @@ export async function followLog(
   if (state && cp.size <= old) {
     if (cp.size === old && !bytesEqual(cp.root, state.root)) {
       await addCheckpoint(deps, formatAddCheckpoint({ old, proof: [], checkpoint: note })); // records the fork
+      return;
     }
-    return;
+    return keepTiles(deps, { ...log, url }, logLine);
   }
   let proof: Hash[] = [];
   if (state && old > 0) {
@@ -95,6 +117,25 @@ export async function followLog(
   if (r.status !== 200 && r.status !== 409) {
     logLine(`following ${origin}: ${r.status} ${r.message}`);
   }
+  await keepTiles(deps, { ...log, url }, logLine);
+}
+
+/** One tile-store round at the cosigned head; a failure is logged and retried next poll. */
+async function keepTiles(
+  deps: WitnessDeps,
+  log: WitnessedLog & { url: string },
+  logLine: (m: string) => void,
+): Promise<void> {
+  const state = await readState(deps.sql, log.origin);
+  if (!state) return;
+  try {
+    await syncTiles(deps.sql, log.origin, state, httpTileFetcher(log.url), deps.hasher);
+  } catch (e) {
+    if (isTrailError(e) && e.code !== "not-found")
+      deps.metrics.badTiles.inc({ origin: log.origin });
+    else deps.metrics.unreachable.inc({ origin: log.origin });
+    logLine(`keeping the hash tiles of ${log.origin} at size ${state.size}: ${message(e)}`);
+  }
 }
 
 /** One gossip round with one peer for one log. */
@@ -104,55 +145,102 @@ export async function gossipWith(
   log: WitnessedLog,
   logLine: (m: string) => void = () => {},
 ): Promise<void> {
-  if (await hasEvidence(deps.sql, log.origin)) return;
+  const origin = log.origin;
+  const key = `${origin}\n${peer}`;
+  const seen = alerted.get(deps) ?? alerted.set(deps, new Set()).get(deps)!;
+  const settled = () => {
+    seen.delete(key);
+    return clearUnreconciled(deps.sql, origin, peer);
+  };
+  const unsettled = async (peerSize: number | null, reason: string) => {
+    const now = deps.now();
+    const row = await markUnreconciled(deps.sql, { origin, peer, peerSize, reason }, now);
+    const deadline = deps.reconcileDeadline ?? DEFAULT_RECONCILE_DEADLINE;
+    const held = row.since + deadline <= now;
+    logLine(
+      `gossip with ${peer} about ${origin}: UNRECONCILED for ${Math.floor(now - row.since)} s: ${reason}${held ? `; cosigning beyond our size is held until the comparison completes` : ""}`,
+    );
+    if (held && !seen.has(key)) {
+      seen.add(key);
+      deps.onHold?.(origin, `peer ${peer}: ${reason}`);
+    }
+  };
+  if (await hasEvidence(deps.sql, origin)) return settled();
+  const state = await readState(deps.sql, origin);
+  if (!state) return settled(); // nothing cosigned here to compare
   let note: string;
   try {
-    note = await fetchText(`${peer.replace(/\/+$/, "")}/${originHash(log.origin)}/checkpoint`);
-  } catch {
-    return; // the peer has nothing for this log, or is down
+    note = await fetchText(`${witnessLogUrl(peer, origin)}/checkpoint`);
+  } catch (e) {
+    // A peer that has cosigned nothing for this log has nothing to compare.
+    if ((e as { status?: number }).status === 404 || /HTTP 404\b/.test(message(e)))
+      return settled();
+    return unsettled(null, `the peer is unreachable: ${message(e)}`);
   }
   let opened: OpenedCheckpoint;
   try {
-    opened = openCheckpoint(note, log.verifiers, [], 0, log.origin);
-  } catch {
-    return; // not signed by the log: not evidence of anything
+    opened = openCheckpoint(note, log.verifiers, [], 0, origin);
+  } catch (e) {
+    return unsettled(null, `the peer serves no checkpoint signed by the log: ${message(e)}`);
   }
   const theirs = { size: opened.checkpoint.size, root: opened.checkpoint.root };
   const theirNote = logSignedNote(opened);
-  const state = await readState(deps.sql, log.origin);
-  if (!state) return;
   if (theirs.size === state.size) {
     if (!bytesEqual(theirs.root, state.root)) {
       await recordEvidence(deps, log, {
-        origin: log.origin,
+        origin,
         kind: "same-size-different-root",
         notes: [state.note, theirNote],
         detail: `peer ${peer} holds a checkpoint of size ${theirs.size} with another root`,
       });
     }
-    return;
+    return settled();
   }
-  if (!log.url) return; // different sizes: only the log's tiles can tell
-  const [small, big, smallNote, bigNote] =
-    theirs.size < state.size
-      ? [theirs, state, theirNote, state.note]
-      : [state, theirs, state.note, theirNote];
-  if (small.size === 0) return;
-  const c = await viaTiles(deps, { ...log, url: log.url }, small, big);
-  if (c.kind === "bad-tiles") {
-    deps.metrics.badTiles.inc({ origin: log.origin });
-    logLine(
-      `gossip with ${peer} about ${log.origin}: ${c.reason}. Either the tile server is lying or broken, or the log signed another tree of size ${big.size}; not evidence`,
-    );
-    return;
+  const oursIsLarger = theirs.size < state.size;
+  const [small, big, smallNote, bigNote] = oursIsLarger
+    ? [theirs, state, theirNote, state.note]
+    : [state, theirs, state.note, theirNote];
+  if (small.size === 0) return settled();
+  const sources: { name: string; fetch: TileFetcher; isLog?: true }[] = [
+    oursIsLarger
+      ? { name: "this witness's tiles", fetch: storedTileFetcher(deps.sql, origin) }
+      : { name: `the peer's tiles`, fetch: httpTileFetcher(witnessLogUrl(peer, origin)) },
+  ];
+  if (log.url)
+    sources.push({ name: "the log's tiles", fetch: httpTileFetcher(log.url), isLog: true });
+  const failures: string[] = [];
+  for (const s of sources) {
+    let c: TileComparison;
+    try {
+      c = await compareThroughTiles(s.fetch, small, big, deps.hasher);
+    } catch (e) {
+      if (s.isLog) deps.metrics.unreachable.inc({ origin });
+      failures.push(`${s.name} at size ${big.size}: ${message(e)}`);
+      continue;
+    }
+    if (c.kind === "bad-tiles") {
+      deps.metrics.badTiles.inc({ origin });
+      logLine(
+        `gossip with ${peer} about ${origin}: ${s.name}: ${c.reason}. Either that tile server is lying or broken, or the log signed another tree of size ${big.size}; not evidence`,
+      );
+      failures.push(`${s.name} at size ${big.size}: ${c.reason}`);
+      continue;
+    }
+    if (c.kind === "fork") {
+      await recordEvidence(deps, log, {
+        origin,
+        kind: "inconsistent",
+        notes: [smallNote, bigNote],
+        proof: c.proof.map(base64Encode),
+        detail: `checkpoints of size ${small.size} and ${big.size} (one from peer ${peer}) are not consistent: ${s.name} reproduce the larger and show another tree at the smaller size`,
+      });
+    }
+    return settled();
   }
-  if (c.kind === "fork") {
-    await recordEvidence(deps, log, {
-      origin: log.origin,
-      kind: "inconsistent",
-      notes: [smallNote, bigNote],
-      proof: c.proof.map(base64Encode),
-      detail: `checkpoints of size ${small.size} and ${big.size} (one from peer ${peer}) are not consistent: the log's tiles reproduce the larger and show another tree at the smaller size`,
-    });
-  }
+  return unsettled(
+    theirs.size,
+    `our size ${state.size} and the peer's ${theirs.size} could not be compared: ${
+      failures.join("; ") || "no source of tiles (the log has no URL here)"
+    }`,
+  );
 }

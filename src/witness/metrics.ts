@@ -11,6 +11,11 @@
 //   tmuxtrail_witness_fork_evidence{origin}      pieces of fork evidence held for the log (> 0: it
 //                                                cosigns nothing further for it)
 //   tmuxtrail_witness_cosigned_size{origin}      the tree size it last cosigned
+//   tmuxtrail_witness_unreconciled_heads{origin} peers' heads for the log it could not compare with
+//                                                its own (tiles withheld, peer unreachable, a
+//                                                timeout): alert when above 0 for a few rounds
+//   tmuxtrail_witness_cosigning_held{origin}     1 while one of them is older than the reconcile
+//                                                deadline: nothing beyond its size is cosigned
 
 import { Counter, Gauge, Registry } from "../api/metrics.ts";
 import type { Sql } from "../db/client.ts";
@@ -40,6 +45,18 @@ export function witnessMetrics() {
     cosignedSize: r.register(
       new Gauge("tmuxtrail_witness_cosigned_size", "The tree size this witness last cosigned"),
     ),
+    unreconciledHeads: r.register(
+      new Gauge(
+        "tmuxtrail_witness_unreconciled_heads",
+        "Peers' heads for the log not yet compared with this witness's own (tiles withheld, peer unreachable, timeout)",
+      ),
+    ),
+    cosigningHeld: r.register(
+      new Gauge(
+        "tmuxtrail_witness_cosigning_held",
+        "1 while a peer's head stays uncompared past the reconcile deadline: nothing beyond the cosigned size is cosigned",
+      ),
+    ),
   };
 }
 
@@ -50,6 +67,7 @@ export async function renderWitnessMetrics(
   sql: Sql,
   m: WitnessMetrics,
   origins: Iterable<string>,
+  hold: { now: number; deadline: number },
 ): Promise<string> {
   const sizes = await sql.query<{ origin: string; size: number }>(
     "SELECT origin, size FROM witness_logs",
@@ -57,7 +75,14 @@ export async function renderWitnessMetrics(
   const forks = await sql.query<{ origin: string; n: number }>(
     "SELECT origin, count(*)::int AS n FROM evidence GROUP BY origin",
   );
+  const open = await sql.query<{ origin: string; n: number; oldest: number }>(
+    `SELECT origin, count(*)::int AS n, extract(epoch FROM min(since))::float8 AS oldest
+       FROM witness_unreconciled GROUP BY origin`,
+  );
   for (const origin of origins) {
+    const u = open.find((o) => o.origin === origin);
+    m.unreconciledHeads.set(Number(u?.n ?? 0), { origin });
+    m.cosigningHeld.set(u && Number(u.oldest) + hold.deadline <= hold.now ? 1 : 0, { origin });
     m.forkEvidence.set(Number(forks.find((f) => f.origin === origin)?.n ?? 0), { origin });
     const size = sizes.find((s) => s.origin === origin)?.size;
     if (size !== undefined) m.cosignedSize.set(Number(size), { origin });

@@ -1,5 +1,7 @@
-// Comparing two log-signed tree heads through the log's own hash tiles (C2SP tlog-tiles, read at
-// the larger size), under rule 1 of DESIGN section 6 (evidence.ts). Three outcomes, one a fork:
+// Comparing two log-signed tree heads through hash tiles at the larger size (C2SP tlog-tiles): the
+// log's own, a peer witness's (served under its per-log path, tile-store.ts) or this witness's
+// stored ones; under rule 1 of DESIGN section 6 (evidence.ts) the source does not matter, since
+// only the signed roots are trusted. Three outcomes, one a fork:
 //
 //   consistent  the tiles reproduce the larger signed root and imply the smaller signed root
 //   fork        they reproduce the larger signed root and imply another root at the smaller size
@@ -8,14 +10,13 @@
 //               witness cosigns nothing on them, counts and logs it, and tries again next poll.
 //
 // A tile that cannot be had (refused, timed out, an HTTP error, not served) is thrown as it is:
-// the log is unreachable, which proves nothing either way.
+// the source is unreachable, which proves nothing either way.
 
-import { httpTileFetcher } from "../client/tlog-http.ts";
 import { isPowerOfTwo } from "../log/bits.ts";
 import { isTrailError } from "../log/errors.ts";
 import type { Hash, Hasher } from "../log/hash.ts";
 import { explicitConsistencyProof } from "../log/proof.ts";
-import { tileNodeReader } from "../log/tile-reader.ts";
+import { type TileFetcher, tileNodeReader } from "../log/tile-reader.ts";
 import { judgeConsistency } from "./evidence.ts";
 
 export type TileComparison =
@@ -25,16 +26,16 @@ export type TileComparison =
   | { kind: "fork"; proof: Hash[] }
   | { kind: "bad-tiles"; reason: string };
 
-/** Compares `small` with `big` (0 < small.size < big.size) through the tiles at `logUrl`. */
+/** Compares `small` with `big` (0 < small.size < big.size) through the tiles `fetchTile` reads. */
 export async function compareThroughTiles(
-  logUrl: string,
+  fetchTile: TileFetcher,
   small: { size: number; root: Hash },
   big: { size: number; root: Hash },
   hasher: Hasher,
 ): Promise<TileComparison> {
   let proof: Hash[];
   try {
-    const read = tileNodeReader(big.size, httpTileFetcher(logUrl), hasher);
+    const read = tileNodeReader(big.size, fetchTile, hasher);
     proof = await explicitConsistencyProof(small.size, big.size, read, hasher);
   } catch (e) {
     // A short or ragged tile is a bad answer; a missing one is an unreachable log.

@@ -1,5 +1,6 @@
 // Assembles a running witness: its own storage (PGlite in <data>/db, or PostgreSQL), its key, the
-// logs it follows, the HTTP API, active polling of logs with a URL and gossip with peers.
+// logs it follows, the HTTP API, active polling of logs with a URL (which also keeps their hash
+// tiles), and gossip with peers whose uncompared heads hold cosigning past the reconcile deadline.
 
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -21,6 +22,7 @@ import { verifyEvidence } from "./evidence.ts";
 import { followLog, gossipWith } from "./gossip.ts";
 import { witnessMetrics } from "./metrics.ts";
 import { listEvidence } from "./store.ts";
+import { DEFAULT_RECONCILE_DEADLINE, forgetOtherPeers } from "./unreconciled.ts";
 
 export interface WitnessConfig {
   port: number;
@@ -35,6 +37,8 @@ export interface WitnessConfig {
   alertUrl?: string;
   gossipIntervalMs: number;
   pollIntervalMs: number;
+  /** How long a peer's head may stay uncompared before cosigning is held (default 5 min). */
+  reconcileDeadlineMs?: number;
 }
 
 export interface RunningWitness {
@@ -105,15 +109,21 @@ export async function startWitness(
       );
     }
   }
-  const alert = async (origin: string, detail: string) => {
-    log(`ALERT: fork evidence for ${origin}: ${detail}`);
+  // A peer no longer configured leaves no open comparison behind to hold cosigning.
+  await forgetOtherPeers(storage.sql, cfg.peers);
+  const alert = async (origin: string, detail: string, event: "fork" | "unreconciled" = "fork") => {
+    log(
+      event === "fork"
+        ? `ALERT: fork evidence for ${origin}: ${detail}`
+        : `ALERT: a peer's head for ${origin} stayed uncompared past the reconcile deadline; cosigning beyond this witness's size is held until the comparison completes: ${detail}`,
+    );
     if (!cfg.alertUrl) return;
     try {
-      const evidence = await listEvidence(storage.sql, origin);
+      const evidence = event === "fork" ? await listEvidence(storage.sql, origin) : [];
       await fetch(cfg.alertUrl, {
         method: "POST",
         headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ event: "fork", origin, detail, evidence }),
+        body: JSON.stringify({ event, origin, detail, evidence }),
         signal: AbortSignal.timeout(10_000),
       });
     } catch (e) {
@@ -128,6 +138,8 @@ export async function startWitness(
     metrics: witnessMetrics(),
     now: () => Date.now() / 1000,
     onEvidence: (origin, detail) => void alert(origin, detail),
+    reconcileDeadline: (cfg.reconcileDeadlineMs ?? DEFAULT_RECONCILE_DEADLINE * 1000) / 1000,
+    onHold: (origin, detail) => void alert(origin, detail, "unreconciled"),
     // Fault injection for the restart drill: die after the state is durable, before answering.
     afterCommit:
       process.env.TMUXTRAIL_FAULT === "witness-after-commit"

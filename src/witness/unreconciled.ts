@@ -1,0 +1,89 @@
+// Peer heads this witness could not compare with its own (gossip.ts): the log withheld the tiles,
+// the peer was unreachable or timed out, or it served tiles that do not reproduce its head. Such a
+// comparison is never dropped: one row per (origin, peer) holds since when it is open and why,
+// counted in tmuxtrail_witness_unreconciled_heads{origin}, logged at every failed round and alerted
+// once when the hold begins. A completed comparison (equal heads, a consistency proof either way,
+// or fork evidence) deletes the row.
+//
+// The hold: once a row for a log is older than the reconcile deadline (default 5 minutes), the
+// witness cosigns no checkpoint of that log beyond the size it already cosigned (add-checkpoint
+// answers 503) until every comparison for it completes. A log that shows W1 one tree and W2
+// another at different sizes, and withholds the tiles that would compare them, thereby stops
+// gathering cosignatures from both. Times are the witness's clock (deps.now, Unix seconds).
+
+import type { Sql } from "../db/client.ts";
+
+/** Seconds an open comparison may last before the witness holds cosigning for that log. */
+export const DEFAULT_RECONCILE_DEADLINE = 300;
+
+export interface Unreconciled {
+  origin: string;
+  peer: string;
+  peerSize: number | null;
+  /** Unix seconds. */
+  since: number;
+  reason: string;
+}
+
+/** Records (or refreshes the reason of) an open comparison; returns the row, `since` kept. */
+export async function markUnreconciled(
+  sql: Sql,
+  row: Omit<Unreconciled, "since">,
+  now: number,
+): Promise<Unreconciled> {
+  const rows = await sql.query<{ since: number }>(
+    `INSERT INTO witness_unreconciled (origin, peer, peer_size, since, reason)
+       VALUES ($1, $2, $3, to_timestamp($4), $5)
+     ON CONFLICT (origin, peer) DO UPDATE SET peer_size = excluded.peer_size, reason = excluded.reason
+     RETURNING extract(epoch FROM since)::float8 AS since`,
+    [row.origin, row.peer, row.peerSize, now, row.reason],
+  );
+  return { ...row, since: Number(rows[0]!.since) };
+}
+
+/** The comparison with `peer` about `origin` completed. */
+export async function clearUnreconciled(sql: Sql, origin: string, peer: string): Promise<void> {
+  await sql.query("DELETE FROM witness_unreconciled WHERE origin = $1 AND peer = $2", [
+    origin,
+    peer,
+  ]);
+}
+
+/** Forgets rows of peers no longer configured (called at start). */
+export async function forgetOtherPeers(sql: Sql, peers: readonly string[]): Promise<void> {
+  await sql.query("DELETE FROM witness_unreconciled WHERE NOT (peer = ANY($1::text[]))", [
+    [...peers],
+  ]);
+}
+
+export async function listUnreconciled(sql: Sql, origin?: string): Promise<Unreconciled[]> {
+  const rows = await sql.query<{
+    origin: string;
+    peer: string;
+    peer_size: number | null;
+    since: number;
+    reason: string;
+  }>(
+    `SELECT origin, peer, peer_size, extract(epoch FROM since)::float8 AS since, reason
+       FROM witness_unreconciled ${origin === undefined ? "" : "WHERE origin = $1"}
+      ORDER BY origin, peer`,
+    origin === undefined ? [] : [origin],
+  );
+  return rows.map((r) => ({
+    origin: r.origin,
+    peer: r.peer,
+    peerSize: r.peer_size === null ? null : Number(r.peer_size),
+    since: Number(r.since),
+    reason: r.reason,
+  }));
+}
+
+/** The oldest open comparison for `origin` past the deadline, if any: cosigning is then held. */
+export async function holdingSince(
+  sql: Sql,
+  origin: string,
+  now: number,
+  deadline: number,
+): Promise<Unreconciled | undefined> {
+  return (await listUnreconciled(sql, origin)).find((r) => r.since + deadline <= now);
+}
