@@ -42,10 +42,12 @@ import { foldPerfect } from "../log/tile-reader.ts";
 import {
   entriesPath,
   hashTilePath,
+  nodesAtTileLevel,
   TILE_WIDTH,
   type TileCoord,
   tileForStoredNode,
-  tilesForSize,
+  tileLevels,
+  walkTiles,
 } from "../log/tiles.ts";
 import { type LogSource, openLogSource } from "./log-source.ts";
 import {
@@ -132,27 +134,51 @@ class View implements LogSource {
   }
 }
 
-/** Runs `f` over `items` with at most `n` in flight, in order of start; stops at the first error. */
+/**
+ * Runs `f` over `items` with at most `n` in flight, in order of start; stops at the first error.
+ * `items` is pulled one at a time (an async generator queues concurrent next() calls), so a walk
+ * over size/256 tiles never becomes a list of them.
+ */
 async function pool<T>(
-  items: readonly T[],
+  items: AsyncIterable<T>,
   n: number,
   f: (t: T) => Promise<void>,
   signal?: AbortSignal,
 ) {
-  let next = 0;
+  const it = items[Symbol.asyncIterator]();
   let failed = false;
   const worker = async () => {
-    while (next < items.length && !failed) {
+    while (!failed) {
       signal?.throwIfAborted();
+      const r = await it.next();
+      if (r.done) return;
       try {
-        await f(items[next++]!);
+        await f(r.value);
       } catch (e) {
         failed = true;
         throw e;
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
+  await Promise.all(Array.from({ length: n }, worker));
+}
+
+/** The tiles of `tiles` the mirror directory does not hold yet, checked one at a time. */
+async function* lacking(dir: string, tiles: Iterable<TileCoord>): AsyncGenerator<TileCoord> {
+  for (const t of tiles) if (!(await exists(dir, hashTilePath(t)))) yield t;
+}
+
+/** The full tiles of one level, in index order. */
+function* fullTiles(size: number, level: number): Generator<TileCoord> {
+  for (const t of walkTiles(size, level)) if (t.width === TILE_WIDTH) yield t;
+}
+
+/** The partial tile of each level that has one, bottom up. */
+function* partialTiles(size: number): Generator<TileCoord> {
+  for (let level = 0; level < tileLevels(size); level++) {
+    const n = nodesAtTileLevel(size, level);
+    if (n % TILE_WIDTH) yield { level, index: Math.floor(n / TILE_WIDTH), width: n % TILE_WIDTH };
+  }
 }
 
 /** The subtree hash of a full tile's 256 hashes. */
@@ -243,17 +269,17 @@ export async function mirrorRound(o: MirrorOptions): Promise<MirrorRound> {
   view.frozen = true;
 
   // B. Hash tiles: the missing full ones top down, each against its verified parent; the partials.
+  // Walked lazily (generators): memory does not grow with the checkpoint's size.
   const touched = new Set<string>();
-  const all = tilesForSize(cp.size);
-  const missing: TileCoord[] = [];
-  for (const t of all) if (!(await exists(dir, hashTilePath(t)))) missing.push(t);
-  const levels = [...new Set(missing.map((t) => t.level))].sort((a, b) => b - a);
   let tilesWritten = 0;
-  const newFull: string[] = [];
-  for (const level of levels) {
-    const full = missing.filter((t) => t.level === level && t.width === TILE_WIDTH);
+  /** Full tiles and bundles written this round whose partial (`<path>.p`) is on disk. */
+  const superseded: string[] = [];
+  const noteSuperseded = (path: string) => {
+    if (existsSync(join(dir, ...`${path}.p`.split("/")))) superseded.push(path);
+  };
+  for (let level = tileLevels(cp.size) - 1; level >= 0; level--) {
     await pool(
-      full,
+      lacking(dir, fullTiles(cp.size, level)),
       conc,
       async (t) => {
         const path = hashTilePath(t);
@@ -270,14 +296,13 @@ export async function mirrorRound(o: MirrorOptions): Promise<MirrorRound> {
             `${upstream.where}: ${path} does not hash to entry ${off} of ${hashTilePath(parent)} (verified against the checkpoint of size ${cp.size}); nothing more written`,
           );
         touched.add(await writeAtomic(dir, path, data));
-        newFull.push(path);
+        noteSuperseded(path);
         tilesWritten++;
       },
       signal,
     );
   }
-  for (const t of missing) {
-    if (t.width === TILE_WIDTH) continue;
+  for await (const t of lacking(dir, partialTiles(cp.size))) {
     signal?.throwIfAborted();
     const path = hashTilePath(t);
     const data = view.fetched.get(path);
@@ -289,15 +314,16 @@ export async function mirrorRound(o: MirrorOptions): Promise<MirrorRound> {
 
   // C. Entry bundles, each leaf against the level-0 hash tile now in the mirror.
   let bundlesWritten = 0;
-  const newFullBundles: string[] = [];
   if (o.entries) {
-    const bundles: { index: number; width: number }[] = [];
-    for (let b = 0; b * TILE_WIDTH < cp.size; b++) {
-      const width = Math.min(TILE_WIDTH, cp.size - b * TILE_WIDTH);
-      if (!(await exists(dir, entriesPath(b, width)))) bundles.push({ index: b, width });
-    }
+    const size = cp.size;
+    const bundles = async function* () {
+      for (let b = 0; b * TILE_WIDTH < size; b++) {
+        const width = Math.min(TILE_WIDTH, size - b * TILE_WIDTH);
+        if (!(await exists(dir, entriesPath(b, width)))) yield { index: b, width };
+      }
+    };
     await pool(
-      bundles,
+      bundles(),
       conc,
       async ({ index, width }) => {
         const path = entriesPath(index, width);
@@ -311,7 +337,7 @@ export async function mirrorRound(o: MirrorOptions): Promise<MirrorRound> {
             );
         });
         touched.add(await writeAtomic(dir, path, encodeBundle(leaves)));
-        if (width === TILE_WIDTH) newFullBundles.push(path);
+        if (width === TILE_WIDTH) noteSuperseded(path);
         bundlesWritten++;
       },
       signal,
@@ -335,7 +361,7 @@ export async function mirrorRound(o: MirrorOptions): Promise<MirrorRound> {
   // E. Partials superseded by a full tile written this round.
   let partialsRemoved = 0;
   if (!o.keepPartials) {
-    for (const full of [...newFull, ...newFullBundles]) {
+    for (const full of superseded) {
       const p = join(dir, ...`${full}.p`.split("/"));
       if (existsSync(p)) {
         await rm(p, { recursive: true, force: true });

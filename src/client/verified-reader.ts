@@ -41,7 +41,7 @@ import {
   TILE_WIDTH,
   type TileCoord,
   tileForStoredNode,
-  tilesForSize,
+  walkTiles,
 } from "../log/tiles.ts";
 import type { LogSource } from "./log-source.ts";
 
@@ -208,7 +208,7 @@ export async function verifyConsistencyFromTiles(
  */
 export async function verifyAllTiles(tree: TileTree, cp: Checkpoint): Promise<number> {
   let checked = 0;
-  for (const child of tilesForSize(cp.size)) {
+  for (const child of walkTiles(cp.size)) {
     if (child.width !== TILE_WIDTH) continue;
     if (nodesAtTileLevel(cp.size, child.level + 1) <= child.index) continue;
     const parent = tileForStoredNode(child.level + 1, child.index, cp.size);

@@ -13,6 +13,17 @@ import type { Hash } from "./hash.ts";
 import { ALG_COSIGNATURE_V1, ALG_ED25519, type Verifier } from "./keys.ts";
 import { openNote, signatureLine } from "./note.ts";
 
+/**
+ * The largest tree a verifier accepts a signed checkpoint for: 2^40 leaves (about 1.1e12; a year
+ * of a million events a minute is 5.3e11). Checked in openCheckpoint, after the signature and
+ * before any tile is read, because a verifier's work follows the size: `mirror` and `verify
+ * --all-tiles` walk size/256 tiles, `audit --log` size/256 bundles. Far below 2^53, it also keeps
+ * every index in the tile and proof arithmetic (node index · 2^level, at most 2·size) an exact
+ * integer. A log signing more is refused ("bad-size", exit 1), as the 2^53−1 checkpoint was.
+ * Parsing stays per the spec (any uint up to 2^53−1): the bound is the verifier's policy.
+ */
+export const MAX_TREE_SIZE = 2 ** 40;
+
 export interface Checkpoint {
   origin: string;
   size: number;
@@ -101,6 +112,11 @@ export function openCheckpoint(
   if (logSigners.length === 0)
     throw new TrailError("unverified", "checkpoint is not signed by the log key");
   const checkpoint = parseCheckpoint(opened.text);
+  check(
+    checkpoint.size <= MAX_TREE_SIZE,
+    "bad-size",
+    `the checkpoint signed by the log claims ${checkpoint.size} leaves, beyond the ${MAX_TREE_SIZE} (2^40) a verifier accepts: refused`,
+  );
   if (origin !== undefined) {
     check(
       checkpoint.origin === origin,

@@ -115,18 +115,30 @@ export function nodesAtTileLevel(size: number, level: number): number {
 /**
  * Every hash tile of a tree of `size` leaves: per level, the full tiles then the partial one (if
  * any), levels bottom up, while the level has a complete node (size 256 ends with tile/1/000.p/1).
+ * A generator, so a walk over a large tree holds one coordinate at a time, never a list of
+ * size/256 of them (`mirror` and `verify --all-tiles` walk it).
  */
-export function tilesForSize(size: number): TileCoord[] {
+export function* walkTiles(size: number, level?: number): Generator<TileCoord> {
   check(Number.isSafeInteger(size) && size >= 0, "malformed", `size ${show(size)}`);
-  const out: TileCoord[] = [];
-  for (let level = 0; ; level++) {
-    const n = nodesAtTileLevel(size, level);
+  for (let l = level ?? 0; level === undefined || l === level; l++) {
+    const n = nodesAtTileLevel(size, l);
     if (n === 0) break;
     const full = Math.floor(n / TILE_WIDTH);
-    for (let i = 0; i < full; i++) out.push({ level, index: i, width: TILE_WIDTH });
-    if (n % TILE_WIDTH) out.push({ level, index: full, width: n % TILE_WIDTH });
+    for (let i = 0; i < full; i++) yield { level: l, index: i, width: TILE_WIDTH };
+    if (n % TILE_WIDTH) yield { level: l, index: full, width: n % TILE_WIDTH };
   }
-  return out;
+}
+
+/** walkTiles as a list, for small trees (tests, the audit's rebuilt tiles). */
+export function tilesForSize(size: number): TileCoord[] {
+  return [...walkTiles(size)];
+}
+
+/** The number of tile levels of a tree of `size` leaves (0 for the empty tree). */
+export function tileLevels(size: number): number {
+  let l = 0;
+  while (nodesAtTileLevel(size, l) > 0) l++;
+  return l;
 }
 
 /** The tile holding the hash of node (tree level 8L, index), and its width in a tree of `size`. */
