@@ -1,5 +1,10 @@
 // `tmuxtrail export` and `tmuxtrail verify-bundle`: a session as one self-contained JSON document
 // (src/log/session-bundle.ts), fetched from a log and checked offline with no network.
+//
+// Trust comes only from the user: --log-key VKEY or --log-key-file FILE (a pinned key file, one
+// verifier key per line, # comments). Without either, every check still runs against the key the
+// bundle carries, the output says so, and the command exits 1: a bundle signed by any key, with
+// that key inside it, is never "verified".
 
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { parseLogVerifierKey } from "../log/keys.ts";
@@ -7,30 +12,82 @@ import { jsonLine, printable } from "../log/printable.ts";
 import {
   type BundleReport,
   parseSessionBundle,
-  type SessionBundle,
   verifySessionBundle,
 } from "../log/session-bundle.ts";
 import { nodeHasher } from "../server/node-hasher.ts";
 import { readToken, requestJson } from "./client.ts";
 import { type Command, parseFlags, UsageError } from "./command.ts";
+import { idsAsPositionals } from "./session-arg.ts";
 
-const trustFlags = {
+export const trustFlags = {
   "log-key": { type: "string" as const, multiple: true as const },
+  "log-key-file": { type: "string" as const, multiple: true as const },
   "witness-key": { type: "string" as const, multiple: true as const },
   quorum: { type: "string" as const },
+  "require-closed": { type: "boolean" as const },
 };
 
+export const trustHelp = `  --log-key VKEY        the log's verifier key, repeatable (any one must sign)
+  --log-key-file FILE   a pinned file of log verifier keys, one per line (# comments)
+  --witness-key VKEY    a witness's cosignature key, repeatable
+  --quorum K            witnesses that must have cosigned (default: every --witness-key)
+  --require-closed      an open pane stream (no pane-close in the bundle) is a failure
+
+Without --log-key or --log-key-file the checks run against the key the bundle carries (anyone
+can write one), the output says so and never says "verified", and the exit code is 1.`;
+
+/** The keys of a pinned key file: one verifier key per line; blank lines and # comments skipped. */
+function readKeyFile(file: string): string[] {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (e) {
+    throw new UsageError(`cannot read --log-key-file ${file}: ${(e as Error).message}`);
+  }
+  const keys = text
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith("#"));
+  if (keys.length === 0) throw new UsageError(`--log-key-file ${file} holds no key`);
+  return keys;
+}
+
 /** The trust flags as a BundleTrust; a --log-key that is not a log key is refused here (exit 2). */
-export function trustOf(v: { "log-key"?: string[]; "witness-key"?: string[]; quorum?: string }) {
+export function trustOf(v: {
+  "log-key"?: string[];
+  "log-key-file"?: string[];
+  "witness-key"?: string[];
+  quorum?: string;
+  "require-closed"?: boolean;
+}) {
   if (v.quorum !== undefined && !/^\d+$/.test(v.quorum)) {
     throw new UsageError("--quorum must be a non-negative integer");
   }
-  for (const k of v["log-key"] ?? []) parseLogVerifierKey(k);
+  const logKeys = [...(v["log-key"] ?? []), ...(v["log-key-file"] ?? []).flatMap(readKeyFile)];
+  for (const k of logKeys) parseLogVerifierKey(k);
   return {
-    logKeys: v["log-key"],
+    logKeys: logKeys.length ? logKeys : undefined,
     witnessKeys: v["witness-key"],
     quorum: v.quorum === undefined ? undefined : Number(v.quorum),
+    requireClosed: v["require-closed"] ?? false,
   };
+}
+
+/** Parses a command's flags where the one positional may be a session id beginning with "-". */
+export function parseIdArgs<O extends Parameters<typeof parseFlags>[1]>(
+  argv: string[],
+  options: O,
+) {
+  return parseFlags(idsAsPositionals(argv, options), options, true);
+}
+
+/** The bundle's verdict in one line: verified only with a key the user gave. */
+export function verdict(r: BundleReport): string {
+  if (r.ok) return "bundle verified";
+  if (r.consistent) {
+    return "bundle NOT verified: its checks pass only against the log key the bundle carries itself, which anyone can write (give --log-key or --log-key-file)";
+  }
+  return `bundle NOT verified: ${r.failures.length} failure(s)`;
 }
 
 export function describeReport(r: BundleReport): string[] {
@@ -39,7 +96,7 @@ export function describeReport(r: BundleReport): string[] {
   out.push(
     t.source.log === "given"
       ? `trusted log key (given): ${t.log.join(", ")}`
-      : `log key taken from the bundle itself: ${t.log.join(", ")} (pass --log-key to check against a key you trust)`,
+      : `log key taken from the bundle itself: ${t.log.join(", ")} (the signature was checked only against the bundle's own key; pass --log-key or --log-key-file to check against a key you trust)`,
   );
   if (t.witnesses.length > 0 || t.quorum > 0) {
     out.push(
@@ -53,10 +110,14 @@ export function describeReport(r: BundleReport): string[] {
   }
   if (r.session) {
     out.push(
-      `session ${r.session.id}: host ${r.session.host}, user ${r.session.user}, tmux session ${r.session.session}`,
+      `session ${r.session.id}: host ${r.session.host}, server ${r.session.server}, user ${r.session.user}, tmux session ${r.session.session}`,
     );
   }
-  out.push(`events: ${r.verified} of ${r.events} verified`);
+  out.push(
+    r.events === 0
+      ? "events: none (this bundle proves nothing about the session)"
+      : `events: ${r.verified} of ${r.events} checked`,
+  );
   for (const e of r.erased) out.push(`  event #${e.index}: content erased by event #${e.by}`);
   for (const s of r.streams) {
     const what =
@@ -67,6 +128,21 @@ export function describeReport(r: BundleReport): string[] {
           : "has a gap";
     out.push(`stream ${s.pane}: ${what}`);
   }
+  if (r.streams.length > 0 && r.streams.every((s) => s.status === "open")) {
+    out.push(
+      "every stream is open: the session may have gone on after the last event here (--require-closed to refuse)",
+    );
+  }
+  if (r.sessionClosed) out.push("session closed (a session-close event is in the bundle)");
+  if (r.last) {
+    out.push(
+      r.last.proven
+        ? `the exporter's log knew the session up to event #${r.last.index}, the last one here (the exporter's word: it cannot prove no later event of the session is below the checkpoint's size)`
+        : `the exporter's log knew the session up to event #${r.last.index}`,
+    );
+  } else if (r.checkpoint && r.events > 0) {
+    out.push("the bundle does not say the session's last index (a v1 export)");
+  }
   if (r.casts.length)
     out.push(`casts regenerated from the events and identical: ${r.casts.join(", ")}`);
   if (r.pending)
@@ -74,7 +150,7 @@ export function describeReport(r: BundleReport): string[] {
       `${r.pending} newer events were not yet covered by the checkpoint and are not included`,
     );
   for (const f of r.failures) out.push(`FAILED: ${f.message}`);
-  out.push(r.ok ? "bundle verified" : `bundle NOT verified: ${r.failures.length} failure(s)`);
+  out.push(verdict(r));
   // Hosts, users, panes, keys and messages come from the bundle: escaped before the terminal.
   return out.map(printable);
 }
@@ -83,19 +159,24 @@ export const verifyBundle: Command = {
   name: "verify-bundle",
   summary:
     "verify an exported session bundle offline (proofs, commitments, quorum, streams, casts)",
-  help: `Usage: tmuxtrail verify-bundle FILE [--log-key VKEY ...] [--witness-key VKEY ... --quorum K] [--json]
+  help: `Usage: tmuxtrail verify-bundle FILE --log-key VKEY ...|--log-key-file FILE
+                        [--witness-key VKEY ... --quorum K] [--require-closed] [--json]
 
 Checks a session bundle (from tmuxtrail export) with no network: the checkpoint's log signature
 and witness quorum, every event's inclusion proof against that one checkpoint, every content's
 commitment, that every missing content is named by a verified erasure event, that each pane's
-stream is contiguous from seq 0 (complete with a pane-close, else reported open), and that each
-asciicast recording equals the one regenerated from the verified events.
+stream is contiguous from seq 0 (complete with a pane-close, else reported open), that the
+header (session id, host, server, session, user) is the one the signed events name, that the
+session's last index the exporter gives agrees with the events, and that each asciicast recording
+equals the one regenerated from the verified events. A bundle with no events fails.
 
 Keys given here take precedence over the keys the bundle carries (those are hints: anyone can
 write them). The output says which keys were trusted.
 
-Exit codes: 0 verified; 1 a check failed (each failure names the event or stream); 2 usage error
-or a file that is not a bundle.`,
+${trustHelp}
+
+Exit codes: 0 verified with a key you gave; 1 a check failed (each failure names the event or
+stream) or no log key was given; 2 usage error or a file that is not a bundle.`,
   async run(argv) {
     const { values: v, positionals } = parseFlags(
       argv,
@@ -103,13 +184,14 @@ or a file that is not a bundle.`,
       true,
     );
     if (positionals.length !== 1) throw new UsageError("expected exactly one FILE");
+    const trust = trustOf(v);
     let value: unknown;
     try {
       value = JSON.parse(readFileSync(positionals[0]!, "utf8"));
     } catch (e) {
       throw new UsageError(`cannot read ${positionals[0]}: ${(e as Error).message}`);
     }
-    const report = verifySessionBundle(parseSessionBundle(value), trustOf(v), nodeHasher);
+    const report = verifySessionBundle(parseSessionBundle(value), trust, nodeHasher);
     if (v.json) {
       const { eventStatus: _, ...rest } = report;
       console.log(jsonLine(rest));
@@ -122,39 +204,45 @@ export const exportCommand: Command = {
   name: "export",
   summary: "export a session as a self-contained bundle that verifies offline",
   help: `Usage: tmuxtrail export ID --log URL --token-file FILE --out FILE [--cast PANE]
-                        [--log-key VKEY ...] [--witness-key VKEY ... --quorum K] [--json]
+                        [--log-key VKEY ...|--log-key-file FILE] [--witness-key VKEY ... --quorum K]
+                        [--require-closed] [--json]
 
 Fetches session ID (see tmuxtrail sessions list) as one uncompressed JSON document: its events,
 their content and salts, an asciicast v2 recording per pane, one c2sp.org/tlog-proof@v1 per event
 against a single cosigned checkpoint, and the log and witness keys. The bundle is verified before
 it is written (as verify-bundle does; with the keys given here, else the log's); a bundle that
-does not verify is not written (exit 1). The export is recorded in the log as an access event.
+does not verify is not written (exit 1). Without --log-key or --log-key-file the bundle is
+checked against the key the log serves only: it is written and said to be unverified (the JSON
+summary's "verified" is false). The bundle names the session's last index the log knows of. The export is recorded in the
+log as an access event. ID may begin with "-" (ids are base64url).
+
+${trustHelp}
 
   --cast PANE   write only that pane's asciicast (e.g. %3) to --out; play it with
                 \`asciinema play FILE\`
   --out -       write to standard output`,
   async run(argv) {
-    const { values: v, positionals } = parseFlags(
-      argv,
-      {
-        ...trustFlags,
-        log: { type: "string" },
-        "token-file": { type: "string" },
-        out: { type: "string" },
-        cast: { type: "string" },
-        json: { type: "boolean" },
-      },
-      true,
-    );
+    const { values: v, positionals } = parseIdArgs(argv, {
+      ...trustFlags,
+      log: { type: "string" },
+      "token-file": { type: "string" },
+      out: { type: "string" },
+      cast: { type: "string" },
+      json: { type: "boolean" },
+    });
     if (positionals.length !== 1) throw new UsageError("expected exactly one session ID");
     if (!v.out) throw new UsageError("--out FILE is required");
-    const bundle = await requestJson<SessionBundle>(
-      v.log ?? "http://127.0.0.1:8080",
-      `/v1/sessions/${encodeURIComponent(positionals[0]!)}/export`,
-      { token: readToken(v["token-file"]) },
+    const id = positionals[0]!;
+    const trust = { ...trustOf(v), sessionId: id };
+    const bundle = parseSessionBundle(
+      await requestJson<unknown>(
+        v.log ?? "http://127.0.0.1:8080",
+        `/v1/sessions/${encodeURIComponent(id)}/export`,
+        { token: readToken(v["token-file"]) },
+      ),
     );
-    const report = verifySessionBundle(parseSessionBundle(bundle), trustOf(v), nodeHasher);
-    if (!report.ok) {
+    const report = verifySessionBundle(bundle, trust, nodeHasher);
+    if (!report.consistent) {
       console.error(describeReport(report).join("\n"));
       return 1;
     }
@@ -175,6 +263,7 @@ does not verify is not written (exit 1). The export is recorded in the log as an
     }
     const summary = {
       ok: true,
+      verified: report.ok,
       session: bundle.session.id,
       events: bundle.events.length,
       erased: report.erased.length,
@@ -182,11 +271,11 @@ does not verify is not written (exit 1). The export is recorded in the log as an
       out: v.out,
     };
     if (v.json) {
-      if (v.out !== "-") console.log(JSON.stringify(summary));
+      if (v.out !== "-") console.log(jsonLine(summary));
     } else if (v.out !== "-") {
       console.error(describeReport(report).join("\n"));
-      console.error(`wrote ${v.out}`);
-    }
+      console.error(printable(`wrote ${v.out}`));
+    } else if (!report.ok) console.error(verdict(report));
     return 0;
   },
 };

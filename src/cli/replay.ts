@@ -1,45 +1,54 @@
 // `tmuxtrail replay <session>|FILE`: plays a pane of a recorded session in this terminal, with its
 // timing, from the log (exported on the fly) or from a bundle file, after verifying the bundle as
-// verify-bundle does. A bundle that fails verification is not played unless --no-verify.
+// verify-bundle does. A bundle that is not verified (a check failed, or no log key was given) is
+// not played unless --no-verify, and then the exit code is still 1. What is played passes through
+// TerminalFilter (src/log/terminal-filter.ts) unless --raw: no clipboard, title, query or
+// reporting sequence from the log reaches the terminal.
 
 import { existsSync, readFileSync } from "node:fs";
 import { printable } from "../log/printable.ts";
 import { parseSessionBundle, verifySessionBundle } from "../log/session-bundle.ts";
+import { TerminalFilter } from "../log/terminal-filter.ts";
 import { nodeHasher } from "../server/node-hasher.ts";
-import { describeReport, trustOf } from "./bundle.ts";
+import { describeReport, parseIdArgs, trustFlags, trustHelp, trustOf, verdict } from "./bundle.ts";
 import { readToken, requestJson } from "./client.ts";
-import { type Command, parseFlags, UsageError } from "./command.ts";
+import { type Command, UsageError } from "./command.ts";
 
 export const replay: Command = {
   name: "replay",
   summary: "play a recorded pane in the terminal, from the log or a bundle, after verifying it",
-  help: `Usage: tmuxtrail replay SESSION_ID|FILE [--pane ID] [--speed X] [--idle-limit S] [--no-verify]
-                        [--log URL --token-file FILE] [--log-key VKEY ...] [--witness-key VKEY ... --quorum K]
+  help: `Usage: tmuxtrail replay SESSION_ID|FILE [--pane ID] [--speed X] [--idle-limit S] [--no-verify] [--raw]
+                        [--log URL --token-file FILE] [--log-key VKEY ...|--log-key-file FILE]
+                        [--witness-key VKEY ... --quorum K] [--require-closed]
 
 Plays one pane's recording (its asciicast) with its original timing. SESSION_ID is fetched from
-the log (an export, recorded there as an access event); FILE is a bundle from tmuxtrail export.
-The bundle is verified first, with the keys given here or else the ones it carries (said on
-stderr); when verification fails, replay refuses with the reason (exit 1) unless --no-verify.
+the log (an export, recorded there as an access event; it may begin with "-"); FILE is a bundle
+from tmuxtrail export. The bundle is verified first, with the keys given here; without a log key
+it is checked against the key it carries only, which proves nothing: replay then refuses (exit 1),
+as it does when verification fails, unless --no-verify (it plays, marked NOT VERIFIED, and still
+exits 1).
+
+${trustHelp}
 
   --pane ID        which pane (default: the first; the panes are listed on stderr)
   --speed X        playback speed (default 1)
-  --idle-limit S   shorten pauses longer than S seconds to S (default 2; 0 = keep them)`,
+  --idle-limit S   shorten pauses longer than S seconds to S (default 2; 0 = keep them)
+  --no-verify      play a bundle that is not verified (exit 1 all the same)
+  --raw            play every byte as recorded; by default clipboard (OSC 52), title (OSC 0/1/2),
+                   every other OSC, DCS, APC, PM and SOS string, queries that make the terminal
+                   answer (DSR, DA, DECRQM, window reports) and mouse or focus reporting modes are
+                   left out`,
   async run(argv) {
-    const { values: v, positionals } = parseFlags(
-      argv,
-      {
-        pane: { type: "string" },
-        speed: { type: "string" },
-        "idle-limit": { type: "string" },
-        "no-verify": { type: "boolean" },
-        log: { type: "string" },
-        "token-file": { type: "string" },
-        "log-key": { type: "string", multiple: true },
-        "witness-key": { type: "string", multiple: true },
-        quorum: { type: "string" },
-      },
-      true,
-    );
+    const { values: v, positionals } = parseIdArgs(argv, {
+      ...trustFlags,
+      pane: { type: "string" },
+      speed: { type: "string" },
+      "idle-limit": { type: "string" },
+      "no-verify": { type: "boolean" },
+      raw: { type: "boolean" },
+      log: { type: "string" },
+      "token-file": { type: "string" },
+    });
     if (positionals.length !== 1) throw new UsageError("expected a session id or a bundle FILE");
     const speed = Number(v.speed ?? 1);
     const idle = Number(v["idle-limit"] ?? 2);
@@ -48,6 +57,7 @@ stderr); when verification fails, replay refuses with the reason (exit 1) unless
     const trust = trustOf(v);
     const what = positionals[0]!;
     let value: unknown;
+    let asked: string | undefined;
     if (existsSync(what)) {
       try {
         value = JSON.parse(readFileSync(what, "utf8"));
@@ -55,6 +65,7 @@ stderr); when verification fails, replay refuses with the reason (exit 1) unless
         throw new UsageError(`cannot read ${what}: ${(e as Error).message}`);
       }
     } else {
+      asked = what;
       value = await requestJson(
         v.log ?? "http://127.0.0.1:8080",
         `/v1/sessions/${encodeURIComponent(what)}/export`,
@@ -62,10 +73,10 @@ stderr); when verification fails, replay refuses with the reason (exit 1) unless
       );
     }
     const bundle = parseSessionBundle(value);
-    const report = verifySessionBundle(bundle, trust, nodeHasher);
+    const report = verifySessionBundle(bundle, { ...trust, sessionId: asked }, nodeHasher);
     if (!report.ok && !v["no-verify"]) {
       console.error(describeReport(report).join("\n"));
-      console.error("not replaying a session that does not verify (--no-verify to play it anyway)");
+      console.error("not replaying a session that is not verified (--no-verify to play it anyway)");
       return 1;
     }
     const panes = Object.keys(bundle.casts);
@@ -75,17 +86,23 @@ stderr); when verification fails, replay refuses with the reason (exit 1) unless
     if (cast === undefined) {
       throw new UsageError(`no pane ${pane} in this session (panes: ${panes.join(", ")})`);
     }
+    if (!report.ok) console.error(printable(verdict(report)));
     console.error(
       printable(
-        `${report.ok ? "verified" : "NOT VERIFIED"}: ${bundle.session.user}@${bundle.session.host} session ${bundle.session.session}, pane ${pane} of ${panes.join(", ")}`,
+        `${report.ok ? "verified" : "NOT VERIFIED"}: ${bundle.session.user}@${bundle.session.host} session ${bundle.session.session}, pane ${pane} of ${panes.join(", ")}${v.raw ? " (raw)" : ""}`,
       ),
     );
-    await play(cast, speed, idle);
-    return 0;
+    await play(cast, speed, idle, v.raw ? undefined : new TerminalFilter());
+    return report.ok ? 0 : 1;
   },
 };
 
-async function play(cast: string, speed: number, idleLimit: number): Promise<void> {
+async function play(
+  cast: string,
+  speed: number,
+  idleLimit: number,
+  filter: TerminalFilter | undefined,
+): Promise<void> {
   const lines = cast.split("\n").filter(Boolean).slice(1);
   let prev = 0;
   for (const line of lines) {
@@ -94,7 +111,7 @@ async function play(cast: string, speed: number, idleLimit: number): Promise<voi
     if (idleLimit > 0) gap = Math.min(gap, idleLimit);
     prev = t;
     if (gap > 0) await new Promise((r) => setTimeout(r, (gap * 1000) / speed));
-    if (code === "o") process.stdout.write(data);
+    if (code === "o") process.stdout.write(filter ? filter.push(data) : data);
   }
-  process.stdout.write("\r\n");
+  process.stdout.write(`${filter?.end() ?? ""}\r\n`);
 }

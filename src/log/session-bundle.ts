@@ -13,12 +13,26 @@
 //   erasures    the erasure events that explain every missing payload, in the same form
 //   casts       {pane: asciicast v2 text}, regenerated from the events by verification
 //   exported, pending   when it was made; events of the session newer than the checkpoint (left out)
+//   last        (v2 only) the index of the session's last event in the log when it was exported;
+//               below the checkpoint's size it must be the bundle's last event (so its inclusion
+//               is proven), at or beyond it the bundle must count it as pending
 //
-// Verification trusts only keys it is given, else (saying so) the bundle's own hints. It checks the
-// checkpoint's signatures and quorum, every event's inclusion, commitments, that each missing
-// payload is named by a verified erasure event, that each pane stream is contiguous from seq 0
-// (complete with a pane-close, else reported open), and that each cast equals the one regenerated
-// from the verified events. Every failure names the event and what was wrong.
+// Verification trusts only keys it is given. With none, it still runs every check against the
+// bundle's own key, and says so, but never reports the bundle as verified (`ok` false,
+// `consistent` true): anyone can write a key into a bundle and sign with it. It checks the
+// checkpoint's signatures and quorum, every event's inclusion, commitments, that the header (id,
+// host, server, session, user) is the one the signed events name, that each missing payload is
+// named by a verified erasure event, that each pane stream is contiguous from seq 0 (complete with
+// a pane-close, else reported open; a failure with `requireClosed`), that `last` agrees with the
+// events, and that each cast equals the one regenerated from the verified events. A bundle with no
+// events proves nothing and fails. Every failure names the event and what was wrong.
+//
+// What `last` proves and what it cannot: the field is the exporter's word, not signed by the log.
+// It makes an exporter that leaves out the session's tail say so or contradict itself, and it
+// shows the reader how far the session went; it cannot prove that no event of the session exists
+// between the bundle's last event and the checkpoint's size (the tree is not indexed by session:
+// only a mirror of the whole log shows that). Stream ends proven by close events are the only
+// completeness the signed leaves themselves carry.
 
 import { z } from "zod";
 import { openCheckpoint } from "./checkpoint.ts";
@@ -29,9 +43,12 @@ import { type Hasher, rfc6962 } from "./hash.ts";
 import { cosignatureVerifierKey, parseLogVerifierKey, parseVerifierKey } from "./keys.ts";
 import { isLogOwnEvent } from "./own-events.ts";
 import { verifyInclusion } from "./proof.ts";
+import { sessionId } from "./session-id.ts";
 import { parseTlogProof } from "./tlog-proof.ts";
 
-export const BUNDLE_FORMAT = "tmuxtrail-session-bundle/v1";
+/** What export writes: v1 and the session's `last` index. v1 bundles still verify. */
+export const BUNDLE_FORMAT = "tmuxtrail-session-bundle/v2";
+export const BUNDLE_FORMAT_V1 = "tmuxtrail-session-bundle/v1";
 
 const bundleEventSchema = z
   .object({
@@ -44,7 +61,7 @@ const bundleEventSchema = z
 
 export const sessionBundleSchema = z
   .object({
-    format: z.literal(BUNDLE_FORMAT),
+    format: z.enum([BUNDLE_FORMAT_V1, BUNDLE_FORMAT]),
     origin: z.string(),
     session: z
       .object({
@@ -68,8 +85,13 @@ export const sessionBundleSchema = z
     casts: z.record(z.string(), z.string()),
     exported: z.string(),
     pending: z.number().int().min(0),
+    last: z.number().int().min(0).optional(),
   })
-  .strict();
+  .strict()
+  .refine((b) => (b.format === BUNDLE_FORMAT) === (b.last !== undefined), {
+    path: ["last"],
+    message: `present in ${BUNDLE_FORMAT} bundles, and only in them`,
+  });
 
 export type SessionBundle = z.infer<typeof sessionBundleSchema>;
 export type BundleEvent = z.infer<typeof bundleEventSchema>;
@@ -143,6 +165,10 @@ export interface BundleTrust {
   /** With `quorum` also given, the whole witness policy (an empty list included). */
   witnessKeys?: string[];
   quorum?: number;
+  /** An open stream (no pane-close in the bundle) is a failure, not only reported. */
+  requireClosed?: boolean;
+  /** The session the caller asked for: a bundle of another session is a failure. */
+  sessionId?: string;
 }
 
 export interface StreamReport {
@@ -159,7 +185,10 @@ export interface BundleFailure {
 }
 
 export interface BundleReport {
+  /** Every check passed, against a log key the caller gave (never the bundle's own). */
   ok: boolean;
+  /** Every check passed, whichever key: with the bundle's own key this proves nothing. */
+  consistent: boolean;
   trusted: {
     log: string[];
     witnesses: string[];
@@ -176,6 +205,10 @@ export interface BundleReport {
   streams: StreamReport[];
   casts: string[];
   pending: number;
+  /** The exporter's word on the session's last index (v2), and whether the bundle proves it. */
+  last: { index: number; proven: boolean } | null;
+  /** A verified session-close event is in the bundle. */
+  sessionClosed: boolean;
   failures: BundleFailure[];
   /** Per event index: null when it verified, else why not (for marking it where it plays). */
   eventStatus: Record<number, string | null>;
@@ -219,6 +252,7 @@ export function verifySessionBundle(
     trust.quorum ?? (witnessSource === "given" ? witnessKeys.length : bundle.keys.quorum);
   const report: BundleReport = {
     ok: false,
+    consistent: false,
     trusted: {
       log: logKeys,
       witnesses: witnessKeys,
@@ -234,9 +268,22 @@ export function verifySessionBundle(
     streams: [],
     casts: [],
     pending: bundle.pending,
+    last: null,
+    sessionClosed: false,
     failures,
     eventStatus: {},
   };
+
+  // 0. The header: the id is the one of (host, server, session); the user is checked per event.
+  const h = bundle.session;
+  const derivedId = sessionId(h.host, h.server, h.session);
+  if (h.id !== derivedId) {
+    fail(`header: session id ${h.id} is not the id of its host, server and session (${derivedId})`);
+  }
+  if (trust.sessionId !== undefined && h.id !== trust.sessionId) {
+    fail(`header: this is session ${h.id}, not the session ${trust.sessionId} asked for`);
+  }
+  if (bundle.events.length === 0) fail("the bundle holds no events: it proves nothing");
 
   // 1. The checkpoint: signed by the log key, cosigned by the quorum.
   let size = 0;
@@ -313,6 +360,12 @@ export function verifySessionBundle(
       report.eventStatus[ev.index] = "belongs to another session";
       continue;
     }
+    if (meta.user !== s.user) {
+      const why = `names user ${meta.user}, the bundle's header says ${s.user}`;
+      fail(`event #${ev.index}: ${why}`, ev.index);
+      report.eventStatus[ev.index] = why;
+      continue;
+    }
     let content: Uint8Array | null = null;
     let erasedBy: number | undefined;
     let why: string | null = null;
@@ -345,6 +398,7 @@ export function verifySessionBundle(
     report.eventStatus[ev.index] = null;
     report.verified++;
     cast.push({ meta, content, erasedBy });
+    if (meta.type === "session-close") report.sessionClosed = true;
     if (meta.pane !== "-") {
       const st = streams.get(meta.pane) ?? { pane: meta.pane, seqs: [], closed: false };
       st.seqs.push(meta.seq);
@@ -371,6 +425,35 @@ export function verifySessionBundle(
       lastSeq,
       status: gap >= 0 ? "gap" : st.closed ? "complete" : "open",
     });
+    if (trust.requireClosed && gap < 0 && !st.closed) {
+      fail(
+        `stream ${st.pane}: open (no pane-close in this bundle), and closed streams are required`,
+      );
+    }
+  }
+
+  // 3b. The session's last index, as the exporter knew it (v2): the bundle's last event when the
+  // checkpoint covers it, else after the checkpoint and counted as pending.
+  if (bundle.last !== undefined && report.checkpoint) {
+    const L = bundle.last;
+    const end = bundle.events.length ? bundle.events[bundle.events.length - 1]!.index : -1;
+    const proven = L < size && L === end && report.eventStatus[L] === null;
+    report.last = { index: L, proven };
+    if (L < size && L !== end) {
+      fail(
+        L > end
+          ? `last: the exporter knows of event #${L} of this session, but the bundle ends at #${end} (events left out)`
+          : `last: the exporter says the session ends at #${L}, but the bundle holds #${end}`,
+      );
+    } else if (L < size && bundle.pending > 0) {
+      fail(
+        `last: the session ends at #${L}, inside the checkpoint, yet ${bundle.pending} events are said to be pending`,
+      );
+    } else if (L >= size && bundle.pending === 0) {
+      fail(
+        `last: the session's last event #${L} is after the checkpoint (size ${size}), yet none is said to be pending`,
+      );
+    }
   }
 
   // 4. Casts: what the verified events play, byte for byte.
@@ -387,7 +470,8 @@ export function verifySessionBundle(
       fail(`cast of pane ${pane} differs from its verified events at line ${line + 1}`);
     } else report.casts.push(pane);
   }
-  report.ok = failures.length === 0;
+  report.consistent = failures.length === 0;
+  report.ok = report.consistent && logSource === "given";
   return report;
 }
 

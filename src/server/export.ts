@@ -80,8 +80,10 @@ export async function exportSession(x: ExportInput): Promise<SessionBundle> {
       ORDER BY l.idx`,
     [s.session, s.host, s.server, checkpoint.size],
   );
-  const pendingRows = await sql.query<{ n: number | string }>(
-    "SELECT count(*) AS n FROM leaves WHERE session = $1 AND host = $2 AND server = $3 AND idx >= $4",
+  // The pending count, and the session's last index the log knows of (the bundle's `last`).
+  const pendingRows = await sql.query<{ n: number | string; last: number | string | null }>(
+    `SELECT count(*) FILTER (WHERE idx >= $4) AS n, max(idx) AS last
+       FROM leaves WHERE session = $1 AND host = $2 AND server = $3`,
     [s.session, s.host, s.server, checkpoint.size],
   );
   const events: BundleEvent[] = [];
@@ -139,6 +141,7 @@ export async function exportSession(x: ExportInput): Promise<SessionBundle> {
     casts: buildCasts(castInput),
     exported: new Date().toISOString(),
     pending: Number(pendingRows[0]?.n ?? 0),
+    last: Number(pendingRows[0]?.last ?? events.at(-1)?.index ?? 0),
   };
 }
 
