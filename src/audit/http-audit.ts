@@ -4,12 +4,16 @@
 // recomputes every leaf hash, rebuilds every hash tile and compares it with the served one, and
 // checks the rebuilt root against the checkpoint; streams are checked from the parsed leaves.
 // Payloads are not in entry bundles, so they cannot be checked this way: audit the database.
+// With `saved` (audit --log --state FILE) the rebuilt tree must also reproduce the root of the
+// last checkpoint this auditor verified, at its size: a log rebuilt under the same key with
+// another history is found even when everything it serves now is self-consistent.
 //
 // Bundles and tiles are fetched a few at a time ahead of the one being checked (a bounded window),
 // and processed in order, so memory stays bounded by the window.
 
 import { httpGet, LogSourceError, READ_CAPS } from "../client/http-read.ts";
 import { decodeBundle } from "../log/bundle.ts";
+import type { Checkpoint } from "../log/checkpoint.ts";
 import { base64Encode } from "../log/encoding.ts";
 import type { Verifier } from "../log/keys.ts";
 import { isLogOwnEvent, LOG_EVENT_TYPES, readsAsEvent } from "../log/own-events.ts";
@@ -31,6 +35,13 @@ export interface HttpAuditOptions {
   /** Bearer token with read scope (entry bundles need it). */
   token?: string;
   onProgress?: ProgressFn;
+  /**
+   * The last checkpoint this auditor verified (audit --state): the served tree must extend it. A
+   * smaller served size is a rollback; first `saved.size` leaves that hash to another root, a fork.
+   */
+  saved?: Checkpoint;
+  /** Called with the served note once it verifies, before anything else is read. */
+  onCheckpoint?: (note: string, checkpoint: Checkpoint) => void;
 }
 
 /**
@@ -106,6 +117,14 @@ export async function auditServedLog(url: string, opts: HttpAuditOptions): Promi
     return report(0);
   }
   const { size, root } = opened.checkpoint;
+  opts.onCheckpoint?.(note, opened.checkpoint);
+  const saved = opts.saved;
+  if (saved && saved.size > size)
+    findings.add({
+      kind: "checkpoint",
+      size: saved.size,
+      message: `the served checkpoint has size ${size}, smaller than the size ${saved.size} this auditor verified before (--state): a rollback`,
+    });
   const bundles = Math.ceil(size / TILE_WIDTH);
   const widthOf = (n: number) => Math.min(TILE_WIDTH, size - n * TILE_WIDTH);
   const pending = new Map<number, Promise<Uint8Array | undefined>>();
@@ -152,6 +171,15 @@ export async function auditServedLog(url: string, opts: HttpAuditOptions): Promi
     }
     for (const [o, leaf] of leaves.entries()) {
       tree.append(nodeHasher.leaf(leaf));
+      if (saved && tree.size === saved.size && saved.size > 0) {
+        const f = rootFinding(
+          saved.size,
+          saved.root,
+          tree.root(),
+          `the checkpoint of size ${saved.size} this auditor verified before (--state): a fork`,
+        );
+        if (f) findings.add(f);
+      }
       const i = n * TILE_WIDTH + o;
       const ev = readLeafEvent(leaf);
       if (ev) {

@@ -8,7 +8,9 @@ import { auditDatabase, READERS } from "../audit/db-audit.ts";
 import { auditServedLog } from "../audit/http-audit.ts";
 import { progressBar } from "../audit/progress.ts";
 import { type AuditReport, formatReport } from "../audit/report.ts";
+import { readState, requireSameOrigin, writeState } from "../client/checkpoint-state.ts";
 import { connectPostgres, openPglite, type Sql } from "../db/client.ts";
+import { openCheckpoint } from "../log/checkpoint.ts";
 import { parseLogVerifierKey, type Verifier, verifierKeyOf } from "../log/keys.ts";
 import { jsonLine } from "../log/printable.ts";
 import { privateDataDir } from "../private-dir.ts";
@@ -22,7 +24,7 @@ export const audit: Command = {
   summary:
     "recompute every hash of the log and check leaves, tiles, checkpoints, streams, payloads",
   help: `Usage: tmuxtrail audit [--data DIR | --database-url URL] [--database-schema S] [--log-key VKEY] [--json]
-       tmuxtrail audit --log URL --log-key VKEY [--token-file FILE] [--json]
+       tmuxtrail audit --log URL --log-key VKEY [--token-file FILE] [--state FILE] [--json]
 
 Recomputes the log from its leaves and checks everything stored or served beside them, so that
 tampering, even by a database superuser with the append-only triggers disabled, is found:
@@ -49,6 +51,12 @@ Flags (environment variables in brackets):
                            the key in <data>/log.key and says so; --log requires it.
   --log URL                audit a served log over its tlog-tiles API
   --token-file FILE        bearer token with read scope for --log [TMUXTRAIL_TOKEN]
+  --state FILE             with --log: the last checkpoint this audit verified (created by the first
+                           audit that holds, replaced atomically after each one that holds). The
+                           rebuilt tree must reproduce its root at its size: a served log rebuilt
+                           under the same key with another history, or a smaller one, is a finding
+                           (exit 1, FILE kept). A FILE signed by another key or of another origin is
+                           refused (exit 2). Without it, the audit trusts the checkpoint it is served.
   --json                   print one JSON object: {ok, leaves, tiles, checkpoints, streams,
                            payloads, erased, findings: [{kind, index|tile|size|stream, message}], elapsedMs}
 
@@ -70,6 +78,7 @@ Examples:
       log: { type: "string" },
       "token-file": { type: "string" },
       json: { type: "boolean" },
+      state: { type: "string" },
     });
     const env = process.env;
     const dataDir = v.data ?? DEFAULTS.dataDir;
@@ -77,6 +86,10 @@ Examples:
     const bar = progressBar();
     let report: AuditReport;
     let where: string;
+    if (v.state !== undefined && v.log === undefined)
+      throw new UsageError(
+        "--state is for --log: a database audit reads every checkpoint it stored",
+      );
     if (v.log !== undefined) {
       if (v.data || v["database-url"] || v["database-schema"]) {
         throw new UsageError("--log audits a served log: it takes no --data or database flags");
@@ -87,7 +100,21 @@ Examples:
         );
       where = v.log;
       const token = readToken(v["token-file"]);
-      report = await auditServedLog(v.log, { verifiers: keys, token, onProgress: bar.update });
+      const stateFile = v.state;
+      const saved = stateFile ? readState(stateFile, (n) => openCheckpoint(n, keys)) : undefined;
+      let served: string | undefined;
+      report = await auditServedLog(v.log, {
+        verifiers: keys,
+        token,
+        onProgress: bar.update,
+        saved: saved?.cp.checkpoint,
+        onCheckpoint(note, checkpoint) {
+          if (saved && stateFile) requireSameOrigin(saved.cp.checkpoint, checkpoint, stateFile);
+          served = note;
+        },
+      });
+      // Only a checkpoint whose whole tree held (and extended the saved one) is remembered.
+      if (stateFile && report.ok && served !== undefined) writeState(stateFile, served);
     } else {
       const trusted = keys.length > 0 ? undefined : trustedKey(dataDir);
       const verifiers: Verifier[] = trusted ? [trusted.verifier] : keys;
