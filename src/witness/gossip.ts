@@ -16,7 +16,9 @@
 //
 // A comparison that cannot be completed (no source serves the tiles, the peer is unreachable or
 // serves no valid checkpoint) is never dropped: unreconciled.ts counts, logs and, past the
-// reconcile deadline, holds cosigning beyond our head. Once evidence is held for a log, it is
+// reconcile deadline, holds cosigning beyond our head. One case is left to the peer: our head is
+// the larger, we hold no tiles at it and know no log URL (a passive witness); the peer, holding
+// the smaller head, reads our tiles or the log's, and counts the comparison if it cannot. Once evidence is held for a log, it is
 // neither followed nor gossiped: nothing is cosigned and nothing more is recorded for it.
 
 import { fetchCheckpoint, fetchText, httpTileFetcher } from "../client/tlog-http.ts";
@@ -209,12 +211,15 @@ export async function gossipWith(
   if (log.url)
     sources.push({ name: "the log's tiles", fetch: httpTileFetcher(log.url), isLog: true });
   const failures: string[] = [];
+  let ownTilesMissing = false;
   for (const s of sources) {
     let c: TileComparison;
     try {
       c = await compareThroughTiles(s.fetch, small, big, deps.hasher);
     } catch (e) {
       if (s.isLog) deps.metrics.unreachable.inc({ origin });
+      if (oursIsLarger && !s.isLog && isTrailError(e) && e.code === "not-found")
+        ownTilesMissing = true;
       failures.push(`${s.name} at size ${big.size}: ${message(e)}`);
       continue;
     }
@@ -237,6 +242,7 @@ export async function gossipWith(
     }
     return settled();
   }
+  if (ownTilesMissing && !log.url) return settled(); // the peer's side of the comparison
   return unsettled(
     theirs.size,
     `our size ${state.size} and the peer's ${theirs.size} could not be compared: ${

@@ -1,0 +1,346 @@
+// The attacker is the log's operator, key in hand, showing witness W1 one tree and W2 another,
+// always at different sizes so that no two heads of one size ever meet, and withholding from each
+// witness the tiles of the other's view. Gossip catches it: the witness holding the larger head
+// keeps the tiles of its own view and serves them, and a proof built from them that reproduces
+// its signed root and implies another root at the smaller size is evidence (rule 1). A comparison
+// that cannot be completed is counted, logged, alerted, and holds cosigning past the deadline. An
+// honest log seen at different sizes raises nothing. A log cannot make a witness keep or serve
+// tiles that do not hash to a checkpoint it cosigned. Verifiers are warned when their quorum
+// (k of n, 2k <= n) would let two groups of witnesses be shown two trees.
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { serve as serveHttp } from "@hono/node-server";
+import { afterAll, describe, expect, it, vi } from "vitest";
+import { verify } from "../../src/cli/verify.ts";
+import { verifyEvidenceCommand } from "../../src/cli/verify-evidence.ts";
+import { WITNESS_MIGRATIONS } from "../../src/db/migrate.ts";
+import { openCheckpoint } from "../../src/log/checkpoint.ts";
+import { generateKey, parseVerifierKey } from "../../src/log/keys.ts";
+import { quorumWarning } from "../../src/log/quorum.ts";
+import { hashTilePath } from "../../src/log/tiles.ts";
+import { formatAddCheckpoint } from "../../src/log/tlog-witness.ts";
+import { witnessApp } from "../../src/witness/app.ts";
+import { followLog, gossipWith, originHash } from "../../src/witness/gossip.ts";
+import { openTestDb } from "../support/db.ts";
+import { flipByte, lyingProxy, makeLeaves, writeTree } from "../support/lying-proxy.ts";
+import { tempDir } from "../support/serve.ts";
+import { staticServer } from "../support/static-server.ts";
+import { MemoryLog, witnessOf } from "../support/tree.ts";
+
+const closers: (() => Promise<unknown>)[] = [];
+afterAll(async () => {
+  for (const c of closers.splice(0).reverse()) await c();
+});
+
+const W1 = generateKey("witness.example/w1", new Uint8Array(32).fill(91));
+const W2 = generateKey("witness.example/w2", new Uint8Array(32).fill(92));
+
+/** One view of the log: a directory of tlog-tiles files served at `url`, signed with the log key. */
+async function view(log: MemoryLog, forkAt?: number) {
+  const dir = tempDir("tt-split-");
+  const server = await staticServer(dir);
+  closers.push(() => server.close());
+  return {
+    url: server.url,
+    paths: server.paths,
+    publish: (size: number) =>
+      writeTree(dir, makeLeaves(size, forkAt ?? size), size, log.key.signerKey, log.origin),
+  };
+}
+
+/** A witness of `log` with its own database, served on a real port; following `logUrl` if given. */
+async function witness(log: MemoryLog, key: { signerKey: string }, logUrl?: string) {
+  const db = await openTestDb(WITNESS_MIGRATIONS);
+  closers.push(() => db.close());
+  let clock = 1_800_000_000;
+  const deps = { ...witnessOf(db.sql, log, key), now: () => clock };
+  const holds: string[] = [];
+  deps.onHold = (origin, detail) => holds.push(`${origin}: ${detail}`);
+  const wlog = deps.logs.get(log.origin)!;
+  wlog.url = logUrl;
+  const lines: string[] = [];
+  const app = witnessApp(deps, (m) => lines.push(m));
+  const server = serveHttp({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" });
+  await new Promise<void>((r) => server.once("listening", () => r()));
+  closers.push(
+    () =>
+      new Promise<void>((r) => {
+        (server as unknown as { closeAllConnections(): void }).closeAllConnections();
+        server.close(() => r());
+      }),
+  );
+  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  const metric = async (name: string) => {
+    const text = await (await app.request("/metrics")).text();
+    const m = new RegExp(`^${name}\\{origin="${log.origin}"\\} (\\d+)$`, "m").exec(text);
+    return m ? Number(m[1]) : undefined;
+  };
+  return {
+    deps,
+    url,
+    lines,
+    holds,
+    metric,
+    advance: (seconds: number) => {
+      clock += seconds;
+    },
+    follow: () => followLog(deps, wlog, (m) => lines.push(m)),
+    gossip: (peer: string) => gossipWith(deps, peer, wlog, (m) => lines.push(m)),
+    add: (old: number, proof: Uint8Array[], checkpoint: string) =>
+      app.request("/add-checkpoint", {
+        method: "POST",
+        body: formatAddCheckpoint({ old, proof, checkpoint }),
+      }),
+    size: async () => {
+      const res = await app.request(`/${originHash(log.origin)}/checkpoint`);
+      return res.status === 200
+        ? openCheckpoint(await res.text(), [parseVerifierKey(log.key.verifierKey)]).checkpoint.size
+        : 0;
+    },
+    evidence: async () => (await (await app.request("/v1/evidence")).json()) as unknown[],
+    tile: (path: string) => app.request(`/${originHash(log.origin)}/${path}`),
+  };
+}
+
+async function verifyEvidenceCli(evidence: unknown, logKey: string) {
+  const file = join(tempDir("tt-split-evidence-"), "evidence.json");
+  writeFileSync(file, JSON.stringify(evidence));
+  const spy = vi.spyOn(console, "log").mockImplementation(() => {});
+  try {
+    return await verifyEvidenceCommand.run([file, "--log-key", logKey]);
+  } finally {
+    spy.mockRestore();
+  }
+}
+
+describe("a log showing W1 and W2 two trees, always at different sizes", () => {
+  it("is caught by gossip from the tiles the witness with the larger head kept: both record evidence verify-evidence accepts, and neither cosigns either view further", {
+    timeout: 120_000,
+  }, async () => {
+    const log = new MemoryLog("split.example/log", 93);
+    // The same key signs both views; they agree on leaves 0..4 and differ from leaf 5 on.
+    const a = await view(log);
+    const b = await view(log, 5);
+    const w1 = await witness(log, W1, a.url);
+    const w2 = await witness(log, W2, b.url);
+    for (const [na, nb] of [
+      [8, 9],
+      [40, 41],
+      [70, 71],
+    ] as const) {
+      a.publish(na);
+      b.publish(nb);
+      await w1.follow();
+      await w2.follow();
+    }
+    expect([await w1.size(), await w2.size()]).toEqual([70, 71]);
+    // Each view's server has only its own tree: W1's log does not serve size 71.
+    await w1.gossip(w2.url);
+    await w2.gossip(w1.url);
+    const e1 = await w1.evidence();
+    const e2 = await w2.evidence();
+    expect(e1.map((e) => (e as { kind: string }).kind)).toEqual(["inconsistent"]);
+    expect(e2.map((e) => (e as { kind: string }).kind)).toEqual(["inconsistent"]);
+    expect(await verifyEvidenceCli(e1, log.key.verifierKey)).toBe(0);
+    expect(await verifyEvidenceCli(e2, log.key.verifierKey)).toBe(0);
+    expect(await w1.metric("tmuxtrail_witness_unreconciled_heads")).toBe(0);
+    // Neither view gets a further cosignature.
+    a.publish(72);
+    b.publish(73);
+    await w1.follow();
+    await w2.follow();
+    expect([await w1.size(), await w2.size()]).toEqual([70, 71]);
+  });
+});
+
+describe("a comparison that cannot be completed", () => {
+  it("tiles withheld by the log from a passive peer's larger head: counted on /metrics, logged each round, alerted once past the deadline, cosigning beyond our size held (503) until the comparison completes", {
+    timeout: 120_000,
+  }, async () => {
+    const log = new MemoryLog("withheld.example/log", 94);
+    const origin = await view(log);
+    let withhold = true;
+    const proxy = await lyingProxy(origin.url, (path) =>
+      withhold && path.startsWith("/tile/")
+        ? { status: 404, body: new TextEncoder().encode("withheld\n") }
+        : undefined,
+    );
+    closers.push(() => proxy.close());
+    const w1 = await witness(log, W1, proxy.url);
+    const w2 = await witness(log, W2); // passive: no log URL, no tiles
+    // The log's directory keeps the partial tiles of every size it published.
+    for (const n of [70, 71, 72, 75]) origin.publish(n);
+    expect((await w1.add(0, [], log.checkpoint(70))).status).toBe(200);
+    expect((await w2.add(0, [], log.checkpoint(71))).status).toBe(200);
+    await w1.gossip(w2.url);
+    expect(await w1.metric("tmuxtrail_witness_unreconciled_heads")).toBe(1);
+    expect(await w1.metric("tmuxtrail_witness_cosigning_held")).toBe(0);
+    expect(w1.lines.join("\n")).toMatch(/UNRECONCILED/);
+    // Within the deadline, cosigning goes on.
+    expect((await w1.add(70, await log.proof(70, 72), log.checkpoint(72))).status).toBe(200);
+    w1.advance(301);
+    await w1.gossip(w2.url);
+    await w1.gossip(w2.url);
+    expect(w1.holds).toHaveLength(1);
+    expect(await w1.metric("tmuxtrail_witness_cosigning_held")).toBe(1);
+    const held = await w1.add(72, await log.proof(72, 75), log.checkpoint(75));
+    expect(held.status).toBe(503);
+    expect(await held.text()).toMatch(/held/);
+    // The same head again is not "beyond": still cosigned.
+    expect((await w1.add(72, [], log.checkpoint(72))).status).toBe(200);
+    // The log serves its tiles again: the comparison (our 72, the peer's 71) completes, and so
+    // does the hold.
+    withhold = false;
+    await w1.gossip(w2.url);
+    expect(await w1.metric("tmuxtrail_witness_unreconciled_heads")).toBe(0);
+    expect(await w1.metric("tmuxtrail_witness_cosigning_held")).toBe(0);
+    expect((await w1.add(72, await log.proof(72, 75), log.checkpoint(75))).status).toBe(200);
+    expect(await w1.evidence()).toEqual([]);
+  });
+
+  it("an unreachable peer is counted unreconciled, never skipped", async () => {
+    const log = new MemoryLog("down.example/log", 95);
+    const w1 = await witness(log, W1);
+    expect((await w1.add(0, [], log.checkpoint(10))).status).toBe(200);
+    await w1.gossip("http://127.0.0.1:1");
+    expect(await w1.metric("tmuxtrail_witness_unreconciled_heads")).toBe(1);
+    expect(w1.lines.join("\n")).toMatch(/unreachable/);
+  });
+});
+
+describe("an honest log seen by the witnesses at different sizes", () => {
+  it("raises nothing: through the peer's tiles when the log withholds them, through the log's when the peer has none", {
+    timeout: 120_000,
+  }, async () => {
+    const log = new MemoryLog("honest-split.example/log", 96);
+    const origin = await view(log);
+    let withhold = false;
+    const proxy = await lyingProxy(origin.url, (path) =>
+      withhold && path.startsWith("/tile/") ? { status: 404, body: new Uint8Array() } : undefined,
+    );
+    closers.push(() => proxy.close());
+    const w1 = await witness(log, W1, proxy.url);
+    const w2 = await witness(log, W2, proxy.url);
+    const w3 = await witness(log, generateKey("witness.example/w3", new Uint8Array(32).fill(97)));
+    origin.publish(300);
+    await w2.follow();
+    origin.publish(301);
+    await w1.follow();
+    expect((await w3.add(0, [], origin.publish(302))).status).toBe(200);
+    expect([await w1.size(), await w2.size()]).toEqual([301, 300]);
+    // The log withholds its tiles: W2 compares through W1's, W1 through its own.
+    withhold = true;
+    await w2.gossip(w1.url);
+    await w1.gossip(w2.url);
+    // The passive W3 has no tiles: W1 compares through the log's; W3, with the larger head and
+    // no log URL, leaves the comparison to W1.
+    withhold = false;
+    await w1.gossip(w3.url);
+    await w3.gossip(w1.url);
+    for (const w of [w1, w2, w3]) {
+      expect(await w.evidence()).toEqual([]);
+      expect(await w.metric("tmuxtrail_witness_unreconciled_heads"), w.lines.join("\n")).toBe(0);
+      expect(w.deps.metrics.badTiles.get({ origin: log.origin }) ?? 0).toBe(0);
+      expect(w.holds).toEqual([]);
+    }
+  });
+});
+
+describe("the tiles a witness keeps and serves", () => {
+  it("are exactly the log's tiles at the cosigned size, in the tlog-tiles layout; a tile beyond it is 404", {
+    timeout: 120_000,
+  }, async () => {
+    const log = new MemoryLog("served.example/log", 98);
+    const origin = await view(log);
+    const w = await witness(log, W1, origin.url);
+    origin.publish(600);
+    await w.follow();
+    for (const t of [
+      { level: 0, index: 0, width: 256 },
+      { level: 0, index: 2, width: 88 },
+      { level: 0, index: 2, width: 10 },
+      { level: 1, index: 0, width: 2 },
+    ]) {
+      const res = await w.tile(hashTilePath(t));
+      expect(res.status, hashTilePath(t)).toBe(200);
+      const want = await (
+        await fetch(`${origin.url}/${hashTilePath({ ...t, width: t.index === 2 ? 88 : t.width })}`)
+      ).arrayBuffer();
+      expect(new Uint8Array(await res.arrayBuffer())).toEqual(
+        new Uint8Array(want).subarray(0, t.width * 32),
+      );
+    }
+    expect((await w.tile("tile/0/002.p/89")).status).toBe(404);
+    expect((await w.tile("tile/0/003.p/1")).status).toBe(404);
+    expect((await w.tile("tile/entries/000")).status).toBe(404);
+  });
+
+  it("a log feeding the witness tiles that do not hash to the checkpoint it cosigned gets none of them kept or served", {
+    timeout: 120_000,
+  }, async () => {
+    const log = new MemoryLog("lying-tiles.example/log", 99);
+    const origin = await view(log);
+    let lie = "";
+    const proxy = await lyingProxy(origin.url, (path, answer) =>
+      lie && path === lie && answer.status === 200
+        ? { status: 200, body: flipByte(answer.body, 5) }
+        : undefined,
+    );
+    closers.push(() => proxy.close());
+    const w = await witness(log, W1, proxy.url);
+    origin.publish(600);
+    // A full level-0 tile (bound through its level-1 parent), then the partial one (through the root).
+    for (const path of ["/tile/0/001", "/tile/0/002.p/88", "/tile/1/000.p/2"]) {
+      lie = path;
+      await w.follow();
+      expect(await w.size()).toBe(600);
+      expect((await w.tile("tile/0/001")).status, path).toBe(404);
+      expect((await w.tile("tile/0/002.p/88")).status, path).toBe(404);
+    }
+    expect(w.deps.metrics.badTiles.get({ origin: log.origin })).toBe(3);
+    lie = "";
+    await w.follow();
+    expect((await w.tile("tile/0/001")).status).toBe(200);
+    expect((await w.tile("tile/0/002.p/88")).status).toBe(200);
+  });
+});
+
+describe("the quorum rule (2k > n)", () => {
+  it("a quorum that lets two groups of witnesses be shown two trees is warned about, in the web UI's words; one that does not is not", async () => {
+    expect(quorumWarning(1, 2)).toMatch(/does not rule out a split view .*at least 2/);
+    expect(quorumWarning(2, 4)).toMatch(/two groups of 2 witnesses two different trees/);
+    expect(quorumWarning(0, 3)).toMatch(/at least 2/);
+    expect(quorumWarning(2, 3)).toBeUndefined();
+    expect(quorumWarning(0, 0)).toBeUndefined();
+    const errors: string[] = [];
+    const spy = vi.spyOn(console, "error").mockImplementation((m: string) => void errors.push(m));
+    const out = vi.spyOn(console, "log").mockImplementation(() => {});
+    try {
+      const log = new MemoryLog("quorum.example/log", 100);
+      // The log is not there: only the warning at start matters here.
+      await verify
+        .run([
+          "checkpoint",
+          "--log",
+          "http://127.0.0.1:1",
+          "--log-key",
+          log.key.verifierKey,
+          "--witness-key",
+          generateKey("w.example/a", new Uint8Array(32).fill(1)).verifierKey,
+          "--witness-key",
+          generateKey("w.example/b", new Uint8Array(32).fill(2)).verifierKey,
+          "--quorum",
+          "1",
+          "--timeout",
+          "1s",
+        ])
+        .catch(() => 2);
+    } finally {
+      spy.mockRestore();
+      out.mockRestore();
+    }
+    expect(errors.join("\n")).toMatch(
+      /warning: a quorum of 1 of 2 witnesses does not rule out a split view/,
+    );
+  });
+});
