@@ -7,6 +7,8 @@
 // a failed verification exits 1, SIGINT/SIGTERM end the loop with 0.
 
 import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { UnprovenClock } from "../client/checkpoint-state.ts";
 import { type MirrorRound, mirrorRound } from "../client/mirror.ts";
 import { lockMirror, readMirrorCheckpoint } from "../client/mirror-files.ts";
 import { base64Encode } from "../log/encoding.ts";
@@ -17,6 +19,7 @@ import { readToken } from "./client.ts";
 import {
   type Command,
   EXIT_OK,
+  EXIT_USAGE,
   EXIT_VERIFY_FAILED,
   parseFlags,
   sleep,
@@ -24,9 +27,29 @@ import {
 } from "./command.ts";
 import { classify, openSource, openWithPolicy, policyFlags, readPolicy } from "./verify.ts";
 
+/** One round per cron run: a newer checkpoint unproven this long is an alarm. */
+const DEFAULT_UNPROVEN_AFTER = 15 * 60_000;
+
 function report(r: MirrorRound, json: boolean, dir: string): void {
   const cp = r.cp?.checkpoint;
   const base = cp ? { origin: cp.origin, size: cp.size, root: base64Encode(cp.root) } : {};
+  if (r.status === "unproven") {
+    const message = `a signed checkpoint of size ${cp!.size} is not proven consistent with the mirror's size ${r.from} yet: ${r.why}`;
+    if (json)
+      console.log(
+        JSON.stringify({
+          ok: false,
+          command: "mirror",
+          status: "unproven",
+          ...base,
+          from: r.from,
+          out: dir,
+          error: { code: "unproven", message },
+        }),
+      );
+    else console.error(`mirror: ${message}; the mirror in ${dir} is unchanged`);
+    return;
+  }
   if (r.status === "alarm") {
     if (json)
       console.log(
@@ -80,7 +103,7 @@ export const mirror: Command = {
   summary: "copy a log's checkpoint and tiles, verified, into a directory for a static server",
   help: `Usage: tmuxtrail mirror --log URL|DIR --log-key VKEY --out DIR [--watch [--interval D]]
                         [--entries [--token-file FILE]] [--witness-key VKEY ... --quorum K]
-                        [--keep-partials] [--timeout D] [--json]
+                        [--keep-partials] [--unproven-after D] [--timeout D] [--json]
 
 Writes the log's C2SP tlog-tiles files into DIR, so that any web server, object store or CDN
 serves every read (verify, monitor, witnesses, tail's proofs) away from the log's database:
@@ -95,6 +118,9 @@ quorum); the tiles against its root; when DIR already holds a checkpoint, the ne
 it by a consistency proof rebuilt from the tiles; each new full tile against its parent tile;
 each entry against its hash tile. A smaller tree than DIR's (a rollback), the same size with
 another root, or an inconsistent tree (a fork) is an alarm: printed, exit 1, DIR unchanged.
+A larger signed checkpoint whose tiles the log does not serve (withheld, unreachable, malformed)
+is not proven either way: DIR is unchanged, the round says so (exit 2 in one round, retried with
+--watch), and once it has stayed unproven for --unproven-after it is an alarm (unproven, exit 1).
 Every file is written to a temporary name and renamed; the checkpoint is written last, after
 every tile it needs is in place (and fsynced), so a reader of DIR never sees a checkpoint whose
 tiles are missing. Each round writes only the new full tiles and the current partial ones; a
@@ -115,6 +141,9 @@ Flags:
   --witness-key VKEY   a witness's cosignature key, repeatable; --quorum K of them must have
                        cosigned a checkpoint before it is mirrored (default: all)
   --keep-partials      keep superseded partial tiles and bundles
+  --unproven-after D   alarm when a newer signed checkpoint stays unproven this long (default:
+                       3 intervals with --watch, else 15m; the first such round is kept in
+                       DIR/.unproven)
   --timeout D          per-request timeout (default 10s)
   --json               one JSON object per round: {ok, command, status, origin, size, root, from,
                        tilesWritten, bundlesWritten, partialsRemoved, ...}
@@ -131,8 +160,9 @@ Examples:
   */5 * * * * tmuxtrail mirror --log https://log.example --log-key "$VKEY" --out /srv/tlog
 
 Exit codes: 0 mirrored, or unchanged (with --watch: stopped by a signal); 1 verification failed
-(an alarm: fork, rollback, or a tile that does not hash to the signed root; a missing witness
-quorum in one round); 2 usage error, unreachable log or malformed answer. With --watch,
+(an alarm: fork, rollback, a checkpoint unproven past --unproven-after, or a tile that does not
+hash to the signed root; a missing witness quorum in one round); 2 usage error, unreachable log,
+malformed answer or (one round) a checkpoint not yet proven. With --watch,
 unreachable rounds and a missing quorum are logged and retried.`,
   async run(argv) {
     const { values: v } = parseFlags(argv, {
@@ -143,6 +173,7 @@ unreachable rounds and a missing quorum are logged and retried.`,
       entries: { type: "boolean" },
       "token-file": { type: "string" },
       "keep-partials": { type: "boolean" },
+      "unproven-after": { type: "string" },
     });
     const policy = readPolicy(v);
     if (!v.out) throw new UsageError("--out DIR is required");
@@ -159,6 +190,14 @@ unreachable rounds and a missing quorum are logged and retried.`,
         throw new UsageError((e as Error).message);
       }
       if (interval <= 0) throw new UsageError("--interval must be positive");
+    }
+    let unprovenAfter = v.watch ? 3 * interval : DEFAULT_UNPROVEN_AFTER;
+    if (v["unproven-after"] !== undefined) {
+      try {
+        unprovenAfter = parseDuration(v["unproven-after"], "--unproven-after");
+      } catch (e) {
+        throw new UsageError((e as Error).message);
+      }
     }
     const token = v.entries ? readToken(v["token-file"]) : undefined;
     const upstream = openSource(v, token);
@@ -177,9 +216,11 @@ unreachable rounds and a missing quorum are logged and retried.`,
       throw new UsageError((e as Error).message);
     }
 
+    // In DIR, so that one round per cron run still counts from the first one.
+    const clock = new UnprovenClock(unprovenAfter, join(dir, ".unproven"));
     const stop = new AbortController();
     const once = async (): Promise<number> => {
-      const r = await mirrorRound({
+      let r = await mirrorRound({
         upstream,
         dir,
         open: (note, quorum, origin) => openWithPolicy(note, policy, quorum, origin),
@@ -187,7 +228,12 @@ unreachable rounds and a missing quorum are logged and retried.`,
         keepPartials: Boolean(v["keep-partials"]),
         signal: stop.signal,
       });
+      if (r.status === "unproven") {
+        const late = clock.fail(r.from, r.cp.checkpoint.size, r.why);
+        if (late) r = { status: "alarm", ...late, cp: r.cp };
+      } else if (r.status === "advanced" || r.status === "initial") clock.clear();
       report(r, json, dir);
+      if (r.status === "unproven") return v.watch ? EXIT_OK : EXIT_USAGE;
       return r.status === "alarm" ? EXIT_VERIFY_FAILED : EXIT_OK;
     };
     const fail = (e: unknown): number => {

@@ -25,6 +25,9 @@
 //   E. delete the partial tiles (and bundles) whose full tile now exists, unless `keepPartials`:
 //      tlog-tiles clients fall back to the full tile and truncate it.
 //
+// A larger signed checkpoint whose tiles cannot be had in A to D (withheld, unreachable,
+// malformed) is "unproven": the round writes no checkpoint and says so, and the mirror command
+// raises the "unproven" alarm once that lasts past its deadline (--unproven-after).
 // A failure in B or C (an upstream tile that does not hash to its verified parent, an
 // unreachable log) leaves `checkpoint` as it was; the tiles already written were each verified
 // against the new signed root, so they are right and the next round does not fetch them again.
@@ -35,7 +38,7 @@ import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { encodeBundle } from "../log/bundle.ts";
 import type { OpenedCheckpoint } from "../log/checkpoint.ts";
-import { base64Encode, bytesEqual } from "../log/encoding.ts";
+import { bytesEqual } from "../log/encoding.ts";
 import { check, isTrailError, TrailError } from "../log/errors.ts";
 import { type Hash, type Hasher, rfc6962 } from "../log/hash.ts";
 import { foldPerfect } from "../log/tile-reader.ts";
@@ -49,7 +52,8 @@ import {
   tileLevels,
   walkTiles,
 } from "../log/tiles.ts";
-import { type LogSource, openLogSource } from "./log-source.ts";
+import { type AlarmKind, compareCheckpoints, isVerificationFailure } from "./checkpoint-state.ts";
+import { type LogSource, LogSourceError, openLogSource } from "./log-source.ts";
 import {
   exists,
   fsyncDir,
@@ -77,8 +81,6 @@ export interface MirrorOptions {
   hasher?: Hasher;
 }
 
-export type AlarmKind = "rollback" | "fork" | "origin" | "bad-checkpoint";
-
 export type MirrorRound =
   | {
       status: "initial" | "advanced" | "unchanged" | "updated";
@@ -89,7 +91,9 @@ export type MirrorRound =
       bundlesWritten: number;
       partialsRemoved: number;
     }
-  | { status: "alarm"; kind: AlarmKind; message: string; cp?: OpenedCheckpoint };
+  | { status: "alarm"; kind: AlarmKind; message: string; cp?: OpenedCheckpoint }
+  /** A larger signed checkpoint whose tiles could not be had: nothing proven, nothing written. */
+  | { status: "unproven"; cp: OpenedCheckpoint; from: number; why: string };
 
 /** Fetched but not yet written: the tiles step A verified, kept to write them in step B. */
 class View implements LogSource {
@@ -186,15 +190,9 @@ function foldTile(data: Uint8Array, hasher: Hasher): Hash {
   return foldPerfect(data, 0, data.length / 32, hasher);
 }
 
-/** Verification failures (exit 1), as opposed to malformed input or keys (exit 2). */
-function isVerificationFailure(e: unknown): boolean {
-  return isTrailError(e) && e.code !== "malformed" && e.code !== "bad-key";
-}
-
 /** One mirror round (see the top of this file). */
 export async function mirrorRound(o: MirrorOptions): Promise<MirrorRound> {
   const hasher = o.hasher ?? rfc6962;
-  const conc = o.concurrency ?? 8;
   const { dir, upstream, signal } = o;
   await mkdir(dir, { recursive: true });
   const saved = readMirrorCheckpoint(dir, o.open);
@@ -223,19 +221,38 @@ export async function mirrorRound(o: MirrorOptions): Promise<MirrorRound> {
   });
   const old = saved?.cp.checkpoint;
   if (old) {
-    if (cp.origin !== old.origin)
-      return alarm("origin", `the log's origin is ${cp.origin}, the mirror's is ${old.origin}`);
-    if (cp.size < old.size)
-      return alarm(
-        "rollback",
-        `the log's checkpoint has size ${cp.size}, smaller than the mirror's size ${old.size}`,
-      );
-    if (cp.size === old.size && !bytesEqual(cp.root, old.root))
-      return alarm(
-        "fork",
-        `two checkpoints of size ${cp.size} with different roots (mirror ${base64Encode(old.root)}, log ${base64Encode(cp.root)})`,
-      );
+    const c = compareCheckpoints(old, cp, "mirror's");
+    if (c !== "same" && c !== "larger") return alarm(c.kind, c.message);
   }
+  try {
+    return await proveAndWrite(o, saved, note, opened, hasher);
+  } catch (e) {
+    // Past the checks above, an answer we could not get (a tile withheld, unreachable or
+    // malformed) proves nothing either way: "unproven", an alarm only once it lasts (mirror CLI).
+    if (!old || cp.size <= old.size || isVerificationFailure(e) || signal?.aborted) throw e;
+    if (!isTrailError(e) && !(e instanceof LogSourceError)) throw e;
+    return { status: "unproven", cp: opened, from: old.size, why: (e as Error).message };
+  }
+}
+
+/** Steps A (tiles) to E of a round, once the checkpoint is opened and not an alarm. */
+async function proveAndWrite(
+  o: MirrorOptions,
+  saved: { note: string; cp: OpenedCheckpoint } | undefined,
+  note: string,
+  opened: OpenedCheckpoint,
+  hasher: Hasher,
+): Promise<MirrorRound> {
+  const conc = o.concurrency ?? 8;
+  const { dir, upstream, signal } = o;
+  const cp = opened.checkpoint;
+  const old = saved?.cp.checkpoint;
+  const alarm = (kind: AlarmKind, message: string): MirrorRound => ({
+    status: "alarm",
+    kind,
+    message,
+    cp: opened,
+  });
   const view = new View(dir, upstream);
   const tree = new TileTree(view, hasher, { maxTiles: 1024 });
   try {
