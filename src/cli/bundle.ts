@@ -147,7 +147,7 @@ export function describeReport(r: BundleReport): string[] {
     out.push(`casts regenerated from the events and identical: ${r.casts.join(", ")}`);
   if (r.pending)
     out.push(
-      `${r.pending} newer events were not yet covered by the checkpoint and are not included`,
+      `${r.pending} newer events were not yet covered by the checkpoint and are not included (the exporter's count)`,
     );
   for (const f of r.failures) out.push(`FAILED: ${f.message}`);
   out.push(verdict(r));

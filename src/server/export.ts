@@ -1,6 +1,7 @@
 // Building a session bundle (src/log/session-bundle.ts) from storage: the session's events covered
 // by the newest served checkpoint, their payloads and salts, the erasure events that explain every
-// missing payload, one tlog-proof per event against that one checkpoint, and a cast per pane.
+// missing payload, one tlog-proof per event against that one checkpoint, a cast per pane, and the
+// session's last index in the log (v2 `last`: the bundle's last event, or one after the checkpoint).
 // Proofs read tiles through one cache per export, so a long session costs each tile once.
 
 import type { Sql } from "../db/client.ts";
