@@ -4,7 +4,7 @@
 // that would drive the auditor's terminal. Each attack is a crafted bundle file, or a small HTTP
 // server standing in for the log, played against the real CLI (runCli).
 
-import { writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -117,6 +117,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await new Promise((r) => server?.close(r));
   await log?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 const export_ = (id: string, out: string, ...more: string[]) =>
