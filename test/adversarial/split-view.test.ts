@@ -115,7 +115,7 @@ async function verifyEvidenceCli(evidence: unknown, logKey: string) {
 
 describe("a log showing W1 and W2 two trees, always at different sizes", () => {
   it("is caught by gossip from the tiles the witness with the larger head kept: both record evidence verify-evidence accepts, and neither cosigns either view further", {
-    timeout: 120_000,
+    timeout: 300_000,
   }, async () => {
     const log = new MemoryLog("split.example/log", 93);
     // The same key signs both views; they agree on leaves 0..4 and differ from leaf 5 on.
@@ -155,7 +155,7 @@ describe("a log showing W1 and W2 two trees, always at different sizes", () => {
 
 describe("a comparison that cannot be completed", () => {
   it("tiles withheld by the log from a passive peer's larger head: counted on /metrics, logged each round, alerted once past the deadline, cosigning beyond our size held (503) until the comparison completes", {
-    timeout: 120_000,
+    timeout: 300_000,
   }, async () => {
     const log = new MemoryLog("withheld.example/log", 94);
     const origin = await view(log);
@@ -198,7 +198,9 @@ describe("a comparison that cannot be completed", () => {
     expect(await w1.evidence()).toEqual([]);
   });
 
-  it("an unreachable peer is counted unreconciled, never skipped", async () => {
+  it("an unreachable peer is counted unreconciled, never skipped", {
+    timeout: 300_000,
+  }, async () => {
     const log = new MemoryLog("down.example/log", 95);
     const w1 = await witness(log, W1);
     expect((await w1.add(0, [], log.checkpoint(10))).status).toBe(200);
@@ -210,7 +212,7 @@ describe("a comparison that cannot be completed", () => {
 
 describe("an honest log seen by the witnesses at different sizes", () => {
   it("raises nothing: through the peer's tiles when the log withholds them, through the log's when the peer has none", {
-    timeout: 120_000,
+    timeout: 300_000,
   }, async () => {
     const log = new MemoryLog("honest-split.example/log", 96);
     const origin = await view(log);
@@ -248,7 +250,7 @@ describe("an honest log seen by the witnesses at different sizes", () => {
 
 describe("the tiles a witness keeps and serves", () => {
   it("are exactly the log's tiles at the cosigned size, in the tlog-tiles layout; a tile beyond it is 404", {
-    timeout: 120_000,
+    timeout: 300_000,
   }, async () => {
     const log = new MemoryLog("served.example/log", 98);
     const origin = await view(log);
@@ -276,7 +278,7 @@ describe("the tiles a witness keeps and serves", () => {
   });
 
   it("a log feeding the witness tiles that do not hash to the checkpoint it cosigned gets none of them kept or served", {
-    timeout: 120_000,
+    timeout: 300_000,
   }, async () => {
     const log = new MemoryLog("lying-tiles.example/log", 99);
     const origin = await view(log);
