@@ -7,6 +7,7 @@
 // The accepted (index, leaf hash) pairs are kept as receipts (Spool.ack, ReceiptIndex).
 
 import { join } from "node:path";
+import { httpRead, READ_CAPS, type ReadAnswer } from "../client/http-read.ts";
 import { checkAnswer, expectedLeafHash, RefusedAnswer } from "./acks.ts";
 import { ReceiptIndex } from "./receipt-index.ts";
 import type { Spool } from "./spool.ts";
@@ -56,16 +57,18 @@ export class Sender {
         this.fail(`an event in the spool is not a valid event: ${(e as Error).message}`);
         return;
       }
-      let res: Response;
+      let res: ReadAnswer;
       let text: string;
       try {
-        res = await fetch(`${this.logUrl.replace(/\/+$/, "")}/v1/events`, {
+        // Capped and timed, body included (client/http-read.ts).
+        res = await httpRead(`${this.logUrl.replace(/\/+$/, "")}/v1/events`, {
           method: "POST",
           headers: { "Content-Type": "application/json", Authorization: `Bearer ${this.token}` },
           body: JSON.stringify(lines.map((l) => l.sub)),
-          signal: AbortSignal.timeout(30_000),
+          maxBytes: READ_CAPS.json,
+          timeoutMs: 30_000,
         });
-        text = await res.text();
+        text = new TextDecoder().decode(res.body);
       } catch (e) {
         this.fail(`log unreachable: ${(e as Error).message}`);
         return;

@@ -6,6 +6,7 @@
 // the witness's key before they are stored and served on /checkpoint.
 
 import type { Counter, Gauge } from "../api/metrics.ts";
+import { httpRead, READ_CAPS, type ReadAnswer } from "../client/http-read.ts";
 import type { Sql } from "../db/client.ts";
 import { verifyCosignature } from "../log/cosignature.ts";
 import type { Hasher } from "../log/hash.ts";
@@ -76,18 +77,20 @@ export class WitnessPool {
         const proof =
           t.size === 0 ? [] : await proveConsistency(this.sql, t.size, cp.size, this.opts.hasher);
         const body = formatAddCheckpoint({ old: t.size, proof, checkpoint: cp.note });
-        let res: Response;
+        let res: ReadAnswer;
         try {
-          res = await fetch(`${t.url}/add-checkpoint`, {
+          // Capped and timed, body included (client/http-read.ts): a witness answers a note.
+          res = await httpRead(`${t.url}/add-checkpoint`, {
             method: "POST",
             body,
-            signal: AbortSignal.timeout(10_000),
+            maxBytes: READ_CAPS.checkpoint,
+            timeoutMs: 10_000,
           });
         } catch (e) {
           this.backoff(t, `unreachable: ${(e as Error).message}`);
           return;
         }
-        const text = await res.text();
+        const text = new TextDecoder().decode(res.body);
         if (res.status === 200) {
           await this.store(t, cp, text);
           t.size = cp.size;
