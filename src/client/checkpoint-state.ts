@@ -16,7 +16,8 @@
 //
 // The file holds public data only (a signed note), written so that a crash leaves the old note or
 // the new one: temporary file, fsync, rename, fsync of the directory. A state file that does not
-// open with the log key given, or names another origin, is refused (a usage error, exit 2).
+// open with the log key given is refused (a usage error, exit 2); so is one of another origin in
+// tail and audit --log (requireSameOrigin), where monitor and mirror raise the "origin" alarm.
 
 import {
   closeSync,
@@ -55,26 +56,24 @@ export function isVerificationFailure(e: unknown): boolean {
 
 /**
  * The checkpoint saved in `file`, opened by `open` (the log key; the witness quorum held when it
- * was saved, so it is not asked again), or undefined when there is no file yet. `origin`, when
- * known, must be the saved checkpoint's.
+ * was saved, so it is not asked again), or undefined when there is no file yet.
  */
 export function readState(
   file: string,
   open: (note: string) => OpenedCheckpoint,
-  flag = "--state",
 ): SavedCheckpoint | undefined {
   let note: string;
   try {
     note = readFileSync(file, "utf8");
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw new UsageError(`cannot read ${flag} ${file}: ${(e as Error).message}`);
+    throw new UsageError(`cannot read --state ${file}: ${(e as Error).message}`);
   }
   try {
     return { note, cp: open(note) };
   } catch (e) {
     throw new UsageError(
-      `${flag} ${file} does not hold a checkpoint of this log (signed by --log-key): ${(e as Error).message}`,
+      `--state ${file} does not hold a checkpoint of this log (signed by --log-key): ${(e as Error).message}`,
     );
   }
 }
@@ -204,11 +203,6 @@ export class UnprovenClock {
       kind: "unproven",
       message: `a signed checkpoint of size ${this.size} has stayed unproven against size ${savedSize} for ${Math.round(waited / 1000)} s (--unproven-after ${Math.round(this.afterMs / 1000)} s): ${why}`,
     };
-  }
-
-  /** Whether a clock is running, and since when (ms). */
-  get pendingSince(): number | undefined {
-    return this.since;
   }
 
   clear(): void {
