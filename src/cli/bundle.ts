@@ -17,6 +17,7 @@ import {
 import { nodeHasher } from "../server/node-hasher.ts";
 import { readToken, requestJson } from "./client.ts";
 import { type Command, parseFlags, UsageError } from "./command.ts";
+import { bundleRead, maxBytesFlag, maxBytesHelp } from "./read-limits.ts";
 import { idsAsPositionals } from "./session-arg.ts";
 
 export const trustFlags = {
@@ -205,7 +206,7 @@ export const exportCommand: Command = {
   summary: "export a session as a self-contained bundle that verifies offline",
   help: `Usage: tmuxtrail export ID --log URL --token-file FILE --out FILE [--cast PANE]
                         [--log-key VKEY ...|--log-key-file FILE] [--witness-key VKEY ... --quorum K]
-                        [--require-closed] [--json]
+                        [--require-closed] [--max-bytes N] [--json]
 
 Fetches session ID (see tmuxtrail sessions list) as one uncompressed JSON document: its events,
 their content and salts, an asciicast v2 recording per pane, one c2sp.org/tlog-proof@v1 per event
@@ -220,7 +221,8 @@ ${trustHelp}
 
   --cast PANE   write only that pane's asciicast (e.g. %3) to --out; play it with
                 \`asciinema play FILE\`
-  --out -       write to standard output`,
+  --out -       write to standard output
+${maxBytesHelp}`,
   async run(argv) {
     const { values: v, positionals } = parseIdArgs(argv, {
       ...trustFlags,
@@ -229,6 +231,7 @@ ${trustHelp}
       out: { type: "string" },
       cast: { type: "string" },
       json: { type: "boolean" },
+      ...maxBytesFlag,
     });
     if (positionals.length !== 1) throw new UsageError("expected exactly one session ID");
     if (!v.out) throw new UsageError("--out FILE is required");
@@ -238,7 +241,7 @@ ${trustHelp}
       await requestJson<unknown>(
         v.log ?? "http://127.0.0.1:8080",
         `/v1/sessions/${encodeURIComponent(id)}/export`,
-        { token: readToken(v["token-file"]) },
+        { token: readToken(v["token-file"]), ...bundleRead(v) },
       ),
     );
     const report = verifySessionBundle(bundle, trust, nodeHasher);

@@ -13,13 +13,14 @@ import { nodeHasher } from "../server/node-hasher.ts";
 import { describeReport, parseIdArgs, trustFlags, trustHelp, trustOf, verdict } from "./bundle.ts";
 import { readToken, requestJson } from "./client.ts";
 import { type Command, UsageError } from "./command.ts";
+import { bundleRead, maxBytesFlag, maxBytesHelp } from "./read-limits.ts";
 
 export const replay: Command = {
   name: "replay",
   summary: "play a recorded pane in the terminal, from the log or a bundle, after verifying it",
   help: `Usage: tmuxtrail replay SESSION_ID|FILE [--pane ID] [--speed X] [--idle-limit S] [--no-verify] [--raw]
                         [--log URL --token-file FILE] [--log-key VKEY ...|--log-key-file FILE]
-                        [--witness-key VKEY ... --quorum K] [--require-closed]
+                        [--witness-key VKEY ... --quorum K] [--require-closed] [--max-bytes N]
 
 Plays one pane's recording (its asciicast) with its original timing. SESSION_ID is fetched from
 the log (an export, recorded there as an access event; it may begin with "-"); FILE is a bundle
@@ -37,7 +38,8 @@ ${trustHelp}
   --raw            play every byte as recorded; by default clipboard (OSC 52), title (OSC 0/1/2),
                    every other OSC, DCS, APC, PM and SOS string, queries that make the terminal
                    answer (DSR, DA, DECRQM, window reports) and mouse or focus reporting modes are
-                   left out`,
+                   left out
+${maxBytesHelp}`,
   async run(argv) {
     const { values: v, positionals } = parseIdArgs(argv, {
       ...trustFlags,
@@ -48,6 +50,7 @@ ${trustHelp}
       raw: { type: "boolean" },
       log: { type: "string" },
       "token-file": { type: "string" },
+      ...maxBytesFlag,
     });
     if (positionals.length !== 1) throw new UsageError("expected a session id or a bundle FILE");
     const speed = Number(v.speed ?? 1);
@@ -69,7 +72,7 @@ ${trustHelp}
       value = await requestJson(
         v.log ?? "http://127.0.0.1:8080",
         `/v1/sessions/${encodeURIComponent(what)}/export`,
-        { token: readToken(v["token-file"]) },
+        { token: readToken(v["token-file"]), ...bundleRead(v) },
       );
     }
     const bundle = parseSessionBundle(value);

@@ -3,7 +3,7 @@
 // byte at a time ends at the deadline. And a signed checkpoint claiming an absurd size is refused
 // before any tile is read; tile walks are lazy. Each hostile server is a small node:http server.
 
-import { writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -165,6 +165,20 @@ describe("a hostile log or peer cannot exhaust a reader's memory or time (issue 
     expect(slow.ms).toBeLessThan(3_000);
     expect(READ_CAPS.json).toBeLessThan(ATTACK);
   }, 20_000);
+
+  it("export of a session whose bundle runs past --max-bytes exits 2 naming the cap, writing nothing", async () => {
+    const h = await hostile((p) => (p.endsWith("/export") ? endless : undefined));
+    const dir = tempDir("tt-reads-export-");
+    writeFileSync(join(dir, "token"), "tt_reader\n");
+    const r = await runCli([
+      ...["export", "abc", "--log", h.url, "--token-file", join(dir, "token")],
+      ...["--out", join(dir, "bundle.json"), "--log-key", KEY.verifierKey, "--max-bytes", "1M"],
+    ]);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/export: the answer runs past the cap of 1048576 bytes/);
+    expect(existsSync(join(dir, "bundle.json"))).toBe(false);
+    expect(h.served()).toBeLessThan(32 * 1024 ** 2);
+  });
 });
 
 describe("a signed checkpoint claiming an absurd size (issue 16 item 12)", () => {
