@@ -181,7 +181,7 @@ describe("auditor commands on a log filled by the agent", () => {
     expect(played.err).toMatch(/^verified: /);
     const refused = await cli(["replay", join(dir, "tampered.json"), "--log-key", vkey]);
     expect(refused.code).toBe(1);
-    expect(refused.err).toContain("not replaying a session that does not verify");
+    expect(refused.err).toContain("not replaying a session that is not verified");
     expect(refused.out).toBe("");
 
     // Erase the session: content is gone, the bundle still verifies and says by which event.
