@@ -11,6 +11,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { serve as serveHttp } from "@hono/node-server";
 import { afterAll, describe, expect, it, vi } from "vitest";
+import { monitor } from "../../src/cli/monitor.ts";
 import { verify } from "../../src/cli/verify.ts";
 import { verifyEvidenceCommand } from "../../src/cli/verify-evidence.ts";
 import { WITNESS_MIGRATIONS } from "../../src/db/migrate.ts";
@@ -308,7 +309,9 @@ describe("the tiles a witness keeps and serves", () => {
 });
 
 describe("the quorum rule (2k > n)", () => {
-  it("a quorum that lets two groups of witnesses be shown two trees is warned about, in the web UI's words; one that does not is not", async () => {
+  it("a quorum that lets two groups of witnesses be shown two trees is warned about by verify and monitor, in the web UI's words; one that does not is not", {
+    timeout: 60_000,
+  }, async () => {
     expect(quorumWarning(1, 2)).toMatch(/does not rule out a split view .*at least 2/);
     expect(quorumWarning(2, 4)).toMatch(/two groups of 2 witnesses two different trees/);
     expect(quorumWarning(0, 3)).toMatch(/at least 2/);
@@ -317,32 +320,36 @@ describe("the quorum rule (2k > n)", () => {
     const errors: string[] = [];
     const spy = vi.spyOn(console, "error").mockImplementation((m: string) => void errors.push(m));
     const out = vi.spyOn(console, "log").mockImplementation(() => {});
+    const log = new MemoryLog("quorum.example/log", 100);
+    const policy = [
+      "--log",
+      "http://127.0.0.1:1",
+      "--log-key",
+      log.key.verifierKey,
+      "--witness-key",
+      generateKey("w.example/a", new Uint8Array(32).fill(1)).verifierKey,
+      "--witness-key",
+      generateKey("w.example/b", new Uint8Array(32).fill(2)).verifierKey,
+      "--quorum",
+      "1",
+      "--timeout",
+      "1s",
+    ];
     try {
-      const log = new MemoryLog("quorum.example/log", 100);
       // The log is not there: only the warning at start matters here.
-      await verify
-        .run([
-          "checkpoint",
-          "--log",
-          "http://127.0.0.1:1",
-          "--log-key",
-          log.key.verifierKey,
-          "--witness-key",
-          generateKey("w.example/a", new Uint8Array(32).fill(1)).verifierKey,
-          "--witness-key",
-          generateKey("w.example/b", new Uint8Array(32).fill(2)).verifierKey,
-          "--quorum",
-          "1",
-          "--timeout",
-          "1s",
-        ])
-        .catch(() => 2);
+      await verify.run(["checkpoint", ...policy]).catch(() => 2);
+      const state = join(tempDir("tt-split-monitor-"), "state");
+      await monitor.run([...policy, "--state", state]).catch(() => 2);
     } finally {
       spy.mockRestore();
       out.mockRestore();
     }
-    expect(errors.join("\n")).toMatch(
-      /warning: a quorum of 1 of 2 witnesses does not rule out a split view/,
-    );
+    for (const command of ["verify", "monitor"]) {
+      expect(errors.join("\n")).toMatch(
+        new RegExp(
+          `${command}: warning: a quorum of 1 of 2 witnesses does not rule out a split view`,
+        ),
+      );
+    }
   });
 });
