@@ -20,7 +20,8 @@ the witness cosigns nothing further for that log.
 
 A witness following a log keeps the log's hash tiles that hash to a checkpoint it cosigned and
 serves them at /<hex SHA-256(origin)>/tile/... (C2SP tlog-tiles), so a peer can compare its head
-with this one even when the log withholds its tiles. A peer's head that cannot be compared (tiles
+with this one even when the log withholds its tiles (a witness given no log URL keeps none; its
+peers then read the log's). A peer's head that cannot be compared (tiles
 withheld everywhere, the peer unreachable) is counted in tmuxtrail_witness_unreconciled_heads,
 logged each round, and once it stays so for --reconcile-deadline, alerted; this witness then
 cosigns nothing beyond the size it already cosigned for that log (add-checkpoint answers 503)
