@@ -4,7 +4,8 @@
 // keeps the tiles of its own view and serves them, and a proof built from them that reproduces
 // its signed root and implies another root at the smaller size is evidence (rule 1). A comparison
 // that cannot be completed is counted, logged, alerted, and holds cosigning past the deadline. An
-// honest log seen at different sizes raises nothing. A log cannot make a witness keep or serve
+// honest log seen at different sizes raises nothing, nor does a peer serving rewritten tiles
+// prove anything. A log cannot make a witness keep or serve
 // tiles that do not hash to a checkpoint it cosigned. Verifiers are warned when their quorum
 // (k of n, 2k <= n) would let two groups of witnesses be shown two trees.
 import { writeFileSync } from "node:fs";
@@ -246,6 +247,32 @@ describe("an honest log seen by the witnesses at different sizes", () => {
       expect(w.deps.metrics.badTiles.get({ origin: log.origin }) ?? 0).toBe(0);
       expect(w.holds).toEqual([]);
     }
+  });
+});
+
+describe("a peer witness serving rewritten tiles", () => {
+  it("proves nothing: counted as bad tiles, not evidence, and the comparison completes through the log's tiles", {
+    timeout: 300_000,
+  }, async () => {
+    const log = new MemoryLog("lying-peer.example/log", 101);
+    const origin = await view(log);
+    const w1 = await witness(log, W1, origin.url);
+    const w2 = await witness(log, W2, origin.url);
+    origin.publish(300);
+    await w1.follow();
+    origin.publish(301);
+    await w2.follow();
+    const peer = await lyingProxy(w2.url, (path, answer) =>
+      path.includes("/tile/") && answer.status === 200
+        ? { status: 200, body: flipByte(answer.body, 0) }
+        : undefined,
+    );
+    closers.push(() => peer.close());
+    await w1.gossip(peer.url);
+    expect(peer.paths.some((p) => p.includes("/tile/"))).toBe(true);
+    expect(await w1.evidence()).toEqual([]);
+    expect(w1.deps.metrics.badTiles.get({ origin: log.origin })).toBe(1);
+    expect(await w1.metric("tmuxtrail_witness_unreconciled_heads")).toBe(0);
   });
 });
 
