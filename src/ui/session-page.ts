@@ -71,6 +71,8 @@ export async function sessionPage(
     logKeys: [policy.logKey],
     witnessKeys: policy.witnessKeys,
     quorum: policy.quorum,
+    // A log that answers another session under this id fails, naming both.
+    sessionId: id,
   });
   showReport(badge, checks, report, bundle, policy);
   const { timeline, panes } = sessionBody(bundle, report, players);
