@@ -5,9 +5,9 @@
 // its signed root and implies another root at the smaller size is evidence (rule 1). A comparison
 // that cannot be completed is counted, logged, alerted, and holds cosigning past the deadline. An
 // honest log seen at different sizes raises nothing, nor does a peer serving rewritten tiles
-// prove anything. A log cannot make a witness keep or serve
-// tiles that do not hash to a checkpoint it cosigned. Verifiers are warned when their quorum
-// (k of n, 2k <= n) would let two groups of witnesses be shown two trees.
+// prove anything. A log cannot make a witness keep or serve tiles that do not hash to a checkpoint
+// it cosigned. Verifiers are warned when their quorum (k of n, 2k <= n) would let two groups of
+// witnesses be shown two trees.
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { serve as serveHttp } from "@hono/node-server";
