@@ -5,7 +5,7 @@
 // cosigns only checkpoints consistent with what it already cosigned, so it cannot be in both.
 // Example: n = 3, k = 2: any two groups of 2 share a witness; k = 1 lets {W1} see tree A and
 // {W2} tree B. With 2k ≤ n only the witnesses' gossip stands between the log and a split view.
-// The web UI (src/ui/trust.ts) says the same in the same words.
+// The web UI (src/ui/trust.ts) shows the same words.
 
 /** Why a quorum of k of n witnesses does not rule out a split view, or undefined (n = 0: none). */
 export function quorumWarning(k: number, n: number): string | undefined {

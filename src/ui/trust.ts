@@ -5,6 +5,7 @@
 // it only by saving the trust form, which shows what is pinned.
 
 import { cosignatureVerifierKey, parseLogVerifierKey, parseVerifierKey } from "../log/keys.ts";
+import { quorumWarning as quorumRuleWarning } from "../log/quorum.ts";
 import { h } from "./dom.ts";
 
 export interface TrustPolicy {
@@ -78,19 +79,13 @@ export function describePolicy(p: TrustPolicy): string {
   return `log key ${keyName(p.logKey)}, ${witnesses}`;
 }
 
-/**
- * Why the policy cannot rule out a split view, or undefined: a log can show two groups of
- * witnesses two different trees only if each group alone meets the quorum, which 2k > n rules
- * out (two groups of k among n witnesses then share one, who would see both trees).
- */
+/** Why the policy cannot rule out a split view (src/log/quorum.ts, the rule 2k > n), or undefined. */
 export function quorumWarning(p: TrustPolicy): string | undefined {
   if (p.witnessKeys.length === 0) {
     return "No witnesses are required: this browser cannot tell whether the log shows others another history.";
   }
-  if (2 * p.quorum <= p.witnessKeys.length) {
-    return `A quorum of ${p.quorum} of ${p.witnessKeys.length} witnesses does not rule out a split view (the log could show two groups of ${p.quorum} witnesses two different trees): require more than half, at least ${Math.floor(p.witnessKeys.length / 2) + 1}.`;
-  }
-  return undefined;
+  const w = quorumRuleWarning(p.quorum, p.witnessKeys.length);
+  return w && w.charAt(0).toUpperCase() + w.slice(1);
 }
 
 /**
