@@ -4,6 +4,7 @@
 // fool them. Every read is one LogSource read (log-source.ts): capped, timed out, body included,
 // with the one partial-to-full tile fallback.
 
+import { TrailError } from "../log/errors.ts";
 import type { Hash, Hasher } from "../log/hash.ts";
 import { consistencyProof, treeRoot } from "../log/proof.ts";
 import { type TileFetcher, tileNodeReader } from "../log/tile-reader.ts";
@@ -16,7 +17,11 @@ import { openLogSource } from "./log-source.ts";
  */
 export async function fetchText(url: string, timeoutMs = READ_TIMEOUT_MS): Promise<string> {
   const bytes = await httpGet(url, { maxBytes: READ_CAPS.checkpoint, timeoutMs });
-  return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new TrailError("malformed", `${url}: the note is not valid UTF-8`);
+  }
 }
 
 export function fetchCheckpoint(logUrl: string, timeoutMs = READ_TIMEOUT_MS): Promise<string> {
