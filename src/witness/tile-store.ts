@@ -36,7 +36,7 @@ import {
   nodesAtTileLevel,
   TILE_WIDTH,
   type TileCoord,
-  tilesForSize,
+  walkTiles,
 } from "../log/tiles.ts";
 
 /** Full level-0 tiles fetched per round at most (8 MiB). */
@@ -140,9 +140,13 @@ export async function syncTiles(
     return parent.subarray(at * 32, at * 32 + 32);
   };
   // 1. The tiles above level 0, and the partial level-0 tile, that changed since `held`.
-  const all = tilesForSize(n);
-  for (const t of all) {
-    if (t.level === 0 && t.width === TILE_WIDTH) continue;
+  // Walked lazily (walkTiles), past the full level-0 tiles: a signed size may reach MAX_TREE_SIZE.
+  const partial0 = nodesAtTileLevel(n, 0) % TILE_WIDTH;
+  const above = function* (): Generator<TileCoord> {
+    if (partial0) yield { level: 0, index: full0, width: partial0 };
+    for (let level = 1; nodesAtTileLevel(n, level) > 0; level++) yield* walkTiles(n, level);
+  };
+  for (const t of above()) {
     if (widthAt(held, t.level, t.index) !== t.width) await get(t);
   }
   // 2. Bound to the cosigned root.
@@ -175,9 +179,10 @@ export async function syncTiles(
       )
     ).map((r) => Number(r.idx)),
   );
+  // At most `budget` indexes, never a list of all full0 of them.
   const missing: number[] = [];
-  for (let i = 0; i < full0; i++) if (!have.has(i)) missing.push(i);
-  for (const index of missing.slice(0, budget)) {
+  for (let i = 0; i < full0 && missing.length < budget; i++) if (!have.has(i)) missing.push(i);
+  for (const index of missing) {
     const t = { level: 0, index, width: TILE_WIDTH };
     await get(t);
     const data = fetched.get(key(0, index))!.data;
@@ -199,5 +204,5 @@ export async function syncTiles(
       [origin, n],
     );
   });
-  return { stored: fetched.size, missing: Math.max(0, missing.length - budget) };
+  return { stored: fetched.size, missing: Math.max(0, full0 - have.size - missing.length) };
 }
