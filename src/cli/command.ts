@@ -3,6 +3,9 @@
 // input. Commands throw UsageError for bad flags; main.ts maps errors to codes in one place.
 
 import { type ParseArgsConfig, parseArgs } from "node:util";
+import { UsageError } from "../log/errors.ts";
+
+export { UsageError };
 
 export const EXIT_OK = 0;
 export const EXIT_VERIFY_FAILED = 1;
@@ -15,13 +18,6 @@ export interface Command {
   /** Full help text: usage line, flags, examples. */
   help: string;
   run(argv: string[]): Promise<number>;
-}
-
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
 }
 
 type Options = NonNullable<ParseArgsConfig["options"]>;

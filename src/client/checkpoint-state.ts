@@ -29,10 +29,9 @@ import {
   writeSync,
 } from "node:fs";
 import { dirname } from "node:path";
-import { UsageError } from "../cli/command.ts";
 import type { Checkpoint, OpenedCheckpoint } from "../log/checkpoint.ts";
 import { base64Encode, bytesEqual } from "../log/encoding.ts";
-import { isTrailError } from "../log/errors.ts";
+import { isTrailError, UsageError } from "../log/errors.ts";
 import { printable } from "../log/printable.ts";
 import { type TileTree, verifyConsistencyFromTiles } from "./verified-reader.ts";
 

@@ -56,3 +56,14 @@ export function show(x: unknown): string {
   if (Array.isArray(x)) return `an array of ${x.length}`;
   return typeof x === "object" ? "an object" : typeof x;
 }
+
+/**
+ * A caller's mistake in how it asked (a flag, a file it named): exit 2 in the CLI, which re-exports
+ * it from src/cli/command.ts. Here so that the readers in src/client can throw it.
+ */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
