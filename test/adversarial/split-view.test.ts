@@ -23,8 +23,10 @@ import { hashTilePath } from "../../src/log/tiles.ts";
 import { formatAddCheckpoint } from "../../src/log/tlog-witness.ts";
 import { witnessApp } from "../../src/witness/app.ts";
 import { followLog, gossipWith, originHash } from "../../src/witness/gossip.ts";
+import { until } from "../support/agent.ts";
 import { openTestDb } from "../support/db.ts";
 import { flipByte, lyingProxy, makeLeaves, writeTree } from "../support/lying-proxy.ts";
+import { type Proc, run } from "../support/proc.ts";
 import { tempDir } from "../support/serve.ts";
 import { staticServer } from "../support/static-server.ts";
 import { MemoryLog, witnessOf } from "../support/tree.ts";
@@ -377,6 +379,77 @@ describe("the quorum rule (2k > n)", () => {
           `${command}: warning: a quorum of 1 of 2 witnesses does not rule out a split view`,
         ),
       );
+    }
+  });
+});
+
+describe("the quorum rule at the start of serve and the agent", () => {
+  it("serve and the agent warn on stderr at start when their quorum has 2k <= n", {
+    timeout: 90_000,
+  }, async () => {
+    const keys = [1, 2].map(
+      (i) => generateKey(`w.example/${i}`, new Uint8Array(32).fill(70 + i)).verifierKey,
+    );
+    // serve asks each witness at a URL; the agent only checks their cosignatures.
+    const witnesses = keys.flatMap((k) => ["--witness", `${k}@http://127.0.0.1:1`]);
+    const witnessKeys = keys.flatMap((k) => ["--witness", k]);
+    const dir = tempDir("tt-split-warn-");
+    writeFileSync(join(dir, "token"), "tt_unused", { mode: 0o600 });
+    const warned = (p: Proc, command: string) =>
+      until(
+        async () =>
+          new RegExp(
+            `${command}: warning: a quorum of 1 of 2 witnesses does not rule out a split view`,
+          ).test(p.stderr()) || undefined,
+        60_000,
+        `${command}'s warning`,
+      );
+    const procs = [
+      [
+        run(
+          [
+            "serve",
+            "--port",
+            "0",
+            "--data",
+            join(dir, "log"),
+            ...witnesses,
+            "--witness-quorum",
+            "1",
+          ],
+          { DATABASE_URL: "" },
+        ),
+        "tmuxtrail",
+      ],
+      [
+        run([
+          "agent",
+          "--log",
+          "http://127.0.0.1:1",
+          "--token-file",
+          join(dir, "token"),
+          "--host",
+          "warn-host",
+          "-L",
+          `tt-warn-${process.pid}`,
+          "--spool",
+          join(dir, "spool"),
+          "--log-key",
+          generateKey("warn.example/log", new Uint8Array(32).fill(80)).verifierKey,
+          ...witnessKeys,
+          "--witness-quorum",
+          "1",
+        ]),
+        "tmuxtrail agent",
+      ],
+    ] as const;
+    try {
+      for (const [p, command] of procs) await warned(p, command);
+    } finally {
+      for (const [p] of procs) {
+        p.child.kill("SIGKILL");
+        await p.exited;
+      }
     }
   });
 });
