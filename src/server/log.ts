@@ -25,7 +25,13 @@ import { ensureUi } from "../api/routes/ui.ts";
 import { connectPostgres, type Sql } from "../db/client.ts";
 import { parseCheckpoint } from "../log/checkpoint.ts";
 import { bytesEqual } from "../log/encoding.ts";
-import { generateKey, parseSignerKey, parseVerifierKey, verifierKeyOf } from "../log/keys.ts";
+import {
+  generateKey,
+  parseSignerKey,
+  parseVerifierKey,
+  type Verifier,
+  verifierKeyOf,
+} from "../log/keys.ts";
 import { DEFAULTS, type LogConfig } from "./config.ts";
 import { startRetention } from "./erase.ts";
 import { LogEvents } from "./log-events.ts";
@@ -72,28 +78,48 @@ function loadOrCreateAdminToken(cfg: LogConfig): { token: string; file?: string 
 
 /**
  * The read database must hold this log (a replica of it, perhaps behind): its newest checkpoint
- * must be one the primary signed, with the same root. Anything else would serve another log.
+ * must carry this log's origin, be signed by this log's key, and have the root the primary signed
+ * at that size. Size and root alone do not tell logs apart: every empty log has the same root. A
+ * read database with no checkpoint is refused unless the primary has none either (a new log).
  */
-async function checkReadDatabase(
+export async function checkReadDatabase(
   primary: Sql,
   read: Sql,
-  log: (msg: string) => void,
+  log: { origin: string; verifier: Verifier },
+  warn: (msg: string) => void,
 ): Promise<void> {
+  const refuse = (why: string) =>
+    new Error(
+      `${why}: --read-database-url must point at a replica of this log's database and schema`,
+    );
   let cp: Awaited<ReturnType<typeof latestCheckpoint>>;
   try {
     cp = await latestCheckpoint(read);
   } catch (e) {
-    log(`warning: the read database does not answer yet: ${(e as Error).message}`);
+    warn(`warning: the read database does not answer yet: ${(e as Error).message}`);
     return;
   }
-  if (!cp) return;
+  if (!cp) {
+    if (!(await latestCheckpoint(primary))) return;
+    throw refuse("the read database holds no checkpoint but this log has signed one");
+  }
+  const origin = parseCheckpoint(cp.note.slice(0, cp.note.indexOf("\n\n") + 1)).origin;
+  if (origin !== log.origin)
+    throw refuse(`the read database holds the log "${origin}", not "${log.origin}"`);
+  try {
+    checkSignedBy(cp, log.verifier);
+  } catch {
+    throw refuse(
+      `the read database's newest checkpoint (size ${cp.size}) is not signed by this log's key`,
+    );
+  }
   const rows = await primary.query<{ root: Uint8Array }>(
     "SELECT root FROM checkpoints WHERE size = $1",
     [cp.size],
   );
   if (!rows[0] || !bytesEqual(rows[0].root, cp.root)) {
-    throw new Error(
-      `the read database's newest checkpoint (size ${cp.size}) is not one this log signed: --read-database-url must point at a replica of this log's database and schema`,
+    throw refuse(
+      `the read database's newest checkpoint (size ${cp.size}) is not one this log signed`,
     );
   }
 }
@@ -134,7 +160,13 @@ export async function startLog(
       }
       checkSignedBy(last, parseVerifierKey(verifierKey));
     }
-    if (readSql !== storage.sql) await checkReadDatabase(storage.sql, readSql, log);
+    if (readSql !== storage.sql)
+      await checkReadDatabase(
+        storage.sql,
+        readSql,
+        { origin, verifier: parseVerifierKey(verifierKey) },
+        log,
+      );
     const metrics = logMetrics();
     const sequencer = new Sequencer(storage.sql, {
       maxBatch: cfg.batchMax,
