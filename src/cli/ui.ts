@@ -21,7 +21,17 @@ const PASSED = [
   /^\/checkpoint$/,
   /^\/tile\//,
 ];
-const SAFE_TYPES = /^(application\/json|text\/plain|application\/octet-stream)\b/i;
+/** The only content types an answer is passed on with: one of these, exactly, whatever else was sent. */
+const SAFE_TYPES: Record<string, string> = {
+  "application/json": "application/json; charset=utf-8",
+  "text/plain": "text/plain; charset=utf-8",
+};
+
+/** The canonical type for the upstream one's essence (before ";"), else binary data. */
+function safeType(upstream: string | null): string {
+  const essence = (upstream ?? "").split(";")[0]!.trim().toLowerCase();
+  return SAFE_TYPES[essence] ?? "application/octet-stream";
+}
 const UPSTREAM_TIMEOUT_MS = 120_000;
 
 /** The local server: the UI from `uiDir`, the read API from `logUrl`. */
@@ -63,9 +73,9 @@ export function uiProxyApp(logUrl: string, uiDir?: string): Hono {
         502,
       );
     }
-    const type = upstream.headers.get("Content-Type") ?? "";
     const headers = new Headers({
-      "Content-Type": SAFE_TYPES.test(type) ? type : "application/octet-stream",
+      // Never the log's string as sent: "text/plain, text/html" would pass a prefix check.
+      "Content-Type": safeType(upstream.headers.get("Content-Type")),
       "Content-Security-Policy": "default-src 'none'; sandbox",
       "X-Content-Type-Options": "nosniff",
       "Cache-Control": "no-store",

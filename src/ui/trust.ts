@@ -1,6 +1,7 @@
 // The trust policy the browser verifies with: the log verifier key, the witness cosignature keys and
-// the quorum, all chosen by the user and pinned in localStorage (per log: the UI is served by the
-// log it reads). Verification uses only the pinned policy: neither the server (GET /, whose keys
+// the quorum, all chosen by the user and pinned in localStorage, which is per origin: per log when
+// the log serves the UI, but one pin for every log read through one `tmuxtrail ui` port (reading
+// another log with it then fails verification until the user pins that log's policy). Verification uses only the pinned policy: neither the server (GET /, whose keys
 // only prefill an empty form) nor a bundle (whose `keys` are hints) can lower it. The user changes
 // it only by saving the trust form, which shows what is pinned.
 

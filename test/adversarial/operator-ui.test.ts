@@ -23,6 +23,8 @@ function hostileLog(): Promise<{ server: Server; url: string; seen: string[] }> 
       res
         .writeHead(200, { "Content-Type": "text/html" })
         .end("<script>localStorage.setItem('tmuxtrail.quorum','0')</script>");
+    } else if (req.url === "/checkpoint") {
+      res.writeHead(200, { "Content-Type": "text/plain, text/html" }).end("<h1>✓ verified</h1>");
     } else if (req.url === "/") {
       res
         .writeHead(200, { "Content-Type": "application/json" })
@@ -76,7 +78,13 @@ describe("the log's operator serves a UI that always says verified", () => {
     expect(r.headers.get("content-security-policy")).toBe("default-src 'none'; sandbox");
     expect(r.headers.get("x-content-type-options")).toBe("nosniff");
     expect(log.seen.at(-1)).toBe("GET /v1/sessions?limit=1 auth=Bearer tt_reader");
-    expect((await fetch(`${base}/`)).headers.get("content-type")).toMatch(/^application\/json/);
+    expect((await fetch(`${base}/`)).headers.get("content-type")).toBe(
+      "application/json; charset=utf-8",
+    );
+    // A list of types is not a type: the answer is passed on as bytes.
+    expect((await fetch(`${base}/checkpoint`)).headers.get("content-type")).toBe(
+      "application/octet-stream",
+    );
   });
 
   it("passes nothing but reads of the read API", async () => {
