@@ -25,18 +25,28 @@ export function readToken(file: string | undefined): string | undefined {
   return process.env.TMUXTRAIL_TOKEN || undefined;
 }
 
+/** A token and where it came from, named in the message of a 401 answer. */
+export interface SourcedToken {
+  token?: string;
+  tokenSource: string;
+}
+
 /**
- * An admin command's token (keys, erase): --token-file, else ./data/admin.token when it exists,
- * else TMUXTRAIL_ADMIN_TOKEN, else TMUXTRAIL_TOKEN.
+ * An admin command's token (keys, erase), the explicit before the default: --token-file, else
+ * TMUXTRAIL_ADMIN_TOKEN, else ./data/admin.token when it exists (what `serve` generates on first
+ * start), else TMUXTRAIL_TOKEN (a generic token, often a read key). The admin variable set for
+ * this shell beats a file left by an earlier `npm start` in the same checkout.
  */
-export function adminToken(file: string | undefined): string | undefined {
-  if (file) return tokenFile(file, true);
-  return (
-    tokenFile("./data/admin.token", false) ||
-    process.env.TMUXTRAIL_ADMIN_TOKEN ||
-    process.env.TMUXTRAIL_TOKEN ||
-    undefined
-  );
+export function adminToken(file: string | undefined): SourcedToken {
+  if (file) return { token: tokenFile(file, true), tokenSource: `--token-file ${file}` };
+  const env = process.env;
+  if (env.TMUXTRAIL_ADMIN_TOKEN) {
+    return { token: env.TMUXTRAIL_ADMIN_TOKEN, tokenSource: "$TMUXTRAIL_ADMIN_TOKEN" };
+  }
+  const token = tokenFile("./data/admin.token", false);
+  if (token) return { token, tokenSource: "./data/admin.token" };
+  if (env.TMUXTRAIL_TOKEN) return { token: env.TMUXTRAIL_TOKEN, tokenSource: "$TMUXTRAIL_TOKEN" };
+  return { tokenSource: "no token" };
 }
 
 /**
@@ -54,6 +64,8 @@ export async function request(
     type?: string;
     maxBytes?: number;
     timeoutMs?: number;
+    /** Where the token came from (see adminToken), named when the log answers 401. */
+    tokenSource?: string;
   } = {},
 ): Promise<ReadAnswer> {
   const headers: Record<string, string> = {};
@@ -95,8 +107,9 @@ export async function requestJson<T>(
   }
   if (!res.ok) {
     const err = (parsed as { error?: { code?: string; message?: string } }).error;
+    const used = res.status === 401 && init.tokenSource ? ` (token used: ${init.tokenSource})` : "";
     throw new ServiceError(
-      `${res.status} ${err?.code ?? ""}: ${err?.message ?? text.slice(0, 200)}`,
+      `${res.status} ${err?.code ?? ""}: ${err?.message ?? text.slice(0, 200)}${used}`,
       res.status,
     );
   }

@@ -21,7 +21,7 @@ Flags:
   --before DATE      every event before this time
   --reason TEXT      why (recorded in the log; required)
   --log URL          the log (default http://127.0.0.1:8080)
-  --token-file FILE  an admin token (default ./data/admin.token, else $TMUXTRAIL_ADMIN_TOKEN,
+  --token-file FILE  an admin token (default $TMUXTRAIL_ADMIN_TOKEN, else ./data/admin.token,
                      else $TMUXTRAIL_TOKEN)
   --json             print the answer as JSON
 
@@ -44,7 +44,7 @@ For a standing policy, run the log with \`serve --retention 90d\` instead.`,
       "/v1/erasures",
       {
         method: "POST",
-        token: adminToken(v["token-file"]),
+        ...adminToken(v["token-file"]),
         json: {
           ...(v.session ? { session: v.session } : { before: v.before }),
           reason: v.reason,

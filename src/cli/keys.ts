@@ -29,7 +29,7 @@ export const keys: Command = {
 
 Flags (all subcommands):
   --log URL          the log (default http://127.0.0.1:8080)
-  --token-file FILE  admin token (default ./data/admin.token, else $TMUXTRAIL_ADMIN_TOKEN,
+  --token-file FILE  admin token (default $TMUXTRAIL_ADMIN_TOKEN, else ./data/admin.token,
                      else $TMUXTRAIL_TOKEN)
   --json             print JSON
 
@@ -46,10 +46,9 @@ The token of a new key is printed once; the log stores only its hash.`,
       });
       if (!v.name) throw new UsageError("--name is required");
       if (!v.scope?.length) throw new UsageError("at least one --scope is required");
-      const token = adminToken(v["token-file"]);
       const key = await requestJson<Key>(v.log ?? "http://127.0.0.1:8080", "/v1/keys", {
         method: "POST",
-        token,
+        ...adminToken(v["token-file"]),
         json: { name: v.name, scopes: v.scope, ...(v.host ? { host: v.host } : {}) },
       });
       if (v.json) console.log(JSON.stringify(key));
@@ -65,7 +64,7 @@ The token of a new key is printed once; the log stores only its hash.`,
     if (sub === "list") {
       const { values: v } = parseFlags(rest, common);
       const list = await requestJson<Key[]>(v.log ?? "http://127.0.0.1:8080", "/v1/keys", {
-        token: adminToken(v["token-file"]),
+        ...adminToken(v["token-file"]),
       });
       if (v.json) console.log(JSON.stringify(list));
       else {
@@ -85,7 +84,7 @@ The token of a new key is printed once; the log stores only its hash.`,
         `/v1/keys/${encodeURIComponent(positionals[0]!)}`,
         {
           method: "DELETE",
-          token: adminToken(v["token-file"]),
+          ...adminToken(v["token-file"]),
         },
       );
       console.log(v.json ? JSON.stringify(key) : `revoked ${key.id} (${key.name})`);
