@@ -53,7 +53,8 @@ export const tail: Command = {
   name: "tail",
   summary: "stream verified events as JSON lines (for a SIEM), each proven included first",
   help: `Usage: tmuxtrail tail --log URL --token-file FILE --log-key VKEY [--witness-key VKEY ... --quorum K]
-                      [--from INDEX] [--follow] [--interval 2s] [--state FILE] [--json]
+                      [--from INDEX] [--follow] [--interval 2s] [--unproven-after D]
+                      [--state FILE] [--json]
 
 Prints the log's events in tree order from INDEX (default 0): metadata, content where it is
 still present, index and leaf hash. Before an event is printed, its inclusion in a checkpoint
@@ -62,7 +63,11 @@ against its commitment. Content the log no longer serves is printed as erased on
 erasure event in the log's own stream, proven included, names the index; otherwise the feed stops
 (exit 1). With --follow it waits for new checkpoints (each must be consistent with the last) and
 keeps going; a round that fails for want of an answer (unreachable, tiles withheld, malformed) is
-logged and retried. Resume after a stop with --from <last index + 1>.
+logged and retried, and when no round has completed for --unproven-after it is an alarm (exit 1):
+a log that forked and then withholds the tiles that would prove it must not stall the feed
+silently. Resume after a stop with --from <last index + 1>.
+
+  --unproven-after D   with --follow, the alarm's deadline (default 3 × --interval, at least 1m)
 
   --state FILE   the last checkpoint tail verified (created on the first run, replaced
                  atomically after each verified checkpoint). The log's checkpoint must extend it:
@@ -87,6 +92,7 @@ malformed answer.`,
       from: { type: "string" },
       follow: { type: "boolean" },
       interval: { type: "string" },
+      "unproven-after": { type: "string" },
       state: { type: "string" },
     });
     const policy = readPolicy(v);
@@ -98,8 +104,13 @@ malformed answer.`,
     if (v.from !== undefined && !/^\d+$/.test(v.from))
       throw new UsageError("--from must be an index");
     let intervalMs = 2000;
+    let unprovenAfterMs: number;
     try {
       if (v.interval) intervalMs = parseDuration(v.interval, "--interval");
+      unprovenAfterMs =
+        v["unproven-after"] !== undefined
+          ? parseDuration(v["unproven-after"], "--unproven-after")
+          : Math.max(3 * intervalMs, 60_000);
     } catch (e) {
       throw new UsageError((e as Error).message);
     }
@@ -140,6 +151,8 @@ malformed answer.`,
     };
     process.once("SIGINT", stop);
     process.once("SIGTERM", stop);
+    /** When rounds started failing for want of an answer (undefined while they complete). */
+    let failingSince: number | undefined;
     try {
       for (let first = true; ; first = false) {
         if (!first) {
@@ -172,10 +185,19 @@ malformed answer.`,
               next++;
             }
           }
+          failingSince = undefined;
         } catch (e) {
           const { exit, error } = classify(e);
           // Only an answer we could not get is retried: a failed proof is never retried away.
           if (!v.follow || exit !== EXIT_USAGE || e instanceof UsageError) throw e;
+          failingSince ??= Date.now();
+          const failingMs = Date.now() - failingSince;
+          if (failingMs >= unprovenAfterMs) {
+            console.error(
+              `tail: ALARM (unproven): no round has completed for ${Math.round(failingMs / 1000)} s (--unproven-after ${Math.round(unprovenAfterMs / 1000)} s); the last failure, at index ${next}: ${error.code}: ${error.message}`,
+            );
+            return EXIT_VERIFY_FAILED;
+          }
           console.error(
             `tail: round failed at index ${next} (retrying in ${intervalMs} ms): ${error.code}: ${error.message}`,
           );

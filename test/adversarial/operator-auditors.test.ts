@@ -75,12 +75,17 @@ type Rewrite = (path: string, body: unknown) => unknown;
  * answers 503 to everything, `rewrite` edits JSON answers.
  */
 async function operatorUrl(first: TestLog) {
-  const state: { log: TestLog; down: boolean; rewrite?: Rewrite } = { log: first, down: false };
+  const state: { log: TestLog; down: boolean; withholdTiles?: boolean; rewrite?: Rewrite } = {
+    log: first,
+    down: false,
+  };
   const server = await new Promise<ServerType>((resolve) => {
     const s = serveHttp(
       {
         fetch: async (req: Request) => {
           if (state.down) return new Response("maintenance\n", { status: 503 });
+          if (state.withholdTiles && new URL(req.url).pathname.startsWith("/tile/"))
+            return new Response("not found\n", { status: 404 });
           const res = await state.log.app.fetch(req);
           const path = new URL(req.url).pathname + new URL(req.url).search;
           if (!state.rewrite || !res.headers.get("Content-Type")?.includes("json")) return res;
@@ -230,6 +235,39 @@ describe("a log rebuilt under the same key with event #1 rewritten", () => {
     op.use(rebuilt);
     expect(await p.exited).toBe(1);
     expect(p.stderr()).toMatch(/ALARM \(fork\)/);
+    expect(p.stdout()).not.toContain("nothing to see here");
+  });
+});
+
+describe("a fork whose proof the log withholds", () => {
+  it("tail --follow raises the unproven alarm (exit 1) once no round has completed for --unproven-after", {
+    timeout: 90_000,
+  }, async () => {
+    const honest = await logWith(events(5));
+    const rebuilt = await logWith(events(40, { rewrite: 1 }));
+    const op = await operatorUrl(honest);
+    const p = run([
+      "tail",
+      "--log",
+      op.url,
+      "--token-file",
+      tokenFile(),
+      ...KEY,
+      "--json",
+      "--follow",
+      "--interval",
+      "100ms",
+      "--unproven-after",
+      "2s",
+    ]);
+    procs.push(p);
+    await until(async () => lines(p.stdout()).length >= 5, 30_000, "the first five events");
+    // The rebuilt history, and no tiles to prove (or disprove) that it extends the one seen.
+    op.withholdTiles = true;
+    op.use(rebuilt);
+    expect(await p.exited).toBe(1);
+    expect(p.stderr()).toMatch(/round failed/);
+    expect(p.stderr()).toMatch(/ALARM \(unproven\): no round has completed for \d+ s/);
     expect(p.stdout()).not.toContain("nothing to see here");
   });
 });
