@@ -17,7 +17,8 @@ export type Env = { Variables: { principal: Principal } };
  * answered 429 before any token it sends is looked at, the admin token's included (else a weak
  * one could still be guessed at full speed: a 429 for every wrong guess, a 200 for the right one).
  */
-export function guard(ctx: LogContext, scope: Scope): MiddlewareHandler<Env> {
+/** Authenticates the bearer token and requires `scope` ("any": every valid key). */
+export function guard(ctx: LogContext, scope: Scope | "any"): MiddlewareHandler<Env> {
   return async (c, next) => {
     const addr = clientAddr(c);
     const limiter = ctx.authFailures;
@@ -30,7 +31,7 @@ export function guard(ctx: LogContext, scope: Scope): MiddlewareHandler<Env> {
     let p: Principal | undefined;
     try {
       p = await ctx.auth.authenticate(c.req.header("Authorization"), gate);
-      requireScope(p, scope);
+      if (scope !== "any") requireScope(p, scope);
     } catch (e) {
       if (e instanceof ApiError && (e.status === 401 || e.status === 403)) {
         ctx.denials.record({ status: e.status, key: p?.id ?? "-", addr, path: c.req.path });

@@ -215,6 +215,27 @@ export function openApiDocument(origin: string) {
           },
         },
       },
+      "/v1/keys/self": {
+        get: {
+          summary:
+            "The calling key itself (any valid key): its name, scopes and the host a submit key is bound to",
+          security: bearer,
+          responses: {
+            "200": {
+              description: "the bearer token's key",
+              ...json({
+                type: "object",
+                properties: {
+                  name: { type: "string" },
+                  scopes: { type: "array", items: { type: "string" } },
+                  host: { type: ["string", "null"], description: "null unless a submit key" },
+                },
+              }),
+            },
+            ...errors(401),
+          },
+        },
+      },
       "/v1/keys/{id}": {
         delete: {
           summary: "Revoke an API key (admin)",

@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { homedir, hostname, userInfo } from "node:os";
 import { join } from "node:path";
 import { startAgent } from "../agent/agent.ts";
+import { checkKeyHost } from "../agent/key-host.ts";
 import { DEFAULT_PATTERNS, type RedactionPattern } from "../agent/redact.ts";
 import { SHELL_HOOKS } from "../agent/shell-hook.ts";
 import {
@@ -206,6 +207,14 @@ Install the shell hook (in ~/.bashrc or ~/.zshrc, for shells started inside tmux
       if (readTimeoutMs <= 0) throw new UsageError("--timeout must be longer than 0");
     }
     const spoolDir = v.spool ?? defaultSpool();
+    const host = v.host ?? hostname();
+    // Before anything is spooled: a key bound to another host is exit 2 with the fix.
+    const keyHost = await checkKeyHost(v.log, token, host);
+    if (!keyHost.checked) {
+      console.error(
+        `tmuxtrail agent: could not check the key's host at start (${keyHost.why}); spooling as host "${host}"`,
+      );
+    }
     const running = await startAgent({
       logUrl: v.log,
       token,
@@ -213,7 +222,7 @@ Install the shell hook (in ~/.bashrc or ~/.zshrc, for shells started inside tmux
       witnesses: witnessed?.witnesses,
       witnessQuorum: witnessed?.quorum,
       readTimeoutMs,
-      host: v.host ?? hostname(),
+      host,
       user: userInfo().username,
       target: { name: v.L, path: v.S },
       spoolDir,

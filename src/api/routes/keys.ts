@@ -1,5 +1,7 @@
 // API keys (admin scope): POST /v1/keys → 201 {id, name, scopes, host, token} (the token is shown
 // this once), GET /v1/keys, DELETE /v1/keys/:id (revokes; the row stays for the record).
+// GET /v1/keys/self (any valid key) → {name, scopes, host} of the bearer token itself, so an agent
+// can learn at start which host its submit key is bound to.
 
 import { Hono } from "hono";
 import { z } from "zod";
@@ -46,6 +48,11 @@ export function keyRoutes(ctx: LogContext) {
   });
 
   app.get("/v1/keys", guard(ctx, "admin"), async (c) => c.json(await ctx.auth.list()));
+
+  app.get("/v1/keys/self", guard(ctx, "any"), (c) => {
+    const { name, scopes, host } = c.get("principal");
+    return c.json({ name, scopes, host });
+  });
 
   app.delete("/v1/keys/:id", guard(ctx, "admin"), async (c) => {
     const id = c.req.param("id");
