@@ -59,7 +59,7 @@ export interface WitnessDeps {
   /** Seconds a peer's head may stay uncompared before cosigning is held (unreconciled.ts). */
   reconcileDeadline?: number;
   /** Called once when cosigning of a log becomes held. */
-  onHold?: (origin: string, detail: string) => void;
+  onHold?: (origin: string, detail: string, held: boolean) => void;
 }
 
 export type AddResult =

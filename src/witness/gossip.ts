@@ -14,11 +14,14 @@
 // Tiles that do not reproduce a signed root are a lying or broken server: counted in
 // tmuxtrail_witness_bad_tiles_total, logged, never evidence, and the next source is tried.
 //
-// A comparison that cannot be completed (no source serves the tiles, the peer is unreachable or
-// serves no valid checkpoint) is never dropped: unreconciled.ts counts, logs and, past the
-// reconcile deadline, holds cosigning beyond our head. One case is left to the peer: our head is
-// the larger, we hold no tiles at it and know no log URL (a passive witness); the peer, holding
-// the smaller head, reads our tiles or the log's, and counts the comparison if it cannot. Once evidence is held for a log, it is
+// A comparison that cannot be completed is never dropped, nor settled on the hope that the peer
+// completes it (it may not gossip with us at all): unreconciled.ts counts, logs and alerts it.
+// When the peer served a head signed by the log that no source let us compare (our head is the
+// larger and neither our kept tiles nor the log's serve it, or the peer's is the larger and
+// neither the peer's tiles nor the log's do), cosigning beyond our head is held past the reconcile
+// deadline. A peer that is unreachable or serves no valid checkpoint names no head: it is counted,
+// logged and alerted past the deadline, never a hold, so no one peer or network path can stop
+// cosigning. Once evidence is held for a log, it is
 // neither followed nor gossiped: nothing is cosigned and nothing more is recorded for it.
 
 import { fetchCheckpoint, fetchText, httpTileFetcher } from "../client/tlog-http.ts";
@@ -38,7 +41,12 @@ import { recordEvidence } from "./evidence.ts";
 import { hasEvidence, readState } from "./store.ts";
 import { compareThroughTiles, type TileComparison } from "./tile-check.ts";
 import { storedTileFetcher, syncTiles } from "./tile-store.ts";
-import { clearUnreconciled, DEFAULT_RECONCILE_DEADLINE, markUnreconciled } from "./unreconciled.ts";
+import {
+  clearUnreconciled,
+  DEFAULT_RECONCILE_DEADLINE,
+  holds,
+  markUnreconciled,
+} from "./unreconciled.ts";
 
 export const originHash = (origin: string) => hexEncode(sha256(utf8Encode(origin)));
 
@@ -151,20 +159,24 @@ export async function gossipWith(
   const key = `${origin}\n${peer}`;
   const seen = alerted.get(deps) ?? alerted.set(deps, new Set()).get(deps)!;
   const settled = () => {
-    seen.delete(key);
+    seen.delete(`${key}\ntrue`);
+    seen.delete(`${key}\nfalse`);
     return clearUnreconciled(deps.sql, origin, peer);
   };
   const unsettled = async (peerSize: number | null, reason: string) => {
     const now = deps.now();
     const row = await markUnreconciled(deps.sql, { origin, peer, peerSize, reason }, now);
     const deadline = deps.reconcileDeadline ?? DEFAULT_RECONCILE_DEADLINE;
-    const held = row.since + deadline <= now;
+    const held = holds(row, now, deadline);
+    const late = row.since + deadline <= now;
     logLine(
-      `gossip with ${peer} about ${origin}: UNRECONCILED for ${Math.floor(now - row.since)} s: ${reason}${held ? `; cosigning beyond our size is held until the comparison completes` : ""}`,
+      `gossip with ${peer} about ${origin}: UNRECONCILED for ${Math.floor(now - row.since)} s: ${reason}${held ? "; cosigning beyond our size is held until the comparison completes" : row.peerSize === null ? "; no head of the peer is known, so cosigning is not held" : ""}`,
     );
-    if (held && !seen.has(key)) {
-      seen.add(key);
-      deps.onHold?.(origin, `peer ${peer}: ${reason}`);
+    // Alerted once per (origin, peer) and kind: a silent peer, then a held log.
+    const k = `${key}\n${held}`;
+    if (late && !seen.has(k)) {
+      seen.add(k);
+      deps.onHold?.(origin, `peer ${peer}: ${reason}`, held);
     }
   };
   if (await hasEvidence(deps.sql, origin)) return settled();
@@ -211,15 +223,12 @@ export async function gossipWith(
   if (log.url)
     sources.push({ name: "the log's tiles", fetch: httpTileFetcher(log.url), isLog: true });
   const failures: string[] = [];
-  let ownTilesMissing = false;
   for (const s of sources) {
     let c: TileComparison;
     try {
       c = await compareThroughTiles(s.fetch, small, big, deps.hasher);
     } catch (e) {
       if (s.isLog) deps.metrics.unreachable.inc({ origin });
-      if (oursIsLarger && !s.isLog && isTrailError(e) && e.code === "not-found")
-        ownTilesMissing = true;
       failures.push(`${s.name} at size ${big.size}: ${message(e)}`);
       continue;
     }
@@ -242,7 +251,8 @@ export async function gossipWith(
     }
     return settled();
   }
-  if (ownTilesMissing && !log.url) return settled(); // the peer's side of the comparison
+  // Incomplete, whichever head is the larger: the peer may never gossip with us, so leaving the
+  // comparison to it could leave a split view unseen by both.
   return unsettled(
     theirs.size,
     `our size ${state.size} and the peer's ${theirs.size} could not be compared: ${

@@ -14,8 +14,11 @@
 //   tmuxtrail_witness_unreconciled_heads{origin} peers' heads for the log it could not compare with
 //                                                its own (tiles withheld, peer unreachable, a
 //                                                timeout): alert when above 0 for a few rounds
-//   tmuxtrail_witness_cosigning_held{origin}     1 while one of them is older than the reconcile
-//                                                deadline: nothing beyond its size is cosigned
+//   tmuxtrail_witness_cosigning_held{origin}     1 while one of them that names a head the peer
+//                                                served signed by the log is older than the
+//                                                reconcile deadline: nothing beyond its size is
+//                                                cosigned (an unreachable or junk-serving peer is
+//                                                counted above and alerted, never a hold)
 
 import { Counter, Gauge, Registry } from "../api/metrics.ts";
 import type { Sql } from "../db/client.ts";
@@ -75,14 +78,18 @@ export async function renderWitnessMetrics(
   const forks = await sql.query<{ origin: string; n: number }>(
     "SELECT origin, count(*)::int AS n FROM evidence GROUP BY origin",
   );
-  const open = await sql.query<{ origin: string; n: number; oldest: number }>(
-    `SELECT origin, count(*)::int AS n, extract(epoch FROM min(since))::float8 AS oldest
+  const open = await sql.query<{ origin: string; n: number; oldest: number | null }>(
+    `SELECT origin, count(*)::int AS n,
+            extract(epoch FROM min(since) FILTER (WHERE peer_size IS NOT NULL))::float8 AS oldest
        FROM witness_unreconciled GROUP BY origin`,
   );
   for (const origin of origins) {
     const u = open.find((o) => o.origin === origin);
     m.unreconciledHeads.set(Number(u?.n ?? 0), { origin });
-    m.cosigningHeld.set(u && Number(u.oldest) + hold.deadline <= hold.now ? 1 : 0, { origin });
+    m.cosigningHeld.set(
+      u && u.oldest !== null && Number(u.oldest) + hold.deadline <= hold.now ? 1 : 0,
+      { origin },
+    );
     m.forkEvidence.set(Number(forks.find((f) => f.origin === origin)?.n ?? 0), { origin });
     const size = sizes.find((s) => s.origin === origin)?.size;
     if (size !== undefined) m.cosignedSize.set(Number(size), { origin });

@@ -5,9 +5,13 @@
 // once when the hold begins. A completed comparison (equal heads, a consistency proof either way,
 // or fork evidence) deletes the row.
 //
-// The hold: once a row for a log is older than the reconcile deadline (default 5 minutes), the
-// witness cosigns no checkpoint of that log beyond the size it already cosigned (add-checkpoint
-// answers 503) until every comparison for it completes. A log that shows W1 one tree and W2
+// The hold: once a row for a log that names a peer's size (the peer served a checkpoint signed by
+// the log, which could not be compared with ours) is older than the reconcile deadline (default 5
+// minutes), the witness cosigns no checkpoint of that log beyond the size it already cosigned
+// (add-checkpoint answers 503) until every such comparison completes. A row without a peer size
+// (the peer unreachable, or serving no valid checkpoint) is counted, logged and alerted, never a
+// hold: otherwise any one peer, or the network between, could stop cosigning of every log. A peer
+// size once known is kept while the peer goes silent, and `since` restarts when one first appears. A log that shows W1 one tree and W2
 // another at different sizes, and withholds the tiles that would compare them, thereby stops
 // gathering cosignatures from both. Times are the witness's clock (deps.now, Unix seconds).
 
@@ -31,14 +35,23 @@ export async function markUnreconciled(
   row: Omit<Unreconciled, "since">,
   now: number,
 ): Promise<Unreconciled> {
-  const rows = await sql.query<{ since: number }>(
+  const rows = await sql.query<{ since: number; peer_size: number | null }>(
     `INSERT INTO witness_unreconciled (origin, peer, peer_size, since, reason)
        VALUES ($1, $2, $3, to_timestamp($4), $5)
-     ON CONFLICT (origin, peer) DO UPDATE SET peer_size = excluded.peer_size, reason = excluded.reason
-     RETURNING extract(epoch FROM since)::float8 AS since`,
+     ON CONFLICT (origin, peer) DO UPDATE SET
+       since = CASE WHEN witness_unreconciled.peer_size IS NULL AND excluded.peer_size IS NOT NULL
+                    THEN excluded.since ELSE witness_unreconciled.since END,
+       peer_size = coalesce(excluded.peer_size, witness_unreconciled.peer_size),
+       reason = excluded.reason
+     RETURNING extract(epoch FROM since)::float8 AS since, peer_size`,
     [row.origin, row.peer, row.peerSize, now, row.reason],
   );
-  return { ...row, since: Number(rows[0]!.since) };
+  const r = rows[0]!;
+  return {
+    ...row,
+    peerSize: r.peer_size === null ? null : Number(r.peer_size),
+    since: Number(r.since),
+  };
 }
 
 /** The comparison with `peer` about `origin` completed. */
@@ -78,12 +91,16 @@ export async function listUnreconciled(sql: Sql, origin?: string): Promise<Unrec
   }));
 }
 
-/** The oldest open comparison for `origin` past the deadline, if any: cosigning is then held. */
+/** Whether an open comparison holds cosigning: a peer's signed head is known, past the deadline. */
+export const holds = (r: Unreconciled, now: number, deadline: number) =>
+  r.peerSize !== null && r.since + deadline <= now;
+
+/** The oldest open comparison for `origin` that holds cosigning, if any. */
 export async function holdingSince(
   sql: Sql,
   origin: string,
   now: number,
   deadline: number,
 ): Promise<Unreconciled | undefined> {
-  return (await listUnreconciled(sql, origin)).find((r) => r.since + deadline <= now);
+  return (await listUnreconciled(sql, origin)).find((r) => holds(r, now, deadline));
 }

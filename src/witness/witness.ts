@@ -111,11 +111,17 @@ export async function startWitness(
   }
   // A peer no longer configured leaves no open comparison behind to hold cosigning.
   await forgetOtherPeers(storage.sql, cfg.peers);
-  const alert = async (origin: string, detail: string, event: "fork" | "unreconciled" = "fork") => {
+  const alert = async (
+    origin: string,
+    detail: string,
+    event: "fork" | "unreconciled" | "peer-unreachable" = "fork",
+  ) => {
     log(
       event === "fork"
         ? `ALERT: fork evidence for ${origin}: ${detail}`
-        : `ALERT: a peer's head for ${origin} stayed uncompared past the reconcile deadline; cosigning beyond this witness's size is held until the comparison completes: ${detail}`,
+        : event === "unreconciled"
+          ? `ALERT: a peer's head for ${origin} stayed uncompared past the reconcile deadline; cosigning beyond this witness's size is held until the comparison completes: ${detail}`
+          : `ALERT: a peer gave no head for ${origin} to compare past the reconcile deadline (unreachable, or no checkpoint signed by the log); counted, cosigning not held: ${detail}`,
     );
     if (!cfg.alertUrl) return;
     try {
@@ -139,7 +145,8 @@ export async function startWitness(
     now: () => Date.now() / 1000,
     onEvidence: (origin, detail) => void alert(origin, detail),
     reconcileDeadline: (cfg.reconcileDeadlineMs ?? DEFAULT_RECONCILE_DEADLINE * 1000) / 1000,
-    onHold: (origin, detail) => void alert(origin, detail, "unreconciled"),
+    onHold: (origin, detail, held) =>
+      void alert(origin, detail, held ? "unreconciled" : "peer-unreachable"),
     // Fault injection for the restart drill: die after the state is durable, before answering.
     afterCommit:
       process.env.TMUXTRAIL_FAULT === "witness-after-commit"

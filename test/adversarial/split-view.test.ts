@@ -59,7 +59,8 @@ async function witness(log: MemoryLog, key: { signerKey: string }, logUrl?: stri
   let clock = 1_800_000_000;
   const deps = { ...witnessOf(db.sql, log, key), now: () => clock };
   const holds: string[] = [];
-  deps.onHold = (origin, detail) => holds.push(`${origin}: ${detail}`);
+  const silentPeers: string[] = [];
+  deps.onHold = (origin, detail, held) => (held ? holds : silentPeers).push(`${origin}: ${detail}`);
   const wlog = deps.logs.get(log.origin)!;
   wlog.url = logUrl;
   const lines: string[] = [];
@@ -84,6 +85,7 @@ async function witness(log: MemoryLog, key: { signerKey: string }, logUrl?: stri
     url,
     lines,
     holds,
+    silentPeers,
     metric,
     advance: (seconds: number) => {
       clock += seconds;
@@ -214,6 +216,66 @@ describe("a comparison that cannot be completed", () => {
   });
 });
 
+describe("a log showing two trees to witnesses that peer one way only", () => {
+  it("the witness with the larger head, passive and without tiles, never settles a comparison it did not complete: the split view is counted, alerted and held, though the peer never gossips back", {
+    timeout: 300_000,
+  }, async () => {
+    const log = new MemoryLog("asym.example/log", 98);
+    const a = await view(log);
+    const b = await view(log, 5);
+    a.publish(70);
+    b.publish(41);
+    const noteA = await (await fetch(`${a.url}/checkpoint`)).text();
+    const noteB = await (await fetch(`${b.url}/checkpoint`)).text();
+    const w1 = await witness(log, W1); // passive, lists W2 as a peer
+    const w2 = await witness(log, W2); // passive, does not list W1
+    expect((await w1.add(0, [], noteA)).status).toBe(200);
+    expect((await w2.add(0, [], noteB)).status).toBe(200);
+    await w1.gossip(w2.url);
+    expect(await w1.metric("tmuxtrail_witness_unreconciled_heads")).toBe(1);
+    expect(w1.lines.join("\n")).toMatch(/UNRECONCILED.*our size 70 and the peer's 41/);
+    w1.advance(301);
+    await w1.gossip(w2.url);
+    expect(w1.holds).toHaveLength(1);
+    expect(await w1.metric("tmuxtrail_witness_cosigning_held")).toBe(1);
+    a.publish(75);
+    const next = await (await fetch(`${a.url}/checkpoint`)).text();
+    expect((await w1.add(70, await log.proof(70, 75), next)).status).toBe(503);
+  });
+});
+
+describe("a peer that is unreachable or answers junk", () => {
+  it("is counted, logged and alerted past the deadline, but never holds cosigning: only a peer's head signed by the log that cannot be compared does", {
+    timeout: 300_000,
+  }, async () => {
+    const log = new MemoryLog("junk-peer.example/log", 99);
+    const junk = serveHttp({
+      fetch: (req) =>
+        new URL(req.url).pathname.endsWith("/checkpoint") && req.url.includes("junk")
+          ? new Response("not a checkpoint\n")
+          : new Response("boom\n", { status: 500 }),
+      port: 0,
+      hostname: "127.0.0.1",
+    });
+    await new Promise<void>((r) => junk.once("listening", () => r()));
+    closers.push(() => new Promise<void>((r) => junk.close(() => r())));
+    const base = `http://127.0.0.1:${(junk.address() as { port: number }).port}`;
+    const w1 = await witness(log, W1);
+    expect((await w1.add(0, [], log.checkpoint(10))).status).toBe(200);
+    const peers = [`${base}/junk`, `${base}/error`, "http://127.0.0.1:1"];
+    for (const p of peers) await w1.gossip(p);
+    expect(await w1.metric("tmuxtrail_witness_unreconciled_heads")).toBe(3);
+    w1.advance(301);
+    for (const p of peers) await w1.gossip(p);
+    expect(await w1.metric("tmuxtrail_witness_unreconciled_heads")).toBe(3);
+    expect(await w1.metric("tmuxtrail_witness_cosigning_held")).toBe(0);
+    expect(w1.holds).toEqual([]);
+    expect(w1.silentPeers).toHaveLength(3);
+    expect(w1.lines.join("\n")).toMatch(/cosigning is not held/);
+    expect((await w1.add(10, await log.proof(10, 12), log.checkpoint(12))).status).toBe(200);
+  });
+});
+
 describe("an honest log seen by the witnesses at different sizes", () => {
   it("raises nothing: through the peer's tiles when the log withholds them, through the log's when the peer has none", {
     timeout: 300_000,
@@ -238,10 +300,14 @@ describe("an honest log seen by the witnesses at different sizes", () => {
     withhold = true;
     await w2.gossip(w1.url);
     await w1.gossip(w2.url);
-    // The passive W3 has no tiles: W1 compares through the log's; W3, with the larger head and
-    // no log URL, leaves the comparison to W1.
+    // The passive W3 has no tiles: W1 compares through the log's. W3, with the larger head, no
+    // tiles and no log URL, cannot complete the comparison itself (it counts it, never leaving it
+    // to a peer that may not gossip with it); it completes once W1 follows the log to 302.
     withhold = false;
     await w1.gossip(w3.url);
+    await w3.gossip(w1.url);
+    expect(await w3.metric("tmuxtrail_witness_unreconciled_heads")).toBe(1);
+    await w1.follow();
     await w3.gossip(w1.url);
     for (const w of [w1, w2, w3]) {
       expect(await w.evidence()).toEqual([]);
