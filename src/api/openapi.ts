@@ -3,6 +3,7 @@
 
 import { z } from "zod";
 import { commandContentSchema, submissionSchema } from "../log/events.ts";
+import { erasureRequestSchema } from "./routes/erasures.ts";
 import { createKeyBody } from "./routes/keys.ts";
 
 const json = (schema: object) => ({ content: { "application/json": { schema } } });
@@ -243,6 +244,34 @@ export function openApiDocument(origin: string) {
           responses: {
             "200": { description: "revoked", ...json({ type: "object" }) },
             ...errors(400, 401, 403, 404),
+          },
+        },
+      },
+      "/v1/erasures": {
+        post: {
+          summary:
+            "Erase the content of one session or of every event before a time (admin); the log appends erasure events naming what went and why",
+          description:
+            "Answers once a checkpoint with the witness quorum covers the erasure events (as ?wait=checkpoint does), so an export right after verifies. 504 checkpoint-timeout after serve --wait-timeout: the content is erased and the erasure events sequenced all the same, listed in error.erased and error.events.",
+          security: bearer,
+          requestBody: json(schema(erasureRequestSchema)),
+          responses: {
+            "200": {
+              description: "erased, and covered by a checkpoint",
+              ...json({
+                type: "object",
+                properties: {
+                  erased: { type: "integer", description: "payloads erased" },
+                  events: {
+                    type: "array",
+                    items: { type: "integer" },
+                    description: "indexes of the erasure events (none when nothing was left)",
+                  },
+                },
+                required: ["erased", "events"],
+              }),
+            },
+            ...errors(400, 401, 403, 404, 413, 415, 429, 504),
           },
         },
       },

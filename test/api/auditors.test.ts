@@ -4,9 +4,11 @@
 
 import { createServer } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
+import { cosign } from "../../src/log/cosignature.ts";
 import { base64Decode, utf8Encode } from "../../src/log/encoding.ts";
 import { rfc6962 } from "../../src/log/hash.ts";
-import { generateKey, parseVerifierKey } from "../../src/log/keys.ts";
+import { generateKey, parseSignerKey, parseVerifierKey } from "../../src/log/keys.ts";
+import { splitNote } from "../../src/log/note.ts";
 import { verifyInclusion } from "../../src/log/proof.ts";
 import {
   parseSessionBundle,
@@ -343,6 +345,44 @@ describe("session bundles", () => {
     expect(verifySessionBundle(noErasure, trust).failures[0]!.message).toBe(
       "event #1: content is missing and no erasure event names it",
     );
+  });
+
+  it("proves against the newest checkpoint that meets the witness quorum, not a newer one still waiting for its cosignatures", async () => {
+    const w = generateKey("w.example/1", new Uint8Array(32).fill(44));
+    log = await openTestLog({ witnessKeys: [w.cosignatureVerifierKey], witnessQuorum: 1 });
+    const l = log;
+    const newest = async (atLeast: number) => {
+      for (let i = 0; i < 200; i++) {
+        const [cp] = await l.db.sql.query<{ size: number; note: string }>(
+          "SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1",
+        );
+        if (cp && Number(cp.size) >= atLeast) return { size: Number(cp.size), note: cp.note };
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      throw new Error(`no checkpoint of size ${atLeast}`);
+    };
+    const first = await post(log, paneEvents(2));
+    const cosigned = await newest(first.at(-1)!.index + 1);
+    // The witness cosigns that one (as the pool would store its answer) and no later one.
+    const text = splitNote(cosigned.note).text;
+    await log.db.sql.query(
+      "INSERT INTO cosignatures (size, witness, line, time) VALUES ($1, $2, $3, $4)",
+      [cosigned.size, w.cosignatureVerifierKey, cosign(text, parseSignerKey(w.signerKey), 1), 1],
+    );
+    const later = await post(log, makeBatch(3, 0, { session: "$9", pane: "%9" }));
+    expect((await newest(later.at(-1)!.index + 1)).size).toBeGreaterThan(cosigned.size);
+
+    const res = await log.req(`/v1/sessions/${SESSION}/export`);
+    expect(res.status, await res.clone().text()).toBe(200);
+    const bundle = parseSessionBundle(await res.json());
+    expect(Number(bundle.checkpoint.split("\n")[1])).toBe(cosigned.size);
+    const report = verifySessionBundle(bundle, {
+      logKeys: [TEST_KEY.verifierKey],
+      witnessKeys: [w.cosignatureVerifierKey],
+      quorum: 1,
+    });
+    expect(report.failures).toEqual([]);
+    expect(report.ok).toBe(true);
   });
 
   it("is refused until a checkpoint covers the session, and 404s unknown sessions", async () => {

@@ -39,6 +39,8 @@ export async function openTestLog(
     alertUrl?: string;
     witnessKeys?: string[];
     witnessQuorum?: number;
+    /** How often the publisher signs (default 50 ms). */
+    publishIntervalMs?: number;
   } = {},
 ): Promise<TestLog> {
   const db = await openTestDb();
@@ -48,7 +50,7 @@ export async function openTestLog(
     origin: ORIGIN,
     signer: parseSignerKey(TEST_KEY.signerKey),
     hasher,
-    intervalMs: 50,
+    intervalMs: opts.publishIntervalMs ?? 50,
   });
   await publisher.publish();
   publisher.start();

@@ -209,7 +209,7 @@ export function entryRoutes(ctx: LogContext) {
 
   app.get("/v1/sessions/:id/export", guard(ctx, "read"), async (c) => {
     const s = await sessionById(ctx.readSql, c.req.param("id"));
-    const checkpoint = await servedCheckpoint(ctx.readSql);
+    const checkpoint = await servedCheckpoint(ctx.readSql, ctx.witnessQuorum);
     if (!checkpoint || checkpoint.size <= s.first_idx) {
       throw new ApiError(
         409,

@@ -1,7 +1,10 @@
 // POST /v1/erasures (admin): deletes the payloads of one session, or of every event before a time,
 // and appends `erasure` events naming them (src/server/erase.ts). Body:
 //   {"session": "<session id>", "reason": "..."}  or  {"before": "<RFC 3339 time or date>", "reason": "..."}
-// Answers {erased, events: [indexes of the erasure events]}.
+// Answers {erased, events: [indexes of the erasure events]} once a checkpoint with the witness
+// quorum covers the erasure events (as `?wait=checkpoint` does for /v1/events), so a bundle
+// exported right after verifies; else 504 checkpoint-timeout, the erasure done all the same and
+// listed in error.erased and error.events.
 
 import { Hono } from "hono";
 import { z } from "zod";
@@ -11,6 +14,7 @@ import { erase } from "../../server/erase.ts";
 import type { LogContext } from "../context.ts";
 import { badRequest, notFound } from "../errors.ts";
 import { type Env, guard, limitBody, readJson } from "../http.ts";
+import { waitForCheckpoint } from "./submit.ts";
 
 export const erasureRequestSchema = z
   .object({
@@ -64,6 +68,15 @@ export function erasureRoutes(ctx: LogContext) {
     ctx.log(
       `erasure by ${key}: ${result.erased} payloads (events ${result.events.join(", ") || "none"}): ${body.reason}`,
     );
+    if (result.events.length > 0) {
+      await waitForCheckpoint(
+        ctx,
+        Math.max(...result.events) + 1,
+        "the content is erased and the erasure events are sequenced (listed below)",
+        "exports verify once a checkpoint covers them (GET /checkpoint)",
+        { ...result },
+      );
+    }
     return c.json(result);
   });
 

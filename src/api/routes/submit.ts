@@ -165,18 +165,38 @@ async function sequence(
  */
 async function maybeWait(ctx: LogContext, wait: boolean, results: LeafResult[]): Promise<void> {
   if (!wait) return;
-  const need = Math.max(...results.map((r) => r.index)) + 1;
+  await waitForCheckpoint(
+    ctx,
+    Math.max(...results.map((r) => r.index)) + 1,
+    "the leaves are sequenced (indexes below)",
+    "send the same request again to wait again",
+    { results: results.map(answer) },
+  );
+}
+
+/**
+ * Waits until a checkpoint with the witness quorum covers the first `size` leaves; when none does
+ * within serve --wait-timeout, 504 checkpoint-timeout saying what was `done` (with `detail` in the
+ * error body) and what to do `then`. POST /v1/events?wait=checkpoint and POST /v1/erasures use it.
+ */
+export async function waitForCheckpoint(
+  ctx: LogContext,
+  size: number,
+  done: string,
+  then: string,
+  detail: Record<string, unknown>,
+): Promise<void> {
   try {
-    await ctx.publisher.waitFor(need, ctx.waitTimeoutMs);
+    await ctx.publisher.waitFor(size, ctx.waitTimeoutMs);
   } catch (e) {
     if (!(e instanceof CheckpointWaitTimeout)) throw e;
     const quorum = ctx.witnessQuorum;
     throw new ApiError(
       504,
       "checkpoint-timeout",
-      `the leaves are sequenced (indexes below), but no checkpoint${quorum ? ` with ${quorum} witness cosignature${quorum > 1 ? "s" : ""}` : ""} covered them within ${e.timeoutMs / 1000} s; send the same request again to wait again`,
+      `${done}, but no checkpoint${quorum ? ` with ${quorum} witness cosignature${quorum > 1 ? "s" : ""}` : ""} covered them within ${e.timeoutMs / 1000} s; ${then}`,
       { "Retry-After": "5" },
-      { results: results.map(answer) },
+      detail,
     );
   }
 }

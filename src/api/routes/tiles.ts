@@ -14,11 +14,27 @@ import { type Env, guard } from "../http.ts";
 
 const IMMUTABLE = "public, max-age=31536000, immutable";
 
-/** The newest checkpoint with every cosignature collected for it, as served on /checkpoint. */
+/**
+ * The newest checkpoint with every cosignature collected for it, as served on /checkpoint; with
+ * `quorum`, the newest one that already has that many cosignatures (else the newest): what an
+ * export proves against, so that a bundle made while a witness catches up still meets the quorum.
+ */
 export async function servedCheckpoint(
   sql: Sql,
+  quorum = 0,
 ): Promise<{ size: number; note: string } | undefined> {
-  const cp = await latestCheckpoint(sql);
+  const cosigned =
+    quorum > 0
+      ? (
+          await sql.query<{ size: number; root: Uint8Array; note: string }>(
+            `SELECT size, root, note FROM checkpoints c
+              WHERE (SELECT count(*) FROM cosignatures s WHERE s.size = c.size) >= $1
+              ORDER BY size DESC LIMIT 1`,
+            [quorum],
+          )
+        )[0]
+      : undefined;
+  const cp = cosigned ?? (await latestCheckpoint(sql));
   if (!cp) return undefined;
   const cosigs = await sql.query<{ line: string }>(
     "SELECT line FROM cosignatures WHERE size = $1 ORDER BY witness",
