@@ -264,7 +264,10 @@ describe.runIf(usingPostgres)("PostgreSQL connections terminated under load", ()
     const info = () =>
       `submit ${JSON.stringify([...ledger.statuses])}; healthz ${JSON.stringify([...health.statuses])}, slowest ${slowestHealthMs} ms; ${[...ledger.bodies, ...health.bodies].join(" | ")}; network: ${networkErrors.slice(0, 3).join(" | ")}`;
     try {
-      await new Promise((r) => setTimeout(r, 800));
+      // Serving before the cut (a busy machine may take more than a moment to get there).
+      const ready = Date.now() + 15_000;
+      while ((ledger.statuses.get(200) ?? 0) === 0 && Date.now() < ready)
+        await new Promise((r) => setTimeout(r, 100));
       const okBefore = ledger.statuses.get(200) ?? 0;
       expect(okBefore, info()).toBeGreaterThan(0);
       proxy.cut();
