@@ -36,6 +36,16 @@ const q = (name: string, description: string, required = false) => ({
   },
 });
 
+/** A path parameter. */
+const p = (name: string, description: string, type: "string" | "integer") => ({
+  name,
+  in: "path",
+  required: true,
+  description,
+  schema: type === "integer" ? { type, minimum: 0 } : { type },
+});
+const sessionParam = p("id", "session id (GET /v1/sessions)", "string");
+
 const schema = (s: z.ZodType) => z.toJSONSchema(s, { unrepresentable: "any", io: "input" });
 
 export function openApiDocument(origin: string) {
@@ -103,6 +113,8 @@ export function openApiDocument(origin: string) {
       "/v1/events": {
         post: {
           summary: "Submit up to 1000 tmux events (submit scope, the key's host only)",
+          description:
+            "Each event is its metadata (the leaf: RFC 8785 canonical JSON) plus `content` (UTF-8 text, or base64 with `enc: base64`) and a random 32-byte `salt` (base64), which never enter the leaf; `payload.size` is the content's length in bytes and `payload.sha256 = base64(SHA-256(salt ‖ content bytes))`. The README's HTTP API section has a worked example.",
           security: bearer,
           parameters: [waitParam],
           requestBody: json({ type: "array", items: ref("Event"), minItems: 1, maxItems: 1000 }),
@@ -157,9 +169,25 @@ export function openApiDocument(origin: string) {
         get: {
           summary: "A leaf, its payload unless erased, and a proof (read scope)",
           security: bearer,
+          parameters: [p("index", "leaf index", "integer")],
           responses: {
             "200": { description: "entry", ...json({ type: "object" }) },
-            ...errors(400, 401, 403, 404),
+            ...errors(400, 401, 403, 404, 429, 503),
+          },
+        },
+      },
+      "/v1/entries": {
+        get: {
+          summary:
+            "A run of entries in tree order with their payloads unless erased (read scope); reading content records an access event first (503 when it cannot)",
+          security: bearer,
+          parameters: [q("from", "first index (default 0)"), q("limit", "1..10000 (default 1000)")],
+          responses: {
+            "200": {
+              description: "entries",
+              ...json({ type: "array", items: { type: "object" } }),
+            },
+            ...errors(400, 401, 403, 429, 503),
           },
         },
       },
@@ -184,6 +212,34 @@ export function openApiDocument(origin: string) {
           responses: {
             "200": { description: "sessions", ...json({ type: "array" }) },
             ...errors(400, 401, 403, 429, 503),
+          },
+        },
+      },
+      "/v1/sessions/{id}": {
+        get: {
+          summary: "One session (read scope)",
+          security: bearer,
+          parameters: [sessionParam],
+          responses: {
+            "200": { description: "session", ...json({ type: "object" }) },
+            ...errors(400, 401, 403, 404, 429),
+          },
+        },
+      },
+      "/v1/sessions/{id}/export": {
+        get: {
+          summary:
+            "A session bundle: events, content, casts and one tlog-proof per event, verifiable offline (read scope); recorded as an access event first (503 when it cannot)",
+          security: bearer,
+          parameters: [sessionParam],
+          responses: {
+            "200": { description: "session bundle", ...json({ type: "object" }) },
+            "409": {
+              description:
+                "not-yet-checkpointed: no checkpoint covers the session yet (Retry-After: 1)",
+              ...json(ref("Error")),
+            },
+            ...errors(400, 401, 403, 404, 429, 503),
           },
         },
       },
@@ -273,6 +329,38 @@ export function openApiDocument(origin: string) {
             },
             ...errors(400, 401, 403, 404, 413, 415, 429, 504),
           },
+        },
+      },
+      "/": {
+        get: {
+          summary: "The log's name, origin, verifier key, witnesses and where to find the rest",
+          responses: { "200": { description: "log", ...json({ type: "object" }) } },
+        },
+      },
+      "/openapi.json": {
+        get: {
+          summary: "This document",
+          responses: { "200": { description: "OpenAPI 3.1", ...json({ type: "object" }) } },
+        },
+      },
+      "/ui": {
+        get: {
+          summary: "The web UI (verifies in the browser)",
+          responses: { "200": { description: "page", content: { "text/html": {} } } },
+        },
+      },
+      "/ui/{path}": {
+        get: {
+          summary: "The web UI's pages (the same page; the UI routes in the browser)",
+          parameters: [p("path", "a UI route", "string")],
+          responses: { "200": { description: "page", content: { "text/html": {} } } },
+        },
+      },
+      "/ui/assets/{name}": {
+        get: {
+          summary: "The web UI's built scripts and styles",
+          parameters: [p("name", "asset file name", "string")],
+          responses: { "200": { description: "asset" }, ...errors(404) },
         },
       },
       "/healthz": {
