@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Entry point. Runs the built CLI (dist/tmuxtrail.mjs, made by `npm ci`, scripts/build-cli.mjs)
 // when it is newer than every source file, else the TypeScript sources through tsx's loader, so an
-// edited source never runs stale. TMUXTRAIL_FROM_SOURCE=1 always runs the sources.
+// edited source never runs stale. TMUXTRAIL_FROM_SOURCE=1 always runs the sources. Without tsx
+// (`npm ci --omit=dev`) a stale bundle is one line and exit 2: rebuild it with `npm run build`.
+// A reader that closes the pipe (`tail | head`) ends the command quietly, not with an EPIPE trace.
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -26,11 +28,27 @@ function bundleIsFresh() {
   return !existsSync(src) || statSync(bundle).mtimeMs >= newestSource(src);
 }
 
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (e) => {
+    if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
+    throw e;
+  });
+}
+
 let main;
 if (bundleIsFresh()) {
   ({ main } = await import("../dist/tmuxtrail.mjs"));
 } else {
-  const { register } = await import("tsx/esm/api");
+  let register;
+  try {
+    ({ register } = await import("tsx/esm/api"));
+  } catch (e) {
+    if (e?.code !== "ERR_MODULE_NOT_FOUND") throw e;
+    console.error(
+      "tmuxtrail: a source file is newer than dist/tmuxtrail.mjs and tsx is not installed (npm ci --omit=dev): run `npm run build` to rebuild the bundle, or `npm ci` to run the sources",
+    );
+    process.exit(2);
+  }
   register();
   ({ main } = await import("../src/cli/main.ts"));
 }

@@ -76,7 +76,12 @@ export async function main(argv: string[]): Promise<number> {
     return await command.run(rest);
   } catch (e) {
     // Messages may quote what a log, a bundle or a leaf said: escaped before the terminal.
-    if (e instanceof UsageError || e instanceof ServiceError) {
+    // A log that is unreachable or answers an error (404, 401) is one line: the flags were fine.
+    if (e instanceof ServiceError) {
+      console.error(`tmuxtrail ${name}: ${printable(e.message)}`);
+      return EXIT_USAGE;
+    }
+    if (e instanceof UsageError) {
       console.error(`tmuxtrail ${name}: ${printable(e.message)}\n\n${command.help}`);
       return EXIT_USAGE;
     }

@@ -15,6 +15,20 @@ function int(v: string | undefined, name: string, def: number, min = 0): number 
   return Number(v);
 }
 
+/** The banner's witness lines: the quorum, then each configured witness's key name and URL. */
+export function witnessBanner(specs: string[], quorum: number): string[] {
+  if (specs.length === 0) {
+    return ["  witnesses     none (checkpoints carry the log's signature only)"];
+  }
+  return [
+    `  witnesses     quorum ${quorum} of ${specs.length}${quorum === 0 ? " (?wait=checkpoint waits for no cosignature)" : ""}`,
+    ...specs.map((spec) => {
+      const w = parseWitnessSpec(spec);
+      return `                ${w.key.name} at ${w.url}`;
+    }),
+  ];
+}
+
 export const serve: Command = {
   name: "serve",
   summary: "run the log: sequencing, checkpoints, tlog-tiles and proof API",
@@ -155,6 +169,7 @@ SIGTERM or SIGINT: stop accepting, answer every accepted submission, sign a last
       `  signer key    ${running.keyFile}`,
       `  storage       ${running.storageKind === "postgres" ? "PostgreSQL" : `embedded PGlite in ${cfg.dataDir}/db (survives a process crash, not an OS crash or power loss: use PostgreSQL in production)`}`,
       `  admin token   ${running.adminTokenFile ?? "from TMUXTRAIL_ADMIN_TOKEN"}`,
+      ...witnessBanner(cfg.witnesses, cfg.witnessQuorum),
       "",
       "Next:",
       `  curl -s ${running.url}/checkpoint`,
