@@ -11,14 +11,19 @@
 // earlier cosigned root stay true at N: the witness cosigned N only after a consistency proof.
 //
 // Sync, one round (syncTiles), for a log at cosigned (N, R) whose tiles are held at size H ≤ N:
-//   1. fetch every tile of levels ≥ 1 and the partial level-0 tile whose width at N differs from
-//      its width at H (at H = 0, all of them): for N = 1,000,000 that is 16 tiles of level 1,
-//      1 of level 2 and tile/0/x003/906.p/64 (1,000,000 = 3906·256 + 64);
-//   2. check that each fetched full tile folds to its parent's entry, and treeRoot(N) = R;
-//   3. fetch up to `budget` full level-0 tiles not yet held, each checked against its level-1
-//      parent entry (level-0 tiles are 255/256 of the bytes: a new log is filled in over rounds);
-//   4. store all in one transaction, a wider tile replacing a narrower one, and set H = N.
-// A check that fails stores nothing: a lying or broken tile server, retried next round.
+//   1. fetch the partial tile of each level whose width at N differs from its width at H (at most
+//      one per level, so at most 8 for any size below 2^63), and check that treeRoot(N) = R;
+//   2. walking from the top level down, fetch the full tiles not yet held, each checked against
+//      its parent's entry as soon as it is fetched, within `budget` tiles and `timeBudgetMs` per
+//      round; a level is entered only once every full tile above it is held, so each parent is
+//      bound before its children. For N = 1,000,000 step 1 fetches tile/2/000.p/15,
+//      tile/1/015.p/66 and tile/0/x003/906.p/64 (1,000,000 = 3906·256 + 64, 3906 = 15·256 + 66),
+//      step 2 the 15 full tiles of level 1, then the 3,906 of level 0 over 4 rounds;
+//   3. store all in one transaction, a wider tile replacing a narrower one, and set H = N once
+//      every full tile above level 0 is held (level 0, 255/256 of the bytes, is filled in after).
+// A check that fails stores nothing: a lying or broken tile server, retried next round. A log
+// signing a huge size (2^40 leaves is 16.8M tiles above level 0, 128 GiB) thus costs a bounded
+// number of fetches, bytes and seconds per round, resumed at the next.
 //
 // Storage: 32 bytes per leaf at level 0, 1/256 of that above. A million leaves is 3,924 tiles
 // (3,906 full level-0 tiles and tile/0/x003/906.p/64, 16 of level 1, 1 of level 2): 32.1 MB of
@@ -31,16 +36,13 @@ import { check, TrailError } from "../log/errors.ts";
 import type { Hash, Hasher } from "../log/hash.ts";
 import { treeRoot } from "../log/proof.ts";
 import { foldPerfect, type TileFetcher, tileNodeReader } from "../log/tile-reader.ts";
-import {
-  hashTilePath,
-  nodesAtTileLevel,
-  TILE_WIDTH,
-  type TileCoord,
-  walkTiles,
-} from "../log/tiles.ts";
+import { hashTilePath, nodesAtTileLevel, TILE_WIDTH, type TileCoord } from "../log/tiles.ts";
 
-/** Full level-0 tiles fetched per round at most (8 MiB). */
+/** Full tiles fetched per round at most, all levels together (8 MiB). */
 export const DEFAULT_TILE_BUDGET = 1024;
+
+/** Milliseconds a round may spend fetching full tiles before it stores what it has bound. */
+export const DEFAULT_TILE_TIME_BUDGET_MS = 30_000;
 
 const key = (level: number, index: number) => `${level}/${index}`;
 
@@ -87,12 +89,12 @@ export function storedTileFetcher(sql: Sql, origin: string): TileFetcher {
 export interface SyncResult {
   /** Tiles stored this round. */
   stored: number;
-  /** Full level-0 tiles still to fetch. */
+  /** Full tiles (any level) still to fetch. */
   missing: number;
 }
 
 /**
- * One sync round for `origin` at its cosigned head (steps 1 to 4 above). Throws TrailError
+ * One sync round for `origin` at its cosigned head (steps 1 to 3 above). Throws TrailError
  * "proof-mismatch" or "malformed" when the fetched tiles are not bound to the head (nothing is
  * stored), and whatever `fetchTile` throws when a tile cannot be had.
  */
@@ -103,6 +105,8 @@ export async function syncTiles(
   fetchTile: TileFetcher,
   hasher: Hasher,
   budget = DEFAULT_TILE_BUDGET,
+  timeBudgetMs = DEFAULT_TILE_TIME_BUDGET_MS,
+  now: () => number = Date.now,
 ): Promise<SyncResult> {
   const n = head.size;
   const held = await tilesSize(sql, origin);
@@ -127,7 +131,9 @@ export async function syncTiles(
       "malformed",
       `${hashTilePath(t)}: want ${t.width * 32} bytes, got ${data?.length}`,
     );
-    fetched.set(key(t.level, t.index), { t, data: data.slice(0, t.width * 32) });
+    const kept = data.slice(0, t.width * 32);
+    fetched.set(key(t.level, t.index), { t, data: kept });
+    return kept;
   };
   const tileAtN = async (level: number, index: number): Promise<Uint8Array | undefined> => {
     const w = widthAt(n, level, index);
@@ -139,21 +145,13 @@ export async function syncTiles(
     check(parent, "not-found", `the parent of ${hashTilePath(t)} is not held`);
     return parent.subarray(at * 32, at * 32 + 32);
   };
-  // 1. The tiles above level 0, and the partial level-0 tile, that changed since `held`.
-  // Walked lazily (walkTiles), past the full level-0 tiles: a signed size may reach MAX_TREE_SIZE.
-  const partial0 = nodesAtTileLevel(n, 0) % TILE_WIDTH;
-  const above = function* (): Generator<TileCoord> {
-    if (partial0) yield { level: 0, index: full0, width: partial0 };
-    for (let level = 1; nodesAtTileLevel(n, level) > 0; level++) yield* walkTiles(n, level);
-  };
-  for (const t of above()) {
-    if (widthAt(held, t.level, t.index) !== t.width) await get(t);
-  }
-  // 2. Bound to the cosigned root.
-  for (const { t, data } of [...fetched.values()]) {
-    if (t.width !== TILE_WIDTH) continue;
-    if (!bytesEqual(foldPerfect(data, 0, TILE_WIDTH, hasher), await parentEntry(t)))
-      throw new TrailError("proof-mismatch", `${hashTilePath(t)} does not hash to its parent`);
+  // 1. The partial tiles that changed since `held`, bound to the cosigned root.
+  let top = 0;
+  for (let level = 0; nodesAtTileLevel(n, level) > 0; level++) {
+    top = level;
+    const nodes = nodesAtTileLevel(n, level);
+    const t = { level, index: Math.floor(nodes / TILE_WIDTH), width: nodes % TILE_WIDTH };
+    if (t.width && widthAt(held, level, t.index) !== t.width) await get(t);
   }
   const reader = tileNodeReader(
     n,
@@ -170,26 +168,51 @@ export async function syncTiles(
       `the hash tiles at size ${n} do not reproduce the cosigned root of that size`,
     );
   }
-  // 3. Full level-0 tiles not held yet, oldest first, within the budget.
-  const have = new Set(
+  // 2. Full tiles not held yet, top level first, each bound to its parent as it is fetched.
+  const heldFull = new Map(
     (
-      await sql.query<{ idx: number }>(
-        "SELECT idx FROM witness_tiles WHERE origin = $1 AND level = 0 AND width = $2",
+      await sql.query<{ level: number; n: number }>(
+        "SELECT level, count(*)::int AS n FROM witness_tiles WHERE origin = $1 AND width = $2 GROUP BY level",
         [origin, TILE_WIDTH],
       )
-    ).map((r) => Number(r.idx)),
+    ).map((r) => [Number(r.level), Number(r.n)]),
   );
-  // At most `budget` indexes, never a list of all full0 of them.
-  const missing: number[] = [];
-  for (let i = 0; i < full0 && missing.length < budget; i++) if (!have.has(i)) missing.push(i);
-  for (const index of missing) {
-    const t = { level: 0, index, width: TILE_WIDTH };
-    await get(t);
-    const data = fetched.get(key(0, index))!.data;
-    if (!bytesEqual(foldPerfect(data, 0, TILE_WIDTH, hasher), await parentEntry(t)))
-      throw new TrailError("proof-mismatch", `${hashTilePath(t)} does not hash to its parent`);
+  const stop = now() + timeBudgetMs;
+  let fetchedFull = 0;
+  let aboveDone = true;
+  for (let level = top; level >= 0; level--) {
+    const fullL = Math.floor(nodesAtTileLevel(n, level) / TILE_WIDTH);
+    if ((heldFull.get(level) ?? 0) >= fullL) continue;
+    const have = new Set(
+      (
+        await sql.query<{ idx: number }>(
+          "SELECT idx FROM witness_tiles WHERE origin = $1 AND level = $2 AND width = $3",
+          [origin, level, TILE_WIDTH],
+        )
+      ).map((r) => Number(r.idx)),
+    );
+    let i = 0;
+    for (; i < fullL && fetchedFull < budget && now() < stop; i++) {
+      if (have.has(i)) continue;
+      const t = { level, index: i, width: TILE_WIDTH };
+      const data = await get(t);
+      fetchedFull++;
+      if (!bytesEqual(foldPerfect(data, 0, TILE_WIDTH, hasher), await parentEntry(t)))
+        throw new TrailError("proof-mismatch", `${hashTilePath(t)} does not hash to its parent`);
+    }
+    while (i < fullL && have.has(i)) i++;
+    if (i < fullL) {
+      if (level > 0) aboveDone = false;
+      break; // out of budget: the levels below wait for this one, next round
+    }
   }
-  // 4. Store, a wider tile replacing a narrower one; the held size last.
+  let missing = -fetchedFull;
+  for (let level = 0; level <= top; level++)
+    missing += Math.max(
+      0,
+      Math.floor(nodesAtTileLevel(n, level) / TILE_WIDTH) - (heldFull.get(level) ?? 0),
+    );
+  // 3. Store, a wider tile replacing a narrower one; the held size last, once all above level 0.
   await sql.begin(async (tx) => {
     for (const { t, data } of fetched.values()) {
       await tx.query(
@@ -199,10 +222,11 @@ export async function syncTiles(
         [origin, t.level, t.index, t.width, data],
       );
     }
+    if (!aboveDone) return;
     await tx.query(
       "UPDATE witness_logs SET tiles_size = $2 WHERE origin = $1 AND size >= $2 AND tiles_size <= $2",
       [origin, n],
     );
   });
-  return { stored: fetched.size, missing: Math.max(0, full0 - have.size - missing.length) };
+  return { stored: fetched.size, missing: Math.max(0, missing) };
 }

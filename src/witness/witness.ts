@@ -176,13 +176,13 @@ export async function startWitness(
       }, ms),
     );
   };
-  if ([...logs.values()].some((l) => l.url)) {
-    every(cfg.pollIntervalMs, async () => {
-      for (const l of logs.values())
-        await followLog(deps, l, log).catch((e) =>
-          log(`following ${l.origin}: ${(e as Error).message}`),
-        );
-    });
+  // Each log is followed on its own timer: a log that answers slowly (each read may take its
+  // deadline) holds up only its own rounds, never the following of the others.
+  for (const l of logs.values()) {
+    if (!l.url) continue;
+    every(cfg.pollIntervalMs, () =>
+      followLog(deps, l, log).catch((e) => log(`following ${l.origin}: ${(e as Error).message}`)),
+    );
   }
   if (cfg.peers.length > 0) {
     every(cfg.gossipIntervalMs, async () => {

@@ -18,13 +18,18 @@ import { verifyEvidenceCommand } from "../../src/cli/verify-evidence.ts";
 import { WITNESS_MIGRATIONS } from "../../src/db/migrate.ts";
 import { openCheckpoint } from "../../src/log/checkpoint.ts";
 import { generateKey, parseVerifierKey } from "../../src/log/keys.ts";
+import { treeRoot } from "../../src/log/proof.ts";
 import { quorumWarning } from "../../src/log/quorum.ts";
+import { foldPerfect, tileNodeReader } from "../../src/log/tile-reader.ts";
 import { hashTilePath } from "../../src/log/tiles.ts";
 import { formatAddCheckpoint } from "../../src/log/tlog-witness.ts";
+import { nodeHasher } from "../../src/server/node-hasher.ts";
 import { witnessApp } from "../../src/witness/app.ts";
 import { followLog, gossipWith, originHash } from "../../src/witness/gossip.ts";
+import { syncTiles } from "../../src/witness/tile-store.ts";
+import { startWitness } from "../../src/witness/witness.ts";
 import { until } from "../support/agent.ts";
-import { openTestDb } from "../support/db.ts";
+import { openTestDb, usingPostgres } from "../support/db.ts";
 import { flipByte, lyingProxy, makeLeaves, writeTree } from "../support/lying-proxy.ts";
 import { type Proc, run } from "../support/proc.ts";
 import { tempDir } from "../support/serve.ts";
@@ -400,6 +405,132 @@ describe("the tiles a witness keeps and serves", () => {
     await w.follow();
     expect((await w.tile("tile/0/001")).status).toBe(200);
     expect((await w.tile("tile/0/002.p/88")).status).toBe(200);
+  });
+});
+
+describe("a hostile log signing a huge tree", () => {
+  it("cannot make the witness fetch or hold more than a bounded number of tiles per round: 2^40 leaves (16.8M tiles above level 0) are kept top level first, a budget a round, resumed at the next", {
+    timeout: 300_000,
+  }, async () => {
+    // A coherent tree of 2^40 equal leaves: every node of one height has one value.
+    const byLevel: Uint8Array[] = [new Uint8Array(32).fill(7)];
+    for (let l = 1; l <= 5; l++)
+      byLevel.push(
+        foldPerfect(
+          new Uint8Array(256 * 32).map((_, i) => byLevel[l - 1]![i % 32]!),
+          0,
+          256,
+          nodeHasher,
+        ),
+      );
+    let calls = 0;
+    const fetchTile = async (level: number, _index: number, width: number) => {
+      calls++;
+      if (calls > 10_000) throw new Error("more than 10,000 tile fetches in one round");
+      const t = new Uint8Array(width * 32);
+      for (let i = 0; i < width; i++) t.set(byLevel[level]!, i * 32);
+      return t;
+    };
+    const size = 2 ** 40;
+    const root = await treeRoot(size, tileNodeReader(size, fetchTile, nodeHasher), nodeHasher);
+    const db = await openTestDb(WITNESS_MIGRATIONS);
+    closers.push(() => db.close());
+    const stored = async () =>
+      Number(
+        (await db.sql.query<{ n: number }>("SELECT count(*)::int AS n FROM witness_tiles"))[0]!.n,
+      );
+    let before = 0;
+    for (let round = 0; round < 2; round++) {
+      calls = 0;
+      const r = await syncTiles(
+        db.sql,
+        "huge.example/log",
+        { size, root },
+        fetchTile,
+        nodeHasher,
+        100,
+      );
+      expect(calls).toBeLessThanOrEqual(100 + 8);
+      expect(r.missing).toBeGreaterThan(16_000_000);
+      expect((await stored()) - before).toBeLessThanOrEqual(100 + 8);
+      expect(await stored()).toBeGreaterThan(before);
+      before = await stored();
+    }
+    // The top level first: the full tile of level 4, then those of level 3.
+    const levels = await db.sql.query<{ level: number }>(
+      "SELECT DISTINCT level FROM witness_tiles WHERE width = 256 ORDER BY level",
+    );
+    expect(levels.map((l) => Number(l.level))).toEqual([3, 4]);
+    // And a round stops at its time budget, storing what it bound.
+    calls = 0;
+    let t = 0;
+    await syncTiles(
+      db.sql,
+      "huge.example/log",
+      { size, root },
+      fetchTile,
+      nodeHasher,
+      1000,
+      50,
+      () => (t += 10),
+    );
+    expect(calls).toBeLessThanOrEqual(5 + 8);
+  });
+});
+
+describe("a log that answers slowly", () => {
+  it("does not delay the following and cosigning of another log by the same witness", {
+    timeout: 120_000,
+  }, async () => {
+    const stuck = serveHttp({
+      fetch: () => new Promise<Response>(() => {}),
+      port: 0,
+      hostname: "127.0.0.1",
+    });
+    await new Promise<void>((r) => stuck.once("listening", () => r()));
+    closers.push(
+      () =>
+        new Promise<void>((r) => {
+          (stuck as unknown as { closeAllConnections(): void }).closeAllConnections();
+          stuck.close(() => r());
+        }),
+    );
+    const slow = new MemoryLog("slow.example/log", 100);
+    const fast = new MemoryLog("fast.example/log", 101);
+    const v = await view(fast);
+    v.publish(20);
+    const wdb = usingPostgres ? await openTestDb(WITNESS_MIGRATIONS) : undefined;
+    const w = await startWitness(
+      {
+        port: 0,
+        host: "127.0.0.1",
+        dataDir: tempDir("tt-slow-log-"),
+        databaseUrl: wdb?.url,
+        databaseSchema: wdb?.schema,
+        logs: [
+          {
+            origin: slow.origin,
+            vkeys: [slow.key.verifierKey],
+            url: `http://127.0.0.1:${(stuck.address() as { port: number }).port}`,
+          },
+          { origin: fast.origin, vkeys: [fast.key.verifierKey], url: v.url },
+        ],
+        peers: [],
+        gossipIntervalMs: 60_000,
+        pollIntervalMs: 100,
+      },
+      () => {},
+    );
+    closers.push(async () => {
+      await w.close();
+      await wdb?.close();
+    });
+    // A read of the stuck log takes its 10 s deadline; the other log is cosigned well before.
+    await until(
+      async () => (await fetch(`${w.url}/${originHash(fast.origin)}/checkpoint`)).status === 200,
+      5_000,
+      "the fast log cosigned while the slow one hangs",
+    );
   });
 });
 
