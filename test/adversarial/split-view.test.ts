@@ -3,7 +3,8 @@
 // witness the tiles of the other's view. Gossip catches it: the witness holding the larger head
 // keeps the tiles of its own view and serves them, and a proof built from them that reproduces
 // its signed root and implies another root at the smaller size is evidence (rule 1). A comparison
-// that cannot be completed is counted, logged, alerted, and holds cosigning past the deadline. An
+// that cannot be completed is counted, logged, alerted, and, when the peer's signed head is known,
+// holds cosigning past the deadline (a silent or junk-serving peer never does). An
 // honest log seen at different sizes raises nothing, nor does a peer serving rewritten tiles
 // prove anything. A log cannot make a witness keep or serve tiles that do not hash to a checkpoint
 // it cosigned. Verifiers are warned when their quorum (k of n, 2k <= n) would let two groups of
