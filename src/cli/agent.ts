@@ -109,8 +109,9 @@ receipt is proven included in a signed checkpoint, from the log's hash tiles; th
 checkpoint is kept in <spool>/checkpoint and each newer one must extend it (a rollback or a fork
 is FAILED). A log or tile that cannot be fetched leaves receipts "not yet proven", retried.
 
-Install the shell hook (in ~/.bashrc or ~/.zshrc, for shells started inside tmux):
-  eval "$(tmuxtrail agent shell-hook bash)"`,
+Install the shell hook as a file, loaded by ~/.bashrc (or ~/.zshrc) in shells started inside tmux:
+  tmuxtrail agent shell-hook bash > ~/.config/tmuxtrail/hook.bash
+  echo '[ -r ~/.config/tmuxtrail/hook.bash ] && . ~/.config/tmuxtrail/hook.bash' >> ~/.bashrc`,
   async run(argv) {
     if (argv[0] === "shell-hook") {
       const shell = argv[1];

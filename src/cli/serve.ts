@@ -176,7 +176,7 @@ SIGTERM or SIGINT: stop accepting, answer every accepted submission, sign a last
       `  curl -s -H "Authorization: Bearer ${token}" \\`,
       `       -H 'Content-Type: application/octet-stream' --data-binary 'hello' ${running.url}/v1/leaves`,
       `  curl -s -H "Authorization: Bearer ${token}" "${running.url}/v1/proof/inclusion?index=0&size=1"`,
-      `  open ${running.url}/ui   (sign in with a read token: npx tmuxtrail keys create --name me --scope read)`,
+      `  open ${running.url}/ui   (sign in with a read token: tmuxtrail keys create --name me --scope read)`,
     ];
     console.log(out.join("\n"));
     await new Promise<void>((resolve) => {

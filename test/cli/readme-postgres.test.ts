@@ -10,7 +10,7 @@ import { runCli } from "../support/cli.ts";
 
 const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
 
-/** The section's shell block, continuation lines joined, comments dropped, `npx tmuxtrail` gone. */
+/** The section's shell block, continuation lines joined, comments dropped, `tmuxtrail` gone. */
 function commands(): string[][] {
   const section = readme.split(/^### Use PostgreSQL$/m)[1]?.split(/^##/m)[0] ?? "";
   const block = /```sh\n([\s\S]*?)```/.exec(section)?.[1] ?? "";
@@ -18,8 +18,8 @@ function commands(): string[][] {
     .replace(/\\\n\s*/g, "")
     .split("\n")
     .map((l) => l.replace(/#.*$/, "").trim())
-    .filter((l) => l.includes("npx tmuxtrail "))
-    .map((l) => l.split(/npx tmuxtrail /)[1]!.split(/\s+/));
+    .filter((l) => /(^|\s)tmuxtrail /.test(l))
+    .map((l) => l.split(/(?:^|\s)tmuxtrail /)[1]!.split(/\s+/));
 }
 
 const flag = (args: string[], name: string) => {
