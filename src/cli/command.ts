@@ -4,6 +4,7 @@
 
 import { type ParseArgsConfig, parseArgs } from "node:util";
 import { UsageError } from "../log/errors.ts";
+import { SESSION_ID_RE } from "../log/session-id.ts";
 
 export { UsageError };
 
@@ -29,10 +30,38 @@ export function parseFlags<O extends Options>(
   allowPositionals = false,
 ) {
   try {
-    return parseArgs({ args: argv, options, allowPositionals, strict: true });
+    return parseArgs({
+      args: dashedIdValues(argv, options),
+      options,
+      allowPositionals,
+      strict: true,
+    });
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
+}
+
+/**
+ * `--flag VALUE` as `--flag=VALUE` when a string flag's value is a session id beginning with "-"
+ * (22 base64url characters: about one id in 32), which parseArgs would otherwise refuse as
+ * "ambiguous" (`erase --session -Qx3f…`). Any other value beginning with "-" is left to parseArgs.
+ */
+function dashedIdValues(argv: string[], options: Options): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const next = argv[i + 1];
+    if (a === "--") {
+      out.push(...argv.slice(i));
+      break;
+    }
+    const option = a.startsWith("--") ? options[a.slice(2)] : undefined;
+    if (option?.type === "string" && next?.startsWith("-") && SESSION_ID_RE.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
 }
 
 export function wantsHelp(argv: string[]): boolean {
