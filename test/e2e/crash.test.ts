@@ -51,6 +51,11 @@ it("kill -9 under load loses nothing acknowledged and forks nothing", {
         await new Promise((r) => setTimeout(r, 50));
       }
     })();
+    // Under load: the kill comes after this round's first acknowledgement (a busy machine can
+    // take longer than the random delay to answer the first batch), then at a random moment.
+    const before = acked.size;
+    const ready = Date.now() + 30_000;
+    while (acked.size === before && Date.now() < ready) await new Promise((r) => setTimeout(r, 50));
     await new Promise((r) => setTimeout(r, 400 + Math.random() * 600));
     s.proc.child.kill("SIGKILL");
     await s.proc.exited;
