@@ -262,9 +262,14 @@ describe("a fork whose proof the log withholds", () => {
     ]);
     procs.push(p);
     await until(async () => lines(p.stdout()).length >= 5, 30_000, "the first five events");
-    // The rebuilt history, and no tiles to prove (or disprove) that it extends the one seen.
+    // The rebuilt history, and no tiles to prove (or disprove) that it extends the one seen. The
+    // switch happens while the log is down, so no round reads one log's checkpoint and the other's
+    // entries (tail would rightly fail that round as a proof mismatch).
+    op.down = true;
+    await until(async () => /round failed/.test(p.stderr()), 20_000, "a failed round");
     op.withholdTiles = true;
     op.use(rebuilt);
+    op.down = false;
     expect(await p.exited).toBe(1);
     expect(p.stderr()).toMatch(/round failed/);
     expect(p.stderr()).toMatch(/ALARM \(unproven\): no round has completed for \d+ s/);
