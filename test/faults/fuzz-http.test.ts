@@ -67,7 +67,11 @@ async function probe(
   const text = await res.text();
   counts.set(res.status, (counts.get(res.status) ?? 0) + 1);
   const what = `${method} ${path.slice(0, 200)} → ${res.status} ${text.slice(0, 200)}`;
-  if (res.status >= 500) problems.push(`5xx: ${what}`);
+  // A 5xx names the whole request, so that a rare one can be replayed.
+  if (res.status >= 500)
+    problems.push(
+      `5xx: ${what}; body ${typeof opts.body === "string" ? JSON.stringify(opts.body).slice(0, 2000) : `${opts.body?.constructor?.name ?? "none"}`}; type ${opts.type}`,
+    );
   // (A HEAD answer has no body to check.)
   if (res.status >= 400 && path.startsWith("/v1/") && method !== "HEAD") {
     let ok = false;
