@@ -148,7 +148,10 @@ export function classify(batch: Pending[], existing: ExistingLeaf[]): Plan {
   for (const pending of batch) {
     const sub: SubPlan = { pending, results: new Array(pending.leaves.length) };
     subs.push(sub);
-    // First pass: conflicts only, so a rejected submission claims nothing.
+    // First pass: conflicts only, so a rejected submission claims nothing. A position is claimed
+    // by an earlier submission of the batch, or by an earlier leaf of this one (two different
+    // events for one position in one request were both sequenced into a unique violation: 500).
+    const ownPos = new Map<string, Hash>();
     pending.leaves.forEach((l, i) => {
       if (sub.conflict || !l.stream) return;
       const key = posKey(l.stream);
@@ -157,10 +160,12 @@ export function classify(batch: Pending[], existing: ExistingLeaf[]): Plan {
         sub.conflict = new ConflictError(i, old.idx, old.leaf_hash);
         return;
       }
-      const claimed = freshPos.get(key);
+      const claimed = freshPos.get(key) ?? ownPos.get(key);
       if (claimed && !bytesEqual(claimed, l.leafHash)) {
         sub.conflict = new ConflictError(i, -1, claimed);
+        return;
       }
+      ownPos.set(key, l.leafHash);
     });
     if (sub.conflict) continue;
     pending.leaves.forEach((l, i) => {

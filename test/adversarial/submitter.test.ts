@@ -586,3 +586,31 @@ describe("a host's claimed terminal size cannot take down the viewer's browser t
     expect(clampSize(80.9, 1)).toEqual({ cols: 80, rows: 1 });
   });
 });
+
+describe("a submitter sends two different events for one stream position in one request", () => {
+  it("is a 409 conflict that writes nothing to the tree, not a 500 (found by fuzz-http)", async () => {
+    const log = await openTestLog();
+    try {
+      const post = (body: unknown) =>
+        log.req("/v1/events", {
+          method: "POST",
+          headers: { "Content-Type": "application/json" },
+          body: JSON.stringify(body),
+        });
+      const a = makeSubmission({ seq: 0, content: "one\r\n" });
+      const b = makeSubmission({ seq: 0, content: "two\r\n" });
+      const res = await post([a, b]);
+      expect(res.status, await res.clone().text()).toBe(409);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe("conflict");
+      const [state] = await log.db.sql.query<{ size: number }>("SELECT size FROM log_state");
+      expect(Number(state!.size)).toBe(0);
+      // The same event twice in one request is one leaf, as before.
+      const same = await post([a, a]);
+      expect(same.status).toBe(200);
+      const acks = (await same.json()) as { index: number }[];
+      expect(acks[0]!.index).toBe(acks[1]!.index);
+    } finally {
+      await log.close();
+    }
+  });
+});
