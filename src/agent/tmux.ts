@@ -30,10 +30,15 @@ const SEP = "\u001f";
 export class Tmux {
   constructor(private readonly target: TmuxTarget) {}
 
+  /**
+   * `-u` first: in a locale that is not UTF-8 (LANG unset, as under systemd) tmux prints every
+   * control character of -F output, our field separator included, and every non-ASCII character of
+   * capture-pane as `_`; -u makes this client write the bytes as they are, whatever the locale.
+   */
   private args(): string[] {
-    if (this.target.path) return ["-S", this.target.path];
-    if (this.target.name) return ["-L", this.target.name];
-    return [];
+    if (this.target.path) return ["-u", "-S", this.target.path];
+    if (this.target.name) return ["-u", "-L", this.target.name];
+    return ["-u"];
   }
 
   async cmd(...argv: string[]): Promise<string> {
