@@ -1,14 +1,17 @@
 // Assembles the agent: spool, capture of one tmux server, sender, receipt checks and a status file.
+// With no tmux server running it waits for one (status "waiting"), polling every SERVER_POLL_MS;
+// it refuses a server of another user, and a spool holding unsent events of another host.
 
-import { renameSync, writeFileSync } from "node:fs";
+import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { UsageError } from "../log/errors.ts";
 import type { Verifier } from "../log/keys.ts";
 import { Capture } from "./capture.ts";
 import { ReceiptProver, type ReceiptStatus } from "./receipts.ts";
 import type { RedactionPattern } from "./redact.ts";
 import { Sender } from "./sender.ts";
 import { Spool } from "./spool.ts";
-import { Tmux, type TmuxTarget } from "./tmux.ts";
+import { noServer, type ServerInfo, Tmux, type TmuxTarget } from "./tmux.ts";
 
 export interface AgentConfig {
   logUrl: string;
@@ -20,6 +23,8 @@ export interface AgentConfig {
   /** Per request for the log's checkpoint and tiles (default 10 s). */
   readTimeoutMs?: number;
   host: string;
+  /** Whether the key's host was checked at start; if not, the sender asks before its first send. */
+  keyHostChecked?: boolean;
   user: string;
   target: TmuxTarget;
   spoolDir: string;
@@ -30,7 +35,61 @@ export interface AgentConfig {
 
 export interface RunningAgent {
   spool: Spool;
+  /**
+   * Settles when the agent stops by itself: resolves when the tmux server went away (a supervisor
+   * restarts the agent, which then waits for the next server), rejects with a UsageError when a
+   * server that appeared later cannot be captured (another user's).
+   */
+  done: Promise<void>;
   close(): Promise<void>;
+}
+
+/** How often the agent looks for a tmux server that is not running (yet). */
+export const SERVER_POLL_MS = 1000;
+
+/**
+ * Refuses a spool holding unsent events recorded as another host: they keep the host they were
+ * recorded with (a spooled event is never rewritten), and a key for this run's host would be
+ * refused them by the log for ever.
+ */
+export function checkSpoolHost(spool: Spool, host: string): void {
+  const other = [...spool.pendingHosts()].filter(([h]) => h !== host);
+  if (other.length === 0) return;
+  const what = other.map(([h, n]) => `${n} unsent event(s) recorded as host "${h}"`).join(", ");
+  const [h] = other[0]!;
+  throw new UsageError(
+    `the spool ${spool.dir} holds ${what}, but this agent records as host "${host}" ` +
+      "(spooled events keep the host they were recorded with): run the agent with " +
+      `--host ${JSON.stringify(h)} and a submit key bound to "${h}" until they are sent, ` +
+      "or stop it and move the spool aside (keep it: those events were never sent) to start a new one",
+  );
+}
+
+/**
+ * Refuses a tmux server owned by another user than the agent's: tmux runs the pipe-pane writers
+ * and hooks as the server's owner, and they cannot write the agent's owner-only spool (0700,
+ * private.ts), so no output would ever arrive. Same uid is the rule.
+ */
+export function checkServerOwner(server: ServerInfo): void {
+  const me = process.getuid?.();
+  if (me === undefined || server.uid === me) return;
+  const name = (uid: number) => {
+    try {
+      const line = readFileSync("/etc/passwd", "utf8")
+        .split("\n")
+        .find((l) => l.split(":")[2] === String(uid));
+      return line ? `${line.split(":")[0]} (uid ${uid})` : `uid ${uid}`;
+    } catch {
+      return `uid ${uid}`;
+    }
+  };
+  const owner = name(server.uid);
+  throw new UsageError(
+    `the tmux server at ${server.socketPath} runs as ${owner} but the agent runs as ${name(me)}: ` +
+      "tmux runs the pipe-pane writers and hooks as the server's owner, and they cannot write this " +
+      "agent's owner-only spool, so no output would arrive. Run the agent as that user " +
+      `(systemd: tmuxtrail-agent@${owner.split(" ")[0]}, a unit with User=%i; docs/operations.md)`,
+  );
 }
 
 export async function startAgent(
@@ -41,22 +100,29 @@ export async function startAgent(
   // umask it was started with: the spool holds what was captured before redaction.
   process.umask(0o077);
   const tmux = new Tmux(cfg.target);
-  const serverId = await tmux.serverId();
+  // A server running at start is checked before the spool is touched.
+  let server: ServerInfo | undefined;
+  try {
+    server = await tmux.server();
+  } catch (e) {
+    if (!noServer(e)) throw e;
+  }
+  if (server) checkServerOwner(server);
   const spool = new Spool(cfg.spoolDir, log);
-  const capture = new Capture({
-    tmux,
+  try {
+    checkSpoolHost(spool, cfg.host);
+  } catch (e) {
+    spool.close();
+    throw e;
+  }
+  const sender = new Sender(
     spool,
-    host: cfg.host,
-    user: cfg.user,
-    serverId,
-    patterns: cfg.patterns,
-    spoolCapBytes: cfg.spoolCapBytes,
-    coalesceMs: 100,
-    maxChunk: 32 * 1024,
+    cfg.logUrl,
+    cfg.token,
     log,
-  });
-  await capture.start();
-  const sender = new Sender(spool, cfg.logUrl, cfg.token, log);
+    cfg.host,
+    cfg.keyHostChecked ?? true,
+  );
   const prover = cfg.logKey
     ? new ReceiptProver(
         {
@@ -78,15 +144,104 @@ export async function startAgent(
     alarm: null,
     checkpoint: null,
   };
+  let capture: Capture | undefined;
+  let waiting: string | null = null;
   // A round of proofs runs beside the loop (a slow tile must not hold capture up).
   let proving: Promise<void> | undefined;
   let stopped = false;
-  let rounds = 0;
-  const loop = (async () => {
+  let wake: (() => void) | undefined;
+  const sleep = (ms: number) =>
+    new Promise<void>((r) => {
+      const t = setTimeout(r, ms);
+      wake = () => {
+        clearTimeout(t);
+        r();
+      };
+    });
+  const writeStatus = () => {
+    // Written whole then renamed into place: `agent status` never reads half a file.
+    const statusFile = join(cfg.spoolDir, "status.json");
+    writeFileSync(
+      `${statusFile}.tmp`,
+      JSON.stringify({
+        pid: process.pid,
+        updated: new Date().toISOString(),
+        server: server?.id ?? null,
+        waiting,
+        log: cfg.logUrl,
+        panes: capture?.paneIds() ?? [],
+        paneStates: capture?.paneStates() ?? {},
+        spoolDepthBytes: spool.depth(),
+        unsentEvents: spool.state.lines - spool.state.acked,
+        lastAckedIndex: sender.status.lastAckedIndex,
+        connected: sender.status.connected,
+        lastError: sender.status.lastError,
+        sendFailed: sender.status.failed,
+        wrongHost: sender.status.wrongHost,
+        refusedAnswers: sender.status.refused,
+        witnessQuorum: cfg.witnesses?.length
+          ? { k: cfg.witnessQuorum ?? cfg.witnesses.length, n: cfg.witnesses.length }
+          : null,
+        receipts: { ...receipts, unproven: receipts.total - receipts.proven - receipts.failed },
+      }),
+      { mode: 0o600 },
+    );
+    renameSync(`${statusFile}.tmp`, statusFile);
+  };
+  /** Polls until a tmux server runs (or the agent is stopped); the spool is sent meanwhile. */
+  const waitForServer = async (): Promise<ServerInfo | undefined> => {
+    const socket = tmux.socketPath();
+    waiting = `waiting for the tmux server at ${socket} (since ${new Date().toISOString()})`;
+    log(`agent: waiting for the tmux server at ${socket}`);
     while (!stopped) {
       try {
-        if (rounds % 5 === 0) await capture.discover();
-        await capture.tick();
+        return await tmux.server();
+      } catch (e) {
+        if (!noServer(e)) log(`agent: ${(e as Error).message}`);
+      }
+      await sender.drain().catch((e) => log(`agent: ${(e as Error).message}`));
+      try {
+        writeStatus();
+      } catch (e) {
+        log(`agent: writing the status: ${(e as Error).message}`);
+      }
+      await sleep(SERVER_POLL_MS);
+    }
+    return undefined;
+  };
+  const newCapture = (id: string) =>
+    new Capture({
+      tmux,
+      spool,
+      host: cfg.host,
+      user: cfg.user,
+      serverId: id,
+      patterns: cfg.patterns,
+      spoolCapBytes: cfg.spoolCapBytes,
+      coalesceMs: 100,
+      maxChunk: 32 * 1024,
+      log,
+    });
+  if (server) {
+    capture = newCapture(server.id);
+    await capture.start();
+  }
+  let rounds = 0;
+  const loop = (async () => {
+    if (!server) {
+      server = await waitForServer();
+      if (!server) return;
+      checkServerOwner(server);
+      waiting = null;
+      log(`agent: the tmux server ${server.id} is running; capturing`);
+      capture = newCapture(server.id);
+      await capture.start();
+    }
+    const c = capture!;
+    while (!stopped) {
+      try {
+        if (rounds % 5 === 0) await c.discover();
+        await c.tick();
         await sender.drain();
         if (prover && rounds % 20 === 0 && !proving) {
           proving = prover
@@ -100,52 +255,40 @@ export async function startAgent(
             });
         }
         if (prover) receipts = prover.status();
-        // Written whole then renamed into place: `agent status` never reads half a file.
-        const statusFile = join(cfg.spoolDir, "status.json");
-        writeFileSync(
-          `${statusFile}.tmp`,
-          JSON.stringify({
-            pid: process.pid,
-            updated: new Date().toISOString(),
-            server: serverId,
-            log: cfg.logUrl,
-            panes: capture.paneIds(),
-            spoolDepthBytes: spool.depth(),
-            unsentEvents: spool.state.lines - spool.state.acked,
-            lastAckedIndex: sender.status.lastAckedIndex,
-            connected: sender.status.connected,
-            lastError: sender.status.lastError,
-            sendFailed: sender.status.failed,
-            refusedAnswers: sender.status.refused,
-            witnessQuorum: cfg.witnesses?.length
-              ? { k: cfg.witnessQuorum ?? cfg.witnesses.length, n: cfg.witnesses.length }
-              : null,
-            receipts: { ...receipts, unproven: receipts.total - receipts.proven - receipts.failed },
-          }),
-          { mode: 0o600 },
-        );
-        renameSync(`${statusFile}.tmp`, statusFile);
+        writeStatus();
       } catch (e) {
         log(`agent: ${(e as Error).message}`);
-        if (/no server running|error connecting/.test((e as Error).message)) {
-          log("agent: the tmux server is gone; stopping");
+        if (noServer(e)) {
+          // Not waited for again in this process: the next server would reuse this one's pane
+          // ids, and the spool's raw offsets are per pane id. A supervisor restarts the agent.
+          log(
+            "agent: the tmux server is gone; stopping (a restarted agent waits for the next one)",
+          );
           stopped = true;
         }
       }
       rounds++;
-      await new Promise((r) => setTimeout(r, cfg.tickMs));
+      if (!stopped) await sleep(cfg.tickMs);
     }
     await proving;
   })();
+  let closing: Promise<void> | undefined;
   return {
     spool,
-    async close() {
-      stopped = true;
-      await loop;
-      await capture.stop().catch((e) => log(`agent: removing the tmux hooks: ${e.message}`));
-      await capture.tick().catch(() => {});
-      await sender.drain().catch(() => {});
-      spool.close();
+    done: loop,
+    close() {
+      closing ??= (async () => {
+        stopped = true;
+        wake?.();
+        await loop.catch(() => {});
+        if (capture) {
+          await capture.stop().catch((e) => log(`agent: removing the tmux hooks: ${e.message}`));
+          await capture.tick().catch(() => {});
+        }
+        await sender.drain().catch(() => {});
+        spool.close();
+      })();
+      return closing;
     },
   };
 }

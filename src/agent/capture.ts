@@ -13,12 +13,17 @@
 // The tmux hooks sit beside the user's (hooks.ts). Whatever tmux runs for the agent writes under
 // `umask 077`, so the spool stays owner-only (private.ts) whatever umask the tmux server has.
 //
+// Whether output arrives is watched per pane (paneStates, shown by `agent status`): a pane whose
+// output pipe tmux closed (its writer died: e.g. it could not write the spool) and that has not
+// written to its file since, or whose cursor or history moved while its file did not grow for
+// NOT_ARRIVING_MS (someone replaced the pipe), is "output NOT ARRIVING" with the reason.
+//
 // Memory stays bounded: at most 1 MiB is read per pane per tick, and when the spool holds more
 // unacknowledged bytes than its cap the agent stops reading (the raw files keep growing on disk,
 // nothing is dropped) and says so loudly.
 
 import { randomBytes } from "node:crypto";
-import { closeSync, fstatSync, mkdirSync, openSync, readSync } from "node:fs";
+import { closeSync, fstatSync, lstatSync, mkdirSync, openSync, readSync } from "node:fs";
 import { join } from "node:path";
 import { type EventMeta, makeSubmission } from "../log/events.ts";
 import { commandEvent } from "./commands.ts";
@@ -75,6 +80,31 @@ function tail(before: Buffer, data: Buffer): Buffer {
   ]);
 }
 
+/** A pane that changed while its output file did not grow for this long is NOT ARRIVING. */
+export const NOT_ARRIVING_MS = 3000;
+
+interface PaneHealth {
+  /** The raw file's size at the last poll. */
+  size: number;
+  cursor?: string;
+  history?: number;
+  cols: number;
+  rows: number;
+  /** Times tmux closed the pane's pipe since its file last grew. */
+  closed: number;
+  /** When the pane first changed with its file not growing since. */
+  changedSince?: number;
+}
+
+/** A raw file's size; 0 while it does not exist. */
+function rawSize(file: string): number {
+  try {
+    return lstatSync(file).size;
+  } catch {
+    return 0;
+  }
+}
+
 /** How often the agent checks that its tmux hooks are still there. */
 const HOOK_CHECK_MS = 2000;
 
@@ -91,6 +121,7 @@ function openIfExists(file: string): number | undefined {
 export class Capture {
   private panes = new Map<string, PaneInfo>();
   private pending = new Map<string, Pending>();
+  private health = new Map<string, PaneHealth>();
   private readonly rawDir: string;
   private lastCapWarning = 0;
   private readonly hooks: TmuxHooks;
@@ -139,6 +170,47 @@ export class Capture {
 
   paneIds(): string[] {
     return [...this.panes.keys()];
+  }
+
+  /** Per pane: "captured", or "output NOT ARRIVING: <why>". */
+  paneStates(now = Date.now()): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const pane of this.panes.keys()) {
+      const h = this.health.get(pane);
+      const file = this.rawFile(pane);
+      if (h && h.closed > 0) {
+        out[pane] =
+          `output NOT ARRIVING: tmux closed its output pipe ${h.closed} time(s) since output last arrived ` +
+          `(the writer died: can the tmux server's user write ${file}?); reopened each time`;
+      } else if (h?.changedSince !== undefined && now - h.changedSince >= NOT_ARRIVING_MS) {
+        out[pane] =
+          `output NOT ARRIVING: the pane changed at ${new Date(h.changedSince).toISOString()} ` +
+          `but ${file} has not grown since (is its pipe-pane still the agent's?)`;
+      } else out[pane] = "captured";
+    }
+    return out;
+  }
+
+  /** Compares a pane with the last poll: did its output file grow when the pane changed? */
+  private watch(p: PaneInfo, pipe: "new" | "closed" | "open", now = Date.now()): void {
+    const size = rawSize(this.rawFile(p.pane));
+    const h = this.health.get(p.pane);
+    const next = { cursor: p.cursor, history: p.history, cols: p.cols, rows: p.rows, size };
+    if (!h || pipe === "new") {
+      this.health.set(p.pane, { ...next, closed: 0 });
+      return;
+    }
+    if (size > h.size) {
+      h.closed = 0;
+      h.changedSince = undefined;
+    } else if (h.changedSince === undefined && !p.dead) {
+      // A resize reflows the screen without output; a shrinking history was cleared.
+      const resized = h.cols !== p.cols || h.rows !== p.rows;
+      const moved = p.cursor !== h.cursor || (p.history ?? 0) > (h.history ?? 0);
+      if (moved && !resized) h.changedSince = now;
+    }
+    if (pipe === "closed") h.closed++;
+    Object.assign(h, next);
   }
 
   /** Installs the hooks and pipes, and records what existing panes show. */
@@ -287,6 +359,7 @@ export class Capture {
         );
         await this.pipe(p.pane);
       }
+      this.watch(p, !old ? "new" : p.piped === false ? "closed" : "open");
       if (old && (old.cols !== p.cols || old.rows !== p.rows)) {
         this.panes.set(p.pane, p);
         lines.push(
@@ -301,6 +374,7 @@ export class Capture {
       lines.push(...this.flush(pane, true), this.event(this.meta("pane-close", pane, p)));
       this.panes.delete(pane);
       this.pending.delete(pane);
+      this.health.delete(pane);
       if (!now.some((q) => q.window === p.window))
         lines.push(this.event(this.meta("window-close", "-", p)));
       if (

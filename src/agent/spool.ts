@@ -191,6 +191,38 @@ export class Spool {
     }
   }
 
+  /**
+   * How many unacknowledged events each host holds, read in chunks (the spool may be large). A
+   * spooled event keeps the host it was recorded with: it is never rewritten.
+   */
+  pendingHosts(): Map<string, number> {
+    const out = new Map<string, number>();
+    if (this.state.acked >= this.state.lines) return out;
+    const fd = openSync(this.eventsPath, SPOOL_OPEN.read);
+    try {
+      const buf = Buffer.alloc(4 * 1024 * 1024);
+      let pos = this.state.ackedOffset;
+      let rest = Buffer.alloc(0);
+      let seen = 0;
+      while (pos < this.size && seen < this.state.lines - this.state.acked) {
+        const n = readSync(fd, buf, 0, Math.min(buf.length, this.size - pos), pos);
+        if (n === 0) break;
+        pos += n;
+        let data = Buffer.concat([rest, buf.subarray(0, n)]);
+        for (let nl = data.indexOf(10); nl >= 0; nl = data.indexOf(10)) {
+          const host = (JSON.parse(data.subarray(0, nl).toString("utf8")) as SpoolLine).sub.host;
+          out.set(host, (out.get(host) ?? 0) + 1);
+          seen++;
+          data = data.subarray(nl + 1);
+        }
+        rest = Buffer.from(data);
+      }
+      return out;
+    } finally {
+      closeSync(fd);
+    }
+  }
+
   /** Marks the first `count` pending lines (`bytes` long) acknowledged, with their receipts. */
   ack(count: number, bytes: number, receipts: { index: number; leafHash: string }[]): void {
     if (receipts.length > 0) {

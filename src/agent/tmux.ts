@@ -2,6 +2,7 @@
 // with a timeout, so a wedged server never wedges the agent.
 
 import { execFile } from "node:child_process";
+import { statSync } from "node:fs";
 import { promisify } from "node:util";
 
 const run = promisify(execFile);
@@ -23,9 +24,28 @@ export interface PaneInfo {
   user: string;
   /** Whether the pane's pipe-pane is open (tmux closes it when the writer dies). */
   piped?: boolean;
+  /** Where the cursor is and how many lines scrolled into history: they move only with output. */
+  cursor?: string;
+  history?: number;
+  /** The pane's process has exited (tmux itself may draw "Pane is dead" into it). */
+  dead?: boolean;
+}
+
+/** One running tmux server. */
+export interface ServerInfo {
+  /** `<socket name>@<start time>` */
+  id: string;
+  socketPath: string;
+  /** The uid the server runs as: pipe-pane writers and hooks run as it. */
+  uid: number;
 }
 
 const SEP = "\u001f";
+
+/** Whether a tmux client's error says no server runs at the socket. */
+export function noServer(e: unknown): boolean {
+  return /no server running|error connecting/.test((e as Error).message ?? "");
+}
 
 export class Tmux {
   constructor(private readonly target: TmuxTarget) {}
@@ -51,9 +71,29 @@ export class Tmux {
 
   /** `<socket name>@<start time>`: one tmux server instance (tmux reuses $0, @0, %0 after a restart). */
   async serverId(): Promise<string> {
-    const out = await this.cmd("display-message", "-p", `#{socket_path}${SEP}#{start_time}`);
-    const [path, start] = out.trim().split(SEP);
-    return `${path!.split("/").pop()}@${start}`;
+    return (await this.server()).id;
+  }
+
+  /** The running server: its id, socket and owner (`#{uid}`, tmux >= 3.2; else the socket's owner). */
+  async server(): Promise<ServerInfo> {
+    const out = await this.cmd(
+      "display-message",
+      "-p",
+      `#{socket_path}${SEP}#{start_time}${SEP}#{uid}`,
+    );
+    const [path, start, uid] = out.replace(/\n$/, "").split(SEP) as string[];
+    return {
+      id: `${path!.split("/").pop()}@${start}`,
+      socketPath: path!,
+      uid: /^\d+$/.test(uid ?? "") ? Number(uid) : statSync(path!).uid,
+    };
+  }
+
+  /** Where the server's socket is (as tmux finds it: -S, else $TMUX_TMPDIR/tmux-<uid>/<name>). */
+  socketPath(): string {
+    if (this.target.path) return this.target.path;
+    const dir = process.env.TMUX_TMPDIR || "/tmp";
+    return `${dir.replace(/\/+$/, "")}/tmux-${process.getuid?.() ?? 0}/${this.target.name ?? "default"}`;
   }
 
   async panes(): Promise<PaneInfo[]> {
@@ -65,13 +105,17 @@ export class Tmux {
       "#{pane_width}",
       "#{pane_height}",
       "#{pane_pipe}",
+      "#{cursor_x},#{cursor_y}",
+      "#{history_size}",
+      "#{pane_dead}",
     ].join(SEP);
     const out = await this.cmd("list-panes", "-a", "-F", f);
     return out
       .split("\n")
       .filter(Boolean)
       .map((l) => {
-        const [session, sessionName, window, pane, cols, rows, pipe] = l.split(SEP) as string[];
+        const [session, sessionName, window, pane, cols, rows, pipe, cursor, history, dead] =
+          l.split(SEP) as string[];
         return {
           session: session!,
           sessionName: sessionName!,
@@ -81,6 +125,9 @@ export class Tmux {
           rows: Number(rows),
           user: "",
           piped: pipe === "1",
+          cursor,
+          history: Number(history),
+          dead: dead === "1",
         };
       });
   }

@@ -130,16 +130,24 @@ Install the shell hook as a file, loaded by ~/.bashrc (or ~/.zshrc) in shells st
           `no agent status in ${file} (is the agent running with this --spool?)`,
         );
       const s = JSON.parse(readFileSync(file, "utf8"));
-      const failed = Boolean(s.sendFailed || s.receipts?.failed || s.receipts?.alarm);
+      const states = (s.paneStates ?? {}) as Record<string, string>;
+      const notArriving = Object.values(states).some((x) => x !== "captured");
+      const failed = Boolean(
+        s.sendFailed || s.receipts?.failed || s.receipts?.alarm || notArriving,
+      );
       if (v.json) console.log(JSON.stringify(s));
       else {
         const age = (Date.now() - Date.parse(s.updated)) / 1000;
         console.log(
           `agent pid ${s.pid}, status ${age.toFixed(0)} s old${age > 10 ? " (STALE: is the agent running?)" : ""}`,
         );
-        console.log(
-          `tmux server      ${s.server}: ${s.panes.length} pane(s) captured (${s.panes.join(" ")})`,
-        );
+        if (s.waiting) console.log(`tmux server      ${s.waiting}`);
+        else
+          console.log(
+            `tmux server      ${s.server}: ${s.panes.length} pane(s) captured (${s.panes.join(" ")})`,
+          );
+        for (const [pane, state] of Object.entries(states))
+          if (state !== "captured") console.log(`pane ${pane.padEnd(11)} ${state}`);
         console.log(
           `log              ${s.log} ${s.connected ? "connected" : `NOT CONNECTED${s.lastError ? `: ${s.lastError}` : ""}`}`,
         );
@@ -147,7 +155,8 @@ Install the shell hook as a file, loaded by ~/.bashrc (or ~/.zshrc) in shells st
           `spool            ${s.unsentEvents} event(s), ${s.spoolDepthBytes} bytes not yet acknowledged`,
         );
         console.log(`last acknowledged index ${s.lastAckedIndex ?? "-"}`);
-        if (s.sendFailed)
+        if (s.wrongHost) console.log(`sending          FAILED: ${s.sendFailed}`);
+        else if (s.sendFailed)
           console.log(
             `sending          FAILED: the log's last answer was refused: ${s.sendFailed} (${s.refusedAnswers} refused; the events stay in the spool)`,
           );
@@ -213,7 +222,7 @@ Install the shell hook as a file, loaded by ~/.bashrc (or ~/.zshrc) in shells st
     const keyHost = await checkKeyHost(v.log, token, host);
     if (!keyHost.checked) {
       console.error(
-        `tmuxtrail agent: could not check the key's host at start (${keyHost.why}); spooling as host "${host}"`,
+        `tmuxtrail agent: could not check the key's host at start (${keyHost.why}); spooling as host "${host}", checked again once the log answers`,
       );
     }
     const running = await startAgent({
@@ -224,6 +233,7 @@ Install the shell hook as a file, loaded by ~/.bashrc (or ~/.zshrc) in shells st
       witnessQuorum: witnessed?.quorum,
       readTimeoutMs,
       host,
+      keyHostChecked: keyHost.checked,
       user: userInfo().username,
       target: { name: v.L, path: v.S },
       spoolDir,
@@ -232,11 +242,24 @@ Install the shell hook as a file, loaded by ~/.bashrc (or ~/.zshrc) in shells st
       tickMs: 50,
     });
     console.log(`tmuxtrail agent capturing into ${spoolDir}, sending to ${v.log}`);
-    await new Promise<void>((resolve) => {
-      const stop = () => running.close().then(resolve, resolve);
+    // Until SIGTERM/SIGINT (exit 0), the tmux server going away (exit 1: a supervisor restarts
+    // the agent, which waits for the next server) or a server it must refuse (exit 2).
+    return await new Promise<number>((resolve, reject) => {
+      let signalled = false;
+      const stop = () => {
+        signalled = true;
+        running.close().then(() => resolve(EXIT_OK), reject);
+      };
       process.once("SIGTERM", stop);
       process.once("SIGINT", stop);
+      running.done.then(
+        () => {
+          if (!signalled) running.close().then(() => resolve(EXIT_VERIFY_FAILED), reject);
+        },
+        (e) => {
+          if (!signalled) running.close().then(() => reject(e), reject);
+        },
+      );
     });
-    return 0;
   },
 };
