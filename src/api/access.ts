@@ -1,4 +1,4 @@
-// Reads of session content are audited (DESIGN section 1): before a handler returns payload
+// Reads of session content are audited (docs/design.md §3.4): before a handler returns payload
 // content it appends an `access` event (which key, what it read, when) to the log's own stream and
 // waits until that event is durable. If it cannot be recorded, the content is not served: an
 // operator cannot read quietly, even by breaking the recording.

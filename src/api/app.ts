@@ -1,4 +1,4 @@
-// The log's HTTP API (DESIGN section 4) as one hono app: one router per resource, thin handlers,
+// The log's HTTP API (docs/design.md §3) as one hono app: one router per resource, thin handlers,
 // and one onError that turns every failure into `{"error": {"code", "message"}}`.
 
 import { Hono } from "hono";

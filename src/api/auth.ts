@@ -1,6 +1,6 @@
-// API keys (DESIGN section 4). A token is `tt_` + 32 random bytes in base64url; only SHA-256 of it
-// is stored, and a presented token is found by its hash and then compared in constant time. The
-// admin token (TMUXTRAIL_ADMIN_TOKEN, or generated into <data>/admin.token) holds every scope.
+// API keys (docs/design.md §3.1). A token is `tt_` + 32 random bytes in base64url; only SHA-256
+// of it is stored, and a presented token is found by its hash and then compared in constant time.
+// The admin token (TMUXTRAIL_ADMIN_TOKEN, or generated into <data>/admin.token) holds every scope.
 //
 //   no / unknown / revoked token → 401      valid token without the scope → 403
 //

@@ -1,4 +1,4 @@
-// Token buckets, one per key, bounded in memory. Three limits use them (DESIGN section 4), each
+// Token buckets, one per key, bounded in memory. Three limits use them (docs/design.md §3.1), each
 // answering 429 with Retry-After beyond it:
 //   - `serve --rate-limit N`: N requests per second per API key (burst N); off unless set.
 //   - `serve --auth-failure-limit N`: N failed authentications (unknown or revoked tokens) per

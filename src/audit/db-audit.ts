@@ -1,6 +1,6 @@
 // `tmuxtrail audit` over the log's own database: recomputes everything the log ever committed to
 // from the stored leaves and compares it with what is stored beside them, so that tampering by a
-// database superuser (triggers disabled, rows edited) is found and named (DESIGN section 5).
+// database superuser (triggers disabled, rows edited) is found and named (docs/design.md §8.6).
 //
 // One pass over the leaves in index order, in chunks of CHUNK leaves (a multiple of 256, so a
 // chunk covers whole level-0 tiles), inside one REPEATABLE READ READ ONLY transaction: a log that

@@ -1,4 +1,4 @@
-// Which missing payloads are honoured erasures (DESIGN section 5). An erasure event is appended
+// Which missing payloads are honoured erasures (docs/design.md §4.5). An erasure event is appended
 // BEFORE the payloads it names are deleted, so a payload may be missing only if an erasure event at
 // a LATER index names it: an event cannot excuse deletions of leaves sequenced after it. A payload
 // still present although named is fine (the deletion had not happened, or failed): it is checked

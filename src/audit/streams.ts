@@ -1,4 +1,4 @@
-// Stream completeness (DESIGN section 1): within a stream (host, server, pane), seq counts 0, 1,
+// Stream completeness (docs/design.md §2.3): within a stream (host, server, pane), seq counts 0, 1,
 // 2, … with no gap and no duplicate. The tree may hold a stream out of order (agents retry), so
 // the tracker keeps, per stream, the next seq it expects plus the seqs seen ahead of it; a seq
 // below the expected one, or seen ahead twice, is a duplicate. At the end, seqs still waiting

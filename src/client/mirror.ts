@@ -1,5 +1,5 @@
 // Mirroring a log into a directory laid out as its C2SP tlog-tiles files, so any static web
-// server, object store or CDN serves reads away from the database (DESIGN section 8):
+// server, object store or CDN serves reads away from the database (docs/design.md §8.5):
 //
 //   checkpoint                 the signed note as the log served it (with its cosignatures)
 //   tile/<L>/<N>               every full hash tile (immutable: written once, never again)

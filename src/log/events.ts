@@ -1,4 +1,4 @@
-// The tmux event schema of DESIGN section 1 (zod), and the rule that turns a submission into a
+// The tmux event schema of docs/design.md §2.3 (zod), and the rule that turns a submission into a
 // leaf: the leaf is the RFC 8785 canonical JSON of the event's metadata, whose `payload` commits
 // to the content with a salt:
 //

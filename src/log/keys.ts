@@ -7,7 +7,7 @@
 // alg 0x01 is an Ed25519 note signature over the note text. alg 0x04 is C2SP tlog-cosignature
 // v1 (cosignature/v1): the same Ed25519 key, signing "cosignature/v1\ntime <t>\n" + text, with
 // signature bytes uint64be(time) || sig. A witness signs with an ordinary 0x01 signer key; others
-// name it by the 0x04 verifier key of the same public key (DESIGN section 3).
+// name it by the 0x04 verifier key of the same public key (docs/design.md §2.5).
 //
 // Names: non-empty, no Unicode space, no "+", valid Unicode (Go's isValidName).
 

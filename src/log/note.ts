@@ -1,4 +1,5 @@
-// C2SP signed-note, with the semantics of Go's golang.org/x/mod/sumdb/note Open (DESIGN §3):
+// C2SP signed-note, with the semantics of Go's golang.org/x/mod/sumdb/note Open
+// (docs/design.md §2.5):
 //
 //   <text ending in "\n"> "\n" ("— " <name> " " <base64(keyID4 || signature)> "\n")+
 //

@@ -1,4 +1,4 @@
-// The log's own events (DESIGN section 1): `erasure` and `access` leaves live in the log's own
+// The log's own events (docs/design.md §2.3): `erasure` and `access` leaves live in the log's own
 // streams, and only the log writes there. Two rules follow, both here so every reader applies the
 // same ones:
 //

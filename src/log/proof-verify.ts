@@ -5,7 +5,7 @@
 // vectors and witnesses rely on: a consistency proof between equal sizes is empty and holds when
 // the roots are equal. size1 = 0 is refused here; the witness handles `old 0` itself.
 //
-// Fork evidence (DESIGN section 6) runs the same algorithm from the larger tree's side only:
+// Fork evidence (docs/design.md §2.11) runs the same algorithm from the larger tree's side only:
 // rootFromConsistencyProof takes no root1, checks that the proof arrives at root2, and returns the
 // root at size1 that root2 commits to. Where size1 is a power of two the RFC proof leaves out
 // MTH(D[0:size1]) (the verifier already has it: root1), so it can never show a different one; the

@@ -1,4 +1,4 @@
-// The opaque id of a tmux session in the API (DESIGN section 1): a session is (host, server,
+// The opaque id of a tmux session in the API (docs/design.md §2.3): a session is (host, server,
 // session), named by the first 16 bytes of SHA-256(host 0x00 server 0x00 session) in base64url
 // (22 characters), so any client can compute it from an event without asking the log.
 

@@ -1,4 +1,4 @@
-// C2SP tlog-witness add-checkpoint request bodies (DESIGN section 6):
+// C2SP tlog-witness add-checkpoint request bodies (docs/design.md §6.3):
 //
 //   old <size>\n
 //   <base64 consistency proof hash>\n      (0 to 63 lines)

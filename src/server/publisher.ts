@@ -1,5 +1,5 @@
 // The checkpoint publisher: signs the committed tree (C2SP tlog-checkpoint in a signed note) at
-// most every interval and only when it grew (DESIGN section 5).
+// most every interval and only when it grew (docs/design.md §5.3, §6.1).
 //
 // One publication, in order:
 //   1. read the committed tree: size and root from log_state (the sequencer's commits only);

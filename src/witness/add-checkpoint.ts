@@ -1,5 +1,5 @@
-// C2SP tlog-witness POST /add-checkpoint, with the order of checks of DESIGN section 6 (the spec's
-// main branch after #280: a same-size different root is 422, not 409):
+// C2SP tlog-witness POST /add-checkpoint, with the order of checks of docs/design.md §6.3 (the
+// spec's main branch after #280: a same-size different root is 422, not 409):
 //
 //   1. malformed body or over limits ........................................... 400
 //   2. unknown origin .......................................................... 404

@@ -1,4 +1,4 @@
-// Fork evidence (DESIGN section 6): self-contained objects
+// Fork evidence (docs/design.md §2.11): self-contained objects
 //   {origin, kind, notes: [note A, note B], proof?, detail, detected}
 // that anyone can re-check offline with only the log's verifier key. What proves a fork:
 //   - same-size-different-root: both notes carry a valid log signature, for the same origin and
@@ -29,9 +29,9 @@ export type Verdict =
   | { kind: "proves-nothing"; reason: string };
 
 /**
- * Rule 1 of DESIGN section 6 for two log-signed tree heads, 0 < small.size < big.size, and a proof
- * in explicit form: "fork" only when the proof reproduces big's root and implies another root at
- * small's size; "consistent" when it implies small's root; otherwise it proves nothing.
+ * Rule 1 of docs/design.md §2.11 for two log-signed tree heads, 0 < small.size < big.size, and a
+ * proof in explicit form: "fork" only when the proof reproduces big's root and implies another
+ * root at small's size; "consistent" when it implies small's root; otherwise it proves nothing.
  */
 export function judgeConsistency(
   small: { size: number; root: Hash },

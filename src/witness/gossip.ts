@@ -3,10 +3,10 @@
 // keep the log's hash tiles bound to what was cosigned, tile-store.ts) and gossip with peer
 // witnesses (fetch their latest cosigned checkpoint per origin and compare it with ours).
 //
-// Comparisons of different sizes go through tile-check.ts under rule 1 of DESIGN section 6: only a
-// proof that reproduces the larger signed root and implies another smaller root is a fork (stored,
-// alerted; the witness cosigns nothing further for that log). The tiles at the larger size are read
-// from whoever holds that head, then from the log:
+// Comparisons of different sizes go through tile-check.ts under rule 1 of docs/design.md §2.11:
+// only a proof that reproduces the larger signed root and implies another smaller root is a fork
+// (stored, alerted; the witness cosigns nothing further for that log). The tiles at the larger
+// size are read from whoever holds that head, then from the log:
 //   our head is larger     this witness's stored tiles, then the log's
 //   the peer's is larger   the peer's tiles (/<hex SHA-256(origin)>/tile/...), then the log's
 // A log that shows W1 one tree and W2 another at different sizes is caught by the witness holding

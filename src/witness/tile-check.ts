@@ -1,6 +1,6 @@
 // Comparing two log-signed tree heads through hash tiles at the larger size (C2SP tlog-tiles): the
 // log's own, a peer witness's (served under its per-log path, tile-store.ts) or this witness's
-// stored ones; under rule 1 of DESIGN section 6 (evidence.ts) the source does not matter, since
+// stored ones; under rule 1 of docs/design.md §2.11 (evidence.ts) the source does not matter, since
 // only the signed roots are trusted. Three outcomes, one a fork:
 //
 //   consistent  the tiles reproduce the larger signed root and imply the smaller signed root
