@@ -1,4 +1,4 @@
-// The log's own events (DESIGN section 1): `access` (a read of session content) and `erasure`
+// The log's own events (docs/design.md §2.3): `access` (a read of session content) and `erasure`
 // (payloads deleted) leaves, in the log's own streams: host = the origin, server "log", pane
 // "access" or "erasure". They are gap-free like any agent's stream, so an auditor can prove that
 // none was dropped.
