@@ -11,6 +11,7 @@ import { type Command, EXIT_USAGE, EXIT_VERIFY_FAILED, UsageError, wantsHelp } f
 import { eraseCommand } from "./erase.ts";
 import { keygen } from "./keygen.ts";
 import { keys } from "./keys.ts";
+import { migrate } from "./migrate.ts";
 import { mirror } from "./mirror.ts";
 import { monitor } from "./monitor.ts";
 import { replay } from "./replay.ts";
@@ -24,6 +25,7 @@ import { witness } from "./witness.ts";
 
 const commands: Command[] = [
   serve,
+  migrate,
   keygen,
   keys,
   witness,

@@ -1,6 +1,7 @@
 // `tmuxtrail serve`: runs the log (storage, sequencer, checkpoint publisher, HTTP API).
 
 import { surviveLostConnections } from "../db/client.ts";
+import { triggerRoleWarning } from "../db/roles.ts";
 import { quorumWarning } from "../log/quorum.ts";
 import { privateDataDir } from "../private-dir.ts";
 import { DEFAULTS, type LogConfig, parseDuration } from "../server/config.ts";
@@ -36,6 +37,10 @@ export const serve: Command = {
 
 Runs the log. Without DATABASE_URL it uses an embedded database in <data>/db (PGlite: it
 survives a process crash, not an OS crash or power loss; use PostgreSQL in production).
+On PostgreSQL it applies pending migrations at start when its role may (it owns the schema); run
+it as a runtime role that owns nothing, after \`tmuxtrail migrate --grant-runtime ROLE\` as the
+owner role: it then runs no DDL, and warns at start when its role could disable the log's
+append-only triggers (docs/operations.md, "PostgreSQL roles").
 The data directory is owner-only (0700, files 0600; checked and tightened at every start, with a
 warning naming what was tightened), and serve runs with umask 077.
 
@@ -159,6 +164,15 @@ SIGTERM or SIGINT: stop accepting, answer every accepted submission, sign a last
     surviveLostConnections((m) => console.error(`tmuxtrail: ${m}`));
     privateDataDir(cfg.dataDir, (m) => console.error(`tmuxtrail: ${m}`));
     const running = await startLog(cfg);
+    // A role that can disable the append-only triggers (superuser, owner): say so, once.
+    try {
+      const rw = await triggerRoleWarning(running.ctx.sql);
+      if (rw) console.error(`tmuxtrail: warning: ${rw}`);
+    } catch (e) {
+      console.error(
+        `tmuxtrail: warning: could not check the database role: ${(e as Error).message}`,
+      );
+    }
     const token = running.adminTokenFile
       ? `$(cat ${running.adminTokenFile})`
       : "$TMUXTRAIL_ADMIN_TOKEN";

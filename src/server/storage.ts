@@ -6,12 +6,7 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { connectPostgres, openPglite, type Sql } from "../db/client.ts";
-import {
-  initLogState,
-  LOG_MIGRATIONS,
-  migratePgliteDb,
-  migratePostgresUrl,
-} from "../db/migrate.ts";
+import { initLogState, LOG_MIGRATIONS, migrateIfPending, migratePgliteDb } from "../db/migrate.ts";
 import { takePidLock } from "../pid-lock.ts";
 
 export interface Storage {
@@ -52,12 +47,19 @@ export async function openStorage(opts: {
   const m = opts.migrations ?? LOG_MIGRATIONS;
   const init = opts.init ?? initLogState;
   if (opts.databaseUrl) {
-    await migratePostgresUrl(opts.databaseUrl, opts.databaseSchema, m);
     const sql = connectPostgres(opts.databaseUrl, {
       max: opts.poolSize ?? 10,
       schema: opts.databaseSchema,
     });
-    await init(sql);
+    try {
+      // DDL only when a migration is pending: a runtime role that owns nothing starts as long as
+      // the owner role has run `tmuxtrail migrate` (docs/operations.md, "PostgreSQL roles").
+      await migrateIfPending(sql, opts.databaseUrl, opts.databaseSchema, m);
+      await init(sql);
+    } catch (e) {
+      await sql.close();
+      throw e;
+    }
     return { sql, kind: "postgres", close: () => sql.close() };
   }
   const release = lockDataDir(opts.dataDir);
