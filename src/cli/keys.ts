@@ -1,5 +1,7 @@
 // `tmuxtrail keys create|list|revoke`: manages API keys of a running log over its admin API.
 
+import { closeSync, fsyncSync, mkdirSync, openSync, rmSync, writeSync } from "node:fs";
+import { dirname } from "node:path";
 import { adminToken, requestJson } from "./client.ts";
 import { type Command, parseFlags, UsageError } from "./command.ts";
 
@@ -24,6 +26,7 @@ export const keys: Command = {
   summary: "create, list and revoke API keys of a running log",
   help: `Usage:
   tmuxtrail keys create --name NAME --scope submit|read|admin [--scope ...] [--host HOST]
+                        [--out FILE]
   tmuxtrail keys list
   tmuxtrail keys revoke ID
 
@@ -32,6 +35,8 @@ Flags (all subcommands):
   --token-file FILE  admin token (default $TMUXTRAIL_ADMIN_TOKEN, else ./data/admin.token,
                      else $TMUXTRAIL_TOKEN)
   --json             print JSON
+  --out FILE         create: write the new token, alone, into FILE (a new file, mode 600; its
+                     directory is created mode 700), and print it nowhere
 
 A submit key is bound to one host (--host): the log refuses its events for any other host.
 The token of a new key is printed once; the log stores only its hash.`,
@@ -43,15 +48,38 @@ The token of a new key is printed once; the log stores only its hash.`,
         name: { type: "string" },
         scope: { type: "string", multiple: true },
         host: { type: "string" },
+        out: { type: "string" },
       });
       if (!v.name) throw new UsageError("--name is required");
       if (!v.scope?.length) throw new UsageError("at least one --scope is required");
-      const key = await requestJson<Key>(v.log ?? "http://127.0.0.1:8080", "/v1/keys", {
-        method: "POST",
-        ...adminToken(v["token-file"]),
-        json: { name: v.name, scopes: v.scope, ...(v.host ? { host: v.host } : {}) },
-      });
-      if (v.json) console.log(JSON.stringify(key));
+      // The token file exists (empty, owner-only) before the key does: a key is never created
+      // whose token has nowhere to go.
+      const out = v.out === undefined ? undefined : createTokenFile(v.out);
+      let key: Key;
+      try {
+        key = await requestJson<Key>(v.log ?? "http://127.0.0.1:8080", "/v1/keys", {
+          method: "POST",
+          ...adminToken(v["token-file"]),
+          json: { name: v.name, scopes: v.scope, ...(v.host ? { host: v.host } : {}) },
+        });
+      } catch (e) {
+        if (out) {
+          closeSync(out.fd);
+          rmSync(out.file, { force: true });
+        }
+        throw e;
+      }
+      if (out) {
+        writeSync(out.fd, `${key.token}\n`);
+        fsyncSync(out.fd);
+        closeSync(out.fd);
+        const { token: _, ...shown } = key;
+        if (v.json) console.log(JSON.stringify({ ...shown, tokenFile: out.file }));
+        else
+          console.log(
+            `created ${key.id} (${key.name}, scopes ${key.scopes.join(",")}${key.host ? `, host ${key.host}` : ""}); token written to ${out.file}`,
+          );
+      } else if (v.json) console.log(JSON.stringify(key));
       else {
         console.log(
           `created ${key.id} (${key.name}, scopes ${key.scopes.join(",")}${key.host ? `, host ${key.host}` : ""})`,
@@ -93,3 +121,18 @@ The token of a new key is printed once; the log stores only its hash.`,
     throw new UsageError(sub ? `unknown subcommand "${sub}"` : "expected create, list or revoke");
   },
 };
+
+/** A new, empty, owner-only file for a token; an existing file is never overwritten. */
+function createTokenFile(file: string): { file: string; fd: number } {
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  try {
+    return { file, fd: openSync(file, "wx", 0o600) };
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UsageError(
+      code === "EEXIST"
+        ? `--out ${file}: the file exists; a token file is never overwritten (remove it, or revoke its key first)`
+        : `--out ${file}: ${(e as Error).message}`,
+    );
+  }
+}

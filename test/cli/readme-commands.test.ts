@@ -54,4 +54,19 @@ describe("the docs' shell lines", () => {
       execFileSync("zsh", ["-n", zsh]);
     }
   });
+
+  it("configure every witness quorum k of n given witnesses with 2k > n", () => {
+    const blocks = docs.flatMap(({ file, text }) =>
+      [...text.matchAll(/```(?:sh|ini)\n([\s\S]*?)```/g)].map((m) => ({ file, block: m[1]! })),
+    );
+    let checked = 0;
+    for (const { file, block } of blocks) {
+      const k = /--witness-quorum (\d+)/.exec(block);
+      if (!k) continue;
+      const n = block.match(/--witness (?!-)/g)?.length ?? 0;
+      expect(2 * Number(k[1]), `${file}: ${block}`).toBeGreaterThan(n);
+      checked++;
+    }
+    expect(checked).toBeGreaterThanOrEqual(3);
+  });
 });
