@@ -15,7 +15,7 @@ import type { Sql } from "../db/client.ts";
 import { type EventMeta, eventLeaf } from "../log/events.ts";
 import type { Hasher } from "../log/hash.ts";
 import { LOG_SERVER, LOG_SESSION } from "../log/own-events.ts";
-import { eventInput } from "./batch-plan.ts";
+import { eventInput } from "./sequencer/input.ts";
 import { ConflictError, type LeafInput, type Sequencer } from "./sequencer.ts";
 
 export { LOG_SERVER, LOG_SESSION };

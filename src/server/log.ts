@@ -21,7 +21,7 @@ import type { LogContext } from "../api/context.ts";
 import { Denials } from "../api/denials.ts";
 import { logMetrics } from "../api/metrics.ts";
 import { RateLimiter } from "../api/rate-limit.ts";
-import { ensureUi } from "../api/routes/ui.ts";
+import { warnIfUiMissing } from "../api/routes/ui.ts";
 import { connectPostgres, type Sql } from "../db/client.ts";
 import { parseCheckpoint } from "../log/checkpoint.ts";
 import { bytesEqual } from "../log/encoding.ts";
@@ -34,6 +34,7 @@ import {
 } from "../log/keys.ts";
 import { DEFAULTS, type LogConfig } from "./config.ts";
 import { startRetention } from "./erase.ts";
+import type { FaultHook } from "./fault-hook.ts";
 import { LogEvents } from "./log-events.ts";
 import { nodeHasher } from "./node-hasher.ts";
 import { checkSignedBy, latestCheckpoint, Publisher, verifyStorage } from "./publisher.ts";
@@ -127,6 +128,8 @@ export async function checkReadDatabase(
 export async function startLog(
   cfg: LogConfig,
   log: (msg: string) => void = console.error,
+  /** Tests only: fault injection at the sequencer's and the publisher's durable steps. */
+  hooks: { fault?: FaultHook } = {},
 ): Promise<RunningLog> {
   // 1. Storage.
   const storage = await openStorage({
@@ -177,6 +180,7 @@ export async function startLog(
         metrics.integrationSeconds.observe(b.ms / 1000);
         metrics.treeSize.set(b.size);
       },
+      fault: hooks.fault,
     });
     const pool = new WitnessPool(storage.sql, cfg.witnesses.map(parseWitnessSpec), {
       hasher,
@@ -202,6 +206,7 @@ export async function startLog(
         lastCovered = Date.now();
       },
       onError: (e) => log(`checkpoint publisher: ${(e as Error).message}`),
+      fault: hooks.fault,
     });
     // 4. A new log signs its empty tree at once.
     await publisher.publish();
@@ -244,8 +249,8 @@ export async function startLog(
     const retention = cfg.retentionMs
       ? startRetention(storage.sql, ctx.logEvents, cfg.retentionMs, log)
       : undefined;
-    // 5. The web UI is built at install (npm ci); build it now if that did not happen.
-    await ensureUi(log);
+    // 5. The web UI is built at install (npm ci); say so when it is not.
+    warnIfUiMissing(log);
     // 6. Listen.
     const app = createApp(ctx);
     const server: ServerType = await new Promise((resolve) => {

@@ -10,6 +10,8 @@
 //   4. sign, then INSERT the checkpoint (ON CONFLICT (size) DO NOTHING: Ed25519 is deterministic,
 //      so two processes signing the same size produce the same note);
 //   5. only then serve it.
+// The fault hook (fault-hook.ts) runs after step 3 ("verified") and between signing and storing
+// ("signed").
 // A log whose storage and newest checkpoint disagree refuses to start (verifyStorage).
 
 import type { Sql } from "../db/client.ts";
@@ -18,6 +20,7 @@ import { base64Encode, bytesEqual } from "../log/encoding.ts";
 import type { Hash, Hasher } from "../log/hash.ts";
 import { ALG_ED25519, makeVerifier, type Signer, type Verifier } from "../log/keys.ts";
 import { signNote } from "../log/note.ts";
+import type { FaultHook } from "./fault-hook.ts";
 import { rootAt } from "./tree-reader.ts";
 
 export interface StoredCheckpoint {
@@ -126,6 +129,8 @@ export interface PublisherOptions {
    */
   onCovered?: (size: number) => void;
   onError?: (e: unknown) => void;
+  /** Fault injection at the durable step boundaries (tests only). */
+  fault?: FaultHook;
 }
 
 export class Publisher {
@@ -255,9 +260,11 @@ export class Publisher {
     }
     // Checked at start-up too (log.ts); here for processes that raced on an empty database.
     if (last) checkSignedBy(last, this.verifier);
+    await opts.fault?.("verified");
     // 4. Sign and store.
     const body = formatCheckpoint({ origin: opts.origin, size: tree.size, root: tree.root });
     const note = signNote(body, [opts.signer]);
+    await opts.fault?.("signed");
     await sql.query(
       "INSERT INTO checkpoints (size, root, note) VALUES ($1, $2, $3) ON CONFLICT (size) DO NOTHING",
       [tree.size, tree.root, note],

@@ -1,45 +1,40 @@
 // The sequencer: turns submissions into leaves of the tree, durably, in batches (DESIGN section 5).
 //
 // A submission (one HTTP request) is all-or-nothing; a batch is every submission waiting when the
-// previous batch left. One batch's durable steps, in order:
+// previous batch left (or maxBatch leaves of them). One batch's durable steps, in order, each in
+// its own module under sequencer/:
 //
-//   1. classify   (no I/O)   within the batch: the first claim of a leaf hash or a stream position
-//                            wins; a later different event for a claimed position is a conflict (409
-//                            for that submission, nothing of it is written).
-//   2. stage      (no lock)  INSERT entry bytes and payloads keyed by leaf hash, ON CONFLICT DO
-//                            NOTHING, committed. Content-addressed, so a retry or a concurrent writer
-//                            of the same leaf is harmless. Staged rows are not yet in the tree.
-//   3. integrate  (row lock) BEGIN; SELECT the one log_state row FOR UPDATE; assign indexes; INSERT
-//                            (index, leaf hash, stream columns) into leaves ON CONFLICT DO NOTHING;
-//                            extend hash tiles; update sessions; store the new size, root and right
-//                            edge; COMMIT. Pipelined: all of it is computed from the tree as this
-//                            process last committed it and sent at once, then checked before COMMIT;
-//                            if the locked row says another process integrated since, ROLLBACK and
-//                            integrate again reading the right edge under the lock first. If the
-//                            unique indexes kept any leaf out (already in the tree: a retry, a
-//                            conflict, another process), ROLLBACK and integrate again with index
-//                            probes that turn them into duplicates (their original index) and
-//                            conflicts (batch-sql.ts).
-//   4. answer     callers are answered only after step 3 committed.
+//   1. classify   (no I/O)   classify.ts: within the batch the first claim of a leaf hash or a
+//                            stream position wins; a submission that needs a position claimed by a
+//                            different leaf is a conflict (409, nothing of it is written).
+//   2. stage      (no lock)  stage.ts: entry bytes and payloads, content-addressed, committed. Not
+//                            yet in the tree.
+//   3. integrate  (row lock) integrate.ts: the leaves rows, tiles, sessions and the new tree state in
+//                            one transaction, pipelined from the tree as this process last committed
+//                            it (append.ts computes, tree-sql.ts writes). Serialised in process by
+//                            the group commit (group-commit.ts): plans staged while an integration
+//                            runs go together into the next one, so batches grow with load.
+//   4. answer                answer.ts: callers are answered only after step 3 committed.
 //
-// Only step 3 is serialised (in process by one integration loop, across processes by the row
-// lock), and it writes only small rows: the bulky entry and payload bytes were written in step 2,
-// in parallel with the previous integration. Plans staged while an integration runs go together
-// into the next one (group commit), so batches grow with load.
+// Step 2 writes the bulky bytes in parallel with the previous batch's step 3, which writes only
+// small rows. A fault hook (fault-hook.ts) runs at each boundary: "staged", "integrating" (before
+// COMMIT), "integrated" (after COMMIT, before answering).
 
 import type { Sql } from "../db/client.ts";
 import type { Hasher } from "../log/hash.ts";
-import {
-  classify,
+import type { FaultHook } from "./fault-hook.ts";
+import { answer } from "./sequencer/answer.ts";
+import { classify, type Pending } from "./sequencer/classify.ts";
+import { GroupCommit } from "./sequencer/group-commit.ts";
+import type { LeafInput, LeafResult } from "./sequencer/input.ts";
+import { stage } from "./sequencer/stage.ts";
+
+export {
+  ConflictError,
   type LeafInput,
   type LeafResult,
-  mergePlans,
-  type Pending,
-  type Plan,
-} from "./batch-plan.ts";
-import { type Integrated, integrate, stage, type TreeEdge } from "./batch-sql.ts";
-
-export { ConflictError, type LeafInput, type LeafResult, type StreamInfo } from "./batch-plan.ts";
+  type StreamInfo,
+} from "./sequencer/input.ts";
 
 export class SequencerClosedError extends Error {
   constructor() {
@@ -63,6 +58,8 @@ export interface SequencerOptions {
     /** Another process had integrated since this one last did (the pipelined attempt rolled back). */
     stale: boolean;
   }) => void;
+  /** Fault injection at the durable step boundaries (tests only). */
+  fault?: FaultHook;
 }
 
 export class Sequencer {
@@ -70,22 +67,15 @@ export class Sequencer {
   private queued = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private inFlight = new Set<Promise<void>>();
-  private staged: {
-    plan: Plan;
-    resolve: (r: Integrated) => void;
-    reject: (e: unknown) => void;
-  }[] = [];
-  private integrating = false;
   private closed = false;
-  /** The tree as this process last committed it: integrations pipeline from it (batch-sql.ts). */
-  private tree: TreeEdge | undefined;
-  /** Integrations left that read the state under the lock first, after another process's write. */
-  private lockedReads = 0;
+  private readonly group: GroupCommit;
 
   constructor(
     private readonly sql: Sql,
     private readonly opts: SequencerOptions,
-  ) {}
+  ) {
+    this.group = new GroupCommit(sql, opts);
+  }
 
   /** Sequences one submission; resolves after its batch committed, in input order. */
   submit(leaves: LeafInput[]): Promise<LeafResult[]> {
@@ -108,6 +98,7 @@ export class Sequencer {
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
   }
 
+  /** Cuts the queue into batches of up to maxBatch leaves (a bigger submission alone) and runs them. */
   private cut(): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
@@ -123,76 +114,33 @@ export class Sequencer {
         batch.push(p);
       }
       this.queued -= n;
-      const run = this.process(batch).finally(() => this.inFlight.delete(run));
+      const run = this.sequence(batch).finally(() => this.inFlight.delete(run));
       this.inFlight.add(run);
     }
   }
 
-  private async process(batch: Pending[]): Promise<void> {
+  /** One batch through the durable steps; a failed step rejects every submission of the batch. */
+  private async sequence(batch: Pending[]): Promise<void> {
     const started = performance.now();
     try {
-      const plan = classify(batch, []);
+      // 1. Classify.
+      const plan = classify(batch);
+      // 2. Stage.
       await stage(this.sql, plan.fresh);
-      const { size, newLeaves, stale } = await this.integrateSoon(plan);
-      for (const s of plan.subs) {
-        if (s.conflict) s.pending.reject(s.conflict);
-        else s.pending.resolve(s.results as LeafResult[]);
-      }
+      await this.opts.fault?.("staged");
+      // 3. Integrate, with the plans staged meanwhile.
+      const r = await this.group.commit(plan);
+      // 4. Answer.
+      answer(batch, r.answers);
       this.opts.onBatch?.({
         leaves: plan.total,
-        newLeaves,
+        newLeaves: r.append.leaves.length,
         ms: performance.now() - started,
-        size,
-        stale,
+        size: r.append.to.size,
+        stale: r.stale,
       });
     } catch (e) {
       for (const p of batch) p.reject(e);
     }
-  }
-
-  /**
-   * Group commit: one integration at a time; every plan staged while it runs waits and then goes
-   * into the next integration together (up to maxBatch leaves), so under load one row-locked
-   * transaction carries many requests.
-   */
-  private integrateSoon(plan: Plan): Promise<Integrated> {
-    return new Promise((resolve, reject) => {
-      this.staged.push({ plan, resolve, reject });
-      if (!this.integrating) void this.integrateLoop();
-    });
-  }
-
-  private async integrateLoop(): Promise<void> {
-    this.integrating = true;
-    while (this.staged.length > 0) {
-      const group: typeof this.staged = [];
-      let n = 0;
-      while (
-        this.staged.length > 0 &&
-        (n === 0 || n + this.staged[0]!.plan.fresh.length <= this.opts.maxBatch)
-      ) {
-        const next = this.staged.shift()!;
-        n += next.plan.fresh.length;
-        group.push(next);
-      }
-      try {
-        const known = this.lockedReads > 0 ? undefined : this.tree;
-        if (this.lockedReads > 0) this.lockedReads--;
-        const r = await integrate(
-          this.sql,
-          mergePlans(group.map((g) => g.plan)),
-          this.opts.hasher,
-          known,
-        );
-        this.tree = r.tree;
-        // Another process writes too: pipelining from a remembered edge would mostly roll back.
-        if (r.stale) this.lockedReads = 16;
-        for (const g of group) g.resolve(r);
-      } catch (e) {
-        this.tree = undefined;
-        for (const g of group) g.reject(e);
-      }
-    }
-    this.integrating = false;
   }
 }

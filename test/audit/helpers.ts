@@ -9,7 +9,7 @@ import type { Sql } from "../../src/db/client.ts";
 import { type EventMeta, parseSubmission } from "../../src/log/events.ts";
 import { canonicalJsonBytes } from "../../src/log/jcs.ts";
 import { parseVerifierKey } from "../../src/log/keys.ts";
-import { eventInput, streamOf } from "../../src/server/batch-plan.ts";
+import { eventInput, streamOf } from "../../src/server/sequencer/input.ts";
 import { makeBatch } from "../support/events.ts";
 import { ORIGIN, TEST_KEY, type TestLog } from "../support/log.ts";
 

@@ -21,10 +21,10 @@ import {
 import { hexEncode, utf8Encode } from "../../src/log/encoding.ts";
 import { type EventMeta, eventLeaf, parseSubmission } from "../../src/log/events.ts";
 import { parseSignerKey } from "../../src/log/keys.ts";
-import { eventInput } from "../../src/server/batch-plan.ts";
 import { LogEvents } from "../../src/server/log-events.ts";
 import { nodeHasher } from "../../src/server/node-hasher.ts";
 import { Publisher } from "../../src/server/publisher.ts";
+import { eventInput } from "../../src/server/sequencer/input.ts";
 import { Sequencer } from "../../src/server/sequencer.ts";
 import { makeSubmission } from "../support/events.ts";
 import { ORIGIN, TEST_KEY } from "../support/log.ts";

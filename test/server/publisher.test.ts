@@ -6,9 +6,9 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { parseSubmission } from "../../src/log/events.ts";
 import { generateKey, parseSignerKey } from "../../src/log/keys.ts";
-import { eventInput } from "../../src/server/batch-plan.ts";
 import { nodeHasher } from "../../src/server/node-hasher.ts";
 import { Publisher, StorageMismatchError } from "../../src/server/publisher.ts";
+import { eventInput } from "../../src/server/sequencer/input.ts";
 import { Sequencer } from "../../src/server/sequencer.ts";
 import { openTestDb, type TestDb } from "../support/db.ts";
 import { makeBatch } from "../support/events.ts";

@@ -5,8 +5,8 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { bytesEqual } from "../../src/log/encoding.ts";
 import { parseSubmission } from "../../src/log/events.ts";
-import { eventInput } from "../../src/server/batch-plan.ts";
 import { nodeHasher } from "../../src/server/node-hasher.ts";
+import { eventInput } from "../../src/server/sequencer/input.ts";
 import { ConflictError, type LeafInput, Sequencer } from "../../src/server/sequencer.ts";
 import { mth } from "../log/reference.ts";
 import { openTestDb, type TestDb } from "../support/db.ts";

@@ -1,0 +1,127 @@
+// Step 3 of a batch: the plan's fresh leaves become leaves of the tree, in one transaction under
+// the row lock on log_state (BEGIN; lock; INSERT the leaves rows; extend the hash tiles; upsert the
+// sessions; compare-and-swap the size, root and right edge; COMMIT). Only this step is serialised:
+// in process by the group commit (group-commit.ts), across processes by the lock.
+//
+// Up to three attempts, each a transaction that commits or rolls back whole:
+//   3a. pipelined   from the tree as this process last committed it: every statement sent at once,
+//                   then checked before COMMIT. If the locked row is not that tree, another process
+//                   integrated since: roll back (stale). Two round trips hold the lock instead of
+//                   five, which is what bounds one process's throughput under load.
+//   3b. locked read the tree read under the lock first, then the same writes.
+//   In both, the leaves rows go in with ON CONFLICT DO NOTHING: if the unique indexes (leaf hash,
+//   stream position) let every one in, nothing was in the tree yet and the indexes assigned stand;
+//   in steady state no probe runs at all. If they kept any out (a retry of acknowledged events, a
+//   conflict, another process that integrated the same leaves): roll back and go to 3c.
+//   3c. probed      the tree read and the leaves looked up in the indexes, both under the lock; the
+//                   plan settled against what they found (duplicates keep their index, a filled
+//                   position is a conflict); the rest appended. A unique violation now is an error.
+// The fault hook runs at the end of each attempt, before COMMIT ("integrating").
+
+import type { Sql } from "../../db/client.ts";
+import type { Hasher } from "../../log/hash.ts";
+import type { FaultHook } from "../fault-hook.ts";
+import { type Append, appendTo, type TreeEdge } from "./append.ts";
+import { type Plan, settle } from "./classify.ts";
+import { isTree, lockState, lookup, treeOf, writeAppend } from "./tree-sql.ts";
+
+export interface Integrated {
+  /** The plan as integrated: whom to answer, and with what (answer.ts). */
+  plan: Plan;
+  /** What was appended, from which tree to which. */
+  append: Append;
+  /** The pipelined attempt found another process's integration and was rolled back. */
+  stale: boolean;
+}
+
+/** Why an attempt rolled back (thrown inside the transaction, so that it does roll back). */
+class RolledBack extends Error {
+  constructor(readonly why: "stale" | "in-tree") {
+    super(`integration rolled back: ${why}`);
+  }
+}
+
+const rolledBack = (e: unknown, why: RolledBack["why"]) => e instanceof RolledBack && e.why === why;
+
+export async function integrate(
+  sql: Sql,
+  plan: Plan,
+  hasher: Hasher,
+  known: TreeEdge | undefined,
+  fault?: FaultHook,
+): Promise<Integrated> {
+  let stale = false;
+  if (known) {
+    try {
+      return { plan, append: await pipelined(sql, plan, known, hasher, fault), stale };
+    } catch (e) {
+      stale = rolledBack(e, "stale");
+      if (!stale && !rolledBack(e, "in-tree")) throw e;
+    }
+  }
+  try {
+    return { plan, append: await lockedRead(sql, plan, hasher, fault), stale };
+  } catch (e) {
+    if (!rolledBack(e, "in-tree")) throw e;
+  }
+  return { ...(await probed(sql, plan, hasher, fault)), stale };
+}
+
+/** 3a: computed from `known`, sent at once, checked before COMMIT. */
+function pipelined(
+  sql: Sql,
+  plan: Plan,
+  known: TreeEdge,
+  hasher: Hasher,
+  fault?: FaultHook,
+): Promise<Append> {
+  const append = appendTo(known, plan.fresh, hasher);
+  return sql.begin(async (tx) => {
+    // Not awaited before the writes: they follow it in the same pipeline.
+    const lock = lockState(tx);
+    const written = writeAppend(tx, append, true);
+    await Promise.allSettled([lock, written]);
+    if (!isTree(await lock, known)) throw new RolledBack("stale");
+    const w = await written;
+    if (w.inserted !== append.leaves.length) throw new RolledBack("in-tree");
+    if (!w.advanced) throw new Error(`log_state is not at size ${known.size} under the lock`);
+    await fault?.("integrating");
+    return append;
+  });
+}
+
+/** 3b: the tree read under the lock, then the writes. */
+function lockedRead(sql: Sql, plan: Plan, hasher: Hasher, fault?: FaultHook): Promise<Append> {
+  return sql.begin(async (tx) => {
+    const append = appendTo(treeOf(await lockState(tx)), plan.fresh, hasher);
+    const w = await writeAppend(tx, append, true);
+    if (w.inserted !== append.leaves.length) throw new RolledBack("in-tree");
+    if (!w.advanced) throw new Error(`log_state is not at size ${append.from.size} under the lock`);
+    await fault?.("integrating");
+    return append;
+  });
+}
+
+/** 3c: the tree and the index probes under the lock, the plan settled against them, the rest appended. */
+function probed(
+  sql: Sql,
+  plan: Plan,
+  hasher: Hasher,
+  fault?: FaultHook,
+): Promise<Omit<Integrated, "stale">> {
+  return sql.begin(async (tx) => {
+    const [state, found] = await Promise.all([
+      lockState(tx),
+      lookup(
+        tx,
+        plan.fresh.map((c) => c.input),
+      ),
+    ]);
+    const settled = settle(plan, found);
+    const append = appendTo(treeOf(state), settled.fresh, hasher);
+    const w = await writeAppend(tx, append, false);
+    if (!w.advanced) throw new Error(`log_state is not at size ${append.from.size} under the lock`);
+    await fault?.("integrating");
+    return { plan: settled, append };
+  });
+}
