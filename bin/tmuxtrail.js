@@ -2,7 +2,7 @@
 // Entry point. Runs the built CLI (dist/tmuxtrail.mjs, made by `npm ci`, scripts/build-cli.mjs)
 // when it is newer than every source file, else the TypeScript sources through tsx's loader, so an
 // edited source never runs stale. TMUXTRAIL_FROM_SOURCE=1 always runs the sources. Without tsx
-// (`npm ci --omit=dev`) a stale bundle is one line and exit 2: rebuild it with `npm run build`.
+// (a production install) a stale bundle is one line and exit 2: rebuild it with `npm ci`.
 // A reader that closes the pipe (`tail | head`) ends the command quietly, not with an EPIPE trace.
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -45,7 +45,7 @@ if (bundleIsFresh()) {
   } catch (e) {
     if (e?.code !== "ERR_MODULE_NOT_FOUND") throw e;
     console.error(
-      "tmuxtrail: a source file is newer than dist/tmuxtrail.mjs and tsx is not installed (npm ci --omit=dev): run `npm run build` to rebuild the bundle, or `npm ci` to run the sources",
+      "tmuxtrail: a source file is newer than dist/tmuxtrail.mjs and the development dependencies are not installed (a production install): run `npm ci` where tmuxtrail is installed (it rebuilds dist/), then `npm prune --omit=dev`",
     );
     process.exit(2);
   }

@@ -5,13 +5,15 @@
 //
 // Why: running through tsx's loader costs ~90 MB of resident memory in every process (the log
 // server idled at 168 MB, 74 MB from the bundle), transpiling at each start, and tsx is a
-// development dependency: a production install (npm ci --omit=dev) has only the bundle.
+// development dependency: a production install (`npm ci`, then `npm prune --omit=dev`) has only
+// the bundle.
 //
 //   node scripts/build-cli.mjs
 
 import { renameSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { esbuildMissing, keepOrExplain } from "./missing-esbuild.mjs";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 export const CLI_BUNDLE = join(root, "dist", "tmuxtrail.mjs");
@@ -36,5 +38,10 @@ export async function buildCli(outFile = CLI_BUNDLE) {
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  await buildCli();
+  try {
+    await buildCli();
+  } catch (e) {
+    if (!esbuildMissing(e)) throw e;
+    keepOrExplain(CLI_BUNDLE, "the CLI bundle");
+  }
 }

@@ -1,7 +1,7 @@
 // Builds the web UI (src/ui) into dist/ui with esbuild: one ES module bundle (the UI plus the
 // project's own src/log verification code and @noble, no CDN), one stylesheet (ours plus
-// xterm.js's), and index.html. Run by `npm ci` (the `prepare` script) and, when dist/ui is
-// missing, by `serve` on first start. The output is never committed.
+// xterm.js's), and index.html. Run by `npm ci` (the `prepare` script); nothing at run time
+// builds it. The output is never committed.
 //
 //   node scripts/build-ui.mjs [OUTDIR]
 
@@ -9,6 +9,7 @@ import { copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSyn
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { esbuildMissing, keepOrExplain } from "./missing-esbuild.mjs";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 export const DEFAULT_UI_DIR = join(root, "dist", "ui");
@@ -44,6 +45,11 @@ export async function buildUi(outDir = DEFAULT_UI_DIR) {
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const out = await buildUi(process.argv[2] ? resolve(process.argv[2]) : DEFAULT_UI_DIR);
-  console.log(`tmuxtrail: web UI built into ${out}`);
+  const outDir = process.argv[2] ? resolve(process.argv[2]) : DEFAULT_UI_DIR;
+  try {
+    console.log(`tmuxtrail: web UI built into ${await buildUi(outDir)}`);
+  } catch (e) {
+    if (!esbuildMissing(e)) throw e;
+    keepOrExplain(join(outDir, "index.html"), "the web UI");
+  }
 }

@@ -10,7 +10,7 @@
 
 import { type ServerType, serve as serveHttp } from "@hono/node-server";
 import { Hono } from "hono";
-import { ensureUi, uiRoutes } from "../api/routes/ui.ts";
+import { uiRoutes, warnIfUiMissing } from "../api/routes/ui.ts";
 import { printable } from "../log/printable.ts";
 import { type Command, parseFlags, UsageError } from "./command.ts";
 
@@ -125,7 +125,7 @@ Example:
     if (!/^\d+$/.test(values.port) || Number(values.port) > 65535) {
       throw new UsageError("--port must be a port number (0 to 65535)");
     }
-    await ensureUi((m) => console.error(`tmuxtrail ui: ${m}`));
+    warnIfUiMissing((m) => console.error(`tmuxtrail ui: ${m}`));
     const app = uiProxyApp(url.href);
     const server: ServerType = await new Promise((resolve, reject) => {
       const s = serveHttp(

@@ -1,6 +1,6 @@
 // The small things a new user hits in the first hour (issue 17, item 14): a log that is down or
 // answers 404 is one line, not the usage text; `tail | head` ends quietly; a stale bundle without
-// tsx (`npm ci --omit=dev`) says what to do in one line, exit 2; serve's banner names the
+// tsx (a production install: `npm prune --omit=dev`) says what to do in one line, exit 2; serve's banner names the
 // witnesses and the quorum.
 
 import { spawn, spawnSync } from "node:child_process";
@@ -67,7 +67,7 @@ describe("the first hour", () => {
     expect(code).toBe(0);
   });
 
-  it("after npm ci --omit=dev, an edited source is one line saying what to do, exit 2", () => {
+  it("in a production install (no dev dependencies), an edited source is one line saying what to do, exit 2", () => {
     const dir = checkout("no-tsx", "export async function main() { return 0; }\n", false);
     utimesSync(join(dir, "src", "cli", "main.ts"), 3_000_000, 3_000_000);
     const r = spawnSync(process.execPath, [join(dir, "bin", "tmuxtrail.js"), "verify"], {
@@ -76,7 +76,7 @@ describe("the first hour", () => {
     });
     expect(r.status).toBe(2);
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
-    expect(r.stderr).toContain("npm run build");
+    expect(r.stderr).toContain("npm ci");
   });
 
   it("SIGTERM to npm start stops the log too: no serve left orphaned and listening", {

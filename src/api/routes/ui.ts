@@ -1,4 +1,4 @@
-// The web UI (/ui): a single-page app built from src/ui into dist/ui (scripts/build-ui.mjs), served
+// The web UI (/ui): a single-page app built from src/ui into dist/ui at install (`npm ci`), served
 // by the log itself with no CDN and a strict Content-Security-Policy. Every path under /ui that is
 // not an asset answers index.html, so /ui/sessions/<id> survives a reload. The page reads the API
 // with the bearer token the user signs in with; its content reads are audited like any other.
@@ -13,16 +13,14 @@ import type { Env } from "../http.ts";
 
 export const UI_DIR = join(ROOT, "dist", "ui");
 
-/** Builds the UI into UI_DIR when `npm ci` did not (esbuild is then needed at run time). */
-export async function ensureUi(log: (msg: string) => void): Promise<void> {
-  if (existsSync(join(UI_DIR, "index.html"))) return;
-  try {
-    log("building the web UI (first start)…");
-    const { buildUi } = await import("../../../scripts/build-ui.mjs");
-    await buildUi(UI_DIR);
-  } catch (e) {
-    log(`the web UI is unavailable: ${(e as Error).message}`);
-  }
+/**
+ * Says so when the UI is not built: `npm ci` builds it (the `prepare` script, with esbuild, a
+ * development dependency); a process never builds it itself, so nothing at run time needs esbuild
+ * or the scripts/ folder. /ui answers 503 `ui-not-built` until then.
+ */
+export function warnIfUiMissing(log: (msg: string) => void, dir = UI_DIR): void {
+  if (!existsSync(join(dir, "index.html")))
+    log(`the web UI is not built (${dir}): run \`npm run build\`; /ui answers 503 until then`);
 }
 
 const ASSETS: Record<string, string> = {
@@ -59,7 +57,7 @@ export function uiRoutes(dir = UI_DIR) {
         throw new ApiError(
           503,
           "ui-not-built",
-          "the web UI is not built: run `npm run build:ui` (serve builds it on start)",
+          "the web UI is not built: run `npm run build` where tmuxtrail is installed",
         );
       }
       cache.set(name, data);
