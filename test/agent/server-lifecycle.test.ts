@@ -1,0 +1,249 @@
+// The agent and the tmux server it captures (issue 17, items 7 and 8), against real tmux on
+// private sockets (only the servers started here are killed):
+//   - no server yet: the agent waits for it (status "waiting"), then captures it; SIGTERM while
+//     waiting is a prompt exit 0; the server going away later ends the agent (exit 1) for a
+//     supervisor to restart it into waiting;
+//   - a server of another user: refused at start (exit 2): its pipe-pane writers could not write
+//     the agent's owner-only spool;
+//   - a pane whose output does not reach its file (pipe replaced, writer dying) is "output NOT
+//     ARRIVING" in the status, and `agent status` exits 1.
+import { execFileSync, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import {
+  agentBed,
+  eventsOf,
+  freePort,
+  paneOutput,
+  startAgent,
+  startTmux,
+  submitToken,
+  tempDir,
+  tmux,
+  until,
+} from "../support/agent.ts";
+import { canActAsOther } from "../support/private.ts";
+import { run } from "../support/proc.ts";
+import { serve } from "../support/serve.ts";
+
+const started = agentBed();
+
+const status = (spool: string) => JSON.parse(readFileSync(join(spool, "status.json"), "utf8"));
+const type = (socket: string, keys: string) =>
+  tmux(socket, "send-keys", "-t", "work", keys, "Enter");
+
+/** The agent's exit code, or "running" if it is still up after `ms`. */
+const exitWithin = (agent: { exited: Promise<number | null> }, ms: number) =>
+  Promise.race([agent.exited, new Promise<"running">((r) => setTimeout(() => r("running"), ms))]);
+
+/** tmux with bash and an agent on it sending to a log that is not there. */
+async function offlineAgent() {
+  const dir = tempDir("tt-lifecycle-");
+  const socket = `ttw-${randomBytes(4).toString("hex")}`;
+  startTmux(socket, dir);
+  started.sockets.push(socket);
+  const spool = join(dir, "spool");
+  execFileSync("sh", ["-c", `echo tt_unused > ${join(dir, "token")}`]);
+  const agent = startAgent({
+    logUrl: `http://127.0.0.1:${await freePort()}`,
+    tokenFile: join(dir, "token"),
+    host: "offline",
+    socket,
+    spool,
+  });
+  started.procs.push(agent);
+  await agent.waitFor(/capturing into/, 30_000);
+  await until(async () => status(spool).panes.includes("%0"), 30_000, "the pane captured");
+  const rawDir = join(spool, "raw", readdirSync(join(spool, "raw"))[0]!);
+  const raw = join(rawDir, "0.out");
+  await until(async () => existsSync(raw), 30_000, "the raw file");
+  return { dir, socket, spool, agent, raw };
+}
+
+describe("the agent waits for its tmux server", () => {
+  it("started before tmux: says it waits, status says waiting, then captures the server once it runs; the server gone ends the agent with exit 1", {
+    timeout: 90_000,
+  }, async () => {
+    const dir = tempDir("tt-lifecycle-");
+    const host = `wait-${randomBytes(3).toString("hex")}`;
+    const socket = `ttw-${randomBytes(4).toString("hex")}`;
+    const s = await serve({ data: join(dir, "log"), schema: started.db?.schema });
+    started.procs.push(s.proc);
+    const tokenFile = await submitToken(s.url, host, dir);
+    const spool = join(dir, "spool");
+    started.sockets.push(socket);
+    const agent = startAgent({ logUrl: s.url, tokenFile, host, socket, spool });
+    started.procs.push(agent);
+    const socketPath = `/tmp/tmux-${process.getuid!()}/${socket}`;
+    await until(
+      async () => agent.stderr().includes(`waiting for the tmux server at ${socketPath}`),
+      30_000,
+      "the waiting line",
+    );
+    const st = await until(async () => status(spool), 30_000, "the status file");
+    expect(st.waiting).toContain(`waiting for the tmux server at ${socketPath}`);
+    const cli = run(["agent", "status", "--spool", spool]);
+    expect(await cli.exited).toBe(0);
+    expect(cli.stdout()).toMatch(/tmux server +waiting for the tmux server at /);
+    expect(await exitWithin(agent, 1500)).toBe("running");
+    // The server appears: captured from its first pane on.
+    startTmux(socket, dir);
+    await until(async () => status(spool).panes.includes("%0"), 30_000, "the pane captured");
+    expect(status(spool).waiting).toBeNull();
+    type(socket, "echo after-the-wait-$((6*7))");
+    await until(
+      async () => paneOutput(await eventsOf(s.url, host), "%0").includes("after-the-wait-42"),
+      30_000,
+      "the output in the log",
+    );
+    // The server goes away: the agent says so and ends, for its supervisor to restart it.
+    tmux(socket, "kill-server");
+    expect(await exitWithin(agent, 20_000)).toBe(1);
+    expect(agent.stderr()).toMatch(/the tmux server is gone; stopping/);
+  });
+
+  it("SIGTERM while waiting exits promptly with 0", { timeout: 60_000 }, async () => {
+    const dir = tempDir("tt-lifecycle-");
+    const socket = `ttw-${randomBytes(4).toString("hex")}`;
+    execFileSync("sh", ["-c", `echo tt_unused > ${join(dir, "token")}`]);
+    const agent = startAgent({
+      logUrl: `http://127.0.0.1:${await freePort()}`,
+      tokenFile: join(dir, "token"),
+      host: "offline",
+      socket,
+      spool: join(dir, "spool"),
+    });
+    started.procs.push(agent);
+    await until(async () => /waiting for the tmux server/.test(agent.stderr()), 30_000, "waiting");
+    const t0 = Date.now();
+    agent.child.kill("SIGTERM");
+    expect(await exitWithin(agent, 5000)).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(3000);
+  });
+});
+
+describe.skipIf(!canActAsOther)("a tmux server of another user", () => {
+  it("is refused at start with exit 2, naming both users and the unit to run, before the spool is made", {
+    timeout: 60_000,
+  }, async () => {
+    const dir = tempDir("tt-lifecycle-");
+    chmodSync(dir, 0o755);
+    const sockDir = join(dir, "sock");
+    mkdirSync(sockDir, { mode: 0o700 });
+    chownSync(sockDir, 65534, 65534);
+    const sock = join(sockDir, "default");
+    const asNobody = (...args: string[]) =>
+      spawnSync("runuser", ["-u", "nobody", "--", "tmux", "-S", sock, ...args], {
+        encoding: "utf8",
+        timeout: 10_000,
+      });
+    expect(asNobody("-f", "/dev/null", "new-session", "-d", "sleep 600").status).toBe(0);
+    try {
+      execFileSync("sh", ["-c", `echo tt_unused > ${join(dir, "token")}`]);
+      const spool = join(dir, "spool");
+      const agent = run([
+        "agent",
+        "--log",
+        `http://127.0.0.1:${await freePort()}`,
+        "--token-file",
+        join(dir, "token"),
+        "--host",
+        "victim",
+        "-S",
+        sock,
+        "--spool",
+        spool,
+      ]);
+      started.procs.push(agent);
+      expect(await exitWithin(agent, 20_000)).toBe(2);
+      expect(agent.stderr()).toContain(`the tmux server at ${sock} runs as nobody (uid 65534)`);
+      expect(agent.stderr()).toContain("but the agent runs as root (uid 0)");
+      expect(agent.stderr()).toContain("tmuxtrail-agent@nobody");
+      expect(existsSync(spool)).toBe(false);
+    } finally {
+      asNobody("kill-server");
+    }
+  });
+});
+
+describe("a pane whose output does not arrive", () => {
+  it("pipe replaced by someone else: the pane changes but its file does not grow; status says NOT ARRIVING and exits 1", {
+    timeout: 60_000,
+  }, async () => {
+    const v = await offlineAgent();
+    type(v.socket, "echo arriving");
+    await until(async () => readFileSync(v.raw, "latin1").includes("arriving"), 30_000, "output");
+    expect(status(v.spool).paneStates).toEqual({ "%0": "captured" });
+    tmux(v.socket, "pipe-pane", "-O", "-t", "%0", "cat > /dev/null");
+    // Typed again until seen: a change in the same poll as the last growth is not one.
+    let n = 0;
+    const st = await until(
+      async () => {
+        const s = status(v.spool);
+        if (/NOT ARRIVING/.test(s.paneStates["%0"])) return s;
+        if (n++ % 5 === 0) type(v.socket, `echo elsewhere-${n}`);
+        return undefined;
+      },
+      30_000,
+      "the pane not arriving",
+    );
+    expect(st.paneStates["%0"]).toMatch(
+      /output NOT ARRIVING: the pane changed at .* has not grown/,
+    );
+    const cli = run(["agent", "status", "--spool", v.spool]);
+    expect(await cli.exited).toBe(1);
+    expect(cli.stdout()).toMatch(/pane %0 +output NOT ARRIVING/);
+  });
+
+  it("a writer that cannot write its file: PIPE CLOSED repeats and the status says NOT ARRIVING until output arrives again", {
+    timeout: 60_000,
+  }, async (ctx) => {
+    const v = await offlineAgent();
+    // An immutable file: not even root's writer can append to it (as a user's writer cannot
+    // write root's spool). Needs an ext4-like file system and CAP_LINUX_IMMUTABLE.
+    if (spawnSync("chattr", ["+i", v.raw]).status !== 0) {
+      ctx.skip();
+      return;
+    }
+    try {
+      // The writer that has the file open is replaced by one that must open it again.
+      tmux(v.socket, "pipe-pane", "-t", "%0");
+      for (let i = 0; i < 3; i++) {
+        type(v.socket, `echo lost-${i}`);
+        await until(
+          async () => (v.agent.stderr().match(/PIPE CLOSED/g) ?? []).length > i,
+          20_000,
+          `closed ${i}`,
+        );
+      }
+      const st = await until(
+        async () => {
+          const s = status(v.spool);
+          return /NOT ARRIVING/.test(s.paneStates["%0"]) ? s : undefined;
+        },
+        30_000,
+        "the pane not arriving",
+      );
+      expect(st.paneStates["%0"]).toMatch(
+        /output NOT ARRIVING: tmux closed its output pipe \d+ time/,
+      );
+      const cli = run(["agent", "status", "--spool", v.spool]);
+      expect(await cli.exited).toBe(1);
+      expect(cli.stdout()).toMatch(/pane %0 +output NOT ARRIVING/);
+    } finally {
+      spawnSync("chattr", ["-i", v.raw]);
+    }
+    // Writable again: the next output arrives and the pane is captured again.
+    await until(
+      async () => {
+        type(v.socket, "echo back");
+        await new Promise((r) => setTimeout(r, 300));
+        return status(v.spool).paneStates["%0"] === "captured";
+      },
+      30_000,
+      "the pane captured again",
+    );
+  });
+});
