@@ -77,7 +77,8 @@ export const agent: Command = {
   tmuxtrail agent shell-hook bash|zsh      print the shell hook that records commands
   tmuxtrail agent status [--spool DIR] [--json]
                                            connected panes, spool depth, last index, receipts;
-                                           exit 1 when the status shows a FAILED check
+                                           exit 1 when the status shows a FAILED check or a
+                                           pane whose output is NOT ARRIVING
 
 Captures every pane of one tmux server (the default socket, -L NAME or -S PATH): pane output
 (through pipe-pane into per-pane files in the spool, so capture survives agent restarts), what
@@ -86,6 +87,13 @@ commands the shell hook records. Secrets are redacted on this host before events
 Every event is fsynced to the spool before it counts as captured and leaves it only when the
 log acknowledged it; when the log is down the spool grows to --spool-cap, then capture pauses
 (nothing is dropped) and the agent says so.
+
+With no tmux server running yet the agent waits for it ("waiting for the tmux server at SOCKET",
+also in its status), polling each second; when the server goes away it exits 1 (a supervisor
+restarts it, waiting for the next). Exit 2 at start: a tmux server of another user (run the
+agent as that user), a key bound to another host, or a spool holding unsent events of another
+host (run with that --host until they are sent, or move the spool aside). A key found bound to
+another host later (403 wrong-host) is FAILED in the status, events kept, retried every 60 s.
 
 Flags:
   --log URL            the log (required)
