@@ -41,6 +41,38 @@ function urlFor(user: string | undefined, db: string): string {
   return u.toString();
 }
 
+/**
+ * docs/operations.md, "PostgreSQL roles": its shell block's superuser statements (`psql -c`; the
+ * PostgreSQL 14 line left out), its `tmuxtrail migrate` arguments and its serve's DATABASE_URL,
+ * with this test's role and database names and server.
+ */
+function docs(): { psql: string[]; migrate: string[]; serveUrl: string } {
+  const ops = readFileSync(new URL("../../docs/operations.md", import.meta.url), "utf8");
+  const section = ops.split(/^### PostgreSQL roles$/m)[1]?.split(/^###? /m)[0] ?? "";
+  const block = (/```sh\n([\s\S]*?)```/.exec(section)?.[1] ?? "").replace(/\\\n\s*/g, "");
+  const names = (t: string) =>
+    t
+      .replaceAll("tmuxtrail_owner", OWNER)
+      .replaceAll("tmuxtrail_runtime", RUNTIME)
+      .replace(/DATABASE tmuxtrail\b/, `DATABASE ${DB}`);
+  const url = (t: string) => {
+    const m = /^postgres:\/\/([^@]+)@[^/]+\/(\w+)$/.exec(t);
+    return m ? urlFor(names(m[1]!), m[2] === "tmuxtrail" ? DB : m[2]!) : names(t);
+  };
+  const lines = block.split("\n").map((l) => l.replace(/#.*$/, "").trim());
+  const psql = lines
+    .filter((l) => l.startsWith('psql -c "'))
+    .map((l) => names(/"(.*)"/.exec(l)![1]!));
+  const migrate = lines
+    .find((l) => l.startsWith("tmuxtrail migrate "))!
+    .split(/\s+/)
+    .slice(1)
+    .map(url);
+  const serveLine = lines.find((l) => /tmuxtrail serve/.test(l))!;
+  const serveUrl = url(/^DATABASE_URL=(\S+)/.exec(serveLine)![1]!);
+  return { psql, migrate, serveUrl };
+}
+
 async function stop(p: ReturnType<typeof run>): Promise<void> {
   p.child.kill("SIGTERM");
   await p.exited;
@@ -68,9 +100,10 @@ describe.skipIf(!URL0)(
 
     beforeAll(async () => {
       admin = postgres(URL0!, { max: 1, onnotice: () => {} });
-      await admin.unsafe(`CREATE ROLE ${OWNER} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE`);
-      await admin.unsafe(`CREATE ROLE ${RUNTIME} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE`);
-      await admin.unsafe(`CREATE DATABASE ${DB} OWNER ${OWNER}`);
+      // docs/operations.md's superuser statements, as written, with this test's names.
+      const sql = docs().psql;
+      expect(sql.length).toBe(3);
+      for (const text of sql) await admin.unsafe(text);
       await admin.unsafe(`CREATE DATABASE ${OLD_DB} OWNER ${OWNER}`);
     });
 
@@ -85,17 +118,14 @@ describe.skipIf(!URL0)(
     it("migrate as the owner with --grant-runtime; serve as the runtime role sequences, signs, serves tiles, erases, and does not warn", {
       timeout: 120_000,
     }, async () => {
-      const m = await runCli([
-        "migrate",
-        "--database-url",
-        urlFor(OWNER, DB),
-        "--grant-runtime",
-        RUNTIME,
-      ]);
+      // docs/operations.md's migrate line, then serve with its runtime URL.
+      const d = docs();
+      const m = await runCli(d.migrate);
       expect(m.code, m.err).toBe(0);
       expect(m.out).toContain(`granted the runtime rights to role "${RUNTIME}"`);
+      expect(d.serveUrl).toBe(urlFor(RUNTIME, DB));
 
-      const s = await serve({ data, args: ["--database-url", urlFor(RUNTIME, DB)] });
+      const s = await serve({ data, args: ["--database-url", d.serveUrl] });
       const batch = makeBatch(5);
       try {
         const res = await fetch(`${s.url}/v1/events?wait=checkpoint`, {
