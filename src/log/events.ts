@@ -10,13 +10,13 @@
 // validate, and never rewrites a value.
 
 import { z } from "zod";
+import { MAX_LEAF_SIZE } from "./bundle.ts";
 import { base64Decode, base64Encode, concatBytes, utf8Decode, utf8Encode } from "./encoding.ts";
 import { check, TrailError } from "./errors.ts";
 import { sha256 } from "./hash.ts";
 import { canonicalJson } from "./jcs.ts";
 
 export const MAX_CONTENT = 65536;
-export const MAX_LEAF = 65535;
 
 export const EVENT_TYPES = [
   "output",
@@ -205,7 +205,11 @@ export function commitment(
 
 export function eventLeaf(meta: EventMeta): Uint8Array {
   const leaf = utf8Encode(canonicalJson(meta));
-  check(leaf.length <= MAX_LEAF, "bad-event", `leaf of ${leaf.length} bytes exceeds ${MAX_LEAF}`);
+  check(
+    leaf.length <= MAX_LEAF_SIZE,
+    "bad-event",
+    `leaf of ${leaf.length} bytes exceeds ${MAX_LEAF_SIZE}`,
+  );
   return leaf;
 }
 
@@ -311,9 +315,4 @@ export function makeSubmission(
   return text !== undefined
     ? { ...full, content: text, salt: base64Encode(salt) }
     : { ...full, content: base64Encode(content), enc: "base64", salt: base64Encode(salt) };
-}
-
-/** A stream is one pane of one tmux server on one host. */
-export function streamKey(meta: Pick<EventMeta, "host" | "server" | "pane">): string {
-  return `${meta.host}\u0000${meta.server}\u0000${meta.pane}`;
 }

@@ -12,14 +12,7 @@
 // Names: non-empty, no Unicode space, no "+", valid Unicode (Go's isValidName).
 
 import { ed25519 } from "@noble/curves/ed25519.js";
-import {
-  base64Decode,
-  base64Encode,
-  bytesEqual,
-  concatBytes,
-  hexEncode,
-  utf8Encode,
-} from "./encoding.ts";
+import { base64Decode, base64Encode, concatBytes, hexEncode, utf8Encode } from "./encoding.ts";
 import { check, show, TrailError } from "./errors.ts";
 import { sha256 } from "./hash.ts";
 
@@ -229,8 +222,4 @@ export function generateKey(name: string, seed: Uint8Array) {
   const signerKey = formatSignerKey(name, seed);
   const verifierKey = verifierKeyOf(signerKey);
   return { signerKey, verifierKey, cosignatureVerifierKey: cosignatureVerifierKey(signerKey) };
-}
-
-export function sameKey(a: Verifier, b: Verifier): boolean {
-  return a.name === b.name && a.alg === b.alg && bytesEqual(a.publicKey, b.publicKey);
 }

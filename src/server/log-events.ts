@@ -124,8 +124,3 @@ export function toRanges(sorted: readonly number[]): [number, number][] {
   }
   return out;
 }
-
-/** Whether inclusive ranges contain index i. */
-export function rangesContain(ranges: readonly (readonly [number, number])[], i: number): boolean {
-  return ranges.some(([a, b]) => a <= i && i <= b);
-}

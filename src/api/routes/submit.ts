@@ -3,6 +3,7 @@
 // durably sequenced; `?wait=checkpoint` also waits for a signed checkpoint covering them.
 
 import { Hono } from "hono";
+import { MAX_LEAF_SIZE } from "../../log/bundle.ts";
 import { base64Encode } from "../../log/encoding.ts";
 import { parseSubmission } from "../../log/events.ts";
 import { leafHosts, readsAsEvent } from "../../log/own-events.ts";
@@ -15,7 +16,6 @@ import { clientAddr, type Env, guard, limitBody, readJson } from "../http.ts";
 
 export const MAX_EVENTS = 1000;
 export const MAX_EVENTS_BODY = 4 * 1024 * 1024;
-export const MAX_LEAF = 65535;
 
 const answer = (r: LeafResult) => ({
   index: r.index,
@@ -76,7 +76,7 @@ export function submitRoutes(ctx: LogContext) {
     return c.json(results.map(answer));
   });
 
-  app.post("/v1/leaves", guard(ctx, "submit"), limitBody(MAX_LEAF), async (c) => {
+  app.post("/v1/leaves", guard(ctx, "submit"), limitBody(MAX_LEAF_SIZE), async (c) => {
     const wait = waitMode(c.req.query("wait"));
     const type = (c.req.header("Content-Type") ?? "").trim().toLowerCase();
     if (type !== "application/octet-stream") {
