@@ -23,7 +23,16 @@
 // nothing is dropped) and says so loudly.
 
 import { randomBytes } from "node:crypto";
-import { closeSync, fstatSync, lstatSync, mkdirSync, openSync, readSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readSync,
+} from "node:fs";
 import { join } from "node:path";
 import { type EventMeta, makeSubmission } from "../log/events.ts";
 import { commandEvent } from "./commands.ts";
@@ -108,6 +117,11 @@ function rawSize(file: string): number {
 /** How often the agent checks that its tmux hooks are still there. */
 const HOOK_CHECK_MS = 2000;
 
+/** Where a tmux server's panes pipe their output. */
+function rawDirOf(spoolDir: string, serverId: string): string {
+  return join(spoolDir, "raw", serverId.replace(/[^A-Za-z0-9@._-]/g, "_"));
+}
+
 /** Opens a spool file for reading; undefined when it does not exist (yet). */
 function openIfExists(file: string): number | undefined {
   try {
@@ -128,7 +142,8 @@ export class Capture {
   private hooksChecked = Date.now();
 
   constructor(private readonly o: CaptureOptions) {
-    this.rawDir = join(o.spool.dir, "raw", o.serverId.replace(/[^A-Za-z0-9@._-]/g, "_"));
+    this.rawDir = rawDirOf(o.spool.dir, o.serverId);
+    const existed = existsSync(this.rawDir);
     mkdirSync(this.rawDir, { recursive: true, mode: 0o700 });
     const pipe = `pipe-pane -O ${shq(this.pipeCommand())}`;
     const hooksLog = shq(join(o.spool.dir, "hooks.log"));
@@ -146,6 +161,62 @@ export class Capture {
       ],
       o.log,
     );
+    this.adoptMarks(existed);
+  }
+
+  /**
+   * The spool's pane, window and session marks are one tmux server's. For another server they
+   * are reset (its %0 is a new pane with a new, empty raw file), after what the previous server's
+   * raw files hold beyond them is spooled as its output, with a pane-close per pane. A spool
+   * from before `rawServer` was kept has marks of this server if this server's raw directory was
+   * already there.
+   */
+  private adoptMarks(existed: boolean): void {
+    const st = this.o.spool.state;
+    if (st.rawServer === this.o.serverId) return;
+    const marks = Object.keys(st.raw).filter((k) => k !== "#hooks" && k !== "#commands");
+    if (marks.length > 0 && !(st.rawServer === undefined && existed)) {
+      if (st.rawServer !== undefined) {
+        new Capture({ ...this.o, serverId: st.rawServer }).finishLeftovers();
+      }
+      for (const k of marks) delete st.raw[k];
+    }
+    st.rawServer = this.o.serverId;
+    this.o.spool.saveState();
+  }
+
+  /** Spools what a gone server's raw files hold beyond the marks, and closes its panes. */
+  finishLeftovers(): void {
+    let files: string[];
+    try {
+      files = readdirSync(this.rawDir).filter((f) => /^\d+\.out$/.test(f));
+    } catch {
+      return;
+    }
+    for (const f of files) {
+      const pane = `%${f.slice(0, -4)}`;
+      this.panes.set(pane, {
+        session: "-",
+        sessionName: "-",
+        window: "-",
+        pane,
+        cols: 0,
+        rows: 0,
+        user: "",
+      });
+      for (;;) {
+        const before = this.pending.get(pane)?.readTo;
+        this.readRaw(pane);
+        const lines = this.flush(pane, true);
+        if (lines.length === 0 && this.pending.get(pane)?.readTo === before) break;
+        const seq = this.o.spool.mark();
+        this.spoolOrUndo(lines, seq, this.panes);
+      }
+      if (this.o.spool.state.raw[pane] !== undefined) {
+        const seq = this.o.spool.mark();
+        this.spoolOrUndo([this.event(this.meta("pane-close", pane))], seq, this.panes);
+      }
+    }
   }
 
   private rawFile(pane: string): string {

@@ -36,6 +36,11 @@ export interface SpoolState {
   raw: Record<string, number>;
   /** Byte offset of line `acked` in events.jsonl (where sending resumes). */
   ackedOffset: number;
+  /**
+   * The tmux server the pane, window and session marks in `raw` belong to (a new server reuses
+   * %0, @0, $0 and starts its raw files empty); undefined in a spool from before it was kept.
+   */
+  rawServer?: string;
 }
 
 export interface SpoolLine {

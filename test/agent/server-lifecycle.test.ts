@@ -104,6 +104,62 @@ describe("the agent waits for its tmux server", () => {
     expect(agent.stderr()).toMatch(/the tmux server is gone; stopping/);
   });
 
+  it("a new tmux server on the same socket, the agent restarted on the same spool: the new server's panes are announced and captured from their first byte", {
+    timeout: 120_000,
+  }, async () => {
+    const dir = tempDir("tt-lifecycle-");
+    const host = `again-${randomBytes(3).toString("hex")}`;
+    const socket = `ttw-${randomBytes(4).toString("hex")}`;
+    const s = await serve({ data: join(dir, "log"), schema: started.db?.schema });
+    started.procs.push(s.proc);
+    const tokenFile = await submitToken(s.url, host, dir);
+    const spool = join(dir, "spool");
+    startTmux(socket, dir);
+    started.sockets.push(socket);
+    const first = startAgent({ logUrl: s.url, tokenFile, host, socket, spool });
+    started.procs.push(first);
+    await first.waitFor(/capturing into/, 30_000);
+    await until(async () => status(spool).panes.includes("%0"), 30_000, "the first pane");
+    // The first server's %0 writes far more than the second's will.
+    type(socket, "seq 1 2000; echo first-$((1+1))");
+    await until(
+      async () => paneOutput(await eventsOf(s.url, host), "%0").includes("first-2"),
+      30_000,
+      "the first server's output",
+    );
+    tmux(socket, "kill-server");
+    expect(await exitWithin(first, 20_000)).toBe(1);
+    startTmux(socket, dir);
+    const second = startAgent({ logUrl: s.url, tokenFile, host, socket, spool });
+    started.procs.push(second);
+    await second.waitFor(/capturing into/, 30_000);
+    await until(async () => status(spool).panes.includes("%0"), 30_000, "the second pane");
+    type(socket, "echo second-$((2+2))");
+    const servers = await until(
+      async () => {
+        const ev = await eventsOf(s.url, host);
+        const ids = [...new Set(ev.map((e) => e.event.server))];
+        const newer = ids.find((id) => id !== status(spool).server) === undefined ? [] : ids;
+        const out = paneOutput(
+          ev.filter((e) => e.event.server === status(spool).server),
+          "%0",
+        );
+        return newer.length === 2 && out.includes("second-4") ? { ev, out } : undefined;
+      },
+      30_000,
+      "the second server's output",
+    );
+    const now = status(spool).server;
+    const ofNew = servers.ev.filter((e) => e.event.server === now);
+    for (const t of ["session-open", "window-open", "pane-open"])
+      expect(
+        ofNew.some((e) => e.event.type === t),
+        t,
+      ).toBe(true);
+    expect(servers.out).toContain("echo second-$((2+2))");
+    expect(servers.out).not.toContain("first-2");
+  });
+
   it("SIGTERM while waiting exits promptly with 0", { timeout: 60_000 }, async () => {
     const dir = tempDir("tt-lifecycle-");
     const socket = `ttw-${randomBytes(4).toString("hex")}`;
