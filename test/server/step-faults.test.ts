@@ -149,7 +149,7 @@ describe("a thrown error at a sequencer step", () => {
     await expect(sequencer.submit(batch)).rejects.toBeInstanceOf(InjectedFault);
     const leaves = await storedLeaves();
     expect(leaves).toHaveLength(10);
-    batch.forEach((l, i) => expect(bytesEqual(leaves[5 + i]!, l.leafHash)).toBe(true));
+    for (const [i, l] of batch.entries()) expect(bytesEqual(leaves[5 + i]!, l.leafHash)).toBe(true);
     expect(await sessionEvents()).toBe(10);
     const retry = await sequencer.submit(batch);
     expect(retry.map((r) => [r.index, r.duplicate])).toEqual([5, 6, 7, 8, 9].map((i) => [i, true]));
