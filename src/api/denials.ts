@@ -7,7 +7,7 @@
 // /metrics and later ones share addr="other" (an IPv6 network hands out addresses without end),
 // and burst windows are pruned past 10,000 addresses.
 
-import type { Counter } from "./metrics.ts";
+import type { Counter } from "../lib/metrics.ts";
 
 export interface DenialOptions {
   alertUrl?: string;

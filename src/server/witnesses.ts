@@ -5,9 +5,9 @@
 // signed, consistent checkpoint means misconfiguration or a fork. Cosignatures are verified with
 // the witness's key before they are stored and served on /checkpoint.
 
-import type { Counter, Gauge } from "../api/metrics.ts";
 import { httpRead, READ_CAPS, type ReadAnswer } from "../client/http-read.ts";
 import type { Sql } from "../db/client.ts";
+import type { Counter, Gauge } from "../lib/metrics.ts";
 import { verifyCosignature } from "../log/cosignature.ts";
 import type { Hasher } from "../log/hash.ts";
 import { cosignatureVerifierKey, parseVerifierKey, type Verifier } from "../log/keys.ts";

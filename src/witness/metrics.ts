@@ -20,8 +20,8 @@
 //                                                cosigned (an unreachable or junk-serving peer is
 //                                                counted above and alerted, never a hold)
 
-import { Counter, Gauge, Registry } from "../api/metrics.ts";
 import type { Sql } from "../db/client.ts";
+import { Counter, Gauge, Registry } from "../lib/metrics.ts";
 
 export function witnessMetrics() {
   const r = new Registry();
