@@ -1,6 +1,7 @@
 // Assembles the agent: spool, capture of one tmux server, sender, receipt checks and a status file.
-// With no tmux server running it waits for one (status "waiting"), polling every SERVER_POLL_MS;
-// it refuses a server of another user, and a spool holding unsent events of another host.
+// With no tmux server running it waits for one (status "waiting"), polling every SERVER_POLL_MS,
+// also after the server it captured went away; it refuses a server of another user, and a spool
+// holding unsent events of another host.
 
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -36,9 +37,8 @@ export interface AgentConfig {
 export interface RunningAgent {
   spool: Spool;
   /**
-   * Settles when the agent stops by itself: resolves when the tmux server went away (a supervisor
-   * restarts the agent, which then waits for the next server), rejects with a UsageError when a
-   * server that appeared later cannot be captured (another user's).
+   * Settles when the agent stops: rejects with a UsageError when a server that appeared later
+   * cannot be captured (another user's).
    */
   done: Promise<void>;
   close(): Promise<void>;
@@ -228,17 +228,25 @@ export async function startAgent(
   }
   let rounds = 0;
   const loop = (async () => {
-    if (!server) {
-      server = await waitForServer();
-      if (!server) return;
-      checkServerOwner(server);
-      waiting = null;
-      log(`agent: the tmux server ${server.id} is running; capturing`);
-      capture = newCapture(server.id);
-      await capture.start();
-    }
-    const c = capture!;
     while (!stopped) {
+      if (!server) {
+        server = await waitForServer();
+        if (!server) return;
+        checkServerOwner(server);
+        waiting = null;
+        log(`agent: the tmux server ${server.id} is running; capturing`);
+        try {
+          // A new server's panes reuse %0, @0, $0: Capture resets the spool's marks for it.
+          capture = newCapture(server.id);
+          await capture.start();
+        } catch (e) {
+          if (!noServer(e)) throw e;
+          server = undefined;
+          capture = undefined;
+          continue;
+        }
+      }
+      const c = capture!;
       try {
         if (rounds % 5 === 0) await c.discover();
         await c.tick();
@@ -259,12 +267,11 @@ export async function startAgent(
       } catch (e) {
         log(`agent: ${(e as Error).message}`);
         if (noServer(e)) {
-          // Not waited for again in this process: the next server would reuse this one's pane
-          // ids, and the spool's raw offsets are per pane id. A supervisor restarts the agent.
-          log(
-            "agent: the tmux server is gone; stopping (a restarted agent waits for the next one)",
-          );
-          stopped = true;
+          // What its panes printed last is spooled when the next server is captured (Capture).
+          log("agent: the tmux server is gone; waiting for the next one");
+          server = undefined;
+          capture = undefined;
+          continue;
         }
       }
       rounds++;

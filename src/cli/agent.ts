@@ -89,8 +89,7 @@ log acknowledged it; when the log is down the spool grows to --spool-cap, then c
 (nothing is dropped) and the agent says so.
 
 With no tmux server running yet the agent waits for it ("waiting for the tmux server at SOCKET",
-also in its status), polling each second; when the server goes away it exits 1 (a supervisor
-restarts it, waiting for the next). Exit 2 at start: a tmux server of another user (run the
+also in its status), polling each second, and again when the server goes away. Exit 2 at start: a tmux server of another user (run the
 agent as that user), a key bound to another host, or a spool holding unsent events of another
 host (run with that --host until they are sent, or move the spool aside). A key found bound to
 another host later (403 wrong-host) is FAILED in the status, events kept, retried every 60 s.
@@ -250,8 +249,7 @@ Install the shell hook as a file, loaded by ~/.bashrc (or ~/.zshrc) in shells st
       tickMs: 50,
     });
     console.log(`tmuxtrail agent capturing into ${spoolDir}, sending to ${v.log}`);
-    // Until SIGTERM/SIGINT (exit 0), the tmux server going away (exit 1: a supervisor restarts
-    // the agent, which waits for the next server) or a server it must refuse (exit 2).
+    // Until SIGTERM/SIGINT (exit 0) or a tmux server it must refuse (exit 2).
     return await new Promise<number>((resolve, reject) => {
       let signalled = false;
       const stop = () => {
