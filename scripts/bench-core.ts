@@ -13,7 +13,8 @@ import { CompactRange } from "../src/log/compact.ts";
 import { rfc6962 } from "../src/log/hash.ts";
 import { generateKey, parseSignerKey, parseVerifierKey } from "../src/log/keys.ts";
 import { signNote } from "../src/log/note.ts";
-import { inclusionProof, type NodeId, verifyInclusion } from "../src/log/proof.ts";
+import { inclusionProof, type NodeId } from "../src/log/proof.ts";
+import { verifyInclusion } from "../src/log/proof-verify.ts";
 import { nodeHasher } from "../src/server/node-hasher.ts";
 import { benchArgs } from "./bench/args.ts";
 

@@ -30,9 +30,8 @@ import {
   type NodeReader,
   rangeNodes,
   treeRoot,
-  verifyConsistency,
-  verifyInclusion,
 } from "../log/proof.ts";
+import { verifyConsistency, verifyInclusion } from "../log/proof-verify.ts";
 import { foldPerfect, tileNodeReader } from "../log/tile-reader.ts";
 import {
   hashTilePath,

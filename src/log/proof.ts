@@ -1,5 +1,5 @@
 // RFC 9162 §2.1.3.1 / §2.1.4.1 (RFC 6962 §2.1.1-2.1.2) proof generation from a reader of node
-// hashes, and re-exports of verification (proof-verify.ts).
+// hashes. Verification is proof-verify.ts, which needs none of this (the browser bundle has only it).
 //
 // Storage holds only perfect subtrees: NodeId {level, index} is the subtree of 2^level leaves
 // starting at leaf index·2^level (level 0 = a leaf hash). Every proof element is the hash of a
@@ -14,16 +14,6 @@
 import { bitLength, isPowerOfTwo, splitPoint } from "./bits.ts";
 import { check, show } from "./errors.ts";
 import { HASH_SIZE, type Hash, type Hasher, rfc6962 } from "./hash.ts";
-
-export {
-  consistencyProofLength,
-  explicitConsistencyProofLength,
-  inclusionProofLength,
-  rootFromConsistencyProof,
-  rootFromInclusionProof,
-  verifyConsistency,
-  verifyInclusion,
-} from "./proof-verify.ts";
 
 export interface NodeId {
   level: number;

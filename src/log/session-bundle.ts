@@ -42,7 +42,7 @@ import { commitment, type EventMeta, parseLeaf } from "./events.ts";
 import { type Hasher, rfc6962 } from "./hash.ts";
 import { cosignatureVerifierKey, parseLogVerifierKey, parseVerifierKey } from "./keys.ts";
 import { isLogOwnEvent } from "./own-events.ts";
-import { verifyInclusion } from "./proof.ts";
+import { verifyInclusion } from "./proof-verify.ts";
 import { buildCasts, type CastInput } from "./session-cast.ts";
 import { sessionId } from "./session-id.ts";
 import { parseTlogProof } from "./tlog-proof.ts";

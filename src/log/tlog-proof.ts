@@ -17,7 +17,7 @@ import { check } from "./errors.ts";
 import { type Hash, type Hasher, rfc6962 } from "./hash.ts";
 import type { Verifier } from "./keys.ts";
 import { splitNote } from "./note.ts";
-import { verifyInclusion } from "./proof.ts";
+import { verifyInclusion } from "./proof-verify.ts";
 
 const HEADER = "c2sp.org/tlog-proof@v1";
 

@@ -30,7 +30,7 @@ import { isTrailError, TrailError } from "../log/errors.ts";
 import type { Hasher } from "../log/hash.ts";
 import type { Signer, Verifier } from "../log/keys.ts";
 import { splitNote } from "../log/note.ts";
-import { verifyConsistency } from "../log/proof.ts";
+import { verifyConsistency } from "../log/proof-verify.ts";
 import { parseAddCheckpoint } from "../log/tlog-witness.ts";
 import { judgeConsistency, recordEvidence } from "./evidence.ts";
 import type { WitnessMetrics } from "./metrics.ts";

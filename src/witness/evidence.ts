@@ -19,7 +19,7 @@ import { base64Decode, bytesEqual } from "../log/encoding.ts";
 import { check, isTrailError, TrailError } from "../log/errors.ts";
 import { type Hash, type Hasher, rfc6962 } from "../log/hash.ts";
 import type { Verifier } from "../log/keys.ts";
-import { explicitConsistencyProofLength, rootFromConsistencyProof } from "../log/proof.ts";
+import { explicitConsistencyProofLength, rootFromConsistencyProof } from "../log/proof-verify.ts";
 import type { WitnessDeps, WitnessedLog } from "./add-checkpoint.ts";
 import { addEvidence, type Evidence } from "./store.ts";
 

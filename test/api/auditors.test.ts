@@ -9,7 +9,7 @@ import { base64Decode, utf8Encode } from "../../src/log/encoding.ts";
 import { rfc6962 } from "../../src/log/hash.ts";
 import { generateKey, parseSignerKey, parseVerifierKey } from "../../src/log/keys.ts";
 import { splitNote } from "../../src/log/note.ts";
-import { verifyInclusion } from "../../src/log/proof.ts";
+import { verifyInclusion } from "../../src/log/proof-verify.ts";
 import {
   parseSessionBundle,
   type SessionBundle,

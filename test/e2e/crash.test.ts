@@ -4,7 +4,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { openCheckpoint } from "../../src/log/checkpoint.ts";
 import { base64Decode } from "../../src/log/encoding.ts";
 import { parseVerifierKey } from "../../src/log/keys.ts";
-import { verifyConsistency } from "../../src/log/proof.ts";
+import { verifyConsistency } from "../../src/log/proof-verify.ts";
 import { openTestDb, type TestDb } from "../support/db.ts";
 import { makeBatch } from "../support/events.ts";
 import { getJson, postEvents, serve, tempDir } from "../support/serve.ts";

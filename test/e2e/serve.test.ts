@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openCheckpoint } from "../../src/log/checkpoint.ts";
 import { base64Decode } from "../../src/log/encoding.ts";
 import { generateKey, parseVerifierKey } from "../../src/log/keys.ts";
-import { verifyInclusion } from "../../src/log/proof.ts";
+import { verifyInclusion } from "../../src/log/proof-verify.ts";
 import { openTestDb, type TestDb } from "../support/db.ts";
 import { makeBatch } from "../support/events.ts";
 import { ADMIN } from "../support/log.ts";

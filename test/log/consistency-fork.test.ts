@@ -7,12 +7,11 @@ import { isPowerOfTwo } from "../../src/log/bits.ts";
 import { bytesEqual } from "../../src/log/encoding.ts";
 import { isTrailError } from "../../src/log/errors.ts";
 import { rfc6962 } from "../../src/log/hash.ts";
+import { consistencyProof, explicitConsistencyProof } from "../../src/log/proof.ts";
 import {
-  consistencyProof,
-  explicitConsistencyProof,
   explicitConsistencyProofLength,
   rootFromConsistencyProof,
-} from "../../src/log/proof.ts";
+} from "../../src/log/proof-verify.ts";
 import { errorCode, throwsTrail } from "../support/errors.ts";
 import { leafHashes, mth, naiveReader, proof } from "./reference.ts";
 

@@ -5,13 +5,8 @@ import { CompactRange } from "../../src/log/compact.ts";
 import { hexDecode, utf8Encode } from "../../src/log/encoding.ts";
 import { isTrailError } from "../../src/log/errors.ts";
 import { rfc6962 } from "../../src/log/hash.ts";
-import {
-  consistencyProof,
-  inclusionProof,
-  treeRoot,
-  verifyConsistency,
-  verifyInclusion,
-} from "../../src/log/proof.ts";
+import { consistencyProof, inclusionProof, treeRoot } from "../../src/log/proof.ts";
+import { verifyConsistency, verifyInclusion } from "../../src/log/proof-verify.ts";
 import { nodeHasher } from "../../src/server/node-hasher.ts";
 import { naiveReader } from "./reference.ts";
 

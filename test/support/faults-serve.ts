@@ -11,7 +11,7 @@ import { type Checkpoint, openCheckpoint } from "../../src/log/checkpoint.ts";
 import { base64Decode, base64Encode, bytesEqual } from "../../src/log/encoding.ts";
 import { rfc6962 } from "../../src/log/hash.ts";
 import { parseVerifierKey, type Verifier } from "../../src/log/keys.ts";
-import { verifyConsistency } from "../../src/log/proof.ts";
+import { verifyConsistency } from "../../src/log/proof-verify.ts";
 import { entriesPath, TILE_WIDTH } from "../../src/log/tiles.ts";
 import { makeBatch } from "./events.ts";
 import { ADMIN } from "./log.ts";
