@@ -69,7 +69,8 @@ export class Sender {
       if (!this.keyHostChecked && this.host !== undefined) {
         try {
           const r = await checkKeyHost(this.logUrl, this.token, this.host);
-          if (r.checked) this.keyHostChecked = true;
+          // A log that answered but cannot tell (an older one): its 403 wrong-host tells instead.
+          if (r.checked || !r.why.startsWith("log unreachable")) this.keyHostChecked = true;
         } catch (e) {
           if (!(e instanceof UsageError)) throw e;
           const bound = /bound to host "([^"]*)"/.exec(e.message)?.[1] ?? "?";
