@@ -105,7 +105,7 @@ describe.skipIf(!URL0)(
       expect(sql.length).toBe(3);
       for (const text of sql) await admin.unsafe(text);
       await admin.unsafe(`CREATE DATABASE ${OLD_DB} OWNER ${OWNER}`);
-    });
+    }, 60_000);
 
     afterAll(async () => {
       for (const db of [DB, OLD_DB])
@@ -113,7 +113,7 @@ describe.skipIf(!URL0)(
       for (const r of [RUNTIME, OWNER]) await admin.unsafe(`DROP ROLE IF EXISTS ${r}`);
       await admin.end({ timeout: 5 });
       for (const d of dirs) rmSync(d, { recursive: true, force: true });
-    });
+    }, 60_000);
 
     it("migrate as the owner with --grant-runtime; serve as the runtime role sequences, signs, serves tiles, erases, and does not warn", {
       timeout: 120_000,
@@ -173,7 +173,9 @@ describe.skipIf(!URL0)(
       }
     });
 
-    it("the runtime role cannot disable, drop or replace a trigger, nor UPDATE/DELETE/TRUNCATE the log's rows; the owner could", async () => {
+    it("the runtime role cannot disable, drop or replace a trigger, nor UPDATE/DELETE/TRUNCATE the log's rows; the owner could", {
+      timeout: 60_000,
+    }, async () => {
       const rt = postgres(urlFor(RUNTIME, DB), { max: 1, onnotice: () => {} });
       const owner = postgres(urlFor(OWNER, DB), { max: 1, onnotice: () => {} });
       const leaves = async () =>

@@ -41,11 +41,20 @@ const journalLength = (m: Migrations) =>
   m === LOG_MIGRATIONS ? 4 : 2; /* drizzle/meta and drizzle/witness/meta entries */
 
 describe("runtime grants and the migration journal (both databases)", () => {
+  // One embedded database with no migrations, for every test here (PGlite starts slowly on a busy
+  // machine: these tests allow two minutes each).
+  let fresh: Awaited<ReturnType<typeof openPglite>>;
+  beforeAll(async () => {
+    fresh = await openPglite();
+  }, 120_000);
+  afterAll(() => fresh.sql.close());
   for (const [name, m, grants] of [
     ["log", LOG_MIGRATIONS, LOG_RUNTIME_GRANTS],
     ["witness", WITNESS_MIGRATIONS, WITNESS_RUNTIME_GRANTS],
   ] as const) {
-    it(`every table of the ${name}'s migrations has runtime grants, and nothing else does`, async () => {
+    it(`every table of the ${name}'s migrations has runtime grants, and nothing else does`, {
+      timeout: 120_000,
+    }, async () => {
       const db = await openTestDb(m);
       try {
         const rows = await db.sql.query<{ t: string }>(
@@ -60,32 +69,26 @@ describe("runtime grants and the migration journal (both databases)", () => {
       }
     });
 
-    it(`the ${name}'s journal: nothing pending once migrated, every migration before`, async () => {
+    it(`the ${name}'s journal: nothing pending once migrated, every migration before`, {
+      timeout: 120_000,
+    }, async () => {
       const db = await openTestDb(m);
       try {
         expect(await pendingMigrations(db.sql, m, db.schema)).toBe(0);
       } finally {
         await db.close();
       }
-      const fresh = await openPglite();
-      try {
-        expect(await pendingMigrations(fresh.sql, m)).toBe(journalLength(m));
-      } finally {
-        await fresh.sql.close();
-      }
+      expect(await pendingMigrations(fresh.sql, m)).toBe(journalLength(m));
     });
   }
 
   it("no warning on the embedded database (its files are the operator's anyway)", async () => {
-    const { sql } = await openPglite();
-    try {
-      expect(await triggerRoleWarning(sql)).toBeUndefined();
-    } finally {
-      await sql.close();
-    }
+    expect(await triggerRoleWarning(fresh.sql)).toBeUndefined();
   });
 
-  it("migrate --help lists the grants; without a database URL it is a usage error", async () => {
+  it("migrate --help lists the grants; without a database URL it is a usage error", {
+    timeout: 120_000,
+  }, async () => {
     const help = await runCli(["migrate", "--help"]);
     expect(help.code).toBe(0);
     expect(help.out).toMatch(/--grant-runtime ROLE/);
@@ -153,7 +156,9 @@ describe.skipIf(!usingPostgres)(
       return out;
     }
 
-    it("grants exactly the runtime rights, revoking others; SELECT on the journal; no DDL at serve's start", async () => {
+    it("grants exactly the runtime rights, revoking others; SELECT on the journal; no DDL at serve's start", {
+      timeout: 120_000,
+    }, async () => {
       const schema = await newSchema();
       await admin.unsafe(`GRANT USAGE ON SCHEMA ${schema} TO ${RT}`);
       // Before: the migrations are pending, and the runtime role may not apply them.
@@ -208,7 +213,7 @@ describe.skipIf(!usingPostgres)(
       }
     });
 
-    it("refuses to grant the runtime rights to a superuser", async () => {
+    it("refuses to grant the runtime rights to a superuser", { timeout: 120_000 }, async () => {
       const schema = await newSchema();
       const su = new URL(URL0!).username;
       const r = await runCli([
@@ -225,7 +230,9 @@ describe.skipIf(!usingPostgres)(
       expect(r.err).toContain("it is a superuser");
     });
 
-    it("the witness runs as its runtime role: migrate --witness --grant-runtime", async () => {
+    it("the witness runs as its runtime role: migrate --witness --grant-runtime", {
+      timeout: 120_000,
+    }, async () => {
       const schema = await newSchema();
       await admin.unsafe(`GRANT USAGE ON SCHEMA ${schema} TO ${RT}`);
       const pending = openStorage({
