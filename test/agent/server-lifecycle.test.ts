@@ -176,6 +176,8 @@ describe("the agent waits for its tmux server", () => {
     });
     started.procs.push(agent);
     await until(async () => /waiting for the tmux server/.test(agent.stderr()), 30_000, "waiting");
+    // Its signal handlers are in place once it says it started.
+    await agent.waitFor(/capturing into/, 30_000);
     const t0 = Date.now();
     agent.child.kill("SIGTERM");
     expect(await exitWithin(agent, 5000)).toBe(0);
