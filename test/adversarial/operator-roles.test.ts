@@ -212,6 +212,10 @@ describe.skipIf(!URL0)(
         );
         // The leaves are still there, whole.
         expect(await leaves()).toBe(before);
+        // The 409 of the first test was recorded (a best-effort insert: it would fail silently
+        // without INSERT on conflicts, or a right on its identity sequence if one were needed).
+        const conflicts = await owner<{ n: number }[]>`SELECT count(*)::int AS n FROM conflicts`;
+        expect(conflicts[0]?.n).toBe(1);
         // The owner role can: that is why serve must not run as it (the triggers still refuse
         // its UPDATE while they are enabled).
         expect(await outcome(owner, "ALTER TABLE leaves DISABLE TRIGGER leaves_append_only")).toBe(
