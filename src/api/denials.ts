@@ -8,6 +8,7 @@
 // and burst windows are pruned past 10,000 addresses.
 
 import type { Counter } from "../lib/metrics.ts";
+import { postWebhook } from "../lib/webhook.ts";
 
 export interface DenialOptions {
   alertUrl?: string;
@@ -75,12 +76,6 @@ export class Denials {
     this.opts.log(
       `ALERT: ${count} denied requests from ${d.addr} within ${windowMs / 1000}s (last: ${d.status} ${d.path}, key ${d.key})`,
     );
-    if (!this.opts.alertUrl) return;
-    fetch(this.opts.alertUrl, {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(10_000),
-    }).catch((e) => this.opts.log(`alert webhook ${this.opts.alertUrl}: ${(e as Error).message}`));
+    if (this.opts.alertUrl) void postWebhook(this.opts.alertUrl, body, this.opts.log);
   }
 }

@@ -29,6 +29,7 @@ import {
 } from "../client/checkpoint-state.ts";
 import type { LogSource } from "../client/log-source.ts";
 import { TileTree } from "../client/verified-reader.ts";
+import { postWebhook } from "../lib/webhook.ts";
 import type { OpenedCheckpoint } from "../log/checkpoint.ts";
 import { base64Encode } from "../log/encoding.ts";
 import { printable } from "../log/printable.ts";
@@ -118,27 +119,17 @@ async function round(source: LogSource, p: Policy, stateFile: string): Promise<R
   return { status: "advanced", cp, from: old.size };
 }
 
-async function postAlert(url: string, where: string, r: Extract<Round, { status: "alarm" }>) {
-  try {
-    const res = await fetch(url, {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({
-        event: r.kind,
-        origin: r.cp?.checkpoint.origin,
-        log: where,
-        detail: r.message,
-        saved: r.old,
-        served: r.note,
-        detected: new Date().toISOString(),
-      }),
-      signal: AbortSignal.timeout(10_000),
-    });
-    await res.body?.cancel();
-    if (!res.ok) console.error(`monitor: alert webhook ${url}: HTTP ${res.status}`);
-  } catch (e) {
-    console.error(`monitor: alert webhook ${url}: ${(e as Error).message}`);
-  }
+function postAlert(url: string, where: string, r: Extract<Round, { status: "alarm" }>) {
+  const body = {
+    event: r.kind,
+    origin: r.cp?.checkpoint.origin,
+    log: where,
+    detail: r.message,
+    saved: r.old,
+    served: r.note,
+    detected: new Date().toISOString(),
+  };
+  return postWebhook(url, body, (m) => console.error(`monitor: ${m}`));
 }
 
 function report(r: Round, json: boolean): void {

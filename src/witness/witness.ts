@@ -8,6 +8,7 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { type ServerType, serve as serveHttp } from "@hono/node-server";
 import { WITNESS_MIGRATIONS } from "../db/migrate.ts";
+import { postWebhook } from "../lib/webhook.ts";
 import {
   cosignatureVerifierKey,
   generateKey,
@@ -124,17 +125,13 @@ export async function startWitness(
           : `ALERT: a peer gave no head for ${origin} to compare past the reconcile deadline (unreachable, or no checkpoint signed by the log); counted, cosigning not held: ${detail}`,
     );
     if (!cfg.alertUrl) return;
+    let evidence: unknown[] = [];
     try {
-      const evidence = event === "fork" ? await listEvidence(storage.sql, origin) : [];
-      await fetch(cfg.alertUrl, {
-        method: "POST",
-        headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ event, origin, detail, evidence }),
-        signal: AbortSignal.timeout(10_000),
-      });
+      if (event === "fork") evidence = await listEvidence(storage.sql, origin);
     } catch (e) {
-      log(`alert webhook ${cfg.alertUrl}: ${(e as Error).message}`);
+      log(`alert: reading the evidence for ${origin}: ${(e as Error).message}`);
     }
+    await postWebhook(cfg.alertUrl, { event, origin, detail, evidence }, log);
   };
   const deps: WitnessDeps = {
     sql: storage.sql,

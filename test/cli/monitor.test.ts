@@ -169,7 +169,8 @@ describe("tmuxtrail monitor against forked and rolled-back logs signed with the 
       "--interval",
       "100ms",
     ]);
-    for (let i = 0; i < 50 && (down.stderr().match(/round failed/g) ?? []).length < 2; i++)
+    // Waits on the condition (a start-up under load takes seconds), bounded by the test's timeout.
+    while ((down.stderr().match(/round failed/g) ?? []).length < 2)
       await new Promise((r) => setTimeout(r, 100));
     expect((down.stderr().match(/round failed/g) ?? []).length).toBeGreaterThanOrEqual(2);
     down.child.kill("SIGINT");
