@@ -129,7 +129,7 @@ describe("a thrown error at a sequencer step", () => {
     await expectCheckpointsOfStoredLeaves();
   });
 
-  it('at "integrating" with two submissions in one integration: each of the integration fails whole, and each retry appends it', async () => {
+  it('at "integrating" with two submissions in one integration: both fail whole, and each retry appends it', async () => {
     await sequencer.submit(events(2, 0, "%1"));
     armed = "integrating";
     const a = events(3, 2, "%1");

@@ -43,6 +43,7 @@ class RolledBack extends Error {
 
 const rolledBack = (e: unknown, why: RolledBack["why"]) => e instanceof RolledBack && e.why === why;
 
+/** Step 3: `known` is the tree as this process last committed it (none: read it under the lock). */
 export async function integrate(
   sql: Sql,
   plan: Plan,
@@ -51,6 +52,7 @@ export async function integrate(
   fault?: FaultHook,
 ): Promise<Integrated> {
   let stale = false;
+  // 3a. Pipelined.
   if (known) {
     try {
       return { plan, append: await pipelined(sql, plan, known, hasher, fault), stale };
@@ -59,11 +61,13 @@ export async function integrate(
       if (!stale && !rolledBack(e, "in-tree")) throw e;
     }
   }
+  // 3b. Locked read.
   try {
     return { plan, append: await lockedRead(sql, plan, hasher, fault), stale };
   } catch (e) {
     if (!rolledBack(e, "in-tree")) throw e;
   }
+  // 3c. Probed.
   return { ...(await probed(sql, plan, hasher, fault)), stale };
 }
 
