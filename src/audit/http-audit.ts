@@ -9,15 +9,17 @@
 // another history is found even when everything it serves now is self-consistent.
 //
 // Bundles and tiles are fetched a few at a time ahead of the one being checked (a bounded window),
-// and processed in order, so memory stays bounded by the window.
+// and processed in order, so memory stays bounded by the window. They are read as served
+// (openLogFiles, src/client/log-source.ts: capped, timed, a gone partial read at full width), so
+// that a wrong one is a finding here rather than an error.
 
-import { httpGet, LogSourceError, READ_CAPS } from "../client/http-read.ts";
+import { type LogFiles, LogSourceError, openLogFiles, type Served } from "../client/log-source.ts";
 import { decodeBundle } from "../log/bundle.ts";
 import type { Checkpoint } from "../log/checkpoint.ts";
 import { base64Encode } from "../log/encoding.ts";
 import type { Verifier } from "../log/keys.ts";
 import { isLogOwnEvent, LOG_EVENT_TYPES, readsAsEvent } from "../log/own-events.ts";
-import { entriesPath, hashTilePath, TILE_WIDTH } from "../log/tiles.ts";
+import { TILE_WIDTH } from "../log/tiles.ts";
 import { nodeHasher } from "../server/node-hasher.ts";
 import { fastVerifier, openLogCheckpoint, rootFinding } from "./checkpoints.ts";
 import { Findings } from "./findings.ts";
@@ -44,51 +46,17 @@ export interface HttpAuditOptions {
   onCheckpoint?: (note: string, checkpoint: Checkpoint) => void;
 }
 
-/**
- * A GET through the capped reader (src/client/http-read.ts): 30 s for the whole answer, at most a
- * checkpoint note, an entry bundle or a hash tile by the path. What the log could not answer is a
- * LogSourceError, which the CLI reports as unreachable (exit 2).
- */
-async function get(
-  base: string,
-  path: string,
-  token: string | undefined,
-  optional = false,
-): Promise<Uint8Array | undefined> {
-  const maxBytes =
-    path === "checkpoint"
-      ? READ_CAPS.checkpoint
-      : path.startsWith("tile/entries/")
-        ? READ_CAPS.entryBundle
-        : READ_CAPS.hashTile;
+/** Reads: 30 s for each whole answer; what the log could not answer is a LogSourceError (exit 2). */
+const TIMEOUT_MS = 30_000;
+
+/** A served hash tile of `t`'s width (or its full tile), or undefined when neither is served. */
+async function servedTile(files: LogFiles, t: RebuiltTile): Promise<Uint8Array | undefined> {
   try {
-    return await httpGet(`${base.replace(/\/+$/, "")}/${path}`, {
-      maxBytes,
-      timeoutMs: 30_000,
-      headers: token ? { Authorization: `Bearer ${token}` } : {},
-    });
+    return (await files.hashTile(t.level, t.index, t.hashes.length / 32)).data;
   } catch (e) {
-    if (optional && e instanceof LogSourceError && e.kind === "not-found") return undefined;
+    if (e instanceof LogSourceError && e.kind === "not-found") return undefined;
     throw e;
   }
-}
-
-/** A served hash tile of `width`, falling back to the full tile when the partial one is gone. */
-async function getTile(base: string, t: RebuiltTile): Promise<Uint8Array | undefined> {
-  const width = t.hashes.length / 32;
-  const p = await get(
-    base,
-    hashTilePath({ level: t.level, index: t.index, width }),
-    undefined,
-    true,
-  );
-  if (p || width === TILE_WIDTH) return p;
-  return get(
-    base,
-    hashTilePath({ level: t.level, index: t.index, width: TILE_WIDTH }),
-    undefined,
-    true,
-  );
 }
 
 export async function auditServedLog(url: string, opts: HttpAuditOptions): Promise<AuditReport> {
@@ -96,7 +64,8 @@ export async function auditServedLog(url: string, opts: HttpAuditOptions): Promi
   const findings = new Findings();
   const streams = new StreamTracker(findings);
   const tree = new TreeRebuilder(nodeHasher);
-  const note = new TextDecoder().decode(await get(url, "checkpoint", undefined));
+  const files = openLogFiles(url, { token: opts.token, timeoutMs: TIMEOUT_MS });
+  const note = new TextDecoder().decode(await files.checkpoint());
   const opened = openLogCheckpoint(note, opts.verifiers.map(fastVerifier), "the served checkpoint");
   const report = (tiles: number): AuditReport => ({
     ok: findings.ok,
@@ -127,10 +96,10 @@ export async function auditServedLog(url: string, opts: HttpAuditOptions): Promi
     });
   const bundles = Math.ceil(size / TILE_WIDTH);
   const widthOf = (n: number) => Math.min(TILE_WIDTH, size - n * TILE_WIDTH);
-  const pending = new Map<number, Promise<Uint8Array | undefined>>();
+  const pending = new Map<number, Promise<Served>>();
   const request = (n: number) => {
     if (n >= bundles || pending.has(n)) return;
-    const p = get(url, entriesPath(n, widthOf(n)), opts.token);
+    const p = files.entryBundle(n, widthOf(n));
     p.catch(() => {});
     pending.set(n, p);
   };
@@ -149,18 +118,19 @@ export async function auditServedLog(url: string, opts: HttpAuditOptions): Promi
   };
   const queueTiles = (list: RebuiltTile[]) => {
     for (const tile of list) {
-      const served = getTile(url, tile);
+      const served = servedTile(files, tile);
       served.catch(() => {});
       tiles.push({ tile, served });
     }
   };
   for (let n = 0; n < bundles; n++) {
     for (let k = n; k < n + WINDOW; k++) request(k);
-    const bytes = (await pending.get(n))!;
+    const served = (await pending.get(n))!;
     pending.delete(n);
     let leaves: Uint8Array[];
     try {
-      leaves = decodeBundle(bytes, widthOf(n));
+      // The full bundle, when the partial one is gone, holds the partial's leaves first.
+      leaves = decodeBundle(served.data, served.width).slice(0, widthOf(n));
     } catch (e) {
       findings.add({
         kind: "leaf",

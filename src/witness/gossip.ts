@@ -24,7 +24,7 @@
 // cosigning. Once evidence is held for a log, it is
 // neither followed nor gossiped: nothing is cosigned and nothing more is recorded for it.
 
-import { fetchCheckpoint, fetchText, httpTileFetcher } from "../client/tlog-http.ts";
+import { fetchCheckpoint, fetchText, httpTileFetcher } from "../client/log-source.ts";
 import { type OpenedCheckpoint, openCheckpoint } from "../log/checkpoint.ts";
 import { base64Encode, bytesEqual, hexEncode, utf8Encode } from "../log/encoding.ts";
 import { isTrailError } from "../log/errors.ts";

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { requestJson } from "../../src/cli/client.ts";
 import { READ_CAPS } from "../../src/client/http-read.ts";
-import { fetchCheckpoint, fetchText, httpTileFetcher } from "../../src/client/tlog-http.ts";
+import { fetchCheckpoint, fetchText, httpTileFetcher } from "../../src/client/log-source.ts";
 import { TileTree, verifyAllTiles } from "../../src/client/verified-reader.ts";
 import { formatCheckpoint } from "../../src/log/checkpoint.ts";
 import { rfc6962 } from "../../src/log/hash.ts";

@@ -14,7 +14,6 @@
 
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { rootFromTiles } from "../../src/client/tlog-http.ts";
 import { openCheckpoint } from "../../src/log/checkpoint.ts";
 import { base64Decode, base64Encode, bytesEqual } from "../../src/log/encoding.ts";
 import type { Hash } from "../../src/log/hash.ts";
@@ -24,6 +23,7 @@ import { hashTilePath } from "../../src/log/tiles.ts";
 import { nodeHasher } from "../../src/server/node-hasher.ts";
 import { openTestDb, type TestDb, usingPostgres } from "../support/db.ts";
 import { makeBatch } from "../support/events.ts";
+import { rootFromTiles } from "../support/faults-serve.ts";
 import { ADMIN } from "../support/log.ts";
 import { postEvents, type Served, serve, tempDir } from "../support/serve.ts";
 import {

@@ -5,19 +5,38 @@
 // rebuilt from the hash tiles, never taken on trust).
 
 import { createHash } from "node:crypto";
-import { consistencyFromTiles, rootFromTiles } from "../../src/client/tlog-http.ts";
-import { decodeBundle } from "../../src/log/bundle.ts";
+import { openLogSource } from "../../src/client/log-source.ts";
+import {
+  consistencyFromTiles as consistencyOfTree,
+  rootFromTiles as rootOfTree,
+  TileTree,
+} from "../../src/client/verified-reader.ts";
 import { type Checkpoint, openCheckpoint } from "../../src/log/checkpoint.ts";
 import { base64Decode, base64Encode, bytesEqual } from "../../src/log/encoding.ts";
-import { rfc6962 } from "../../src/log/hash.ts";
+import { type Hash, type Hasher, rfc6962 } from "../../src/log/hash.ts";
 import { parseVerifierKey, type Verifier } from "../../src/log/keys.ts";
 import { verifyConsistency } from "../../src/log/proof-verify.ts";
-import { entriesPath, TILE_WIDTH } from "../../src/log/tiles.ts";
+import { TILE_WIDTH } from "../../src/log/tiles.ts";
 import { makeBatch } from "./events.ts";
 import { ADMIN } from "./log.ts";
 import type { Served } from "./serve.ts";
 
 const auth = { Authorization: `Bearer ${ADMIN}` };
+
+/** MTH of the first `size` leaves of the log at `url`, from its hash tiles at that size. */
+export function rootFromTiles(url: string, size: number, hasher: Hasher): Promise<Hash> {
+  return rootOfTree(new TileTree(openLogSource(url), hasher), size);
+}
+
+/** PROOF(from, to) rebuilt from the hash tiles of the log at `url` at size `to`. */
+export function consistencyFromTiles(
+  url: string,
+  from: number,
+  to: number,
+  hasher: Hasher,
+): Promise<Hash[]> {
+  return consistencyOfTree(new TileTree(openLogSource(url), hasher), from, to);
+}
 
 export const verifierKeyOf = (s: Served): string =>
   s.proc.stdout().match(/verifier key\s+(\S+)/)![1]!;
@@ -197,13 +216,9 @@ export async function ackedMismatches(
     }
   }
   const viaBundles = new Map<number, string>();
+  const source = openLogSource(url, { token: ADMIN, timeoutMs: 20_000 });
   for (let b = 0; b * TILE_WIDTH <= max; b++) {
-    const width = Math.min(TILE_WIDTH, treeSize - b * TILE_WIDTH);
-    let r = await fetch(`${url}/${entriesPath(b, width)}`, { headers: auth });
-    if (r.status === 404 && width < TILE_WIDTH)
-      r = await fetch(`${url}/${entriesPath(b, TILE_WIDTH)}`, { headers: auth });
-    if (!r.ok) throw new Error(`entry bundle ${b}: ${r.status} ${await r.text()}`);
-    const leaves = decodeBundle(new Uint8Array(await r.arrayBuffer()));
+    const leaves = await source.entryBundle(b, Math.min(TILE_WIDTH, treeSize - b * TILE_WIDTH));
     for (const [i, leaf] of leaves.entries()) {
       viaBundles.set(b * TILE_WIDTH + i, base64Encode(rfc6962.leaf(leaf)));
     }
