@@ -215,8 +215,8 @@ export function eventLeaf(meta: EventMeta): Uint8Array {
 
 /**
  * Validates a submitted event, checks its commitment and forms its leaf. Throws only TrailError.
- * `digest` is the SHA-256 used for the commitment (the server passes node:crypto's, ~4x faster than
- * the isomorphic default on 1 KB of content).
+ * `digest` is the SHA-256 used for the commitment (the server passes node:crypto's, the faster one:
+ * docs/performance.md).
  */
 export function parseSubmission(
   json: unknown,

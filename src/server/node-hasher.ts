@@ -1,6 +1,6 @@
-// The server's Hasher: node:crypto's SHA-256, 1.3-1.7x faster than @noble/hashes for the 64/65-byte
-// inputs of leaf and node hashing on these machines (`npm run bench:core` prints both). It lives
-// outside src/log, which stays isomorphic: browsers and verifiers use `rfc6962` from hash.ts.
+// The server's Hasher: node:crypto's SHA-256, the faster of the two for the 64/65-byte inputs of
+// leaf and node hashing (`npm run bench:core` prints both; docs/performance.md). It lives outside
+// src/log, which stays isomorphic: browsers and verifiers use `rfc6962` from hash.ts.
 
 import { createHash } from "node:crypto";
 import { type Hasher, makeHasher } from "../log/hash.ts";

@@ -27,8 +27,7 @@
 //
 // Storage: 32 bytes per leaf at level 0, 1/256 of that above. A million leaves is 3,924 tiles
 // (3,906 full level-0 tiles and tile/0/x003/906.p/64, 16 of level 1, 1 of level 2): 32.1 MB of
-// hashes, 34.1 MB on disk in PostgreSQL with TOAST and the primary key (measured by syncing a
-// 1,000,000-leaf tree; ~40 s in 4 rounds of DEFAULT_TILE_BUDGET on a busy 2-core machine).
+// hashes (its size on disk and sync time are in docs/performance.md).
 
 import type { Sql } from "../db/client.ts";
 import { bytesEqual } from "../log/encoding.ts";
