@@ -1,4 +1,4 @@
-// Owner-only directories for what the log and the witness keep on disk (DESIGN section 5): the
+// Owner-only directories for what the log and the witness keep on disk (docs/design.md §4.7): the
 // data directory holds the signer key, the admin token and the embedded database (every recorded
 // event, payloads included, and the WAL with everything written lately), so no other user of the
 // host may read or change anything in it.

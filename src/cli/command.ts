@@ -1,4 +1,4 @@
-// The shape of a CLI command and the exit-code contract (DESIGN section 4): 0 when what the command
+// The shape of a CLI command and the exit-code contract (docs/design.md §8.1): 0 when what the command
 // checks holds, 1 when a verification fails, 2 for usage errors, unreachable services and malformed
 // input. Commands throw UsageError for bad flags; main.ts maps errors to codes in one place.
 

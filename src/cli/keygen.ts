@@ -1,5 +1,5 @@
 // `tmuxtrail keygen <name> --out FILE`: a new Ed25519 signer key (Go sumdb/note format), written
-// with mode 600; prints the note verifier key and the cosignature/v1 verifier key (DESIGN §3).
+// with mode 600; prints the note verifier key and the cosignature/v1 verifier key (docs/design.md §2.5).
 
 import { randomBytes } from "node:crypto";
 import { chmodSync, writeFileSync } from "node:fs";

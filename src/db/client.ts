@@ -1,7 +1,7 @@
 // One small SQL interface over both drivers: PostgreSQL through postgres.js (production) and
 // embedded PGlite (zero setup). Hot-path SQL is written once against it. drizzle-orm owns the schema
 // and the migrations (see migrate.ts); the raw client here is never handed to drizzle, because
-// drizzle alters a postgres.js client it is given (DESIGN section 5).
+// drizzle alters a postgres.js client it is given (docs/design.md §4.1).
 //
 // Conventions both drivers are configured to follow: bigint (int8) columns come back as JS numbers
 // (tree sizes stay below 2^53), bytea as Uint8Array, timestamptz as Date.
@@ -50,7 +50,7 @@ export function reconnectDelay(retries: number): number {
  * Settings every connection of the log sends in its startup packet, above any default of the
  * server, the database or the role (`ALTER DATABASE ... SET synchronous_commit = off` included):
  * a COMMIT returns only once it is durable (flushed to the WAL), so the log never signs a leaf,
- * or answers for one, that a crash of the database could then lose (DESIGN section 5).
+ * or answers for one, that a crash of the database could then lose (docs/design.md §4.1).
  */
 export const LOG_SESSION_SETTINGS = { synchronous_commit: "on" } as const;
 

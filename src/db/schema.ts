@@ -87,7 +87,7 @@ export const payloads = pgTable("payloads", {
 });
 
 /**
- * The leaf hashes whose payloads were erased: erasure is permanent (DESIGN section 5). Written in
+ * The leaf hashes whose payloads were erased: erasure is permanent (docs/design.md §4.5). Written in
  * the transaction that deletes the payloads; a trigger (drizzle/0003_erased_leaves.sql) deletes any
  * payload inserted later for one of them, whoever resubmits the event, so no content is stored for
  * it again. Append-only like the tree.

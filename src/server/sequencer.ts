@@ -1,4 +1,4 @@
-// The sequencer: turns submissions into leaves of the tree, durably, in batches (DESIGN section 5).
+// The sequencer: turns submissions into leaves of the tree, durably, in batches (docs/design.md §5.2).
 //
 // A submission (one HTTP request) is all-or-nothing; a batch is every submission waiting when the
 // previous batch left (or maxBatch leaves of them). One batch's durable steps, in order, each in

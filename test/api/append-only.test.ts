@@ -1,4 +1,4 @@
-// The database refuses every change to evidence that is not an append (DESIGN section 5).
+// The database refuses every change to evidence that is not an append (docs/design.md §4.3).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openFilledLog, type TestLog } from "../support/log.ts";
 

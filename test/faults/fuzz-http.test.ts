@@ -285,7 +285,7 @@ describe("HTTP fuzzing: no 5xx, no state change from a rejected request", {
     expect(after.conflicts).toBe(before.conflicts + 1);
     if (after.entries !== before.entries || after.payloads !== before.payloads)
       console.warn(
-        `fuzz-http: a 409 batch left ${after.entries - before.entries} entry and ${after.payloads - before.payloads} payload rows staged outside the tree (DESIGN section 1 says a conflict "writes nothing")`,
+        `fuzz-http: a 409 batch left ${after.entries - before.entries} entry and ${after.payloads - before.payloads} payload rows staged outside the tree (a conflict writes nothing into the tree: docs/design.md §5.2)`,
       );
     const page = (await (await log.req(`/v1/entries?from=0&limit=10000`)).json()) as unknown[];
     expect(page).toHaveLength(after.size);

@@ -1,4 +1,4 @@
-// The tmux event schema (DESIGN section 1) and RFC 8785 canonical JSON.
+// The tmux event schema (docs/design.md §2.3) and RFC 8785 canonical JSON.
 import { createHash } from "node:crypto";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
@@ -206,8 +206,8 @@ describe("tmux events", () => {
   });
 
   it("one schema pass decides as the field schema plus the rules across fields would", () => {
-    // The reference: the submission schema's fields, then the rules across fields of DESIGN
-    // section 1 written out here (payload by type, erasure and access only on their own types).
+    // The reference: the submission schema's fields, then the rules across fields of
+    // docs/design.md §2.3 written out here (payload by type, erasure and access only on their own types).
     const twoPass = (json: unknown) => {
       const r = submissionSchema.safeParse(json);
       if (!r.success) {

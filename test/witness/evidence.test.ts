@@ -1,4 +1,4 @@
-// What counts as fork evidence (DESIGN section 6, rule 1), property-tested on signed checkpoints of
+// What counts as fork evidence (docs/design.md §2.11, rule 1), property-tested on signed checkpoints of
 // an honest tree and of a forked one: two honest checkpoints never prove a fork whatever proof
 // comes with them; a real fork does, with the proof from the forked tree; a proof that merely
 // fails proves nothing. And the witness stores nothing that verify-evidence would refuse.
