@@ -34,7 +34,9 @@ Flags:
   --data DIR              state and key directory (default ./witness-data)
   --key FILE              signer key (default <data>/witness.key, created on first start)
   --name NAME             key name when a key is created (default witness.local/<hostname>)
-  --database-url URL      PostgreSQL for the state instead of the embedded database
+  --database-url URL      PostgreSQL for the state instead of the embedded database; a role that
+                          owns nothing works once \`tmuxtrail migrate --witness --grant-runtime ROLE\`
+                          ran as the owner (docs/operations.md, "PostgreSQL roles")
   --database-schema NAME  PostgreSQL schema (default public)
   --peer URL              another witness to gossip with, repeatable
   --gossip-interval D     how often to gossip (default 10s)
