@@ -6,7 +6,8 @@
 // bundle carries, the output says so, and the command exits 1: a bundle signed by any key, with
 // that key inside it, is never "verified".
 
-import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
+import { writeFileAtomic } from "../lib/atomic-file.ts";
 import { parseLogVerifierKey } from "../log/keys.ts";
 import { jsonLine, printable } from "../log/printable.ts";
 import {
@@ -261,8 +262,7 @@ ${maxBytesHelp}`,
     } else text = `${JSON.stringify(bundle, null, 1)}\n`;
     if (v.out === "-") process.stdout.write(text);
     else {
-      writeFileSync(`${v.out}.tmp`, text, { mode: 0o600 });
-      renameSync(`${v.out}.tmp`, v.out);
+      writeFileAtomic(v.out, text);
     }
     const summary = {
       ok: true,
