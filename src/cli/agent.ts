@@ -248,9 +248,9 @@ Install the shell hook as a file, loaded by ~/.bashrc (or ~/.zshrc) in shells st
       patterns: [...DEFAULT_PATTERNS, ...extra],
       tickMs: 50,
     });
-    console.log(`tmuxtrail agent capturing into ${spoolDir}, sending to ${v.log}`);
-    // Until SIGTERM/SIGINT (exit 0) or a tmux server it must refuse (exit 2).
-    return await new Promise<number>((resolve, reject) => {
+    // Until SIGTERM/SIGINT (exit 0) or a tmux server it must refuse (exit 2). The handlers are in
+    // place before the agent says it started.
+    const ended = new Promise<number>((resolve, reject) => {
       let signalled = false;
       const stop = () => {
         signalled = true;
@@ -267,5 +267,7 @@ Install the shell hook as a file, loaded by ~/.bashrc (or ~/.zshrc) in shells st
         },
       );
     });
+    console.log(`tmuxtrail agent capturing into ${spoolDir}, sending to ${v.log}`);
+    return await ended;
   },
 };
