@@ -10,7 +10,10 @@ export function modes(dir: string): Record<string, string> {
   const walk = (d: string) => {
     for (const e of readdirSync(d, { withFileTypes: true })) {
       const p = join(d, e.name);
-      out[relative(dir, p)] = (statSync(p).mode & 0o7777).toString(8);
+      // A running agent renames its temporary files into place: one listed may be gone already.
+      const st = statSync(p, { throwIfNoEntry: false });
+      if (!st) continue;
+      out[relative(dir, p)] = (st.mode & 0o7777).toString(8);
       if (e.isDirectory()) walk(p);
     }
   };
