@@ -3,8 +3,9 @@
 // also after the server it captured went away; it refuses a server of another user, and a spool
 // holding unsent events of another host.
 
-import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { writeFileAtomic } from "../lib/atomic-file.ts";
 import { UsageError } from "../log/errors.ts";
 import type { Verifier } from "../log/keys.ts";
 import { Capture } from "./capture.ts";
@@ -159,10 +160,11 @@ export async function startAgent(
       };
     });
   const writeStatus = () => {
-    // Written whole then renamed into place: `agent status` never reads half a file.
     const statusFile = join(cfg.spoolDir, "status.json");
-    writeFileSync(
-      `${statusFile}.tmp`,
+    // Whole or not at all (`agent status` never reads half a file); rewritten every tick, so not
+    // fsynced: a status lost in a crash is rewritten at the next start.
+    writeFileAtomic(
+      statusFile,
       JSON.stringify({
         pid: process.pid,
         updated: new Date().toISOString(),
@@ -184,9 +186,8 @@ export async function startAgent(
           : null,
         receipts: { ...receipts, unproven: receipts.total - receipts.proven - receipts.failed },
       }),
-      { mode: 0o600 },
+      { durable: false },
     );
-    renameSync(`${statusFile}.tmp`, statusFile);
   };
   /** Polls until a tmux server runs (or the agent is stopped); the spool is sent meanwhile. */
   const waitForServer = async (): Promise<ServerInfo | undefined> => {

@@ -23,10 +23,10 @@ import {
   openSync,
   readFileSync,
   readSync,
-  renameSync,
   writeSync,
 } from "node:fs";
 import { join } from "node:path";
+import { writeFileAtomic } from "../lib/atomic-file.ts";
 import { makeSpoolPrivate, SPOOL_OPEN, touchPrivate } from "./private.ts";
 
 export interface SpoolState {
@@ -267,12 +267,7 @@ export class Spool {
   }
 
   saveState(): void {
-    const tmp = `${this.statePath}.tmp`;
-    const fd = openSync(tmp, SPOOL_OPEN.write, 0o600);
-    writeSync(fd, JSON.stringify(this.state));
-    fsyncSync(fd);
-    closeSync(fd);
-    renameSync(tmp, this.statePath);
+    writeFileAtomic(this.statePath, JSON.stringify(this.state));
   }
 
   close(): void {

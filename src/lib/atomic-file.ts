@@ -9,10 +9,16 @@ let counter = 0;
 
 /**
  * Replaces `path` with `data`: a new temporary file beside it (a unique name, created exclusively
- * and never through a symbolic link, with `mode`), written and fsynced, renamed over `path`, then
- * the directory fsynced so that the rename itself is durable.
+ * and never through a symbolic link, with `mode`, default 0600), written and fsynced, renamed over
+ * `path`, then the directory fsynced so that the rename itself is durable. `durable: false` skips
+ * both fsyncs, for a file rewritten many times a second that only needs to be whole (a status).
  */
-export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): void {
+export function writeFileAtomic(
+  path: string,
+  data: string | Uint8Array,
+  opts: { mode?: number; durable?: boolean } = {},
+): void {
+  const { mode = 0o600, durable = true } = opts;
   const dir = dirname(path);
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${++counter}.tmp`);
   const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
@@ -21,7 +27,7 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 
     try {
       const bytes = typeof data === "string" ? Buffer.from(data) : data;
       for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at);
-      fsyncSync(fd);
+      if (durable) fsyncSync(fd);
     } finally {
       closeSync(fd);
     }
@@ -30,6 +36,7 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 
     rmSync(tmp, { force: true });
     throw e;
   }
+  if (!durable) return;
   const dirFd = openSync(dir, constants.O_RDONLY);
   try {
     fsyncSync(dirFd);

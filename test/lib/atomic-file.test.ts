@@ -15,7 +15,7 @@ describe("writeFileAtomic", () => {
     writeFileAtomic(file, "new content");
     expect(readFileSync(file, "utf8")).toBe("new content");
     expect(statSync(file).mode & 0o777).toBe(0o600);
-    writeFileAtomic(file, new Uint8Array([1, 2, 3]), 0o644);
+    writeFileAtomic(file, new Uint8Array([1, 2, 3]), { mode: 0o644 });
     expect([...readFileSync(file)]).toEqual([1, 2, 3]);
     expect(statSync(file).mode & 0o777).toBe(0o644);
     expect(readdirSync(dir)).toEqual(["state"]);
@@ -47,7 +47,7 @@ describe("writeFileAtomic", () => {
     const done = new Promise((r) => reader.once("exit", r));
     let i = 0;
     while (reader.exitCode === null) {
-      writeFileAtomic(file, big(++i));
+      writeFileAtomic(file, big(++i), { durable: false });
       await new Promise((r) => setImmediate(r));
     }
     await done;
