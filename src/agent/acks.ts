@@ -1,4 +1,4 @@
-// What the agent accepts as the log's acknowledgement of a batch (DESIGN section 7, Receipts).
+// What the agent accepts as the log's acknowledgement of a batch (docs/design.md §7.3).
 //
 // The agent computes each event's leaf itself, with the code the log uses (parseSubmission: the
 // RFC 8785 canonical JSON of the event's metadata, whose payload commits to content and salt), and

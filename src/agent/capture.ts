@@ -1,4 +1,4 @@
-// Capture: turns a tmux server's activity into events in the spool (DESIGN section 7).
+// Capture: turns a tmux server's activity into events in the spool (docs/design.md §7.1).
 //
 //   output     every pane pipes its output (`pipe-pane -O 'umask 077; exec cat >> <spool>/raw/
 //              <server>/<pane>.out'`, set for existing panes at start and for new ones by tmux

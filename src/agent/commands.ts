@@ -1,4 +1,4 @@
-// A command event's content from one commands.log record (DESIGN sections 1 and 7), redacted.
+// A command event's content from one commands.log record (docs/design.md §2.3, §7.5), redacted.
 //
 // The record (pane, line, cwd, exit status, start and end in epoch milliseconds) is parsed by
 // command-record.ts. The times may carry decimals ("1733572800123.456": they are rounded) or be

@@ -1,4 +1,4 @@
-// The agent's tmux hooks, kept beside the user's (DESIGN section 7: hooks append, never replace).
+// The agent's tmux hooks, kept beside the user's (docs/design.md §7.1: hooks append, never replace).
 //
 // tmux hooks are arrays (`after-new-window[0]`, `[1]`, …), run in index order. Measured on tmux
 // 3.3a, which decides how the agent treats them:

@@ -1,4 +1,4 @@
-// The spool is private (DESIGN section 7): it holds pane output, command lines and directories
+// The spool is private (docs/design.md §7.7): it holds pane output, command lines and directories
 // from before redaction, so only the user the agent runs as may read or change anything in it.
 //
 //   - Directories are 0700 and files 0600 whatever the umask: the agent creates its files with

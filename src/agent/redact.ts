@@ -151,7 +151,7 @@ export function secretSpans(
 
 /**
  * The largest cut ≤ `cut` that splits no secret: chunk boundaries never fall inside a match, so
- * each secret is redacted whole in one chunk (the overlapping-window rule of DESIGN section 7).
+ * each secret is redacted whole in one chunk (the overlapping-window rule of docs/design.md §7.6).
  */
 export function safeCut(spans: [number, number][], cut: number): number {
   let c = cut;

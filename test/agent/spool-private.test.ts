@@ -1,5 +1,5 @@
 // The spool is private whatever the umask, end to end: everything the agent, the pipe-pane
-// writer, tmux's run-shell hooks and the shell hook write into it (DESIGN section 7).
+// writer, tmux's run-shell hooks and the shell hook write into it (docs/design.md §7.7).
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, readdirSync, readFileSync } from "node:fs";

@@ -1,4 +1,4 @@
-// The agent coexists with the user's tmux configuration (DESIGN section 7: hooks append, never
+// The agent coexists with the user's tmux configuration (docs/design.md §7.1: hooks append, never
 // replace), against real tmux: the user's hooks stay and run, the agent's are added beside them,
 // come back when a re-sourced tmux.conf drops them, are not duplicated by a restart, and a clean
 // stop removes exactly them.
