@@ -253,10 +253,23 @@ export async function startLog(
     warnIfUiMissing(log);
     // 6. Listen.
     const app = createApp(ctx);
-    const server: ServerType = await new Promise((resolve) => {
+    const server: ServerType = await new Promise<ServerType>((resolve, reject) => {
       const s = serveHttp({ fetch: app.fetch, port: cfg.port, hostname: cfg.host }, () =>
         resolve(s),
       );
+      s.once("error", (e: NodeJS.ErrnoException) =>
+        reject(
+          new Error(
+            `cannot listen on ${cfg.host}:${cfg.port}: ${e.code === "EADDRINUSE" ? "the address is in use (another log or service; choose another with --port)" : e.message}`,
+          ),
+        ),
+      );
+    }).catch(async (e) => {
+      // Nothing was accepted: stop what started, then the storage is closed below.
+      await retention?.stop();
+      await sequencer.close();
+      await publisher.stop();
+      throw e;
     });
     const addr = server.address();
     const port = typeof addr === "object" && addr ? addr.port : cfg.port;

@@ -13,6 +13,7 @@ import {
   utimesSync,
   writeFileSync,
 } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -41,6 +42,41 @@ function checkout(name: string, bundle: string, withModules: boolean): string {
 }
 
 describe("the first hour", () => {
+  it("serve on a port already in use is one line and exit 2, not a stack trace, and ends", {
+    timeout: 90_000,
+  }, async () => {
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(0, "127.0.0.1", r));
+    const port = (taken.address() as { port: number }).port;
+    try {
+      const child = spawn(
+        process.execPath,
+        [
+          join(repo, "bin", "tmuxtrail.js"),
+          "serve",
+          "--port",
+          String(port),
+          "--data",
+          join(root, "busy"),
+        ],
+        {
+          env: { ...process.env, DATABASE_URL: "", TMUXTRAIL_ADMIN_TOKEN: "" },
+          stdio: ["ignore", "pipe", "pipe"],
+        },
+      );
+      let err = "";
+      child.stderr.on("data", (d) => {
+        err += d;
+      });
+      const code = await new Promise((r) => child.once("exit", r));
+      expect(code).toBe(2);
+      expect(err).toMatch(/cannot listen on 127\.0\.0\.1:\d+: the address is in use/);
+      expect(err).not.toMatch(/\n\s+at /);
+    } finally {
+      taken.close();
+    }
+  });
+
   it("an unreachable log is one line and exit 2, without the usage text", async () => {
     const r = await runCli(["keys", "list", "--log", "http://127.0.0.1:9"]);
     expect(r.code).toBe(2);
