@@ -8,9 +8,9 @@
 // trust policy): a passed-through answer keeps only a JSON, text or binary content type and gets
 // a sandboxing Content-Security-Policy, so an answer dressed as HTML cannot run script here.
 
-import { type ServerType, serve as serveHttp } from "@hono/node-server";
 import { Hono } from "hono";
 import { uiRoutes, warnIfUiMissing } from "../api/routes/ui.ts";
+import { listen } from "../lib/listen.ts";
 import { printable } from "../log/printable.ts";
 import { type Command, parseFlags, UsageError } from "./command.ts";
 
@@ -127,18 +127,9 @@ Example:
     }
     warnIfUiMissing((m) => console.error(`tmuxtrail ui: ${m}`));
     const app = uiProxyApp(url.href);
-    const server: ServerType = await new Promise((resolve, reject) => {
-      const s = serveHttp(
-        { fetch: app.fetch, port: Number(values.port), hostname: values.host },
-        () => resolve(s),
-      );
-      s.once("error", reject);
-    });
-    const addr = server.address();
-    const port = typeof addr === "object" && addr ? addr.port : Number(values.port);
-    const host = values.host.includes(":") ? `[${values.host}]` : values.host;
+    const { server, url: local } = await listen(app.fetch, Number(values.port), values.host);
     console.log(
-      `tmuxtrail ui: this installation's web UI on http://${host}:${port}/ui, reading ${printable(url.href)}`,
+      `tmuxtrail ui: this installation's web UI on ${local}/ui, reading ${printable(url.href)}`,
     );
     await new Promise<void>((resolve) => {
       const stop = () => server.close(() => resolve());

@@ -14,7 +14,6 @@ import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { type ServerType, serve as serveHttp } from "@hono/node-server";
 import { createApp } from "../api/app.ts";
 import { Auth, newToken } from "../api/auth.ts";
 import type { LogContext } from "../api/context.ts";
@@ -23,6 +22,7 @@ import { logMetrics } from "../api/metrics.ts";
 import { RateLimiter } from "../api/rate-limit.ts";
 import { warnIfUiMissing } from "../api/routes/ui.ts";
 import { connectPostgres, type Sql } from "../db/client.ts";
+import { listen } from "../lib/listen.ts";
 import { parseCheckpoint } from "../log/checkpoint.ts";
 import { bytesEqual } from "../log/encoding.ts";
 import {
@@ -253,27 +253,13 @@ export async function startLog(
     warnIfUiMissing(log);
     // 6. Listen.
     const app = createApp(ctx);
-    const server: ServerType = await new Promise<ServerType>((resolve, reject) => {
-      const s = serveHttp({ fetch: app.fetch, port: cfg.port, hostname: cfg.host }, () =>
-        resolve(s),
-      );
-      s.once("error", (e: NodeJS.ErrnoException) =>
-        reject(
-          new Error(
-            `cannot listen on ${cfg.host}:${cfg.port}: ${e.code === "EADDRINUSE" ? "the address is in use (another log or service; choose another with --port)" : e.message}`,
-          ),
-        ),
-      );
-    }).catch(async (e) => {
+    const { server, url } = await listen(app.fetch, cfg.port, cfg.host).catch(async (e) => {
       // Nothing was accepted: stop what started, then the storage is closed below.
       await retention?.stop();
       await sequencer.close();
       await publisher.stop();
       throw e;
     });
-    const addr = server.address();
-    const port = typeof addr === "object" && addr ? addr.port : cfg.port;
-    const url = `http://${cfg.host.includes(":") ? `[${cfg.host}]` : cfg.host}:${port}`;
     let closing: Promise<void> | undefined;
     return {
       ctx,

@@ -6,8 +6,8 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { type ServerType, serve as serveHttp } from "@hono/node-server";
 import { WITNESS_MIGRATIONS } from "../db/migrate.ts";
+import { listen } from "../lib/listen.ts";
 import { postWebhook } from "../lib/webhook.ts";
 import {
   cosignatureVerifierKey,
@@ -151,11 +151,10 @@ export async function startWitness(
         : undefined,
   };
   const app = witnessApp(deps, log);
-  const server: ServerType = await new Promise((resolve) => {
-    const s = serveHttp({ fetch: app.fetch, port: cfg.port, hostname: cfg.host }, () => resolve(s));
+  const { server, url } = await listen(app.fetch, cfg.port, cfg.host).catch(async (e) => {
+    await storage.close();
+    throw e;
   });
-  const addr = server.address();
-  const port = typeof addr === "object" && addr ? addr.port : cfg.port;
   const timers: ReturnType<typeof setInterval>[] = [];
   const every = (ms: number, f: () => Promise<void>) => {
     let busy = false;
@@ -191,7 +190,7 @@ export async function startWitness(
     });
   }
   return {
-    url: `http://${cfg.host}:${port}`,
+    url,
     cosignatureKey: cosignatureVerifierKey(signerKey),
     deps,
     async close() {
