@@ -96,6 +96,12 @@ and to verifiers (--witness-key).`,
       gossipIntervalMs: gossip,
       pollIntervalMs: poll,
       reconcileDeadlineMs: reconcile,
+      // The restart drill of test/e2e/witness.test.ts, set at this edge only: die once a
+      // cosigned state is durable, before answering.
+      afterCommit:
+        process.env.TMUXTRAIL_FAULT === "witness-after-commit"
+          ? () => process.kill(process.pid, "SIGKILL")
+          : undefined,
     });
     console.log(`tmuxtrail witness listening on ${w.url}`);
     console.log(`  cosignature key  ${w.cosignatureKey}`);

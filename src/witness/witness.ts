@@ -40,6 +40,8 @@ export interface WitnessConfig {
   pollIntervalMs: number;
   /** How long a peer's head may stay uncompared before cosigning is held (default 5 min). */
   reconcileDeadlineMs?: number;
+  /** Tests only: called once a cosigned state is durable, before the answer (a restart drill). */
+  afterCommit?: () => void;
 }
 
 export interface RunningWitness {
@@ -144,11 +146,7 @@ export async function startWitness(
     reconcileDeadline: (cfg.reconcileDeadlineMs ?? DEFAULT_RECONCILE_DEADLINE * 1000) / 1000,
     onHold: (origin, detail, held) =>
       void alert(origin, detail, held ? "unreconciled" : "peer-unreachable"),
-    // Fault injection for the restart drill: die after the state is durable, before answering.
-    afterCommit:
-      process.env.TMUXTRAIL_FAULT === "witness-after-commit"
-        ? () => process.kill(process.pid, "SIGKILL")
-        : undefined,
+    afterCommit: cfg.afterCommit,
   };
   const app = witnessApp(deps, log);
   const { server, url } = await listen(app.fetch, cfg.port, cfg.host).catch(async (e) => {
