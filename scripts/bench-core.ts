@@ -8,14 +8,14 @@
 import { createHash, generateKeyPairSync, sign, verify } from "node:crypto";
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { sha256 } from "@noble/hashes/sha2.js";
-import { formatCheckpoint, openCheckpoint } from "../src/log/checkpoint.ts";
-import { CompactRange } from "../src/log/compact.ts";
-import { rfc6962 } from "../src/log/hash.ts";
-import { generateKey, parseSignerKey, parseVerifierKey } from "../src/log/keys.ts";
-import { signNote } from "../src/log/note.ts";
-import { inclusionProof, type NodeId } from "../src/log/proof.ts";
-import { verifyInclusion } from "../src/log/proof-verify.ts";
-import { nodeHasher } from "../src/server/node-hasher.ts";
+import { formatCheckpoint, openCheckpoint } from "../src/core/checkpoint.ts";
+import { CompactRange } from "../src/core/compact.ts";
+import { rfc6962 } from "../src/core/hash.ts";
+import { generateKey, parseSignerKey, parseVerifierKey } from "../src/core/keys.ts";
+import { signNote } from "../src/core/note.ts";
+import { inclusionProof, type NodeId } from "../src/core/proof.ts";
+import { verifyInclusion } from "../src/core/proof-verify.ts";
+import { nodeHasher } from "../src/lib/node-hasher.ts";
 import { benchArgs } from "./bench/args.ts";
 
 const HELP = `usage: npm run bench:core -- [--seconds N] [--json]

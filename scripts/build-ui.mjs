@@ -1,5 +1,5 @@
 // Builds the web UI (src/ui) into dist/ui with esbuild: one ES module bundle (the UI plus the
-// project's own src/log verification code and @noble, no CDN), one stylesheet (ours plus
+// project's own src/core verification code and @noble, no CDN), one stylesheet (ours plus
 // xterm.js's), and index.html. Run by `npm ci` (the `prepare` script); nothing at run time
 // builds it. The output is never committed.
 //

@@ -4,14 +4,14 @@
 // the checkpoint is signed with the given key. `serve` then starts on it like on any log (it checks
 // the stored tiles against the checkpoint first). 1,000,000 leaves take about half a minute.
 
-import { connectPostgres } from "../../src/db/client.ts";
+import { formatCheckpoint } from "../../src/core/checkpoint.ts";
+import { CompactRange } from "../../src/core/compact.ts";
+import { parseSignerKey } from "../../src/core/keys.ts";
+import { signNote } from "../../src/core/note.ts";
+import { tileRowFromLeafHashes } from "../../src/core/tile-reader.ts";
 import { initLogState, migratePostgresUrl } from "../../src/db/migrate.ts";
-import { formatCheckpoint } from "../../src/log/checkpoint.ts";
-import { CompactRange } from "../../src/log/compact.ts";
-import { parseSignerKey } from "../../src/log/keys.ts";
-import { signNote } from "../../src/log/note.ts";
-import { tileRowFromLeafHashes } from "../../src/log/tile-reader.ts";
-import { nodeHasher } from "../../src/server/node-hasher.ts";
+import { connectPostgres } from "../../src/db/sql.ts";
+import { nodeHasher } from "../../src/lib/node-hasher.ts";
 import { packHashes } from "../../src/server/sql-arrays.ts";
 
 export async function buildBigLog(

@@ -21,7 +21,7 @@ import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import postgres from "postgres";
-import { generateKey } from "../../src/log/keys.ts";
+import { generateKey } from "../../src/core/keys.ts";
 import {
   ensureReplication,
   standbyUnavailable,

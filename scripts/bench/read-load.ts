@@ -2,7 +2,7 @@
 // inclusion proofs at random indexes (or random full hash tiles, or the bare endpoint) of a log of
 // `size` leaves over real HTTP. Prints {requests, errors, latencies}.
 
-import { encodeTileIndex } from "../../src/log/tiles.ts";
+import { encodeTileIndex } from "../../src/core/tiles.ts";
 
 const [url, token, kind, size, seconds, concurrency] = process.argv.slice(2);
 const n = Number(size);

@@ -9,9 +9,9 @@
 // index, and is accepted. Anything else is refused as a whole: nothing is acknowledged, the batch
 // stays in the spool.
 
-import { base64Encode } from "../log/encoding.ts";
-import { parseSubmission } from "../log/events.ts";
-import { nodeHasher } from "../server/node-hasher.ts";
+import { base64Encode } from "../core/encoding.ts";
+import { parseSubmission } from "../core/events.ts";
+import { nodeHasher } from "../lib/node-hasher.ts";
 import type { Receipt } from "./receipt-index.ts";
 
 /** The log's answer does not acknowledge the batch that was sent. */

@@ -5,9 +5,9 @@
 
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { UsageError } from "../core/errors.ts";
+import type { Verifier } from "../core/keys.ts";
 import { writeFileAtomic } from "../lib/atomic-file.ts";
-import { UsageError } from "../log/errors.ts";
-import type { Verifier } from "../log/keys.ts";
 import { Capture } from "./capture.ts";
 import { ReceiptProver, type ReceiptStatus } from "./receipts.ts";
 import type { RedactionPattern } from "./redact.ts";

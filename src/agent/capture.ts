@@ -34,7 +34,7 @@ import {
   readSync,
 } from "node:fs";
 import { join } from "node:path";
-import { type EventMeta, makeSubmission } from "../log/events.ts";
+import { type EventMeta, makeSubmission } from "../core/events.ts";
 import { commandEvent } from "./commands.ts";
 import { hookMarker, TmuxHooks } from "./hooks.ts";
 import { SPOOL_OPEN } from "./private.ts";

@@ -18,8 +18,8 @@
 // The JSON is not redacted as a whole on purpose: a match there could swallow a `\"` escape or
 // span two fields and leave invalid JSON, and `len` would count escaped bytes.
 
-import { MAX_CONTENT } from "../log/events.ts";
-import { canonicalJson } from "../log/jcs.ts";
+import { MAX_CONTENT } from "../core/events.ts";
+import { canonicalJson } from "../core/jcs.ts";
 import { parseCommandRecord } from "./command-record.ts";
 import { type Redaction, type RedactionPattern, redactText } from "./redact.ts";
 

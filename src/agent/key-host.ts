@@ -5,7 +5,7 @@
 // the agent must start and spool while the log is down.
 
 import { httpRead } from "../client/http-read.ts";
-import { UsageError } from "../log/errors.ts";
+import { UsageError } from "../core/errors.ts";
 
 export type KeyHostCheck =
   | { checked: true; host: string | null }

@@ -33,10 +33,10 @@ import {
   verifyConsistencyFromTiles,
   verifyInclusionFromTiles,
 } from "../client/verified-reader.ts";
-import { type OpenedCheckpoint, openCheckpoint } from "../log/checkpoint.ts";
-import { base64Decode, base64Encode } from "../log/encoding.ts";
-import { isTrailError, TrailError } from "../log/errors.ts";
-import type { Verifier } from "../log/keys.ts";
+import { type OpenedCheckpoint, openCheckpoint } from "../core/checkpoint.ts";
+import { base64Decode, base64Encode } from "../core/encoding.ts";
+import { isTrailError, TrailError } from "../core/errors.ts";
+import type { Verifier } from "../core/keys.ts";
 import { receiptLines } from "./receipt-index.ts";
 
 export interface ReceiptStatus {

@@ -12,7 +12,7 @@
 
 import { join } from "node:path";
 import { httpRead, READ_CAPS, type ReadAnswer } from "../client/http-read.ts";
-import { UsageError } from "../log/errors.ts";
+import { UsageError } from "../core/errors.ts";
 import { checkAnswer, expectedLeafHash, RefusedAnswer } from "./acks.ts";
 import { checkKeyHost } from "./key-host.ts";
 import { ReceiptIndex } from "./receipt-index.ts";

@@ -11,7 +11,7 @@ import type { Env } from "./http.ts";
 export async function recordAccess(ctx: LogContext, c: Context<Env>, what: string): Promise<void> {
   const key = c.get("principal").id;
   try {
-    await ctx.logEvents.access(key, what);
+    await ctx.ownEvents.access(key, what);
   } catch (e) {
     ctx.log(`could not record access by ${key} to ${what}: ${(e as Error).message}`);
     throw new ApiError(

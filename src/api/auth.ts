@@ -12,7 +12,7 @@
 // concurrent lookups of one token are one lookup.
 
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
-import type { Sql } from "../db/client.ts";
+import type { Sql } from "../db/sql.ts";
 import { ApiError } from "./errors.ts";
 
 export type Scope = "submit" | "read" | "admin";

@@ -1,9 +1,9 @@
 // What the HTTP handlers are given: storage, the sequencer, the publisher's state, auth and
-// metrics. Built once by `serve` (src/server/log.ts) or by a test, passed down, never global.
+// metrics. Built once by `serve` (src/api/log-server.ts) or by a test, passed down, never global.
 
-import type { Sql } from "../db/client.ts";
-import type { Hasher } from "../log/hash.ts";
-import type { LogEvents } from "../server/log-events.ts";
+import type { Hasher } from "../core/hash.ts";
+import type { Sql } from "../db/sql.ts";
+import type { OwnEventWriter } from "../server/own-event-writer.ts";
 import type { Publisher } from "../server/publisher.ts";
 import type { Sequencer } from "../server/sequencer.ts";
 import type { Auth } from "./auth.ts";
@@ -33,7 +33,7 @@ export interface LogContext {
   /** /metrics without a token (serve --public-metrics); else it needs the read scope. */
   publicMetrics?: boolean;
   /** Appends the log's own access and erasure events. */
-  logEvents: LogEvents;
+  ownEvents: OwnEventWriter;
   /** Witness cosignature verifier keys the log asks (serve --witness), and the quorum it wants. */
   witnessKeys: string[];
   witnessQuorum: number;

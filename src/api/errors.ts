@@ -4,8 +4,8 @@
 
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { isConnectionLost } from "../db/client.ts";
-import { isTrailError, type TrailErrorCode } from "../log/errors.ts";
+import { isTrailError, type TrailErrorCode } from "../core/errors.ts";
+import { isConnectionLost } from "../db/sql.ts";
 import { PublisherStoppedError } from "../server/publisher.ts";
 import { ConflictError, SequencerClosedError } from "../server/sequencer.ts";
 

@@ -3,7 +3,7 @@
 
 import type { Context, MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import { utf8Decode } from "../log/encoding.ts";
+import { utf8Decode } from "../core/encoding.ts";
 import { type Principal, requireScope, type Scope } from "./auth.ts";
 import type { LogContext } from "./context.ts";
 import { ApiError, badRequest, errorBody } from "./errors.ts";

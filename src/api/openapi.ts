@@ -1,8 +1,8 @@
 // GET /openapi.json: an OpenAPI 3.1 description generated from the same zod schemas that validate
-// input (src/log/events.ts, the keys route), so the document cannot drift from the checks.
+// input (src/core/events.ts, the keys route), so the document cannot drift from the checks.
 
 import { z } from "zod";
-import { commandContentSchema, submissionSchema } from "../log/events.ts";
+import { commandContentSchema, submissionSchema } from "../core/events.ts";
 import { erasureRequestSchema } from "./routes/erasures.ts";
 import { createKeyBody } from "./routes/keys.ts";
 

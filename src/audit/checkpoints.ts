@@ -8,10 +8,10 @@
 // key handling stays the library's (openCheckpoint).
 
 import { createPublicKey, verify as cryptoVerify } from "node:crypto";
-import { type Checkpoint, openCheckpoint } from "../log/checkpoint.ts";
-import { base64Encode, bytesEqual } from "../log/encoding.ts";
-import type { Hash } from "../log/hash.ts";
-import { ALG_ED25519, type Verifier } from "../log/keys.ts";
+import { type Checkpoint, openCheckpoint } from "../core/checkpoint.ts";
+import { base64Encode, bytesEqual } from "../core/encoding.ts";
+import type { Hash } from "../core/hash.ts";
+import { ALG_ED25519, type Verifier } from "../core/keys.ts";
 import type { Finding } from "./findings.ts";
 
 /** The same verifier, checking Ed25519 note signatures with node:crypto. */

@@ -22,13 +22,13 @@
 // Memory: one chunk of rows, the open tile per level, one record per stream, the erasure ranges.
 
 import { createHash } from "node:crypto";
-import type { Sql } from "../db/client.ts";
-import { parseCheckpoint } from "../log/checkpoint.ts";
-import { base64Encode, bytesEqual, concatBytes } from "../log/encoding.ts";
-import type { Verifier } from "../log/keys.ts";
-import { splitNote } from "../log/note.ts";
-import { isLogOwnEvent, readsAsEvent } from "../log/own-events.ts";
-import { nodeHasher } from "../server/node-hasher.ts";
+import { parseCheckpoint } from "../core/checkpoint.ts";
+import { base64Encode, bytesEqual, concatBytes } from "../core/encoding.ts";
+import type { Verifier } from "../core/keys.ts";
+import { splitNote } from "../core/note.ts";
+import { isLogOwnEvent, readsAsEvent } from "../core/own-events.ts";
+import type { Sql } from "../db/sql.ts";
+import { nodeHasher } from "../lib/node-hasher.ts";
 import { fastVerifier, openLogCheckpoint, rootFinding } from "./checkpoints.ts";
 import {
   type CheckpointRow,

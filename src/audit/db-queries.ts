@@ -3,7 +3,7 @@
 // bytes and payload in one query (LEFT JOINs: a missing entry or payload is a finding, not a
 // missing row), leaves.time as whole microseconds so it compares exactly with the leaf's time.
 
-import type { Sql } from "../db/client.ts";
+import type { Sql } from "../db/sql.ts";
 
 export interface LeafRow {
   idx: number;

@@ -8,7 +8,7 @@
 // the clipped ranges are merged and sorted, so a lookup is a binary search. Memory is one pair per
 // distinct range, not one entry per erased index.
 
-import { isLogOwnEvent } from "../log/own-events.ts";
+import { isLogOwnEvent } from "../core/own-events.ts";
 import type { LeafEvent } from "./leaf-event.ts";
 
 /**

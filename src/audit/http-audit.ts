@@ -14,13 +14,13 @@
 // that a wrong one is a finding here rather than an error.
 
 import { type LogFiles, LogSourceError, openLogFiles, type Served } from "../client/log-source.ts";
-import { decodeBundle } from "../log/bundle.ts";
-import type { Checkpoint } from "../log/checkpoint.ts";
-import { base64Encode } from "../log/encoding.ts";
-import type { Verifier } from "../log/keys.ts";
-import { isLogOwnEvent, LOG_EVENT_TYPES, readsAsEvent } from "../log/own-events.ts";
-import { TILE_WIDTH } from "../log/tiles.ts";
-import { nodeHasher } from "../server/node-hasher.ts";
+import { decodeBundle } from "../core/bundle.ts";
+import type { Checkpoint } from "../core/checkpoint.ts";
+import { base64Encode } from "../core/encoding.ts";
+import type { Verifier } from "../core/keys.ts";
+import { isLogOwnEvent, LOG_EVENT_TYPES, readsAsEvent } from "../core/own-events.ts";
+import { TILE_WIDTH } from "../core/tiles.ts";
+import { nodeHasher } from "../lib/node-hasher.ts";
 import { fastVerifier, openLogCheckpoint, rootFinding } from "./checkpoints.ts";
 import { Findings } from "./findings.ts";
 import { notTheLogsOwn, readLeafEvent, readsAsEventFinding } from "./leaf-event.ts";

@@ -1,7 +1,7 @@
 // Reading the fields an audit needs from a stored leaf, fast. The audit first proves the leaf bytes
 // are the ones hashed into the tree (SHA-256(0x00 || leaf) equals the tree's leaf hash); after that
 // it only needs the stream position, the indexed columns, the payload commitment and erasure
-// ranges, not a full schema validation (src/log/events.ts parseLeaf costs ~10x more per leaf).
+// ranges, not a full schema validation (src/core/events.ts parseLeaf costs ~10x more per leaf).
 // Anything that is not a v1 event object with these fields is an opaque leaf (POST /v1/leaves).
 
 import type { Finding } from "./findings.ts";

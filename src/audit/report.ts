@@ -1,7 +1,7 @@
 // The result of an audit, and its two renderings: one JSON object (--json) and a short human
 // summary that puts the first finding where a reader looks first.
 
-import { printable } from "../log/printable.ts";
+import { printable } from "../core/printable.ts";
 import type { Finding } from "./findings.ts";
 
 export interface AuditReport {

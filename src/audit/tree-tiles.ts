@@ -3,16 +3,16 @@
 // filled at each tile level (256 hashes each, at most 7 levels below 2^53 leaves).
 //
 // Tile (L, N) holds the nodes at tree level 8L with indexes 256N … 256N+255 (C2SP tlog-tiles,
-// see src/log/tiles.ts). The compact range reports every perfect subtree an append completes, so
+// see src/core/tiles.ts). The compact range reports every perfect subtree an append completes, so
 // the level-8L nodes arrive in order and fill the tiles left to right. Worked example: appending
 // leaf 65535 completes node (0, 65535), the last hash of tile 0/255 (full, emitted), then merges up
 // to node (8, 255), the last hash of tile 1/0 (full, emitted), then node (16, 0), the first hash
 // of tile 2/0 (partial, emitted only by `partialTiles` at the end). At size 70000 the partial
 // tiles are 0/273 (112 hashes), 1/1 (17) and 2/0 (1), as tilesForSize(70000) lists.
 
-import { CompactRange } from "../log/compact.ts";
-import type { Hash, Hasher } from "../log/hash.ts";
-import { nodesAtTileLevel, TILE_HEIGHT, TILE_WIDTH } from "../log/tiles.ts";
+import { CompactRange } from "../core/compact.ts";
+import type { Hash, Hasher } from "../core/hash.ts";
+import { nodesAtTileLevel, TILE_HEIGHT, TILE_WIDTH } from "../core/tiles.ts";
 
 export interface RebuiltTile {
   level: number;

@@ -12,8 +12,8 @@ import {
   parseLogVerifierKey,
   parseVerifierKey,
   type Verifier,
-} from "../log/keys.ts";
-import { quorumWarning } from "../log/quorum.ts";
+} from "../core/keys.ts";
+import { quorumWarning } from "../core/quorum.ts";
 import { parseDuration } from "../server/config.ts";
 import { type Command, EXIT_OK, EXIT_VERIFY_FAILED, parseFlags, UsageError } from "./command.ts";
 

@@ -9,15 +9,15 @@ import { auditServedLog } from "../audit/http-audit.ts";
 import { progressBar } from "../audit/progress.ts";
 import { type AuditReport, formatReport } from "../audit/report.ts";
 import { readState, requireSameOrigin, writeState } from "../client/checkpoint-state.ts";
-import { connectPostgres, openPglite, type Sql } from "../db/client.ts";
-import { openCheckpoint } from "../log/checkpoint.ts";
-import { parseLogVerifierKey, type Verifier, verifierKeyOf } from "../log/keys.ts";
-import { jsonLine } from "../log/printable.ts";
-import { privateDataDir } from "../private-dir.ts";
+import { openCheckpoint } from "../core/checkpoint.ts";
+import { parseLogVerifierKey, type Verifier, verifierKeyOf } from "../core/keys.ts";
+import { jsonLine } from "../core/printable.ts";
+import { connectPostgres, openPglite, type Sql } from "../db/sql.ts";
+import { lockDataDir } from "../db/storage.ts";
+import { privateDataDir } from "../lib/private-dir.ts";
 import { DEFAULTS } from "../server/config.ts";
-import { lockDataDir } from "../server/storage.ts";
-import { readToken } from "./client.ts";
 import { type Command, EXIT_OK, EXIT_VERIFY_FAILED, parseFlags, UsageError } from "./command.ts";
+import { readToken } from "./log-api.ts";
 
 export const audit: Command = {
   name: "audit",

@@ -1,5 +1,5 @@
 // `tmuxtrail export` and `tmuxtrail verify-bundle`: a session as one self-contained JSON document
-// (src/log/session-bundle.ts), fetched from a log and checked offline with no network.
+// (src/core/session-bundle.ts), fetched from a log and checked offline with no network.
 //
 // Trust comes only from the user: --log-key VKEY or --log-key-file FILE (a pinned key file, one
 // verifier key per line, # comments). Without either, every check still runs against the key the
@@ -7,17 +7,17 @@
 // that key inside it, is never "verified".
 
 import { readFileSync } from "node:fs";
-import { writeFileAtomic } from "../lib/atomic-file.ts";
-import { parseLogVerifierKey } from "../log/keys.ts";
-import { jsonLine, printable } from "../log/printable.ts";
+import { parseLogVerifierKey } from "../core/keys.ts";
+import { jsonLine, printable } from "../core/printable.ts";
 import {
   type BundleReport,
   parseSessionBundle,
   verifySessionBundle,
-} from "../log/session-bundle.ts";
-import { nodeHasher } from "../server/node-hasher.ts";
-import { readToken, requestJson } from "./client.ts";
+} from "../core/session-bundle.ts";
+import { writeFileAtomic } from "../lib/atomic-file.ts";
+import { nodeHasher } from "../lib/node-hasher.ts";
 import { type Command, parseFlags, UsageError } from "./command.ts";
+import { readToken, requestJson } from "./log-api.ts";
 import { bundleRead, maxBytesFlag, maxBytesHelp } from "./read-limits.ts";
 import { idsAsPositionals } from "./session-arg.ts";
 

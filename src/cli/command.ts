@@ -3,8 +3,8 @@
 // input. Commands throw UsageError for bad flags; main.ts maps errors to codes in one place.
 
 import { type ParseArgsConfig, parseArgs } from "node:util";
-import { UsageError } from "../log/errors.ts";
-import { SESSION_ID_RE } from "../log/session-id.ts";
+import { UsageError } from "../core/errors.ts";
+import { SESSION_ID_RE } from "../core/session-id.ts";
 
 export { UsageError };
 

@@ -2,8 +2,8 @@
 // only) through the log's admin API; the log records an erasure event naming what went and why,
 // and every proof still verifies.
 
-import { adminToken, requestJson } from "./client.ts";
 import { type Command, parseFlags, UsageError } from "./command.ts";
+import { adminToken, requestJson } from "./log-api.ts";
 
 export const eraseCommand: Command = {
   name: "erase",

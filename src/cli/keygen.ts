@@ -3,7 +3,7 @@
 
 import { randomBytes } from "node:crypto";
 import { chmodSync, writeFileSync } from "node:fs";
-import { generateKey } from "../log/keys.ts";
+import { generateKey } from "../core/keys.ts";
 import { type Command, parseFlags, UsageError } from "./command.ts";
 
 export const keygen: Command = {

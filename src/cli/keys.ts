@@ -2,8 +2,8 @@
 
 import { closeSync, fsyncSync, mkdirSync, openSync, rmSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
-import { adminToken, requestJson } from "./client.ts";
 import { type Command, parseFlags, UsageError } from "./command.ts";
+import { adminToken, requestJson } from "./log-api.ts";
 
 const common = {
   log: { type: "string" as const },

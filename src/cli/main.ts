@@ -1,16 +1,16 @@
 // tmuxtrail command line: a table of commands, one module each, and the one place where errors
 // become exit codes (0 ok, 1 verification failed, 2 usage / unreachable / malformed input).
 
-import { isTrailError } from "../log/errors.ts";
-import { printable } from "../log/printable.ts";
+import { isTrailError } from "../core/errors.ts";
+import { printable } from "../core/printable.ts";
 import { agent } from "./agent.ts";
 import { audit } from "./audit.ts";
 import { exportCommand, verifyBundle } from "./bundle.ts";
-import { ServiceError } from "./client.ts";
 import { type Command, EXIT_USAGE, EXIT_VERIFY_FAILED, UsageError, wantsHelp } from "./command.ts";
 import { eraseCommand } from "./erase.ts";
 import { keygen } from "./keygen.ts";
 import { keys } from "./keys.ts";
+import { ServiceError } from "./log-api.ts";
 import { migrate } from "./migrate.ts";
 import { mirror } from "./mirror.ts";
 import { monitor } from "./monitor.ts";

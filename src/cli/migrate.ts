@@ -1,7 +1,6 @@
 // `tmuxtrail migrate`: applies the database migrations as the owner role and grants a runtime role
 // exactly what `serve` (or, with --witness, `witness`) needs (src/db/roles.ts).
 
-import { connectPostgres } from "../db/client.ts";
 import {
   initLogState,
   LOG_MIGRATIONS,
@@ -10,6 +9,7 @@ import {
   WITNESS_MIGRATIONS,
 } from "../db/migrate.ts";
 import { grantRuntime, runtimeGrants, triggerDisabler, triggerRoleWarning } from "../db/roles.ts";
+import { connectPostgres } from "../db/sql.ts";
 import { type Command, parseFlags, UsageError } from "./command.ts";
 
 export const migrate: Command = {

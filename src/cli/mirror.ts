@@ -11,11 +11,10 @@ import { join } from "node:path";
 import { UnprovenClock } from "../client/checkpoint-state.ts";
 import { type MirrorRound, mirrorRound } from "../client/mirror.ts";
 import { lockMirror, readMirrorCheckpoint } from "../client/mirror-files.ts";
-import { base64Encode } from "../log/encoding.ts";
-import { isTrailError } from "../log/errors.ts";
-import { printable } from "../log/printable.ts";
+import { base64Encode } from "../core/encoding.ts";
+import { isTrailError } from "../core/errors.ts";
+import { printable } from "../core/printable.ts";
 import { parseDuration } from "../server/config.ts";
-import { readToken } from "./client.ts";
 import {
   type Command,
   EXIT_OK,
@@ -25,6 +24,7 @@ import {
   sleep,
   UsageError,
 } from "./command.ts";
+import { readToken } from "./log-api.ts";
 import { classify, openSource, openWithPolicy, policyFlags, readPolicy } from "./verify.ts";
 
 /** One round per cron run: a newer checkpoint unproven this long is an alarm. */

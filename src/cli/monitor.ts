@@ -29,11 +29,11 @@ import {
 } from "../client/checkpoint-state.ts";
 import type { LogSource } from "../client/log-source.ts";
 import { TileTree } from "../client/verified-reader.ts";
+import type { OpenedCheckpoint } from "../core/checkpoint.ts";
+import { base64Encode } from "../core/encoding.ts";
+import { printable } from "../core/printable.ts";
+import { quorumWarning } from "../core/quorum.ts";
 import { postWebhook } from "../lib/webhook.ts";
-import type { OpenedCheckpoint } from "../log/checkpoint.ts";
-import { base64Encode } from "../log/encoding.ts";
-import { printable } from "../log/printable.ts";
-import { quorumWarning } from "../log/quorum.ts";
 import { parseDuration } from "../server/config.ts";
 import {
   type Command,

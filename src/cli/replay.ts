@@ -2,17 +2,17 @@
 // timing, from the log (exported on the fly) or from a bundle file, after verifying the bundle as
 // verify-bundle does. A bundle that is not verified (a check failed, or no log key was given) is
 // not played unless --no-verify, and then the exit code is still 1. What is played passes through
-// TerminalFilter (src/log/terminal-filter.ts) unless --raw: no clipboard, title, query or
+// TerminalFilter (src/core/terminal-filter.ts) unless --raw: no clipboard, title, query or
 // reporting sequence from the log reaches the terminal.
 
 import { existsSync, readFileSync } from "node:fs";
-import { printable } from "../log/printable.ts";
-import { parseSessionBundle, verifySessionBundle } from "../log/session-bundle.ts";
-import { TerminalFilter } from "../log/terminal-filter.ts";
-import { nodeHasher } from "../server/node-hasher.ts";
+import { printable } from "../core/printable.ts";
+import { parseSessionBundle, verifySessionBundle } from "../core/session-bundle.ts";
+import { TerminalFilter } from "../core/terminal-filter.ts";
+import { nodeHasher } from "../lib/node-hasher.ts";
 import { describeReport, parseIdArgs, trustFlags, trustHelp, trustOf, verdict } from "./bundle.ts";
-import { readToken, requestJson } from "./client.ts";
 import { type Command, UsageError } from "./command.ts";
+import { readToken, requestJson } from "./log-api.ts";
 import { bundleRead, maxBytesFlag, maxBytesHelp } from "./read-limits.ts";
 
 export const replay: Command = {

@@ -1,11 +1,11 @@
 // `tmuxtrail serve`: runs the log (storage, sequencer, checkpoint publisher, HTTP API).
 
-import { surviveLostConnections } from "../db/client.ts";
+import { startLogServer } from "../api/log-server.ts";
+import { quorumWarning } from "../core/quorum.ts";
 import { triggerRoleWarning } from "../db/roles.ts";
-import { quorumWarning } from "../log/quorum.ts";
-import { privateDataDir } from "../private-dir.ts";
+import { surviveLostConnections } from "../db/sql.ts";
+import { privateDataDir } from "../lib/private-dir.ts";
 import { DEFAULTS, type LogConfig, parseDuration } from "../server/config.ts";
-import { startLog } from "../server/log.ts";
 import { parseWitnessSpec } from "../server/witnesses.ts";
 import { type Command, parseFlags, UsageError } from "./command.ts";
 
@@ -163,7 +163,7 @@ SIGTERM or SIGINT: stop accepting, answer every accepted submission, sign a last
     if (qw) console.error(`tmuxtrail: warning: ${qw}`);
     surviveLostConnections((m) => console.error(`tmuxtrail: ${m}`));
     privateDataDir(cfg.dataDir, (m) => console.error(`tmuxtrail: ${m}`));
-    const running = await startLog(cfg);
+    const running = await startLogServer(cfg);
     // A role that can disable the append-only triggers (superuser, owner): say so, once.
     try {
       const rw = await triggerRoleWarning(running.ctx.sql);

@@ -1,4 +1,4 @@
-// Session ids as command-line arguments. An id is 22 base64url characters (src/log/session-id.ts),
+// Session ids as command-line arguments. An id is 22 base64url characters (src/core/session-id.ts),
 // so about one in 32 begins with "-", and a few with "--": node's parseArgs would read such an id
 // as a flag ("Unknown option '-Qx…'"). `idsAsPositionals` moves every argument that is a session
 // id, and not the value of the flag before it nor a flag of the command, behind a "--", so
@@ -9,7 +9,7 @@
 // value of --out, the second an id.
 
 import type { ParseArgsConfig } from "node:util";
-import { SESSION_ID_RE } from "../log/session-id.ts";
+import { SESSION_ID_RE } from "../core/session-id.ts";
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 

@@ -1,8 +1,8 @@
 // `tmuxtrail sessions list`: the sessions a log holds, filtered, newest first.
 
-import { jsonLine, printable } from "../log/printable.ts";
-import { readToken, requestJson } from "./client.ts";
+import { jsonLine, printable } from "../core/printable.ts";
 import { type Command, parseFlags, UsageError } from "./command.ts";
+import { readToken, requestJson } from "./log-api.ts";
 
 export interface SessionInfo {
   id: string;

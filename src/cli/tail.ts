@@ -20,15 +20,14 @@ import {
   writeState,
 } from "../client/checkpoint-state.ts";
 import { TileTree, verifyInclusionFromTiles } from "../client/verified-reader.ts";
-import type { Checkpoint } from "../log/checkpoint.ts";
-import { base64Decode, base64Encode, bytesEqual, utf8Decode } from "../log/encoding.ts";
-import { TrailError } from "../log/errors.ts";
-import { commitment, type EventMeta, parseLeaf } from "../log/events.ts";
-import { isLogOwnEvent, LOG_EVENT_TYPES } from "../log/own-events.ts";
-import { jsonLine, printable } from "../log/printable.ts";
+import type { Checkpoint } from "../core/checkpoint.ts";
+import { base64Decode, base64Encode, bytesEqual, utf8Decode } from "../core/encoding.ts";
+import { TrailError } from "../core/errors.ts";
+import { commitment, type EventMeta, parseLeaf } from "../core/events.ts";
+import { isLogOwnEvent, LOG_EVENT_TYPES } from "../core/own-events.ts";
+import { jsonLine, printable } from "../core/printable.ts";
+import { nodeHasher } from "../lib/node-hasher.ts";
 import { parseDuration } from "../server/config.ts";
-import { nodeHasher } from "../server/node-hasher.ts";
-import { readToken, requestJson } from "./client.ts";
 import {
   type Command,
   EXIT_OK,
@@ -37,6 +36,7 @@ import {
   parseFlags,
   UsageError,
 } from "./command.ts";
+import { readToken, requestJson } from "./log-api.ts";
 import { classify, openSource, openWithPolicy, policyFlags, readPolicy } from "./verify.ts";
 
 interface Entry {

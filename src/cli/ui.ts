@@ -10,8 +10,8 @@
 
 import { Hono } from "hono";
 import { uiRoutes, warnIfUiMissing } from "../api/routes/ui.ts";
+import { printable } from "../core/printable.ts";
 import { listen } from "../lib/listen.ts";
-import { printable } from "../log/printable.ts";
 import { type Command, parseFlags, UsageError } from "./command.ts";
 
 /** The read API the UI uses, passed through to the log. */

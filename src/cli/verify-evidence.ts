@@ -1,7 +1,7 @@
 // `tmuxtrail verify-evidence FILE --log-key VKEY`: re-checks fork evidence offline.
 
 import { readFileSync } from "node:fs";
-import { parseLogVerifierKey } from "../log/keys.ts";
+import { parseLogVerifierKey } from "../core/keys.ts";
 import { verifyEvidence } from "../witness/evidence.ts";
 import { type Command, parseFlags, UsageError } from "./command.ts";
 

@@ -17,21 +17,20 @@ import {
   verifyInclusionFromTiles,
   verifyRootFromTiles,
 } from "../client/verified-reader.ts";
-import { type OpenedCheckpoint, openCheckpoint } from "../log/checkpoint.ts";
-import { base64Encode, hexEncode } from "../log/encoding.ts";
-import { isTrailError, TrailError } from "../log/errors.ts";
-import { rfc6962 } from "../log/hash.ts";
+import { type OpenedCheckpoint, openCheckpoint } from "../core/checkpoint.ts";
+import { base64Encode, hexEncode } from "../core/encoding.ts";
+import { isTrailError, TrailError } from "../core/errors.ts";
+import { rfc6962 } from "../core/hash.ts";
 import {
   cosignatureVerifierKey,
   parseLogVerifierKey,
   parseVerifierKey,
   type Verifier,
-} from "../log/keys.ts";
-import { jsonLine, printable } from "../log/printable.ts";
-import { quorumWarning } from "../log/quorum.ts";
-import { entryBundleFor } from "../log/tiles.ts";
+} from "../core/keys.ts";
+import { jsonLine, printable } from "../core/printable.ts";
+import { quorumWarning } from "../core/quorum.ts";
+import { entryBundleFor } from "../core/tiles.ts";
 import { parseDuration } from "../server/config.ts";
-import { readToken, ServiceError } from "./client.ts";
 import {
   type Command,
   EXIT_OK,
@@ -40,6 +39,7 @@ import {
   parseFlags,
   UsageError,
 } from "./command.ts";
+import { readToken, ServiceError } from "./log-api.ts";
 
 /** Flags every verifying command takes: where the log is and whom to trust. */
 export const policyFlags = {

@@ -1,7 +1,7 @@
 // `tmuxtrail witness`: runs an independent witness (C2SP tlog-witness) with its own key and state.
 
-import { surviveLostConnections } from "../db/client.ts";
-import { privateDataDir } from "../private-dir.ts";
+import { surviveLostConnections } from "../db/sql.ts";
+import { privateDataDir } from "../lib/private-dir.ts";
 import { parseDuration } from "../server/config.ts";
 import { parseLogSpec, startWitness } from "../witness/witness.ts";
 import { type Command, parseFlags, UsageError } from "./command.ts";

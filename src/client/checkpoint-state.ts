@@ -29,10 +29,10 @@ import {
   writeSync,
 } from "node:fs";
 import { dirname } from "node:path";
-import type { Checkpoint, OpenedCheckpoint } from "../log/checkpoint.ts";
-import { base64Encode, bytesEqual } from "../log/encoding.ts";
-import { isTrailError, UsageError } from "../log/errors.ts";
-import { printable } from "../log/printable.ts";
+import type { Checkpoint, OpenedCheckpoint } from "../core/checkpoint.ts";
+import { base64Encode, bytesEqual } from "../core/encoding.ts";
+import { isTrailError, UsageError } from "../core/errors.ts";
+import { printable } from "../core/printable.ts";
 import { type TileTree, verifyConsistencyFromTiles } from "./verified-reader.ts";
 
 /** The alarms monitor and mirror raise, by the same names. */

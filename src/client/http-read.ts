@@ -18,9 +18,9 @@
 // prefixes; JSON answers (a page of /v1/entries, a session list) and session bundles are larger
 // but finite, and a command that may legitimately need more takes a flag to raise its cap.
 
-import { MAX_LEAF_SIZE } from "../log/bundle.ts";
-import { MAX_NOTE_SIZE } from "../log/note.ts";
-import { TILE_WIDTH } from "../log/tiles.ts";
+import { MAX_LEAF_SIZE } from "../core/bundle.ts";
+import { MAX_NOTE_SIZE } from "../core/note.ts";
+import { TILE_WIDTH } from "../core/tiles.ts";
 
 const MiB = 1024 * 1024;
 

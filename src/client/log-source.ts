@@ -24,16 +24,16 @@
 //     (connection refused, reset, timeout, an unreadable directory), `not-found` (HTTP 404, no
 //     such file, after the fallback), `unauthorized` (401/403), `http` (another status, 5xx),
 //     `too-large` (past the cap, refused while streaming). It proves nothing either way.
-//   TrailError (from src/log): an answer was had and is wrong. Here only `malformed` (a note not
+//   TrailError (from src/core): an answer was had and is wrong. Here only `malformed` (a note not
 //     UTF-8, a tile of the wrong length, a bundle that does not decode); the callers' checks
 //     against a signed checkpoint add `proof-mismatch` and the rest (exit 1, an alarm).
 
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { decodeBundle } from "../log/bundle.ts";
-import { check, show, TrailError } from "../log/errors.ts";
-import type { TileFetcher } from "../log/tile-reader.ts";
-import { entriesPath, hashTilePath, TILE_WIDTH } from "../log/tiles.ts";
+import { decodeBundle } from "../core/bundle.ts";
+import { check, show, TrailError } from "../core/errors.ts";
+import type { TileFetcher } from "../core/tile-reader.ts";
+import { entriesPath, hashTilePath, TILE_WIDTH } from "../core/tiles.ts";
 import { httpGet, LogSourceError, READ_CAPS, READ_TIMEOUT_MS } from "./http-read.ts";
 
 export { LogSourceError, type LogSourceErrorKind } from "./http-read.ts";

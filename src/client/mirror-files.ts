@@ -6,8 +6,8 @@
 import { readFileSync } from "node:fs";
 import { mkdir, open, readFile, rename, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import type { OpenedCheckpoint } from "../log/checkpoint.ts";
-import { takePidLock } from "../pid-lock.ts";
+import type { OpenedCheckpoint } from "../core/checkpoint.ts";
+import { takePidLock } from "../lib/pid-lock.ts";
 
 /** Opens a checkpoint note with the log key; `quorum` 0 for the one already in the mirror. */
 export type OpenNote = (note: string, quorum?: number, origin?: string) => OpenedCheckpoint;

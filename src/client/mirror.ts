@@ -36,12 +36,12 @@
 import { existsSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { encodeBundle } from "../log/bundle.ts";
-import type { OpenedCheckpoint } from "../log/checkpoint.ts";
-import { bytesEqual } from "../log/encoding.ts";
-import { check, isTrailError, TrailError } from "../log/errors.ts";
-import { type Hash, type Hasher, rfc6962 } from "../log/hash.ts";
-import { foldPerfect } from "../log/tile-reader.ts";
+import { encodeBundle } from "../core/bundle.ts";
+import type { OpenedCheckpoint } from "../core/checkpoint.ts";
+import { bytesEqual } from "../core/encoding.ts";
+import { check, isTrailError, TrailError } from "../core/errors.ts";
+import { type Hash, type Hasher, rfc6962 } from "../core/hash.ts";
+import { foldPerfect } from "../core/tile-reader.ts";
 import {
   entriesPath,
   hashTilePath,
@@ -51,7 +51,7 @@ import {
   tileForStoredNode,
   tileLevels,
   walkTiles,
-} from "../log/tiles.ts";
+} from "../core/tiles.ts";
 import { type AlarmKind, compareCheckpoints, isVerificationFailure } from "./checkpoint-state.ts";
 import { type LogSource, LogSourceError, openLogSource } from "./log-source.ts";
 import {

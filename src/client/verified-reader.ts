@@ -16,11 +16,11 @@
 // summarises. The first disagreement is named ("tile/0/000 does not hash to entry 0 of
 // tile/1/000.p/1"); when every tile agrees, the tiles as a whole disagree with the checkpoint.
 
-import type { Checkpoint } from "../log/checkpoint.ts";
-import { bytesEqual } from "../log/encoding.ts";
-import { check, isTrailError, TrailError } from "../log/errors.ts";
-import { type Hash, type Hasher, rfc6962 } from "../log/hash.ts";
-import { Lru } from "../log/lru.ts";
+import type { Checkpoint } from "../core/checkpoint.ts";
+import { bytesEqual } from "../core/encoding.ts";
+import { check, isTrailError, TrailError } from "../core/errors.ts";
+import { type Hash, type Hasher, rfc6962 } from "../core/hash.ts";
+import { Lru } from "../core/lru.ts";
 import {
   consistencyPlan,
   consistencyProof,
@@ -30,9 +30,9 @@ import {
   type NodeReader,
   rangeNodes,
   treeRoot,
-} from "../log/proof.ts";
-import { verifyConsistency, verifyInclusion } from "../log/proof-verify.ts";
-import { foldPerfect, tileNodeReader } from "../log/tile-reader.ts";
+} from "../core/proof.ts";
+import { verifyConsistency, verifyInclusion } from "../core/proof-verify.ts";
+import { foldPerfect, tileNodeReader } from "../core/tile-reader.ts";
 import {
   hashTilePath,
   nodesAtTileLevel,
@@ -41,7 +41,7 @@ import {
   type TileCoord,
   tileForStoredNode,
   walkTiles,
-} from "../log/tiles.ts";
+} from "../core/tiles.ts";
 import type { LogSource } from "./log-source.ts";
 
 /** A log's tree as read from its hash tiles, with bounded caches of tiles and node hashes. */

@@ -13,9 +13,9 @@ import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
 import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
 import { migrate as migratePostgres } from "drizzle-orm/postgres-js/migrator";
 import postgres from "postgres";
-import { rfc6962 } from "../log/hash.ts";
+import { rfc6962 } from "../core/hash.ts";
 import { ROOT } from "../root.ts";
-import { LOG_SESSION_SETTINGS, type Sql } from "./client.ts";
+import { LOG_SESSION_SETTINGS, type Sql } from "./sql.ts";
 
 /** The log's migrations, and the witness's (its own tables, in its own database). */
 export const LOG_MIGRATIONS = {

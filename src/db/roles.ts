@@ -7,8 +7,8 @@
 // runs as a runtime role that holds exactly the rights below and owns nothing.
 
 import postgres from "postgres";
-import type { Sql } from "./client.ts";
 import { journalSchema, LOG_MIGRATIONS, type Migrations, WITNESS_MIGRATIONS } from "./migrate.ts";
+import type { Sql } from "./sql.ts";
 
 export type Privilege = "SELECT" | "INSERT" | "UPDATE" | "DELETE";
 

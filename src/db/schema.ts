@@ -1,6 +1,6 @@
 // The drizzle schema of the log: the one description of its tables. drizzle-kit generates the
 // migrations in drizzle/ from this file (`npm run db:generate`); `drizzle-kit check` keeps them in
-// step. Hot-path SQL (sequencer, tiles) is raw SQL over the same tables, see src/db/client.ts.
+// step. Hot-path SQL (sequencer, tiles) is raw SQL over the same tables, see src/db/sql.ts.
 //
 // What is evidence and what is not:
 //   entries, leaves, tiles, checkpoints  append-only; triggers (drizzle/0001_append_only.sql)

@@ -10,9 +10,9 @@
 // The erased leaf hashes are recorded with the deletion (erased_leaves), and no content is ever
 // stored for them again: a resubmitted event is a duplicate with its original index and no payload.
 
-import type { Sql } from "../db/client.ts";
-import type { LogEvents } from "./log-events.ts";
-import { toRanges } from "./log-events.ts";
+import type { Sql } from "../db/sql.ts";
+import type { OwnEventWriter } from "./own-event-writer.ts";
+import { toRanges } from "./own-event-writer.ts";
 
 /** Payloads per erasure event: 2,000 indexes as ranges stay well below the 64 KiB leaf limit. */
 const CHUNK = 2000;
@@ -30,7 +30,7 @@ export interface EraseResult {
 
 export async function erase(
   sql: Sql,
-  logEvents: LogEvents,
+  ownEvents: OwnEventWriter,
   scope: EraseScope,
   key: string,
   reason: string,
@@ -62,7 +62,7 @@ export async function erase(
     );
     if (rows.length === 0) return result;
     const indexes = rows.map((r) => Number(r.idx));
-    result.events.push(await logEvents.erasure(key, reason, toRanges(indexes)));
+    result.events.push(await ownEvents.erasure(key, reason, toRanges(indexes)));
     // Erasure is permanent: the hashes are kept in the transaction that deletes the payloads, and
     // a trigger deletes any payload inserted for them later (drizzle/0003_erased_leaves.sql).
     await sql.begin(async (tx) => {
@@ -84,7 +84,7 @@ export async function erase(
 /** Runs `erase --before now-retention` now and then every `everyMs` until stopped. */
 export function startRetention(
   sql: Sql,
-  logEvents: LogEvents,
+  ownEvents: OwnEventWriter,
   retentionMs: number,
   log: (msg: string) => void,
   everyMs = 3_600_000,
@@ -96,7 +96,7 @@ export function startRetention(
     running = (async () => {
       const before = new Date(Date.now() - retentionMs).toISOString();
       try {
-        const r = await erase(sql, logEvents, { before }, "retention", `retention policy ${label}`);
+        const r = await erase(sql, ownEvents, { before }, "retention", `retention policy ${label}`);
         if (r.erased > 0) {
           log(
             `retention: erased ${r.erased} payloads older than ${before} (events ${r.events.join(", ")})`,

@@ -1,24 +1,24 @@
-// Building a session bundle (src/log/session-bundle.ts) from storage: the session's events covered
+// Building a session bundle (src/core/session-bundle.ts) from storage: the session's events covered
 // by the newest served checkpoint, their payloads and salts, the erasure events that explain every
 // missing payload, one tlog-proof per event against that one checkpoint, a cast per pane, and the
 // session's last index in the log (v2 `last`: the bundle's last event, or one after the checkpoint).
 // Proofs read tiles through one cache per export, so a long session costs each tile once.
 
-import type { Sql } from "../db/client.ts";
-import { base64Encode } from "../log/encoding.ts";
-import { type EventMeta, parseLeaf } from "../log/events.ts";
-import type { Hasher } from "../log/hash.ts";
-import { inclusionProof } from "../log/proof.ts";
+import { base64Encode } from "../core/encoding.ts";
+import { type EventMeta, parseLeaf } from "../core/events.ts";
+import type { Hasher } from "../core/hash.ts";
+import { inclusionProof } from "../core/proof.ts";
 import {
   BUNDLE_FORMAT,
   type BundleEvent,
   buildCasts,
   type CastInput,
   type SessionBundle,
-} from "../log/session-bundle.ts";
-import { type TileFetcher, tileNodeReader } from "../log/tile-reader.ts";
-import { formatTlogProof } from "../log/tlog-proof.ts";
-import { LOG_SERVER } from "./log-events.ts";
+} from "../core/session-bundle.ts";
+import { type TileFetcher, tileNodeReader } from "../core/tile-reader.ts";
+import { formatTlogProof } from "../core/tlog-proof.ts";
+import type { Sql } from "../db/sql.ts";
+import { LOG_SERVER } from "./own-event-writer.ts";
 import { readTile } from "./tile-store.ts";
 import { TileMissingError } from "./tree-reader.ts";
 

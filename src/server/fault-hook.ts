@@ -1,5 +1,5 @@
 // The durable step boundaries of the log, where a test injects a fault (a thrown error, or kill -9
-// of the process). The hook is passed in at start-up (startLog, Sequencer, Publisher options),
+// of the process). The hook is passed in at start-up (startLogServer, Sequencer, Publisher options),
 // never read from the environment; production passes none.
 //
 // The guarantee each boundary is tested for: a fault there loses nothing that was acknowledged,

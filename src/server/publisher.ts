@@ -14,12 +14,12 @@
 // ("signed").
 // A log whose storage and newest checkpoint disagree refuses to start (verifyStorage).
 
-import type { Sql } from "../db/client.ts";
-import { formatCheckpoint, openCheckpoint } from "../log/checkpoint.ts";
-import { base64Encode, bytesEqual } from "../log/encoding.ts";
-import type { Hash, Hasher } from "../log/hash.ts";
-import { ALG_ED25519, makeVerifier, type Signer, type Verifier } from "../log/keys.ts";
-import { signNote } from "../log/note.ts";
+import { formatCheckpoint, openCheckpoint } from "../core/checkpoint.ts";
+import { base64Encode, bytesEqual } from "../core/encoding.ts";
+import type { Hash, Hasher } from "../core/hash.ts";
+import { ALG_ED25519, makeVerifier, type Signer, type Verifier } from "../core/keys.ts";
+import { signNote } from "../core/note.ts";
+import type { Sql } from "../db/sql.ts";
 import type { FaultHook } from "./fault-hook.ts";
 import { rootAt } from "./tree-reader.ts";
 

@@ -20,8 +20,8 @@
 // small rows. A fault hook (fault-hook.ts) runs at each boundary: "staged", "integrating" (before
 // COMMIT), "integrated" (after COMMIT, before answering).
 
-import type { Sql } from "../db/client.ts";
-import type { Hasher } from "../log/hash.ts";
+import type { Hasher } from "../core/hash.ts";
+import type { Sql } from "../db/sql.ts";
 import type { FaultHook } from "./fault-hook.ts";
 import { answer } from "./sequencer/answer.ts";
 import { classify, type Pending } from "./sequencer/classify.ts";

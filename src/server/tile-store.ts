@@ -7,8 +7,8 @@
 // served as tile/0/273.p/112) and row (1, 1) the 17 level-8 nodes 256…272, each the root of 256
 // leaves.
 
-import type { Sql } from "../db/client.ts";
-import type { Hash } from "../log/hash.ts";
+import type { Hash } from "../core/hash.ts";
+import type { Sql } from "../db/sql.ts";
 import { packBytes } from "./sql-arrays.ts";
 
 export interface TileUpdate {

@@ -1,5 +1,5 @@
 // Reading the tree back from the tile rows: node hashes for proofs and roots at any published size.
-// The same tile logic the auditors run over HTTP (src/log/tile-reader.ts), fed from the database.
+// The same tile logic the auditors run over HTTP (src/core/tile-reader.ts), fed from the database.
 //
 // Everything read here is immutable once it exists: a tile prefix of a given width never changes
 // (tiles only extend) and the hash of a complete subtree never changes. So the proofs the API serves
@@ -8,18 +8,18 @@
 // ~log2(n) hashes of the ragged right edge, not three queries and hundreds of hashes. The publisher's safety checks (rootAt) always read storage afresh: they
 // exist to notice storage that changed under the log.
 
-import type { Sql } from "../db/client.ts";
-import type { Hash, Hasher } from "../log/hash.ts";
-import { Lru } from "../log/lru.ts";
+import type { Hash, Hasher } from "../core/hash.ts";
+import { Lru } from "../core/lru.ts";
 import {
   consistencyProof,
   inclusionProof,
   type NodeId,
   type NodeReader,
   treeRoot,
-} from "../log/proof.ts";
-import { locateNode, tileNodeReader } from "../log/tile-reader.ts";
-import { TILE_HEIGHT } from "../log/tiles.ts";
+} from "../core/proof.ts";
+import { locateNode, tileNodeReader } from "../core/tile-reader.ts";
+import { TILE_HEIGHT } from "../core/tiles.ts";
+import type { Sql } from "../db/sql.ts";
 import { readTile } from "./tile-store.ts";
 
 export class TileMissingError extends Error {

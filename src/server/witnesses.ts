@@ -6,13 +6,13 @@
 // the witness's key before they are stored and served on /checkpoint.
 
 import { httpRead, READ_CAPS, type ReadAnswer } from "../client/http-read.ts";
-import type { Sql } from "../db/client.ts";
+import { verifyCosignature } from "../core/cosignature.ts";
+import type { Hasher } from "../core/hash.ts";
+import { cosignatureVerifierKey, parseVerifierKey, type Verifier } from "../core/keys.ts";
+import { splitNote } from "../core/note.ts";
+import { formatAddCheckpoint } from "../core/tlog-witness.ts";
+import type { Sql } from "../db/sql.ts";
 import type { Counter, Gauge } from "../lib/metrics.ts";
-import { verifyCosignature } from "../log/cosignature.ts";
-import type { Hasher } from "../log/hash.ts";
-import { cosignatureVerifierKey, parseVerifierKey, type Verifier } from "../log/keys.ts";
-import { splitNote } from "../log/note.ts";
-import { formatAddCheckpoint } from "../log/tlog-witness.ts";
 import { latestCheckpoint, type StoredCheckpoint } from "./publisher.ts";
 import { proveConsistency } from "./tree-reader.ts";
 

@@ -1,5 +1,5 @@
 // The tmuxtrail web UI: sign in with a read token, list sessions, and watch one play back beside its
-// command timeline, with a verification badge computed here, in the browser, by the same src/log
+// command timeline, with a verification badge computed here, in the browser, by the same src/core
 // code the CLI runs (verifySessionBundle): the log's signature with the key the user pinned, the
 // witness quorum, every event's inclusion, every commitment, streams, erasures and the recordings.
 //

@@ -1,14 +1,14 @@
 // The session page of the web UI: the session's export bundle verified here, in the browser, by
-// src/log/session-bundle.ts (the badge and its checks), the command timeline, and a player per
+// src/core/session-bundle.ts (the badge and its checks), the command timeline, and a player per
 // pane with the events that failed verification marked where they play.
 
-import { base64Decode, utf8Decode } from "../log/encoding.ts";
+import { base64Decode, utf8Decode } from "../core/encoding.ts";
 import {
   type BundleReport,
   parseSessionBundle,
   type SessionBundle,
   verifySessionBundle,
-} from "../log/session-bundle.ts";
+} from "../core/session-bundle.ts";
 import { api } from "./api.ts";
 import { clock, h } from "./dom.ts";
 import { CastPlayer } from "./player.ts";

@@ -5,8 +5,8 @@
 // only prefill an empty form) nor a bundle (whose `keys` are hints) can lower it. The user changes
 // it only by saving the trust form, which shows what is pinned.
 
-import { cosignatureVerifierKey, parseLogVerifierKey, parseVerifierKey } from "../log/keys.ts";
-import { quorumWarning as quorumRuleWarning } from "../log/quorum.ts";
+import { cosignatureVerifierKey, parseLogVerifierKey, parseVerifierKey } from "../core/keys.ts";
+import { quorumWarning as quorumRuleWarning } from "../core/quorum.ts";
 import { h } from "./dom.ts";
 
 export interface TrustPolicy {
@@ -80,7 +80,7 @@ export function describePolicy(p: TrustPolicy): string {
   return `log key ${keyName(p.logKey)}, ${witnesses}`;
 }
 
-/** Why the policy cannot rule out a split view (src/log/quorum.ts, the rule 2k > n), or undefined. */
+/** Why the policy cannot rule out a split view (src/core/quorum.ts, the rule 2k > n), or undefined. */
 export function quorumWarning(p: TrustPolicy): string | undefined {
   if (p.witnessKeys.length === 0) {
     return "No witnesses are required: this browser cannot tell whether the log shows others another history.";

@@ -21,17 +21,17 @@
 // witness's cosignature: any other signature line of the body (unknown keys, other witnesses'
 // cosignatures, a repeated log key) is dropped, never republished.
 
-import type { Sql } from "../db/client.ts";
-import { isPowerOfTwo } from "../log/bits.ts";
-import { type OpenedCheckpoint, openCheckpoint, parseCheckpoint } from "../log/checkpoint.ts";
-import { addSignatures, cosign } from "../log/cosignature.ts";
-import { base64Encode, bytesEqual } from "../log/encoding.ts";
-import { isTrailError, TrailError } from "../log/errors.ts";
-import type { Hasher } from "../log/hash.ts";
-import type { Signer, Verifier } from "../log/keys.ts";
-import { splitNote } from "../log/note.ts";
-import { verifyConsistency } from "../log/proof-verify.ts";
-import { parseAddCheckpoint } from "../log/tlog-witness.ts";
+import { isPowerOfTwo } from "../core/bits.ts";
+import { type OpenedCheckpoint, openCheckpoint, parseCheckpoint } from "../core/checkpoint.ts";
+import { addSignatures, cosign } from "../core/cosignature.ts";
+import { base64Encode, bytesEqual } from "../core/encoding.ts";
+import { isTrailError, TrailError } from "../core/errors.ts";
+import type { Hasher } from "../core/hash.ts";
+import type { Signer, Verifier } from "../core/keys.ts";
+import { splitNote } from "../core/note.ts";
+import { verifyConsistency } from "../core/proof-verify.ts";
+import { parseAddCheckpoint } from "../core/tlog-witness.ts";
+import type { Sql } from "../db/sql.ts";
 import { judgeConsistency, recordEvidence } from "./evidence.ts";
 import type { WitnessMetrics } from "./metrics.ts";
 import { compareAndSwap, hasEvidence, readState } from "./store.ts";

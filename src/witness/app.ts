@@ -6,10 +6,10 @@
 
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import { utf8Decode } from "../log/encoding.ts";
-import { isTrailError } from "../log/errors.ts";
-import { parseTilePath } from "../log/tiles.ts";
-import { MAX_ADD_CHECKPOINT_BODY } from "../log/tlog-witness.ts";
+import { utf8Decode } from "../core/encoding.ts";
+import { isTrailError } from "../core/errors.ts";
+import { parseTilePath } from "../core/tiles.ts";
+import { MAX_ADD_CHECKPOINT_BODY } from "../core/tlog-witness.ts";
 import { addCheckpoint, type WitnessDeps } from "./add-checkpoint.ts";
 import { originHash } from "./gossip.ts";
 import { renderWitnessMetrics } from "./metrics.ts";

@@ -4,7 +4,7 @@
 //   - same-size-different-root: both notes carry a valid log signature, for the same origin and
 //     size, with different roots. Conclusive on its own.
 //   - inconsistent: both notes are validly signed, 0 < size A < size B, and the proof (base64, in
-//     the explicit form of src/log/proof-verify.ts: led by MTH(D[0:size A]) when size A is a power
+//     the explicit form of src/core/proof-verify.ts: led by MTH(D[0:size A]) when size A is a power
 //     of two) reproduces B's signed root exactly and implies, at size A, a root other than A's.
 //     B's signature then commits to a history whose first size-A leaves are not the ones A's
 //     signature commits to. Example: A = (7, R7), B = (12, R12); a proof whose hashes fold to R12
@@ -13,13 +13,13 @@
 // fail too. judgeConsistency is that rule, used by verify-evidence and by every place the witness
 // compares two checkpoints; recordEvidence stores nothing that verifyEvidence refuses.
 
-import { isPowerOfTwo } from "../log/bits.ts";
-import { type Checkpoint, openCheckpoint } from "../log/checkpoint.ts";
-import { base64Decode, bytesEqual } from "../log/encoding.ts";
-import { check, isTrailError, TrailError } from "../log/errors.ts";
-import { type Hash, type Hasher, rfc6962 } from "../log/hash.ts";
-import type { Verifier } from "../log/keys.ts";
-import { explicitConsistencyProofLength, rootFromConsistencyProof } from "../log/proof-verify.ts";
+import { isPowerOfTwo } from "../core/bits.ts";
+import { type Checkpoint, openCheckpoint } from "../core/checkpoint.ts";
+import { base64Decode, bytesEqual } from "../core/encoding.ts";
+import { check, isTrailError, TrailError } from "../core/errors.ts";
+import { type Hash, type Hasher, rfc6962 } from "../core/hash.ts";
+import type { Verifier } from "../core/keys.ts";
+import { explicitConsistencyProofLength, rootFromConsistencyProof } from "../core/proof-verify.ts";
 import type { WitnessDeps, WitnessedLog } from "./add-checkpoint.ts";
 import { addEvidence, type Evidence } from "./store.ts";
 

@@ -25,12 +25,12 @@
 // neither followed nor gossiped: nothing is cosigned and nothing more is recorded for it.
 
 import { fetchCheckpoint, fetchText, httpTileFetcher } from "../client/log-source.ts";
-import { type OpenedCheckpoint, openCheckpoint } from "../log/checkpoint.ts";
-import { base64Encode, bytesEqual, hexEncode, utf8Encode } from "../log/encoding.ts";
-import { isTrailError } from "../log/errors.ts";
-import { type Hash, sha256 } from "../log/hash.ts";
-import type { TileFetcher } from "../log/tile-reader.ts";
-import { formatAddCheckpoint } from "../log/tlog-witness.ts";
+import { type OpenedCheckpoint, openCheckpoint } from "../core/checkpoint.ts";
+import { base64Encode, bytesEqual, hexEncode, utf8Encode } from "../core/encoding.ts";
+import { isTrailError } from "../core/errors.ts";
+import { type Hash, sha256 } from "../core/hash.ts";
+import type { TileFetcher } from "../core/tile-reader.ts";
+import { formatAddCheckpoint } from "../core/tlog-witness.ts";
 import {
   addCheckpoint,
   logSignedNote,

@@ -20,7 +20,7 @@
 //                                                cosigned (an unreachable or junk-serving peer is
 //                                                counted above and alerted, never a hold)
 
-import type { Sql } from "../db/client.ts";
+import type { Sql } from "../db/sql.ts";
 import { Counter, Gauge, Registry } from "../lib/metrics.ts";
 
 export function witnessMetrics() {

@@ -3,7 +3,7 @@
 // decides. Two concurrent requests from the same old size cannot both advance; the loser sees 0
 // rows and answers 409 with the size that won.
 
-import type { Sql } from "../db/client.ts";
+import type { Sql } from "../db/sql.ts";
 
 export interface WitnessedState {
   size: number;

@@ -12,11 +12,11 @@
 // A tile that cannot be had (refused, timed out, an HTTP error, not served) is thrown as it is:
 // the source is unreachable, which proves nothing either way.
 
-import { isPowerOfTwo } from "../log/bits.ts";
-import { isTrailError } from "../log/errors.ts";
-import type { Hash, Hasher } from "../log/hash.ts";
-import { explicitConsistencyProof } from "../log/proof.ts";
-import { type TileFetcher, tileNodeReader } from "../log/tile-reader.ts";
+import { isPowerOfTwo } from "../core/bits.ts";
+import { isTrailError } from "../core/errors.ts";
+import type { Hash, Hasher } from "../core/hash.ts";
+import { explicitConsistencyProof } from "../core/proof.ts";
+import { type TileFetcher, tileNodeReader } from "../core/tile-reader.ts";
 import { judgeConsistency } from "./evidence.ts";
 
 export type TileComparison =

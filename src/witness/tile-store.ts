@@ -29,13 +29,13 @@
 // (3,906 full level-0 tiles and tile/0/x003/906.p/64, 16 of level 1, 1 of level 2): 32.1 MB of
 // hashes (its size on disk and sync time are in docs/performance.md).
 
-import type { Sql } from "../db/client.ts";
-import { bytesEqual } from "../log/encoding.ts";
-import { check, TrailError } from "../log/errors.ts";
-import type { Hash, Hasher } from "../log/hash.ts";
-import { treeRoot } from "../log/proof.ts";
-import { foldPerfect, type TileFetcher, tileNodeReader } from "../log/tile-reader.ts";
-import { hashTilePath, nodesAtTileLevel, TILE_WIDTH, type TileCoord } from "../log/tiles.ts";
+import { bytesEqual } from "../core/encoding.ts";
+import { check, TrailError } from "../core/errors.ts";
+import type { Hash, Hasher } from "../core/hash.ts";
+import { treeRoot } from "../core/proof.ts";
+import { foldPerfect, type TileFetcher, tileNodeReader } from "../core/tile-reader.ts";
+import { hashTilePath, nodesAtTileLevel, TILE_WIDTH, type TileCoord } from "../core/tiles.ts";
+import type { Sql } from "../db/sql.ts";
 
 /** Full tiles fetched per round at most, all levels together (8 MiB). */
 export const DEFAULT_TILE_BUDGET = 1024;

@@ -15,7 +15,7 @@
 // another at different sizes, and withholds the tiles that would compare them, thereby stops
 // gathering cosignatures from both. Times are the witness's clock (deps.now, Unix seconds).
 
-import type { Sql } from "../db/client.ts";
+import type { Sql } from "../db/sql.ts";
 
 /** Seconds an open comparison may last before the witness holds cosigning for that log. */
 export const DEFAULT_RECONCILE_DEADLINE = 300;

@@ -6,17 +6,17 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { WITNESS_MIGRATIONS } from "../db/migrate.ts";
-import { listen } from "../lib/listen.ts";
-import { postWebhook } from "../lib/webhook.ts";
 import {
   cosignatureVerifierKey,
   generateKey,
   parseLogVerifierKey,
   parseSignerKey,
-} from "../log/keys.ts";
-import { nodeHasher } from "../server/node-hasher.ts";
-import { openStorage } from "../server/storage.ts";
+} from "../core/keys.ts";
+import { WITNESS_MIGRATIONS } from "../db/migrate.ts";
+import { openStorage } from "../db/storage.ts";
+import { listen } from "../lib/listen.ts";
+import { nodeHasher } from "../lib/node-hasher.ts";
+import { postWebhook } from "../lib/webhook.ts";
 import type { WitnessDeps, WitnessedLog } from "./add-checkpoint.ts";
 import { witnessApp } from "./app.ts";
 import { verifyEvidence } from "./evidence.ts";

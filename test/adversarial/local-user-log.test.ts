@@ -18,7 +18,7 @@ import {
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
-import { takePidLock, UnreadableLockError } from "../../src/pid-lock.ts";
+import { takePidLock, UnreadableLockError } from "../../src/lib/pid-lock.ts";
 import { openTestDb } from "../support/db.ts";
 import { makeBatch } from "../support/events.ts";
 import { ORIGIN, TEST_KEY } from "../support/log.ts";
@@ -27,7 +27,7 @@ import { BIN, type Proc, run } from "../support/proc.ts";
 import { postEvents, type Served, serve, tempDir } from "../support/serve.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const PID_LOCK = join(ROOT, "src", "pid-lock.ts");
+const PID_LOCK = join(ROOT, "src", "lib/pid-lock.ts");
 const SECRET = "hunter2-db-password";
 const pg = Boolean(process.env.DATABASE_URL);
 

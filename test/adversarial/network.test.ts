@@ -6,11 +6,11 @@
 import { randomBytes } from "node:crypto";
 import { type ServerType, serve as serveHttp } from "@hono/node-server";
 import { afterEach, describe, expect, it } from "vitest";
+import { openCheckpoint } from "../../src/core/checkpoint.ts";
+import { hexEncode, utf8Encode } from "../../src/core/encoding.ts";
+import { sha256 } from "../../src/core/hash.ts";
+import { parseVerifierKey } from "../../src/core/keys.ts";
 import { WITNESS_MIGRATIONS } from "../../src/db/migrate.ts";
-import { openCheckpoint } from "../../src/log/checkpoint.ts";
-import { hexEncode, utf8Encode } from "../../src/log/encoding.ts";
-import { sha256 } from "../../src/log/hash.ts";
-import { parseVerifierKey } from "../../src/log/keys.ts";
 import { type RunningWitness, startWitness } from "../../src/witness/witness.ts";
 import { openTestDb, type TestDb, usingPostgres } from "../support/db.ts";
 import { makeBatch } from "../support/events.ts";

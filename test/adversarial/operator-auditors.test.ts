@@ -16,7 +16,7 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { type ServerType, serve as serveHttp } from "@hono/node-server";
 import { afterEach, describe, expect, it } from "vitest";
-import { generateKey } from "../../src/log/keys.ts";
+import { generateKey } from "../../src/core/keys.ts";
 import { until } from "../support/agent.ts";
 import { runCli as cli } from "../support/cli.ts";
 import { makeSubmission } from "../support/events.ts";

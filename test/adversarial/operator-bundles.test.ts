@@ -10,19 +10,19 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { idsAsPositionals } from "../../src/cli/session-arg.ts";
-import { base64Decode, utf8Encode } from "../../src/log/encoding.ts";
-import { parseLeaf } from "../../src/log/events.ts";
-import { generateKey, parseSignerKey } from "../../src/log/keys.ts";
-import { signNote, splitNote } from "../../src/log/note.ts";
+import { base64Decode, utf8Encode } from "../../src/core/encoding.ts";
+import { parseLeaf } from "../../src/core/events.ts";
+import { generateKey, parseSignerKey } from "../../src/core/keys.ts";
+import { signNote, splitNote } from "../../src/core/note.ts";
 import {
   BUNDLE_FORMAT_V1,
   buildCasts,
   parseSessionBundle,
   type SessionBundle,
-} from "../../src/log/session-bundle.ts";
-import { sessionId } from "../../src/log/session-id.ts";
-import { terminalSafe } from "../../src/log/terminal-filter.ts";
-import { formatTlogProof, parseTlogProof } from "../../src/log/tlog-proof.ts";
+} from "../../src/core/session-bundle.ts";
+import { sessionId } from "../../src/core/session-id.ts";
+import { terminalSafe } from "../../src/core/terminal-filter.ts";
+import { formatTlogProof, parseTlogProof } from "../../src/core/tlog-proof.ts";
 import { runCli } from "../support/cli.ts";
 import { makeSubmission } from "../support/events.ts";
 import { ORIGIN, openTestLog, TEST_KEY, type TestLog } from "../support/log.ts";

@@ -8,17 +8,17 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { formatCheckpoint, openCheckpoint, parseCheckpoint } from "../../src/log/checkpoint.ts";
-import { cosign } from "../../src/log/cosignature.ts";
-import { isTrailError } from "../../src/log/errors.ts";
+import { startLogServer } from "../../src/api/log-server.ts";
+import { formatCheckpoint, openCheckpoint, parseCheckpoint } from "../../src/core/checkpoint.ts";
+import { cosign } from "../../src/core/cosignature.ts";
+import { isTrailError } from "../../src/core/errors.ts";
 import {
   generateKey,
   parseLogVerifierKey,
   parseSignerKey,
   parseVerifierKey,
-} from "../../src/log/keys.ts";
-import { BUNDLE_FORMAT } from "../../src/log/session-bundle.ts";
-import { startLog } from "../../src/server/log.ts";
+} from "../../src/core/keys.ts";
+import { BUNDLE_FORMAT } from "../../src/core/session-bundle.ts";
 import { runCli } from "../support/cli.ts";
 import { usingPostgres } from "../support/db.ts";
 import { ADMIN, openTestLog } from "../support/log.ts";
@@ -50,7 +50,7 @@ describe.skipIf(!usingPostgres)("a database tuned to synchronous_commit = off", 
       } finally {
         await plain.end({ timeout: 5 });
       }
-      const log = await startLog(
+      const log = await startLogServer(
         {
           port: 0,
           host: "127.0.0.1",

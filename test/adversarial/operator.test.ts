@@ -7,12 +7,12 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { formatCheckpoint, parseCheckpoint } from "../../src/log/checkpoint.ts";
-import { cosign } from "../../src/log/cosignature.ts";
-import { generateKey, parseSignerKey } from "../../src/log/keys.ts";
-import { signNote, splitNote } from "../../src/log/note.ts";
-import { parseSessionBundle, verifySessionBundle } from "../../src/log/session-bundle.ts";
-import { sessionId } from "../../src/log/session-id.ts";
+import { formatCheckpoint, parseCheckpoint } from "../../src/core/checkpoint.ts";
+import { cosign } from "../../src/core/cosignature.ts";
+import { generateKey, parseSignerKey } from "../../src/core/keys.ts";
+import { signNote, splitNote } from "../../src/core/note.ts";
+import { parseSessionBundle, verifySessionBundle } from "../../src/core/session-bundle.ts";
+import { sessionId } from "../../src/core/session-id.ts";
 import {
   agentBed,
   startAgent,

@@ -10,7 +10,7 @@ import { createServer, type Server } from "node:http";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { RateLimiter } from "../../src/api/rate-limit.ts";
-import { sessionId } from "../../src/log/session-id.ts";
+import { sessionId } from "../../src/core/session-id.ts";
 import { openTestDb, type TestDb } from "../support/db.ts";
 import { makeSubmission } from "../support/events.ts";
 import { ADMIN, ORIGIN, openTestLog, TEST_KEY, type TestLog } from "../support/log.ts";
@@ -116,7 +116,7 @@ describe("a reader searching sessions by command text", () => {
     const l = await testLog();
     await withCommand(l);
     const reader = await l.ctx.auth.create("curious", ["read"], null);
-    l.ctx.logEvents.access = async () => {
+    l.ctx.ownEvents.access = async () => {
       throw new Error("the sequencer is stuck");
     };
     const res = await search(l, reader.token, "mysql");

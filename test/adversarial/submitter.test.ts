@@ -9,16 +9,16 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { type ServerType, serve as serveHttp } from "@hono/node-server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectPostgres, type Sql } from "../../src/db/client.ts";
-import { base64Encode, utf8Encode } from "../../src/log/encoding.ts";
-import { type EventMeta, parseSubmission } from "../../src/log/events.ts";
-import { canonicalJson } from "../../src/log/jcs.ts";
-import { type SessionBundle, verifySessionBundle } from "../../src/log/session-bundle.ts";
-import { sessionId } from "../../src/log/session-id.ts";
-import { formatTlogProof } from "../../src/log/tlog-proof.ts";
+import { type RunningLogServer, startLogServer } from "../../src/api/log-server.ts";
+import { base64Encode, utf8Encode } from "../../src/core/encoding.ts";
+import { type EventMeta, parseSubmission } from "../../src/core/events.ts";
+import { canonicalJson } from "../../src/core/jcs.ts";
+import { type SessionBundle, verifySessionBundle } from "../../src/core/session-bundle.ts";
+import { sessionId } from "../../src/core/session-id.ts";
+import { formatTlogProof } from "../../src/core/tlog-proof.ts";
+import { connectPostgres, type Sql } from "../../src/db/sql.ts";
+import { nodeHasher } from "../../src/lib/node-hasher.ts";
 import { startRetention } from "../../src/server/erase.ts";
-import { type RunningLog, startLog } from "../../src/server/log.ts";
-import { nodeHasher } from "../../src/server/node-hasher.ts";
 import { eventInput } from "../../src/server/sequencer/input.ts";
 import { Sequencer } from "../../src/server/sequencer.ts";
 import { clampSize, MAX_COLS, MAX_ROWS } from "../../src/ui/terminal-size.ts";
@@ -59,7 +59,7 @@ async function treeSize(sql: Sql): Promise<number> {
   return Number(row!.size);
 }
 
-/** The log's own erasure event, as LogEvents writes it, in any stream the attacker chooses. */
+/** The log's own erasure event, as OwnEventWriter writes it, in any stream the attacker chooses. */
 function erasureMeta(over: Partial<EventMeta> = {}): EventMeta {
   return {
     v: 1,
@@ -448,7 +448,7 @@ describe("erasure is permanent: sending an erased event again brings no content 
     const { batch, acks } = await submitAndErase("$old", "2020-01-01T00:00:00.000Z");
     const retention = startRetention(
       log.db.sql,
-      log.ctx.logEvents,
+      log.ctx.ownEvents,
       86_400_000,
       () => {},
       3_600_000,
@@ -526,7 +526,7 @@ describe("erasure stays permanent across a restart of the log", () => {
   }, async () => {
     const dataDir = tempDir("tt-adv-restart-");
     const start = () =>
-      startLog(
+      startLogServer(
         {
           port: 0,
           host: "127.0.0.1",
@@ -544,7 +544,7 @@ describe("erasure stays permanent across a restart of the log", () => {
         },
         () => {},
       );
-    const call = (l: RunningLog, path: string, body: unknown) =>
+    const call = (l: RunningLogServer, path: string, body: unknown) =>
       fetch(`${l.url}${path}`, {
         method: "POST",
         headers: { "Content-Type": "application/json", Authorization: `Bearer ${ADMIN}` },

@@ -10,18 +10,18 @@ import { createServer, type Server } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { verifyEvidenceCommand } from "../../src/cli/verify-evidence.ts";
-import { WITNESS_MIGRATIONS } from "../../src/db/migrate.ts";
-import { openCheckpoint } from "../../src/log/checkpoint.ts";
-import { base64Encode, hexEncode, utf8Encode } from "../../src/log/encoding.ts";
-import { sha256 } from "../../src/log/hash.ts";
+import { openCheckpoint } from "../../src/core/checkpoint.ts";
+import { base64Encode, hexEncode, utf8Encode } from "../../src/core/encoding.ts";
+import { sha256 } from "../../src/core/hash.ts";
 import {
   cosignatureVerifierKey,
   generateKey,
   parseSignerKey,
   parseVerifierKey,
-} from "../../src/log/keys.ts";
-import { signatureLine, splitNote } from "../../src/log/note.ts";
-import { formatAddCheckpoint } from "../../src/log/tlog-witness.ts";
+} from "../../src/core/keys.ts";
+import { signatureLine, splitNote } from "../../src/core/note.ts";
+import { formatAddCheckpoint } from "../../src/core/tlog-witness.ts";
+import { WITNESS_MIGRATIONS } from "../../src/db/migrate.ts";
 import type { WitnessDeps, WitnessedLog } from "../../src/witness/add-checkpoint.ts";
 import { witnessApp } from "../../src/witness/app.ts";
 import { followLog, gossipWith } from "../../src/witness/gossip.ts";

@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { commandEvent } from "../../src/agent/commands.ts";
 import { DEFAULT_PATTERNS } from "../../src/agent/redact.ts";
-import { MAX_CONTENT } from "../../src/log/events.ts";
+import { MAX_CONTENT } from "../../src/core/events.ts";
 
 const b64 = (s: string) => Buffer.from(s).toString("base64");
 const record = (

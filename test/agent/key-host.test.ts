@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkKeyHost } from "../../src/agent/key-host.ts";
 import { Sender, WRONG_HOST_RETRY_MS } from "../../src/agent/sender.ts";
 import { Spool, type SpoolLine } from "../../src/agent/spool.ts";
-import { UsageError } from "../../src/log/errors.ts";
+import { UsageError } from "../../src/core/errors.ts";
 import { runCli } from "../support/cli.ts";
 import { makeSubmission } from "../support/events.ts";
 import { openTestLog, type TestLog } from "../support/log.ts";

@@ -4,18 +4,18 @@
 
 import { createServer } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
-import { cosign } from "../../src/log/cosignature.ts";
-import { base64Decode, utf8Encode } from "../../src/log/encoding.ts";
-import { rfc6962 } from "../../src/log/hash.ts";
-import { generateKey, parseSignerKey, parseVerifierKey } from "../../src/log/keys.ts";
-import { splitNote } from "../../src/log/note.ts";
-import { verifyInclusion } from "../../src/log/proof-verify.ts";
+import { cosign } from "../../src/core/cosignature.ts";
+import { base64Decode, utf8Encode } from "../../src/core/encoding.ts";
+import { rfc6962 } from "../../src/core/hash.ts";
+import { generateKey, parseSignerKey, parseVerifierKey } from "../../src/core/keys.ts";
+import { splitNote } from "../../src/core/note.ts";
+import { verifyInclusion } from "../../src/core/proof-verify.ts";
 import {
   parseSessionBundle,
   type SessionBundle,
   verifySessionBundle,
-} from "../../src/log/session-bundle.ts";
-import { sessionId } from "../../src/log/session-id.ts";
+} from "../../src/core/session-bundle.ts";
+import { sessionId } from "../../src/core/session-id.ts";
 import { makeBatch, makeSubmission } from "../support/events.ts";
 import { ORIGIN, openTestLog, TEST_KEY, type TestLog } from "../support/log.ts";
 
@@ -118,7 +118,7 @@ describe("access events", () => {
     await post(log, makeBatch(1));
     expect((await log.req("/v1/entries/0")).status).toBe(200); // an opaque leaf: no content
     expect(await accessEvents(log)).toHaveLength(0);
-    log.ctx.logEvents.access = () => Promise.reject(new Error("database gone"));
+    log.ctx.ownEvents.access = () => Promise.reject(new Error("database gone"));
     const res = await log.req("/v1/entries/1");
     expect(res.status).toBe(503);
     const body = await res.text();

@@ -4,9 +4,9 @@
 // to a publish interval the export named an erasure event no checkpoint covered yet. When no
 // checkpoint comes within serve --wait-timeout: 504 checkpoint-timeout, the erasure done and listed.
 import { afterEach, expect, it } from "vitest";
-import type { SessionBundle } from "../../src/log/session-bundle.ts";
-import { verifySessionBundle } from "../../src/log/session-bundle.ts";
-import { sessionId } from "../../src/log/session-id.ts";
+import type { SessionBundle } from "../../src/core/session-bundle.ts";
+import { verifySessionBundle } from "../../src/core/session-bundle.ts";
+import { sessionId } from "../../src/core/session-id.ts";
 import { latestCheckpoint } from "../../src/server/publisher.ts";
 import { makeBatch } from "../support/events.ts";
 import { openTestLog, TEST_KEY, type TestLog } from "../support/log.ts";

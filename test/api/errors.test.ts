@@ -4,7 +4,7 @@
 import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
 import { toResponse } from "../../src/api/errors.ts";
-import { isConnectionLost } from "../../src/db/client.ts";
+import { isConnectionLost } from "../../src/db/sql.ts";
 
 function answer(thrown: unknown) {
   const logged: string[] = [];

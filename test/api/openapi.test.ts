@@ -1,10 +1,10 @@
 // GET /openapi.json describes every route the app answers (walked from the hono app itself, so a
 // new route without a description fails here), and the README's worked example of a submission
-// is one src/log/events.ts accepts: its payload.sha256 is base64(SHA-256(salt ‖ content)).
+// is one src/core/events.ts accepts: its payload.sha256 is base64(SHA-256(salt ‖ content)).
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { base64Decode, utf8Encode } from "../../src/log/encoding.ts";
-import { commitment, parseSubmission } from "../../src/log/events.ts";
+import { base64Decode, utf8Encode } from "../../src/core/encoding.ts";
+import { commitment, parseSubmission } from "../../src/core/events.ts";
 import { openTestLog, type TestLog } from "../support/log.ts";
 
 let log: TestLog;

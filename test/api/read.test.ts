@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { decodeBundle } from "../../src/log/bundle.ts";
-import { openCheckpoint } from "../../src/log/checkpoint.ts";
-import { base64Decode } from "../../src/log/encoding.ts";
-import { rfc6962 } from "../../src/log/hash.ts";
-import { parseVerifierKey } from "../../src/log/keys.ts";
-import { treeRoot } from "../../src/log/proof.ts";
-import { verifyConsistency, verifyInclusion } from "../../src/log/proof-verify.ts";
-import { tileNodeReader } from "../../src/log/tile-reader.ts";
+import { decodeBundle } from "../../src/core/bundle.ts";
+import { openCheckpoint } from "../../src/core/checkpoint.ts";
+import { base64Decode } from "../../src/core/encoding.ts";
+import { rfc6962 } from "../../src/core/hash.ts";
+import { parseVerifierKey } from "../../src/core/keys.ts";
+import { treeRoot } from "../../src/core/proof.ts";
+import { verifyConsistency, verifyInclusion } from "../../src/core/proof-verify.ts";
+import { tileNodeReader } from "../../src/core/tile-reader.ts";
 import { makeBatch } from "../support/events.ts";
 import { openTestLog, TEST_KEY, type TestLog } from "../support/log.ts";
 

@@ -6,9 +6,9 @@
 // (test/replica has the real streaming standby).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../../src/api/app.ts";
-import type { Sql } from "../../src/db/client.ts";
-import { openCheckpoint } from "../../src/log/checkpoint.ts";
-import { parseVerifierKey } from "../../src/log/keys.ts";
+import { openCheckpoint } from "../../src/core/checkpoint.ts";
+import { parseVerifierKey } from "../../src/core/keys.ts";
+import type { Sql } from "../../src/db/sql.ts";
 import { openTestDb, type TestDb } from "../support/db.ts";
 import { makeBatch } from "../support/events.ts";
 import { ADMIN, openTestLog, TEST_KEY, type TestLog } from "../support/log.ts";

@@ -1,10 +1,10 @@
 // The publisher never signs over storage that disagrees with what was signed, and a log whose
 // storage and newest checkpoint disagree refuses to start, saying what disagrees.
 import { afterEach, expect, it } from "vitest";
-import { formatCheckpoint } from "../../src/log/checkpoint.ts";
-import { parseSignerKey } from "../../src/log/keys.ts";
-import { signNote } from "../../src/log/note.ts";
-import { nodeHasher } from "../../src/server/node-hasher.ts";
+import { formatCheckpoint } from "../../src/core/checkpoint.ts";
+import { parseSignerKey } from "../../src/core/keys.ts";
+import { signNote } from "../../src/core/note.ts";
+import { nodeHasher } from "../../src/lib/node-hasher.ts";
 import { StorageMismatchError, verifyStorage } from "../../src/server/publisher.ts";
 import { ORIGIN, openFilledLog, TEST_KEY, type TestLog } from "../support/log.ts";
 

@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { auditDatabase } from "../../src/audit/db-audit.ts";
 import type { AuditReport } from "../../src/audit/report.ts";
-import { generateKey, parseVerifierKey } from "../../src/log/keys.ts";
+import { generateKey, parseVerifierKey } from "../../src/core/keys.ts";
 import { makeBatch } from "../support/events.ts";
 import { openTestLog, type TestLog } from "../support/log.ts";
 import { appendErasure, audit, deletePayload, fill, fillFast, postEvents } from "./helpers.ts";

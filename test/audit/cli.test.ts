@@ -4,8 +4,8 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openPglite } from "../../src/db/client.ts";
-import { generateKey } from "../../src/log/keys.ts";
+import { generateKey } from "../../src/core/keys.ts";
+import { openPglite } from "../../src/db/sql.ts";
 import { openTestDb, type TestDb } from "../support/db.ts";
 import { makeBatch } from "../support/events.ts";
 import { ADMIN } from "../support/log.ts";

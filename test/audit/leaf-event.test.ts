@@ -2,7 +2,7 @@
 // POST /v1/leaves which refuses leaves that read as events, use the same function).
 import { describe, expect, it } from "vitest";
 import { readLeafEvent } from "../../src/audit/leaf-event.ts";
-import { parseSubmission } from "../../src/log/events.ts";
+import { parseSubmission } from "../../src/core/events.ts";
 import { makeSubmission } from "../support/events.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);

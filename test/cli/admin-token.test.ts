@@ -7,7 +7,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { adminToken } from "../../src/cli/client.ts";
+import { adminToken } from "../../src/cli/log-api.ts";
 import { runCli } from "../support/cli.ts";
 
 const cwd = process.cwd();

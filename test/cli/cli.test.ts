@@ -1,7 +1,7 @@
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { parseSignerKey, parseVerifierKey, verifierKeyOf } from "../../src/log/keys.ts";
+import { parseSignerKey, parseVerifierKey, verifierKeyOf } from "../../src/core/keys.ts";
 import { run } from "../support/proc.ts";
 import { tempDir } from "../support/serve.ts";
 

@@ -18,7 +18,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { witnessBanner } from "../../src/cli/serve.ts";
-import { generateKey } from "../../src/log/keys.ts";
+import { generateKey } from "../../src/core/keys.ts";
 import { runCli } from "../support/cli.ts";
 
 const repo = resolve(import.meta.dirname, "../..");

@@ -12,10 +12,10 @@ import {
   readMirrorCheckpoint,
   writeAtomic,
 } from "../../src/client/mirror-files.ts";
-import { formatCheckpoint, openCheckpoint } from "../../src/log/checkpoint.ts";
-import { rfc6962 } from "../../src/log/hash.ts";
-import { parseSignerKey, parseVerifierKey } from "../../src/log/keys.ts";
-import { signNote } from "../../src/log/note.ts";
+import { formatCheckpoint, openCheckpoint } from "../../src/core/checkpoint.ts";
+import { rfc6962 } from "../../src/core/hash.ts";
+import { parseSignerKey, parseVerifierKey } from "../../src/core/keys.ts";
+import { signNote } from "../../src/core/note.ts";
 import { ORIGIN, TEST_KEY } from "../support/log.ts";
 
 const dir = () => mkdtempSync(join(tmpdir(), "tt-mirror-files-"));

@@ -7,7 +7,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { generateKey } from "../../src/log/keys.ts";
+import { generateKey } from "../../src/core/keys.ts";
 import { openTestDb, type TestDb } from "../support/db.ts";
 import { makeBatch } from "../support/events.ts";
 import { ADMIN, ORIGIN, TEST_KEY } from "../support/log.ts";

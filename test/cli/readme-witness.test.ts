@@ -4,7 +4,7 @@
 
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { generateKey } from "../../src/log/keys.ts";
+import { generateKey } from "../../src/core/keys.ts";
 import { parseLogSpec } from "../../src/witness/witness.ts";
 
 const docs = ["../../README.md", "../../docs/operations.md"].map((f) => ({

@@ -5,9 +5,9 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseCheckpoint } from "../../src/log/checkpoint.ts";
-import { generateKey } from "../../src/log/keys.ts";
-import { entriesPath, hashTilePath, TILE_WIDTH, tilesForSize } from "../../src/log/tiles.ts";
+import { parseCheckpoint } from "../../src/core/checkpoint.ts";
+import { generateKey } from "../../src/core/keys.ts";
+import { entriesPath, hashTilePath, TILE_WIDTH, tilesForSize } from "../../src/core/tiles.ts";
 import { openTestDb, type TestDb } from "../support/db.ts";
 import { makeBatch } from "../support/events.ts";
 import { ADMIN, ORIGIN, TEST_KEY } from "../support/log.ts";

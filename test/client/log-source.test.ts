@@ -18,13 +18,13 @@ import {
   verifyInclusionFromTiles,
   verifyRootFromTiles,
 } from "../../src/client/verified-reader.ts";
-import { encodeBundle } from "../../src/log/bundle.ts";
-import { type Checkpoint, formatCheckpoint, openCheckpoint } from "../../src/log/checkpoint.ts";
-import { isTrailError } from "../../src/log/errors.ts";
-import { rfc6962 } from "../../src/log/hash.ts";
-import { generateKey, parseSignerKey, parseVerifierKey } from "../../src/log/keys.ts";
-import { signNote } from "../../src/log/note.ts";
-import { entriesPath, hashTilePath, TILE_WIDTH } from "../../src/log/tiles.ts";
+import { encodeBundle } from "../../src/core/bundle.ts";
+import { type Checkpoint, formatCheckpoint, openCheckpoint } from "../../src/core/checkpoint.ts";
+import { isTrailError } from "../../src/core/errors.ts";
+import { rfc6962 } from "../../src/core/hash.ts";
+import { generateKey, parseSignerKey, parseVerifierKey } from "../../src/core/keys.ts";
+import { signNote } from "../../src/core/note.ts";
+import { entriesPath, hashTilePath, TILE_WIDTH } from "../../src/core/tiles.ts";
 import { tempDir } from "../support/serve.ts";
 
 const ORIGIN = "reader.example/log";

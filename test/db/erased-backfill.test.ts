@@ -11,18 +11,18 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import postgres from "postgres";
 import { afterEach, expect, it } from "vitest";
-import { connectPostgres, openPglite, type Sql } from "../../src/db/client.ts";
+import { hexEncode, utf8Encode } from "../../src/core/encoding.ts";
+import { type EventMeta, eventLeaf, parseSubmission } from "../../src/core/events.ts";
+import { parseSignerKey } from "../../src/core/keys.ts";
 import {
   initLogState,
   LOG_MIGRATIONS,
   migratePgliteDb,
   migratePostgresUrl,
 } from "../../src/db/migrate.ts";
-import { hexEncode, utf8Encode } from "../../src/log/encoding.ts";
-import { type EventMeta, eventLeaf, parseSubmission } from "../../src/log/events.ts";
-import { parseSignerKey } from "../../src/log/keys.ts";
-import { LogEvents } from "../../src/server/log-events.ts";
-import { nodeHasher } from "../../src/server/node-hasher.ts";
+import { connectPostgres, openPglite, type Sql } from "../../src/db/sql.ts";
+import { nodeHasher } from "../../src/lib/node-hasher.ts";
+import { OwnEventWriter } from "../../src/server/own-event-writer.ts";
 import { Publisher } from "../../src/server/publisher.ts";
 import { eventInput } from "../../src/server/sequencer/input.ts";
 import { Sequencer } from "../../src/server/sequencer.ts";
@@ -80,7 +80,7 @@ it("migration 0003 marks erased exactly the leaves the log's own erasure events 
 }, async () => {
   const { sql, upgrade } = await oldDatabase();
   const sequencer = new Sequencer(sql, { maxBatch: 100, lingerMs: 1, hasher: nodeHasher });
-  const logEvents = new LogEvents(sql, sequencer, ORIGIN, nodeHasher);
+  const ownEvents = new OwnEventWriter(sql, sequencer, ORIGIN, nodeHasher);
   const publisher = new Publisher(sql, {
     origin: ORIGIN,
     signer: parseSignerKey(TEST_KEY.signerKey),
@@ -113,14 +113,14 @@ it("migration 0003 marks erased exactly the leaves the log's own erasure events 
   try {
     const [a0, a1, a2, a3] = await submit(4, 0);
     // An erasure by the log, whose second range reaches past the event itself.
-    const e1 = await logEvents.erasure("admin", "gdpr", [
+    const e1 = await ownEvents.erasure("admin", "gdpr", [
       [a0!, a1!],
       [a3! + 2, a3! + 50],
     ]);
     await deletePayload(a0!);
     await deletePayload(a1!);
     // Named by the log, but the process stopped before deleting: not erased yet.
-    await logEvents.erasure("admin", "gdpr", [[a2!, a2!]]);
+    await ownEvents.erasure("admin", "gdpr", [[a2!, a2!]]);
     // A forged erasure outside the log's stream, and the payload a tamperer deleted with it.
     const forged: EventMeta = {
       v: 1,

@@ -6,7 +6,7 @@ import {
   failFast,
   isConnectionLost,
   type Sql,
-} from "../../src/db/client.ts";
+} from "../../src/db/sql.ts";
 
 /** A fake database whose next answers the test decides. */
 function fake() {

@@ -7,7 +7,8 @@
 import { randomBytes } from "node:crypto";
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openPglite } from "../../src/db/client.ts";
+import { generateKey } from "../../src/core/keys.ts";
+import { formatAddCheckpoint } from "../../src/core/tlog-witness.ts";
 import {
   LOG_MIGRATIONS,
   type Migrations,
@@ -21,9 +22,8 @@ import {
   triggerRoleWarning,
   WITNESS_RUNTIME_GRANTS,
 } from "../../src/db/roles.ts";
-import { generateKey } from "../../src/log/keys.ts";
-import { formatAddCheckpoint } from "../../src/log/tlog-witness.ts";
-import { openStorage } from "../../src/server/storage.ts";
+import { openPglite } from "../../src/db/sql.ts";
+import { openStorage } from "../../src/db/storage.ts";
 import { witnessApp } from "../../src/witness/app.ts";
 import { addEvidence, listEvidence } from "../../src/witness/store.ts";
 import {

@@ -7,7 +7,7 @@
 import { randomBytes } from "node:crypto";
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectPostgres, isConnectionLost, type Sql } from "../../src/db/client.ts";
+import { connectPostgres, isConnectionLost, type Sql } from "../../src/db/sql.ts";
 import { usingPostgres } from "../support/db.ts";
 
 /** `p`, or a rejection naming `what` after `ms` (so a hang is a failure, not a timeout). */

@@ -1,10 +1,10 @@
 // kill -9 the log during a stream of submissions, restart: every acknowledged index holds the same
 // leaf, and each new checkpoint is consistent with every earlier one.
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { openCheckpoint } from "../../src/log/checkpoint.ts";
-import { base64Decode } from "../../src/log/encoding.ts";
-import { parseVerifierKey } from "../../src/log/keys.ts";
-import { verifyConsistency } from "../../src/log/proof-verify.ts";
+import { openCheckpoint } from "../../src/core/checkpoint.ts";
+import { base64Decode } from "../../src/core/encoding.ts";
+import { parseVerifierKey } from "../../src/core/keys.ts";
+import { verifyConsistency } from "../../src/core/proof-verify.ts";
 import { openTestDb, type TestDb } from "../support/db.ts";
 import { makeBatch } from "../support/events.ts";
 import { getJson, postEvents, serve, tempDir } from "../support/serve.ts";

@@ -3,10 +3,10 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openCheckpoint } from "../../src/log/checkpoint.ts";
-import { base64Decode } from "../../src/log/encoding.ts";
-import { generateKey, parseVerifierKey } from "../../src/log/keys.ts";
-import { verifyInclusion } from "../../src/log/proof-verify.ts";
+import { openCheckpoint } from "../../src/core/checkpoint.ts";
+import { base64Decode } from "../../src/core/encoding.ts";
+import { generateKey, parseVerifierKey } from "../../src/core/keys.ts";
+import { verifyInclusion } from "../../src/core/proof-verify.ts";
 import { openTestDb, type TestDb } from "../support/db.ts";
 import { makeBatch } from "../support/events.ts";
 import { ADMIN } from "../support/log.ts";

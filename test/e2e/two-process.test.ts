@@ -2,10 +2,10 @@
 // consistent tree holds every acknowledged leaf exactly once. PostgreSQL only: the embedded
 // database is one process per data directory by design (the second is refused, tested below).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openCheckpoint } from "../../src/log/checkpoint.ts";
-import { base64Decode, bytesEqual } from "../../src/log/encoding.ts";
-import { parseVerifierKey } from "../../src/log/keys.ts";
-import { nodeHasher } from "../../src/server/node-hasher.ts";
+import { openCheckpoint } from "../../src/core/checkpoint.ts";
+import { base64Decode, bytesEqual } from "../../src/core/encoding.ts";
+import { parseVerifierKey } from "../../src/core/keys.ts";
+import { nodeHasher } from "../../src/lib/node-hasher.ts";
 import { rootAt } from "../../src/server/tree-reader.ts";
 import { openTestDb, type TestDb, usingPostgres } from "../support/db.ts";
 import { makeBatch } from "../support/events.ts";

@@ -9,10 +9,10 @@
 // from the entry bundles) and every checkpoint seen is consistent with every later one (proofs
 // rebuilt from the hash tiles, and the JSON proof API cross-checked).
 import { afterAll, beforeAll, expect, it } from "vitest";
-import type { Checkpoint } from "../../src/log/checkpoint.ts";
-import { base64Encode } from "../../src/log/encoding.ts";
-import { rfc6962 } from "../../src/log/hash.ts";
-import { parseVerifierKey } from "../../src/log/keys.ts";
+import type { Checkpoint } from "../../src/core/checkpoint.ts";
+import { base64Encode } from "../../src/core/encoding.ts";
+import { rfc6962 } from "../../src/core/hash.ts";
+import { parseVerifierKey } from "../../src/core/keys.ts";
 import { openTestDb, type TestDb } from "../support/db.ts";
 import {
   ackedMismatches,

@@ -5,9 +5,9 @@
 // compared before and after each one; only a 409 may add a row to the operators' conflicts table).
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { base64Encode } from "../../src/log/encoding.ts";
-import { rfc6962 } from "../../src/log/hash.ts";
-import { hashTilePath } from "../../src/log/tiles.ts";
+import { base64Encode } from "../../src/core/encoding.ts";
+import { rfc6962 } from "../../src/core/hash.ts";
+import { hashTilePath } from "../../src/core/tiles.ts";
 import { makeBatch } from "../support/events.ts";
 import { ADMIN, openFilledLog, type TestLog } from "../support/log.ts";
 

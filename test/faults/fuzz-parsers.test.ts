@@ -1,33 +1,33 @@
-// Fault drill 4a: every parser in src/log (and the witness's add-checkpoint body parser) fed
+// Fault drill 4a: every parser in src/core (and the witness's add-checkpoint body parser) fed
 // generated input: random text and bytes, and valid inputs with random edits. A parser either
 // answers or throws a TrailError; any other throw (TypeError, RangeError, a zod error, ...) is a
 // crash that an HTTP handler would turn into a 500 or a CLI into a stack trace.
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, it } from "vitest";
-import { decodeBundle, encodeBundle } from "../../src/log/bundle.ts";
-import { formatCheckpoint, openCheckpoint, parseCheckpoint } from "../../src/log/checkpoint.ts";
-import { cosign, cosignatureTime, verifyCosignature } from "../../src/log/cosignature.ts";
+import { decodeBundle, encodeBundle } from "../../src/core/bundle.ts";
+import { formatCheckpoint, openCheckpoint, parseCheckpoint } from "../../src/core/checkpoint.ts";
+import { cosign, cosignatureTime, verifyCosignature } from "../../src/core/cosignature.ts";
 import {
   base64Decode,
   base64Encode,
   hexDecode,
   parseDecimal,
   utf8Decode,
-} from "../../src/log/encoding.ts";
-import { isTrailError } from "../../src/log/errors.ts";
-import { parseCommandContent, parseLeaf, parseSubmission } from "../../src/log/events.ts";
-import { rfc6962 } from "../../src/log/hash.ts";
+} from "../../src/core/encoding.ts";
+import { isTrailError } from "../../src/core/errors.ts";
+import { parseCommandContent, parseLeaf, parseSubmission } from "../../src/core/events.ts";
+import { rfc6962 } from "../../src/core/hash.ts";
 import {
   cosignatureVerifierKey,
   generateKey,
   parseSignerKey,
   parseVerifierKey,
-} from "../../src/log/keys.ts";
-import { openNote, parseSignatureLine, signNote, splitNote } from "../../src/log/note.ts";
-import { parseSessionBundle, verifySessionBundle } from "../../src/log/session-bundle.ts";
-import { entriesPath, hashTilePath, parseTilePath } from "../../src/log/tiles.ts";
-import { formatTlogProof, parseTlogProof, verifyTlogProof } from "../../src/log/tlog-proof.ts";
-import { formatAddCheckpoint, parseAddCheckpoint } from "../../src/log/tlog-witness.ts";
+} from "../../src/core/keys.ts";
+import { openNote, parseSignatureLine, signNote, splitNote } from "../../src/core/note.ts";
+import { parseSessionBundle, verifySessionBundle } from "../../src/core/session-bundle.ts";
+import { entriesPath, hashTilePath, parseTilePath } from "../../src/core/tiles.ts";
+import { formatTlogProof, parseTlogProof, verifyTlogProof } from "../../src/core/tlog-proof.ts";
+import { formatAddCheckpoint, parseAddCheckpoint } from "../../src/core/tlog-witness.ts";
 import { makeBatch } from "../support/events.ts";
 import { ORIGIN, openFilledLog, TEST_KEY, type TestLog } from "../support/log.ts";
 

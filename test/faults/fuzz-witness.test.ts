@@ -5,11 +5,11 @@
 // it (which no generated body here can be, the log key being the test's).
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { base64Encode } from "../../src/core/encoding.ts";
+import { rfc6962 } from "../../src/core/hash.ts";
+import { generateKey } from "../../src/core/keys.ts";
+import { formatAddCheckpoint } from "../../src/core/tlog-witness.ts";
 import { WITNESS_MIGRATIONS } from "../../src/db/migrate.ts";
-import { base64Encode } from "../../src/log/encoding.ts";
-import { rfc6962 } from "../../src/log/hash.ts";
-import { generateKey } from "../../src/log/keys.ts";
-import { formatAddCheckpoint } from "../../src/log/tlog-witness.ts";
 import { witnessApp } from "../../src/witness/app.ts";
 import { originHash } from "../../src/witness/gossip.ts";
 import { openTestDb, type TestDb } from "../support/db.ts";

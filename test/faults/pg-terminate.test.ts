@@ -12,8 +12,8 @@
 import { randomBytes } from "node:crypto";
 import postgres from "postgres";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import type { Checkpoint } from "../../src/log/checkpoint.ts";
-import { parseVerifierKey } from "../../src/log/keys.ts";
+import type { Checkpoint } from "../../src/core/checkpoint.ts";
+import { parseVerifierKey } from "../../src/core/keys.ts";
 import { openTestDb, type TestDb, usingPostgres } from "../support/db.ts";
 import {
   ackedMismatches,
@@ -290,7 +290,7 @@ describe.runIf(usingPostgres)("PostgreSQL connections terminated under load", ()
       expect(during.healthDown, info()).toBeGreaterThan(0);
       expect([...retryAfter], info()).toEqual(["1"]);
       // Answered promptly meanwhile, and back by itself within seconds (postgres.js's own reconnect
-      // backoff grows to 20 s, and requests used to hang that long: src/db/client.ts caps it at 1 s
+      // backoff grows to 20 s, and requests used to hang that long: src/db/sql.ts caps it at 1 s
       // and fails queries fast while one at a time probes the database).
       expect(slowestHealthMs, info()).toBeLessThan(2500);
       expect(recoveredMs, info()).toBeLessThan(5000);

@@ -6,12 +6,12 @@
 // checkpoint served before or after is the root of exactly the leaves stored at its size (so none
 // signs an unstored leaf) and is consistent with every later one.
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { Checkpoint } from "../../src/log/checkpoint.ts";
-import { base64Decode, base64Encode, bytesEqual } from "../../src/log/encoding.ts";
-import { rfc6962 } from "../../src/log/hash.ts";
-import { parseVerifierKey } from "../../src/log/keys.ts";
+import type { Checkpoint } from "../../src/core/checkpoint.ts";
+import { base64Decode, base64Encode, bytesEqual } from "../../src/core/encoding.ts";
+import { rfc6962 } from "../../src/core/hash.ts";
+import { parseVerifierKey } from "../../src/core/keys.ts";
 import type { DurableStep } from "../../src/server/fault-hook.ts";
-import { mth } from "../log/reference.ts";
+import { mth } from "../core/reference.ts";
 import { openTestDb, type TestDb, usingPostgres } from "../support/db.ts";
 import { startFaultLog } from "../support/fault-log.ts";
 import {

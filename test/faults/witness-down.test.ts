@@ -8,8 +8,8 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, expect, it } from "vitest";
-import { openCheckpoint } from "../../src/log/checkpoint.ts";
-import { cosignatureVerifierKey, generateKey, parseVerifierKey } from "../../src/log/keys.ts";
+import { openCheckpoint } from "../../src/core/checkpoint.ts";
+import { cosignatureVerifierKey, generateKey, parseVerifierKey } from "../../src/core/keys.ts";
 import { openTestDb, type TestDb } from "../support/db.ts";
 import { makeBatch } from "../support/events.ts";
 import { ADMIN } from "../support/log.ts";

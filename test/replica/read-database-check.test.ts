@@ -3,9 +3,9 @@
 // size. Every empty log has the same root, so a database holding another, empty log passed a check
 // of size and root alone, and serve then answered with that log's checkpoint.
 import { afterEach, describe, expect, it } from "vitest";
-import { generateKey, parseSignerKey, parseVerifierKey } from "../../src/log/keys.ts";
-import { checkReadDatabase } from "../../src/server/log.ts";
-import { nodeHasher } from "../../src/server/node-hasher.ts";
+import { checkReadDatabase } from "../../src/api/log-server.ts";
+import { generateKey, parseSignerKey, parseVerifierKey } from "../../src/core/keys.ts";
+import { nodeHasher } from "../../src/lib/node-hasher.ts";
 import { Publisher } from "../../src/server/publisher.ts";
 import { openTestDb, type TestDb } from "../support/db.ts";
 import { ORIGIN, openTestLog, TEST_KEY, type TestLog } from "../support/log.ts";

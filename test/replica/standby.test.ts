@@ -14,13 +14,13 @@
 
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openCheckpoint } from "../../src/log/checkpoint.ts";
-import { base64Decode, base64Encode, bytesEqual } from "../../src/log/encoding.ts";
-import type { Hash } from "../../src/log/hash.ts";
-import { parseVerifierKey, type Verifier } from "../../src/log/keys.ts";
-import { verifyConsistency, verifyInclusion } from "../../src/log/proof-verify.ts";
-import { hashTilePath } from "../../src/log/tiles.ts";
-import { nodeHasher } from "../../src/server/node-hasher.ts";
+import { openCheckpoint } from "../../src/core/checkpoint.ts";
+import { base64Decode, base64Encode, bytesEqual } from "../../src/core/encoding.ts";
+import type { Hash } from "../../src/core/hash.ts";
+import { parseVerifierKey, type Verifier } from "../../src/core/keys.ts";
+import { verifyConsistency, verifyInclusion } from "../../src/core/proof-verify.ts";
+import { hashTilePath } from "../../src/core/tiles.ts";
+import { nodeHasher } from "../../src/lib/node-hasher.ts";
 import { openTestDb, type TestDb, usingPostgres } from "../support/db.ts";
 import { makeBatch } from "../support/events.ts";
 import { rootFromTiles } from "../support/faults-serve.ts";

@@ -4,9 +4,9 @@
 // whoever signed it, and not while the publisher refuses to sign.
 
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { parseSubmission } from "../../src/log/events.ts";
-import { generateKey, parseSignerKey } from "../../src/log/keys.ts";
-import { nodeHasher } from "../../src/server/node-hasher.ts";
+import { parseSubmission } from "../../src/core/events.ts";
+import { generateKey, parseSignerKey } from "../../src/core/keys.ts";
+import { nodeHasher } from "../../src/lib/node-hasher.ts";
 import { Publisher, StorageMismatchError } from "../../src/server/publisher.ts";
 import { eventInput } from "../../src/server/sequencer/input.ts";
 import { Sequencer } from "../../src/server/sequencer.ts";

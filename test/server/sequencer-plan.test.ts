@@ -7,9 +7,9 @@
 // "name" (an opaque leaf, no position). Answers are written "index" ("index d" for a duplicate)
 // per leaf, or "conflict at POSITION with INDEX (LEAF)", INDEX -1 for a leaf of the same batch.
 import { describe, expect, it } from "vitest";
-import { CompactRange } from "../../src/log/compact.ts";
-import { hexEncode } from "../../src/log/encoding.ts";
-import { nodeHasher } from "../../src/server/node-hasher.ts";
+import { CompactRange } from "../../src/core/compact.ts";
+import { hexEncode } from "../../src/core/encoding.ts";
+import { nodeHasher } from "../../src/lib/node-hasher.ts";
 import { answers } from "../../src/server/sequencer/answer.ts";
 import { appendTo, sessionRows } from "../../src/server/sequencer/append.ts";
 import {
@@ -21,7 +21,7 @@ import {
   settle,
 } from "../../src/server/sequencer/classify.ts";
 import type { LeafInput, StreamInfo } from "../../src/server/sequencer/input.ts";
-import { mth } from "../log/reference.ts";
+import { mth } from "../core/reference.ts";
 
 const names = new Map<string, string>();
 

@@ -3,12 +3,12 @@
 // leaves already in the tree. Two Sequencers on one database stand for two `serve` processes.
 
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { bytesEqual } from "../../src/log/encoding.ts";
-import { parseSubmission } from "../../src/log/events.ts";
-import { nodeHasher } from "../../src/server/node-hasher.ts";
+import { bytesEqual } from "../../src/core/encoding.ts";
+import { parseSubmission } from "../../src/core/events.ts";
+import { nodeHasher } from "../../src/lib/node-hasher.ts";
 import { eventInput } from "../../src/server/sequencer/input.ts";
 import { ConflictError, type LeafInput, Sequencer } from "../../src/server/sequencer.ts";
-import { mth } from "../log/reference.ts";
+import { mth } from "../core/reference.ts";
 import { openTestDb, type TestDb } from "../support/db.ts";
 import { makeBatch, makeSubmission } from "../support/events.ts";
 

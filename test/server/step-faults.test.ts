@@ -2,15 +2,15 @@
 // publication) in progress fails, nothing partial is visible, a retry succeeds, nothing acknowledged
 // is lost, and every checkpoint stored is the root of exactly the leaves stored at its size.
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { bytesEqual } from "../../src/log/encoding.ts";
-import { parseSubmission } from "../../src/log/events.ts";
-import { parseSignerKey } from "../../src/log/keys.ts";
+import { bytesEqual } from "../../src/core/encoding.ts";
+import { parseSubmission } from "../../src/core/events.ts";
+import { parseSignerKey } from "../../src/core/keys.ts";
+import { nodeHasher } from "../../src/lib/node-hasher.ts";
 import type { DurableStep, FaultHook } from "../../src/server/fault-hook.ts";
-import { nodeHasher } from "../../src/server/node-hasher.ts";
 import { latestCheckpoint, Publisher } from "../../src/server/publisher.ts";
 import { eventInput } from "../../src/server/sequencer/input.ts";
 import { type LeafResult, Sequencer } from "../../src/server/sequencer.ts";
-import { mth } from "../log/reference.ts";
+import { mth } from "../core/reference.ts";
 import { openTestDb, type TestDb } from "../support/db.ts";
 import { makeBatch } from "../support/events.ts";
 import { ORIGIN, TEST_KEY } from "../support/log.ts";

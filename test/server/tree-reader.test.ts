@@ -2,8 +2,8 @@
 // must equal the proofs read straight from storage, at every size, index and pair of sizes.
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { consistencyProof, inclusionProof } from "../../src/log/proof.ts";
-import { nodeHasher } from "../../src/server/node-hasher.ts";
+import { consistencyProof, inclusionProof } from "../../src/core/proof.ts";
+import { nodeHasher } from "../../src/lib/node-hasher.ts";
 import { dbNodeReader } from "../../src/server/tree-reader.ts";
 import { openFilledLog, type TestLog } from "../support/log.ts";
 

@@ -3,13 +3,13 @@
 
 import { randomBytes } from "node:crypto";
 import postgres from "postgres";
-import { connectPostgres, openPglite, type Sql } from "../../src/db/client.ts";
 import {
   initLogState,
   LOG_MIGRATIONS,
   migratePgliteDb,
   migratePostgresUrl,
 } from "../../src/db/migrate.ts";
+import { connectPostgres, openPglite, type Sql } from "../../src/db/sql.ts";
 
 export interface TestDb {
   sql: Sql;

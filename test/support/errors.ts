@@ -1,7 +1,7 @@
 // Asserting typed failures: the code of the TrailError a call throws (and that it throws nothing
 // else), or undefined when it succeeds.
 import { expect } from "vitest";
-import { isTrailError, type TrailErrorCode } from "../../src/log/errors.ts";
+import { isTrailError, type TrailErrorCode } from "../../src/core/errors.ts";
 
 export function errorCode(f: () => unknown): TrailErrorCode | undefined {
   try {

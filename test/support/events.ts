@@ -1,4 +1,4 @@
-// Building valid tmux event submissions for tests, by hand (independent of src/log/events.ts, so
+// Building valid tmux event submissions for tests, by hand (independent of src/core/events.ts, so
 // the tests check the schema rather than reuse it).
 
 import { createHash, randomBytes } from "node:crypto";

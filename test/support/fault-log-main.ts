@@ -1,15 +1,15 @@
 // Test-only entry point: starts the log as `tmuxtrail serve` would (port 0, 100 ms checkpoints),
 // with a fault hook that kills this process with SIGKILL, as kill -9 would, at one durable step,
 // the first time that step is reached once `after` integrations have committed. Run by
-// test/support/fault-log.ts; the fault is passed in to startLog, never read by src/ from the env.
+// test/support/fault-log.ts; the fault is passed in to startLogServer, never read by src/ from the env.
 //
 //   node --import tsx test/support/fault-log-main.ts --step integrating --after 3 --data DIR
 //        [--database-url URL --database-schema NAME]
 
 import { parseArgs } from "node:util";
+import { startLogServer } from "../../src/api/log-server.ts";
 import { DEFAULTS } from "../../src/server/config.ts";
 import type { DurableStep, FaultHook } from "../../src/server/fault-hook.ts";
-import { startLog } from "../../src/server/log.ts";
 import { ADMIN } from "./log.ts";
 
 const { values: v } = parseArgs({
@@ -33,7 +33,7 @@ const fault: FaultHook = (at) => {
   }
 };
 
-const running = await startLog(
+const running = await startLogServer(
   {
     ...DEFAULTS,
     port: 0,

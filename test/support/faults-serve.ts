@@ -11,12 +11,12 @@ import {
   rootFromTiles as rootOfTree,
   TileTree,
 } from "../../src/client/verified-reader.ts";
-import { type Checkpoint, openCheckpoint } from "../../src/log/checkpoint.ts";
-import { base64Decode, base64Encode, bytesEqual } from "../../src/log/encoding.ts";
-import { type Hash, type Hasher, rfc6962 } from "../../src/log/hash.ts";
-import { parseVerifierKey, type Verifier } from "../../src/log/keys.ts";
-import { verifyConsistency } from "../../src/log/proof-verify.ts";
-import { TILE_WIDTH } from "../../src/log/tiles.ts";
+import { type Checkpoint, openCheckpoint } from "../../src/core/checkpoint.ts";
+import { base64Decode, base64Encode, bytesEqual } from "../../src/core/encoding.ts";
+import { type Hash, type Hasher, rfc6962 } from "../../src/core/hash.ts";
+import { parseVerifierKey, type Verifier } from "../../src/core/keys.ts";
+import { verifyConsistency } from "../../src/core/proof-verify.ts";
+import { TILE_WIDTH } from "../../src/core/tiles.ts";
 import { makeBatch } from "./events.ts";
 import { ADMIN } from "./log.ts";
 import type { Served } from "./serve.ts";

@@ -7,9 +7,9 @@ import type { LogContext } from "../../src/api/context.ts";
 import { Denials } from "../../src/api/denials.ts";
 import { logMetrics } from "../../src/api/metrics.ts";
 import { RateLimiter } from "../../src/api/rate-limit.ts";
-import { generateKey, parseSignerKey } from "../../src/log/keys.ts";
-import { LogEvents } from "../../src/server/log-events.ts";
-import { nodeHasher } from "../../src/server/node-hasher.ts";
+import { generateKey, parseSignerKey } from "../../src/core/keys.ts";
+import { nodeHasher } from "../../src/lib/node-hasher.ts";
+import { OwnEventWriter } from "../../src/server/own-event-writer.ts";
 import { Publisher } from "../../src/server/publisher.ts";
 import { Sequencer } from "../../src/server/sequencer.ts";
 import { openTestDb, type TestDb } from "./db.ts";
@@ -76,7 +76,7 @@ export async function openTestLog(
       ? new RateLimiter(opts.searchRateLimit, { perMs: 60_000 })
       : undefined,
     publicMetrics: opts.publicMetrics,
-    logEvents: new LogEvents(db.sql, sequencer, ORIGIN, hasher),
+    ownEvents: new OwnEventWriter(db.sql, sequencer, ORIGIN, hasher),
     witnessKeys: opts.witnessKeys ?? [],
     witnessQuorum: opts.witnessQuorum ?? 0,
     denials: new Denials(metrics.denied, { alertUrl: opts.alertUrl, origin: ORIGIN, log }),

@@ -6,14 +6,14 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { dirname, join } from "node:path";
-import { encodeBundle } from "../../src/log/bundle.ts";
-import { formatCheckpoint } from "../../src/log/checkpoint.ts";
-import { CompactRange } from "../../src/log/compact.ts";
-import { rfc6962 } from "../../src/log/hash.ts";
-import { parseSignerKey } from "../../src/log/keys.ts";
-import { signNote } from "../../src/log/note.ts";
-import { tileRowFromLeafHashes } from "../../src/log/tile-reader.ts";
-import { entriesPath, hashTilePath, TILE_WIDTH, tilesForSize } from "../../src/log/tiles.ts";
+import { encodeBundle } from "../../src/core/bundle.ts";
+import { formatCheckpoint } from "../../src/core/checkpoint.ts";
+import { CompactRange } from "../../src/core/compact.ts";
+import { rfc6962 } from "../../src/core/hash.ts";
+import { parseSignerKey } from "../../src/core/keys.ts";
+import { signNote } from "../../src/core/note.ts";
+import { tileRowFromLeafHashes } from "../../src/core/tile-reader.ts";
+import { entriesPath, hashTilePath, TILE_WIDTH, tilesForSize } from "../../src/core/tiles.ts";
 
 export interface Answer {
   status: number;

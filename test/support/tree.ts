@@ -1,15 +1,16 @@
 // An in-memory log for witness tests: leaves, signed checkpoints at any size, consistency proofs;
 // and a witness of it.
-import type { Sql } from "../../src/db/client.ts";
-import { formatCheckpoint } from "../../src/log/checkpoint.ts";
-import { CompactRange } from "../../src/log/compact.ts";
-import { rfc6962 } from "../../src/log/hash.ts";
-import { generateKey, parseSignerKey, parseVerifierKey } from "../../src/log/keys.ts";
-import { signNote } from "../../src/log/note.ts";
-import { consistencyProof } from "../../src/log/proof.ts";
+
+import { formatCheckpoint } from "../../src/core/checkpoint.ts";
+import { CompactRange } from "../../src/core/compact.ts";
+import { rfc6962 } from "../../src/core/hash.ts";
+import { generateKey, parseSignerKey, parseVerifierKey } from "../../src/core/keys.ts";
+import { signNote } from "../../src/core/note.ts";
+import { consistencyProof } from "../../src/core/proof.ts";
+import type { Sql } from "../../src/db/sql.ts";
 import type { WitnessDeps } from "../../src/witness/add-checkpoint.ts";
 import { witnessMetrics } from "../../src/witness/metrics.ts";
-import { leafHashes, naiveReader } from "../log/reference.ts";
+import { leafHashes, naiveReader } from "../core/reference.ts";
 
 export class MemoryLog {
   readonly key;

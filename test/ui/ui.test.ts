@@ -7,10 +7,10 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { generateKey } from "../../src/log/keys.ts";
-import { sessionId } from "../../src/log/session-id.ts";
+import { type RunningLogServer, startLogServer } from "../../src/api/log-server.ts";
+import { generateKey } from "../../src/core/keys.ts";
+import { sessionId } from "../../src/core/session-id.ts";
 import { DEFAULTS } from "../../src/server/config.ts";
-import { type RunningLog, startLog } from "../../src/server/log.ts";
 import { openTestDb, type TestDb } from "../support/db.ts";
 import { makeSubmission } from "../support/events.ts";
 import { ADMIN } from "../support/log.ts";
@@ -31,7 +31,7 @@ const SESSION = sessionId(HOST, SERVER, "$1");
 const ARTIFACTS = join(import.meta.dirname, "../../test-artifacts");
 
 let db: TestDb | undefined;
-let log: RunningLog;
+let log: RunningLogServer;
 let browser: Browser;
 /** The log's one witness (quorum 1), a real `tmuxtrail witness` process. */
 let witness: { proc: Proc; key: string };
@@ -60,7 +60,7 @@ beforeAll(async () => {
   const key = (await proc.waitFor(/cosignature key\s+(\S+)/, 60_000))[1]!;
   const url = proc.stdout().match(/listening on (http:\/\/\S+)/)![1]!;
   witness = { proc, key };
-  log = await startLog(
+  log = await startLogServer(
     {
       ...DEFAULTS,
       port: 0,

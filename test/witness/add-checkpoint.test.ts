@@ -1,12 +1,12 @@
 // The full C2SP tlog-witness add-checkpoint conversation, through the witness's HTTP app.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { formatCheckpoint, openCheckpoint } from "../../src/core/checkpoint.ts";
+import { base64Encode, hexEncode, utf8Encode } from "../../src/core/encoding.ts";
+import { rfc6962, sha256 } from "../../src/core/hash.ts";
+import { generateKey, parseSignerKey, parseVerifierKey } from "../../src/core/keys.ts";
+import { signNote } from "../../src/core/note.ts";
+import { formatAddCheckpoint } from "../../src/core/tlog-witness.ts";
 import { WITNESS_MIGRATIONS } from "../../src/db/migrate.ts";
-import { formatCheckpoint, openCheckpoint } from "../../src/log/checkpoint.ts";
-import { base64Encode, hexEncode, utf8Encode } from "../../src/log/encoding.ts";
-import { rfc6962, sha256 } from "../../src/log/hash.ts";
-import { generateKey, parseSignerKey, parseVerifierKey } from "../../src/log/keys.ts";
-import { signNote } from "../../src/log/note.ts";
-import { formatAddCheckpoint } from "../../src/log/tlog-witness.ts";
 import { witnessApp } from "../../src/witness/app.ts";
 import { openTestDb, type TestDb } from "../support/db.ts";
 import { MemoryLog, witnessOf } from "../support/tree.ts";

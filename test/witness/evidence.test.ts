@@ -4,19 +4,19 @@
 // fails proves nothing. And the witness stores nothing that verify-evidence would refuse.
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { isPowerOfTwo } from "../../src/core/bits.ts";
+import { formatCheckpoint } from "../../src/core/checkpoint.ts";
+import { base64Encode } from "../../src/core/encoding.ts";
+import { isTrailError } from "../../src/core/errors.ts";
+import { type Hash, rfc6962 } from "../../src/core/hash.ts";
+import { generateKey, parseSignerKey, parseVerifierKey } from "../../src/core/keys.ts";
+import { signNote } from "../../src/core/note.ts";
+import { consistencyProof, explicitConsistencyProof } from "../../src/core/proof.ts";
 import { WITNESS_MIGRATIONS } from "../../src/db/migrate.ts";
-import { isPowerOfTwo } from "../../src/log/bits.ts";
-import { formatCheckpoint } from "../../src/log/checkpoint.ts";
-import { base64Encode } from "../../src/log/encoding.ts";
-import { isTrailError } from "../../src/log/errors.ts";
-import { type Hash, rfc6962 } from "../../src/log/hash.ts";
-import { generateKey, parseSignerKey, parseVerifierKey } from "../../src/log/keys.ts";
-import { signNote } from "../../src/log/note.ts";
-import { consistencyProof, explicitConsistencyProof } from "../../src/log/proof.ts";
 import { recordEvidence, verifyEvidence } from "../../src/witness/evidence.ts";
 import { addEvidence, listEvidence } from "../../src/witness/store.ts";
 import { startWitness } from "../../src/witness/witness.ts";
-import { leafHashes, mth, naiveReader } from "../log/reference.ts";
+import { leafHashes, mth, naiveReader } from "../core/reference.ts";
 import { openTestDb, type TestDb, usingPostgres } from "../support/db.ts";
 import { tempDir } from "../support/serve.ts";
 import { MemoryLog, witnessOf } from "../support/tree.ts";

@@ -10,9 +10,9 @@
 // key (serve --search-rate-limit).
 
 import { Hono } from "hono";
-import type { Sql } from "../../db/client.ts";
-import { base64Encode, utf8Decode } from "../../log/encoding.ts";
-import { SESSION_ID_RE } from "../../log/session-id.ts";
+import { base64Encode, utf8Decode } from "../../core/encoding.ts";
+import { SESSION_ID_RE } from "../../core/session-id.ts";
+import type { Sql } from "../../db/sql.ts";
 import { exportSession } from "../../server/export.ts";
 import { latestCheckpoint } from "../../server/publisher.ts";
 import { proveInclusion } from "../../server/tree-reader.ts";

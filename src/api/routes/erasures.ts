@@ -8,8 +8,8 @@
 
 import { Hono } from "hono";
 import { z } from "zod";
-import { isPrintable } from "../../log/printable.ts";
-import { SESSION_ID_RE } from "../../log/session-id.ts";
+import { isPrintable } from "../../core/printable.ts";
+import { SESSION_ID_RE } from "../../core/session-id.ts";
 import { erase } from "../../server/erase.ts";
 import type { LogContext } from "../context.ts";
 import { badRequest, notFound } from "../errors.ts";
@@ -64,7 +64,7 @@ export function erasureRoutes(ctx: LogContext) {
       scope = { before: new Date(t).toISOString() };
     }
     const key = c.get("principal").id;
-    const result = await erase(ctx.sql, ctx.logEvents, scope, key, body.reason);
+    const result = await erase(ctx.sql, ctx.ownEvents, scope, key, body.reason);
     ctx.log(
       `erasure by ${key}: ${result.erased} payloads (events ${result.events.join(", ") || "none"}): ${body.reason}`,
     );

@@ -3,7 +3,7 @@
 // need these (they rebuild proofs from the tiles); they are a convenience for simple clients.
 
 import { Hono } from "hono";
-import { base64Decode, base64Encode } from "../../log/encoding.ts";
+import { base64Decode, base64Encode } from "../../core/encoding.ts";
 import { latestCheckpoint } from "../../server/publisher.ts";
 import { proveConsistency, proveInclusion } from "../../server/tree-reader.ts";
 import type { LogContext } from "../context.ts";

@@ -3,10 +3,10 @@
 // durably sequenced; `?wait=checkpoint` also waits for a signed checkpoint covering them.
 
 import { Hono } from "hono";
-import { MAX_LEAF_SIZE } from "../../log/bundle.ts";
-import { base64Encode } from "../../log/encoding.ts";
-import { parseSubmission } from "../../log/events.ts";
-import { leafHosts, readsAsEvent } from "../../log/own-events.ts";
+import { MAX_LEAF_SIZE } from "../../core/bundle.ts";
+import { base64Encode } from "../../core/encoding.ts";
+import { parseSubmission } from "../../core/events.ts";
+import { leafHosts, readsAsEvent } from "../../core/own-events.ts";
 import { CheckpointWaitTimeout } from "../../server/publisher.ts";
 import { eventInput } from "../../server/sequencer/input.ts";
 import { ConflictError, type LeafInput, type LeafResult } from "../../server/sequencer.ts";

@@ -3,9 +3,9 @@
 // Full tiles never change: immutable for a year. Entry bundles are private to shared caches.
 
 import { Hono } from "hono";
-import type { Sql } from "../../db/client.ts";
-import { encodeBundle } from "../../log/bundle.ts";
-import { parseTilePath } from "../../log/tiles.ts";
+import { encodeBundle } from "../../core/bundle.ts";
+import { parseTilePath } from "../../core/tiles.ts";
+import type { Sql } from "../../db/sql.ts";
 import { latestCheckpoint } from "../../server/publisher.ts";
 import { readTile } from "../../server/tile-store.ts";
 import type { LogContext } from "../context.ts";

@@ -7,8 +7,8 @@
 // gains nodes 254, 255 (tile 0) and 256 (tile 1), and tile level 1 gains node 0, the root of
 // leaves 0…255, completed by leaf 255.
 
-import { CompactRange } from "../../log/compact.ts";
-import type { Hash, Hasher } from "../../log/hash.ts";
+import { CompactRange } from "../../core/compact.ts";
+import type { Hash, Hasher } from "../../core/hash.ts";
 import type { TileUpdate } from "../tile-store.ts";
 import type { Claim } from "./classify.ts";
 import type { StreamInfo } from "./input.ts";

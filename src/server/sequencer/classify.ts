@@ -14,7 +14,7 @@
 //             leaves are answered as duplicates with their index, a position they fill is a conflict.
 // A submission rejected once stays rejected.
 
-import { hexEncode } from "../../log/encoding.ts";
+import { hexEncode } from "../../core/encoding.ts";
 import { ConflictError, type LeafInput, type LeafResult } from "./input.ts";
 
 /** One submission waiting to be sequenced: all-or-nothing. */

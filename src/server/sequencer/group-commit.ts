@@ -7,8 +7,8 @@
 // (integrate.ts, 3a). After another process's write it reads the tree under the lock instead for a
 // while: with two writers, pipelining from a remembered edge would mostly roll back.
 
-import type { Sql } from "../../db/client.ts";
-import type { Hasher } from "../../log/hash.ts";
+import type { Hasher } from "../../core/hash.ts";
+import type { Sql } from "../../db/sql.ts";
 import type { FaultHook } from "../fault-hook.ts";
 import { type Answer, answers } from "./answer.ts";
 import type { TreeEdge } from "./append.ts";

@@ -2,9 +2,9 @@
 // columns indexed by position and its payload), the answer for each leaf, and the conflict that
 // rejects a submission. No I/O here.
 
-import type { EventMeta } from "../../log/events.ts";
-import type { Hash, Hasher } from "../../log/hash.ts";
-import { sessionId } from "../../log/session-id.ts";
+import type { EventMeta } from "../../core/events.ts";
+import type { Hash, Hasher } from "../../core/hash.ts";
+import { sessionId } from "../../core/session-id.ts";
 
 /** The stream columns of an event leaf; raw leaves have none. */
 export interface StreamInfo {

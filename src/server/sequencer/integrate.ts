@@ -18,8 +18,8 @@
 //                   position is a conflict); the rest appended. A unique violation now is an error.
 // The fault hook runs at the end of each attempt, before COMMIT ("integrating").
 
-import type { Sql } from "../../db/client.ts";
-import type { Hasher } from "../../log/hash.ts";
+import type { Hasher } from "../../core/hash.ts";
+import type { Sql } from "../../db/sql.ts";
 import type { FaultHook } from "../fault-hook.ts";
 import { type Append, appendTo, type TreeEdge } from "./append.ts";
 import { type Plan, settle } from "./classify.ts";

@@ -3,7 +3,7 @@
 // a retry or a concurrent writer of the same leaf is harmless; staged rows are not in the tree
 // (only step 3's leaves rows are), and retention clears content that never made it in.
 
-import type { Sql } from "../../db/client.ts";
+import type { Sql } from "../../db/sql.ts";
 import { packBytes, packHashes } from "../sql-arrays.ts";
 import type { Claim } from "./classify.ts";
 

@@ -2,9 +2,9 @@
 // the index probes for leaves already in the tree, and the writes of one append (leaves rows, hash
 // tiles, sessions, the new size, root and right edge). integrate.ts decides their order.
 
-import type { Sql } from "../../db/client.ts";
-import { bytesEqual, hexEncode } from "../../log/encoding.ts";
-import type { Hash } from "../../log/hash.ts";
+import { bytesEqual, hexEncode } from "../../core/encoding.ts";
+import type { Hash } from "../../core/hash.ts";
+import type { Sql } from "../../db/sql.ts";
 import { packHashes } from "../sql-arrays.ts";
 import { extendTiles } from "../tile-store.ts";
 import type { Append, TreeEdge } from "./append.ts";

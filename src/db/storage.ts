@@ -1,13 +1,13 @@
 // Opening the log's database: PostgreSQL when a URL is given (production: synchronous_commit on),
 // else embedded PGlite in <data>/db. PGlite is one process per directory (two corrupt it): `serve`
-// holds <data>/.lock (src/pid-lock.ts: taken atomically, a dead or zombie owner's taken over) and
+// holds <data>/.lock (src/lib/pid-lock.ts: taken atomically, a dead or zombie owner's taken over) and
 // other processes are refused with a pointer to the HTTP API.
 
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { connectPostgres, openPglite, type Sql } from "../db/client.ts";
-import { initLogState, LOG_MIGRATIONS, migrateIfPending, migratePgliteDb } from "../db/migrate.ts";
-import { takePidLock } from "../pid-lock.ts";
+import { takePidLock } from "../lib/pid-lock.ts";
+import { initLogState, LOG_MIGRATIONS, migrateIfPending, migratePgliteDb } from "./migrate.ts";
+import { connectPostgres, openPglite, type Sql } from "./sql.ts";
 
 export interface Storage {
   sql: Sql;

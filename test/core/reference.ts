@@ -1,7 +1,7 @@
 // The naive recursive RFC 6962 definitions (§2.1, §2.1.1, §2.1.2), over an array of leaf hashes.
-// Test-only: the fast code in src/log is compared against these by fast-check.
+// Test-only: the fast code in src/core is compared against these by fast-check.
 
-import { type Hash, rfc6962 } from "../../src/log/hash.ts";
+import { type Hash, rfc6962 } from "../../src/core/hash.ts";
 
 /** The largest power of two strictly less than n (n ≥ 2). */
 function k(n: number): number {

@@ -1,6 +1,6 @@
 // Session bundles: one self-contained JSON document that proves what happened in a tmux session,
 // checkable offline by `tmuxtrail verify-bundle` and by the browser UI (this module is pure and
-// isomorphic, like the rest of src/log).
+// isomorphic, like the rest of src/core).
 //
 //   format      "tmuxtrail-session-bundle/v1"
 //   origin      the log's origin

@@ -11,10 +11,10 @@
 // one at a time, and every record that arrives while one runs goes into the next (one submission,
 // one leaf each), so a burst of reads costs a few sequencer batches, not one each.
 
-import type { Sql } from "../db/client.ts";
-import { type EventMeta, eventLeaf } from "../log/events.ts";
-import type { Hasher } from "../log/hash.ts";
-import { LOG_SERVER, LOG_SESSION } from "../log/own-events.ts";
+import { type EventMeta, eventLeaf } from "../core/events.ts";
+import type { Hasher } from "../core/hash.ts";
+import { LOG_SERVER, LOG_SESSION } from "../core/own-events.ts";
+import type { Sql } from "../db/sql.ts";
 import { eventInput } from "./sequencer/input.ts";
 import { ConflictError, type LeafInput, type Sequencer } from "./sequencer.ts";
 
@@ -34,7 +34,7 @@ interface Waiting {
 const MAX_PER_APPEND = 500;
 const MAX_RETRIES = 20;
 
-export class LogEvents {
+export class OwnEventWriter {
   private readonly queues = new Map<LogPane, Waiting[]>();
   private readonly running = new Set<LogPane>();
 

@@ -1,9 +1,9 @@
 // The server's Hasher: node:crypto's SHA-256, the faster of the two for the 64/65-byte inputs of
 // leaf and node hashing (`npm run bench:core` prints both; docs/performance.md). It lives outside
-// src/log, which stays isomorphic: browsers and verifiers use `rfc6962` from hash.ts.
+// src/core, which stays isomorphic: browsers and verifiers use `rfc6962` from hash.ts.
 
 import { createHash } from "node:crypto";
-import { type Hasher, makeHasher } from "../log/hash.ts";
+import { type Hasher, makeHasher } from "../core/hash.ts";
 
 export const nodeHasher: Hasher = makeHasher((data) => {
   const d = createHash("sha256").update(data).digest();

@@ -1,5 +1,5 @@
 // A lock file naming the process that holds it: the embedded database's data directory
-// (server/storage.ts) and a mirror's directory (client/mirror-files.ts) are each held by one
+// (db/storage.ts) and a mirror's directory (client/mirror-files.ts) are each held by one
 // process through it. What it guarantees, and how:
 //
 //   - Taken atomically. The owner line is written whole into a temporary file, which is then

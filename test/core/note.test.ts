@@ -2,16 +2,16 @@
 import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { base64Decode, hexEncode } from "../../src/log/encoding.ts";
-import { isTrailError } from "../../src/log/errors.ts";
+import { base64Decode, hexEncode } from "../../src/core/encoding.ts";
+import { isTrailError } from "../../src/core/errors.ts";
 import {
   cosignatureVerifierKey,
   generateKey,
   parseSignerKey,
   parseVerifierKey,
   verifierKeyOf,
-} from "../../src/log/keys.ts";
-import { openNote, signNote } from "../../src/log/note.ts";
+} from "../../src/core/keys.ts";
+import { openNote, signNote } from "../../src/core/note.ts";
 import { errorCode } from "../support/errors.ts";
 import { junkString } from "./reference.ts";
 

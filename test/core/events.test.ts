@@ -2,8 +2,8 @@
 import { createHash } from "node:crypto";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { base64Encode, utf8Encode } from "../../src/log/encoding.ts";
-import { isTrailError, type TrailErrorCode } from "../../src/log/errors.ts";
+import { base64Encode, utf8Encode } from "../../src/core/encoding.ts";
+import { isTrailError, type TrailErrorCode } from "../../src/core/errors.ts";
 import {
   commitment,
   EVENT_TYPES,
@@ -14,8 +14,8 @@ import {
   parseSubmission,
   submissionSchema,
   timeSchema,
-} from "../../src/log/events.ts";
-import { canonicalJson } from "../../src/log/jcs.ts";
+} from "../../src/core/events.ts";
+import { canonicalJson } from "../../src/core/jcs.ts";
 import { errorCode } from "../support/errors.ts";
 import { makeSubmission as handMade } from "../support/events.ts";
 

@@ -3,7 +3,7 @@
 // same ones:
 //
 //   1. Identity. A log's own event has host = the log's origin, server "log", and pane = its type
-//      ("erasure" or "access"): the stream (host, server, pane) LogEvents appends to. Verifiers
+//      ("erasure" or "access"): the stream (host, server, pane) OwnEventWriter appends to. Verifiers
 //      (audit, session bundles, the UI through them, tail) honour an erasure or access event only
 //      when it carries that identity for the origin of the checkpoint they verified.
 //

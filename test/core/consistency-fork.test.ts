@@ -3,15 +3,15 @@
 // first m leaves of the tree whose root it reproduces, and nothing else ever comes out.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { isPowerOfTwo } from "../../src/log/bits.ts";
-import { bytesEqual } from "../../src/log/encoding.ts";
-import { isTrailError } from "../../src/log/errors.ts";
-import { rfc6962 } from "../../src/log/hash.ts";
-import { consistencyProof, explicitConsistencyProof } from "../../src/log/proof.ts";
+import { isPowerOfTwo } from "../../src/core/bits.ts";
+import { bytesEqual } from "../../src/core/encoding.ts";
+import { isTrailError } from "../../src/core/errors.ts";
+import { rfc6962 } from "../../src/core/hash.ts";
+import { consistencyProof, explicitConsistencyProof } from "../../src/core/proof.ts";
 import {
   explicitConsistencyProofLength,
   rootFromConsistencyProof,
-} from "../../src/log/proof-verify.ts";
+} from "../../src/core/proof-verify.ts";
 import { errorCode, throwsTrail } from "../support/errors.ts";
 import { leafHashes, mth, naiveReader, proof } from "./reference.ts";
 

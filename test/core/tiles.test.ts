@@ -2,11 +2,11 @@
 import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { decodeBundle, encodeBundle } from "../../src/log/bundle.ts";
-import { isTrailError } from "../../src/log/errors.ts";
-import { rfc6962 } from "../../src/log/hash.ts";
-import { inclusionProof } from "../../src/log/proof.ts";
-import { tileNodeReader, tileRowFromLeafHashes } from "../../src/log/tile-reader.ts";
+import { decodeBundle, encodeBundle } from "../../src/core/bundle.ts";
+import { isTrailError } from "../../src/core/errors.ts";
+import { rfc6962 } from "../../src/core/hash.ts";
+import { inclusionProof } from "../../src/core/proof.ts";
+import { tileNodeReader, tileRowFromLeafHashes } from "../../src/core/tile-reader.ts";
 import {
   encodeTileIndex,
   entriesPath,
@@ -14,7 +14,7 @@ import {
   hashTilePath,
   parseTilePath,
   tilesForSize,
-} from "../../src/log/tiles.ts";
+} from "../../src/core/tiles.ts";
 import { throwsTrail } from "../support/errors.ts";
 import { leafHashes, mth, naiveReader } from "./reference.ts";
 

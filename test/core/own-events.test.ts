@@ -1,12 +1,12 @@
-// src/log/own-events.ts: which leaves read as events (POST /v1/leaves refuses them) and which
-// erasure and access events are the log's own; src/log/printable.ts: what a terminal may see.
+// src/core/own-events.ts: which leaves read as events (POST /v1/leaves refuses them) and which
+// erasure and access events are the log's own; src/core/printable.ts: what a terminal may see.
 
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { readLeafEvent } from "../../src/audit/leaf-event.ts";
-import { type EventMeta, eventLeaf, parseLeaf } from "../../src/log/events.ts";
-import { isLogOwnEvent, readsAsEvent } from "../../src/log/own-events.ts";
-import { jsonLine, printable } from "../../src/log/printable.ts";
+import { type EventMeta, eventLeaf, parseLeaf } from "../../src/core/events.ts";
+import { isLogOwnEvent, readsAsEvent } from "../../src/core/own-events.ts";
+import { jsonLine, printable } from "../../src/core/printable.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const utf16le = (s: string) => new Uint8Array(Buffer.from(s, "utf16le"));

@@ -1,15 +1,15 @@
-// fast-check against the naive RFC 6962 reference (test/log/reference.ts) on random sizes.
+// fast-check against the naive RFC 6962 reference (test/core/reference.ts) on random sizes.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { CompactRange } from "../../src/log/compact.ts";
-import { isTrailError } from "../../src/log/errors.ts";
-import { consistencyProof, inclusionProof, treeRoot } from "../../src/log/proof.ts";
+import { CompactRange } from "../../src/core/compact.ts";
+import { isTrailError } from "../../src/core/errors.ts";
+import { consistencyProof, inclusionProof, treeRoot } from "../../src/core/proof.ts";
 import {
   consistencyProofLength,
   inclusionProofLength,
   verifyConsistency,
   verifyInclusion,
-} from "../../src/log/proof-verify.ts";
+} from "../../src/core/proof-verify.ts";
 import { throwsTrail } from "../support/errors.ts";
 import { leafHashes, mth, naiveReader, path, proof } from "./reference.ts";
 

@@ -1,4 +1,4 @@
-// The one error type of tmuxtrail. Every parser and verifier in src/log throws only TrailError, with
+// The one error type of tmuxtrail. Every parser and verifier in src/core throws only TrailError, with
 // a `code` from the union below; src/api maps codes to HTTP statuses and the CLI to exit codes.
 // Junk input must never surface a TypeError or RangeError: parsers check before they index.
 

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { CompactRange, rightEdgeIds } from "../../src/log/compact.ts";
-import { isTrailError } from "../../src/log/errors.ts";
+import { CompactRange, rightEdgeIds } from "../../src/core/compact.ts";
+import { isTrailError } from "../../src/core/errors.ts";
 import { leafHashes, mth } from "./reference.ts";
 
 const ALL = leafHashes(1200);

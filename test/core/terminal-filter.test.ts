@@ -1,8 +1,8 @@
-// TerminalFilter (src/log/terminal-filter.ts): what a replayed recording may send to a terminal.
+// TerminalFilter (src/core/terminal-filter.ts): what a replayed recording may send to a terminal.
 // Each case is named by what it would do to the auditor's terminal if it went through.
 
 import { describe, expect, it } from "vitest";
-import { TerminalFilter, terminalSafe } from "../../src/log/terminal-filter.ts";
+import { TerminalFilter, terminalSafe } from "../../src/core/terminal-filter.ts";
 
 const E = "\u001b";
 const dropped: [string, string][] = [

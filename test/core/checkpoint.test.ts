@@ -2,25 +2,25 @@
 import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { formatCheckpoint, openCheckpoint, parseCheckpoint } from "../../src/log/checkpoint.ts";
+import { formatCheckpoint, openCheckpoint, parseCheckpoint } from "../../src/core/checkpoint.ts";
 import {
   addSignatures,
   cosign,
   cosignatureTime,
   verifyCosignature,
-} from "../../src/log/cosignature.ts";
-import { base64Decode, base64Encode, hexEncode, utf8Encode } from "../../src/log/encoding.ts";
-import { isTrailError } from "../../src/log/errors.ts";
-import { rfc6962 } from "../../src/log/hash.ts";
+} from "../../src/core/cosignature.ts";
+import { base64Decode, base64Encode, hexEncode, utf8Encode } from "../../src/core/encoding.ts";
+import { isTrailError } from "../../src/core/errors.ts";
+import { rfc6962 } from "../../src/core/hash.ts";
 import {
   cosignedMessage,
   generateKey,
   parseSignerKey,
   parseVerifierKey,
-} from "../../src/log/keys.ts";
-import { signNote } from "../../src/log/note.ts";
-import { inclusionProof, treeRoot } from "../../src/log/proof.ts";
-import { formatTlogProof, parseTlogProof, verifyTlogProof } from "../../src/log/tlog-proof.ts";
+} from "../../src/core/keys.ts";
+import { signNote } from "../../src/core/note.ts";
+import { inclusionProof, treeRoot } from "../../src/core/proof.ts";
+import { formatTlogProof, parseTlogProof, verifyTlogProof } from "../../src/core/tlog-proof.ts";
 import { errorCode } from "../support/errors.ts";
 import { junkString, leafHashes, naiveReader } from "./reference.ts";
 

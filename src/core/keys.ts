@@ -217,7 +217,7 @@ export function cosignatureVerifierKey(key: string): string {
   return makeVerifier(v.name, ALG_COSIGNATURE_V1, v.publicKey).key;
 }
 
-/** A new key from 32 random bytes (randomness is passed in: src/log has no entropy source). */
+/** A new key from 32 random bytes (randomness is passed in: src/core has no entropy source). */
 export function generateKey(name: string, seed: Uint8Array) {
   const signerKey = formatSignerKey(name, seed);
   const verifierKey = verifierKeyOf(signerKey);

@@ -2,7 +2,7 @@
 //   leaf hash  = SHA-256(0x00 || leaf bytes)
 //   node hash  = SHA-256(0x01 || left || right)
 //   empty root = SHA-256("")
-// The Hasher is a value so the server can plug in node:crypto (src/server/node-hasher.ts, 1.3-1.7x
+// The Hasher is a value so the server can plug in node:crypto (src/lib/node-hasher.ts, 1.3-1.7x
 // faster than @noble/hashes for 64/65-byte inputs on Node 20) while everything the browser runs
 // keeps the isomorphic default built on @noble/hashes.
 

@@ -14,35 +14,35 @@ import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { createApp } from "../api/app.ts";
-import { Auth, newToken } from "../api/auth.ts";
-import type { LogContext } from "../api/context.ts";
-import { Denials } from "../api/denials.ts";
-import { logMetrics } from "../api/metrics.ts";
-import { RateLimiter } from "../api/rate-limit.ts";
-import { warnIfUiMissing } from "../api/routes/ui.ts";
-import { connectPostgres, type Sql } from "../db/client.ts";
-import { listen } from "../lib/listen.ts";
-import { parseCheckpoint } from "../log/checkpoint.ts";
-import { bytesEqual } from "../log/encoding.ts";
+import { parseCheckpoint } from "../core/checkpoint.ts";
+import { bytesEqual } from "../core/encoding.ts";
 import {
   generateKey,
   parseSignerKey,
   parseVerifierKey,
   type Verifier,
   verifierKeyOf,
-} from "../log/keys.ts";
-import { DEFAULTS, type LogConfig } from "./config.ts";
-import { startRetention } from "./erase.ts";
-import type { FaultHook } from "./fault-hook.ts";
-import { LogEvents } from "./log-events.ts";
-import { nodeHasher } from "./node-hasher.ts";
-import { checkSignedBy, latestCheckpoint, Publisher, verifyStorage } from "./publisher.ts";
-import { Sequencer } from "./sequencer.ts";
-import { openStorage } from "./storage.ts";
-import { parseWitnessSpec, WitnessPool } from "./witnesses.ts";
+} from "../core/keys.ts";
+import { connectPostgres, type Sql } from "../db/sql.ts";
+import { openStorage } from "../db/storage.ts";
+import { listen } from "../lib/listen.ts";
+import { nodeHasher } from "../lib/node-hasher.ts";
+import { DEFAULTS, type LogConfig } from "../server/config.ts";
+import { startRetention } from "../server/erase.ts";
+import type { FaultHook } from "../server/fault-hook.ts";
+import { OwnEventWriter } from "../server/own-event-writer.ts";
+import { checkSignedBy, latestCheckpoint, Publisher, verifyStorage } from "../server/publisher.ts";
+import { Sequencer } from "../server/sequencer.ts";
+import { parseWitnessSpec, WitnessPool } from "../server/witnesses.ts";
+import { createApp } from "./app.ts";
+import { Auth, newToken } from "./auth.ts";
+import type { LogContext } from "./context.ts";
+import { Denials } from "./denials.ts";
+import { logMetrics } from "./metrics.ts";
+import { RateLimiter } from "./rate-limit.ts";
+import { warnIfUiMissing } from "./routes/ui.ts";
 
-export interface RunningLog {
+export interface RunningLogServer {
   ctx: LogContext;
   url: string;
   origin: string;
@@ -125,12 +125,12 @@ export async function checkReadDatabase(
   }
 }
 
-export async function startLog(
+export async function startLogServer(
   cfg: LogConfig,
   log: (msg: string) => void = console.error,
   /** Tests only: fault injection at the sequencer's and the publisher's durable steps. */
   hooks: { fault?: FaultHook } = {},
-): Promise<RunningLog> {
+): Promise<RunningLogServer> {
   // 1. Storage.
   const storage = await openStorage({
     databaseUrl: cfg.databaseUrl,
@@ -239,7 +239,7 @@ export async function startLog(
             })
           : undefined,
       publicMetrics: cfg.publicMetrics ?? false,
-      logEvents: new LogEvents(storage.sql, sequencer, origin, hasher),
+      ownEvents: new OwnEventWriter(storage.sql, sequencer, origin, hasher),
       witnessKeys: pool.targets.map((t) => t.key.key),
       witnessQuorum: cfg.witnessQuorum,
       waitTimeoutMs: cfg.waitTimeoutMs,
@@ -247,7 +247,7 @@ export async function startLog(
       log,
     };
     const retention = cfg.retentionMs
-      ? startRetention(storage.sql, ctx.logEvents, cfg.retentionMs, log)
+      ? startRetention(storage.sql, ctx.ownEvents, cfg.retentionMs, log)
       : undefined;
     // 5. The web UI is built at install (npm ci); say so when it is not.
     warnIfUiMissing(log);

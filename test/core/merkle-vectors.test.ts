@@ -1,13 +1,13 @@
 // Table-driven over the published vectors: test/vectors/rfc6962.json and merkle-probes.json.
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { CompactRange } from "../../src/log/compact.ts";
-import { hexDecode, utf8Encode } from "../../src/log/encoding.ts";
-import { isTrailError } from "../../src/log/errors.ts";
-import { rfc6962 } from "../../src/log/hash.ts";
-import { consistencyProof, inclusionProof, treeRoot } from "../../src/log/proof.ts";
-import { verifyConsistency, verifyInclusion } from "../../src/log/proof-verify.ts";
-import { nodeHasher } from "../../src/server/node-hasher.ts";
+import { CompactRange } from "../../src/core/compact.ts";
+import { hexDecode, utf8Encode } from "../../src/core/encoding.ts";
+import { isTrailError } from "../../src/core/errors.ts";
+import { rfc6962 } from "../../src/core/hash.ts";
+import { consistencyProof, inclusionProof, treeRoot } from "../../src/core/proof.ts";
+import { verifyConsistency, verifyInclusion } from "../../src/core/proof-verify.ts";
+import { nodeHasher } from "../../src/lib/node-hasher.ts";
 import { naiveReader } from "./reference.ts";
 
 const load = (f: string) =>
