@@ -21,13 +21,15 @@
 // Memory stays bounded: at most 1 MiB is read per pane per tick, and when the spool holds more
 // unacknowledged bytes than its cap the agent stops reading (the raw files keep growing on disk,
 // nothing is dropped) and says so loudly.
+//
+// Longer than most files: one class, because the panes, their pending output and the spool's marks
+// change together at each poll; output cutting is output-chunks.ts, pane health pane-health.ts.
 
 import { randomBytes } from "node:crypto";
 import {
   closeSync,
   existsSync,
   fstatSync,
-  lstatSync,
   mkdirSync,
   openSync,
   readdirSync,
@@ -37,8 +39,10 @@ import { join } from "node:path";
 import { type EventMeta, makeSubmission } from "../core/events.ts";
 import { commandEvent } from "./commands.ts";
 import { hookMarker, TmuxHooks } from "./hooks.ts";
+import { flushCut, IDLE_FLUSH_MS, lookBack, outputPieces, READ_LIMIT } from "./output-chunks.ts";
+import { PaneHealthWatch } from "./pane-health.ts";
 import { SPOOL_OPEN } from "./private.ts";
-import { OPEN_KEY_BLOCK, type RedactionPattern, redact, safeCut, secretSpans } from "./redact.ts";
+import { type RedactionPattern, secretSpans } from "./redact.ts";
 import { type Spool, type SpoolLine, streamKey } from "./spool.ts";
 import { type PaneInfo, shq, type Tmux } from "./tmux.ts";
 
@@ -67,53 +71,6 @@ interface Pending {
   context: Buffer;
 }
 
-/** Held back from a busy pane's flush, so a secret split across two flushes is redacted whole. */
-const HOLD_BACK = 512;
-/** A pane quiet this long has its held-back tail flushed (a secret paused longer may be split). */
-const IDLE_FLUSH_MS = 1000;
-
-const READ_LIMIT = 1024 * 1024;
-
-/**
- * How far redaction looks back before a chunk: a pattern's key ("Bearer ", "password=") in one
- * chunk and its secret in the next still match (a pane that paused mid-line is flushed whole).
- */
-const CONTEXT = 512;
-
-/** The last CONTEXT bytes of `before` followed by `data`. */
-function tail(before: Buffer, data: Buffer): Buffer {
-  if (data.length >= CONTEXT) return data.subarray(data.length - CONTEXT);
-  return Buffer.concat([
-    before.subarray(Math.max(0, before.length - (CONTEXT - data.length))),
-    data,
-  ]);
-}
-
-/** A pane that changed while its output file did not grow for this long is NOT ARRIVING. */
-export const NOT_ARRIVING_MS = 3000;
-
-interface PaneHealth {
-  /** The raw file's size at the last poll. */
-  size: number;
-  cursor?: string;
-  history?: number;
-  cols: number;
-  rows: number;
-  /** Times tmux closed the pane's pipe since its file last grew. */
-  closed: number;
-  /** When the pane first changed with its file not growing since. */
-  changedSince?: number;
-}
-
-/** A raw file's size; 0 while it does not exist. */
-function rawSize(file: string): number {
-  try {
-    return lstatSync(file).size;
-  } catch {
-    return 0;
-  }
-}
-
 /** How often the agent checks that its tmux hooks are still there. */
 const HOOK_CHECK_MS = 2000;
 
@@ -135,7 +92,7 @@ function openIfExists(file: string): number | undefined {
 export class Capture {
   private panes = new Map<string, PaneInfo>();
   private pending = new Map<string, Pending>();
-  private health = new Map<string, PaneHealth>();
+  private readonly health = new PaneHealthWatch();
   private readonly rawDir: string;
   private lastCapWarning = 0;
   private readonly hooks: TmuxHooks;
@@ -246,42 +203,9 @@ export class Capture {
   /** Per pane: "captured", or "output NOT ARRIVING: <why>". */
   paneStates(now = Date.now()): Record<string, string> {
     const out: Record<string, string> = {};
-    for (const pane of this.panes.keys()) {
-      const h = this.health.get(pane);
-      const file = this.rawFile(pane);
-      if (h && h.closed > 0) {
-        out[pane] =
-          `output NOT ARRIVING: tmux closed its output pipe ${h.closed} time(s) since output last arrived ` +
-          `(the writer died: can the tmux server's user write ${file}?); reopened each time`;
-      } else if (h?.changedSince !== undefined && now - h.changedSince >= NOT_ARRIVING_MS) {
-        out[pane] =
-          `output NOT ARRIVING: the pane changed at ${new Date(h.changedSince).toISOString()} ` +
-          `but ${file} has not grown since (is its pipe-pane still the agent's?)`;
-      } else out[pane] = "captured";
-    }
+    for (const pane of this.panes.keys())
+      out[pane] = this.health.state(pane, this.rawFile(pane), now);
     return out;
-  }
-
-  /** Compares a pane with the last poll: did its output file grow when the pane changed? */
-  private watch(p: PaneInfo, pipe: "new" | "closed" | "open", now = Date.now()): void {
-    const size = rawSize(this.rawFile(p.pane));
-    const h = this.health.get(p.pane);
-    const next = { cursor: p.cursor, history: p.history, cols: p.cols, rows: p.rows, size };
-    if (!h || pipe === "new") {
-      this.health.set(p.pane, { ...next, closed: 0 });
-      return;
-    }
-    if (size > h.size) {
-      h.closed = 0;
-      h.changedSince = undefined;
-    } else if (h.changedSince === undefined && !p.dead) {
-      // A resize reflows the screen without output; a shrinking history was cleared.
-      const resized = h.cols !== p.cols || h.rows !== p.rows;
-      const moved = p.cursor !== h.cursor || (p.history ?? 0) > (h.history ?? 0);
-      if (moved && !resized) h.changedSince = now;
-    }
-    if (pipe === "closed") h.closed++;
-    Object.assign(h, next);
   }
 
   /** Installs the hooks and pipes, and records what existing panes show. */
@@ -430,7 +354,11 @@ export class Capture {
         );
         await this.pipe(p.pane);
       }
-      this.watch(p, !old ? "new" : p.piped === false ? "closed" : "open");
+      this.health.watch(
+        p,
+        this.rawFile(p.pane),
+        !old ? "new" : p.piped === false ? "closed" : "open",
+      );
       if (old && (old.cols !== p.cols || old.rows !== p.rows)) {
         this.panes.set(p.pane, p);
         lines.push(
@@ -445,7 +373,7 @@ export class Capture {
       lines.push(...this.flush(pane, true), this.event(this.meta("pane-close", pane, p)));
       this.panes.delete(pane);
       this.pending.delete(pane);
-      this.health.delete(pane);
+      this.health.forget(pane);
       if (!now.some((q) => q.window === p.window))
         lines.push(this.event(this.meta("window-close", "-", p)));
       if (
@@ -504,23 +432,23 @@ export class Capture {
     const p = this.pending.get(pane);
     if (!p || p.len === 0) return [];
     const data = Buffer.concat(p.chunks);
-    const text = data.toString("latin1");
-    const spans = secretSpans(text, this.o.patterns, p.context.toString("latin1"));
-    let cut = data.length;
-    if (!all && data.length < READ_LIMIT) {
-      const open = OPEN_KEY_BLOCK.exec(text);
-      cut = safeCut(spans, Math.max(0, Math.min(open ? open.index : cut, cut - HOLD_BACK)));
-    }
+    const spans = secretSpans(
+      data.toString("latin1"),
+      this.o.patterns,
+      p.context.toString("latin1"),
+    );
+    const cut = flushCut(data, spans, all);
     const keep = data.subarray(cut);
     p.chunks = keep.length ? [Buffer.from(keep)] : [];
     p.len = keep.length;
     if (cut === 0) return [];
     const info = this.panes.get(pane);
     const context = p.context;
-    p.context = Buffer.from(tail(context, data.subarray(0, cut)));
+    p.context = Buffer.from(lookBack(context, data.subarray(0, cut)));
     return this.chunks(pane, data.subarray(0, cut), info, p.readTo - keep.length, spans, context);
   }
 
+  /** Output events of `data` (see output-chunks.ts); `rawEnd` is the raw file's offset after it. */
   private chunks(
     pane: string,
     data: Buffer,
@@ -529,32 +457,15 @@ export class Capture {
     known?: [number, number][],
     context: Buffer = Buffer.alloc(0),
   ): SpoolLine[] {
-    const spans = known ?? secretSpans(data.toString("latin1"), this.o.patterns);
-    const out: SpoolLine[] = [];
-    for (let o = 0; o < data.length; ) {
-      let end = Math.min(o + this.o.maxChunk, data.length);
-      if (end < data.length) {
-        const c = safeCut(spans, end);
-        // A secret longer than a chunk goes whole into this one (redacted, it is short).
-        end =
-          c > o
-            ? c
-            : Math.max(...spans.filter(([a, b]) => a <= o + 1 && b > end).map(([, b]) => b), end);
-      }
-      const { content, redactions } = redact(
-        data.subarray(o, end),
-        this.o.patterns,
-        tail(context, data.subarray(0, o)),
-      );
+    const pieces = outputPieces(data, this.o.patterns, this.o.maxChunk, known, context);
+    return pieces.map(({ content, redactions, end }) => {
       const raw = rawEnd === undefined ? undefined : { pane, end: rawEnd - (data.length - end) };
       const meta = {
         ...this.meta("output", pane, info),
         ...(redactions.length ? { redactions } : {}),
       };
-      out.push(this.event(meta, content, raw));
-      o = end;
-    }
-    return out;
+      return this.event(meta, content, raw);
+    });
   }
 
   /** Complete new lines of hooks.log or commands.log, each with the file offset after it. */

@@ -8,6 +8,9 @@
 // shell finds a command's exact start, end and status is said at the top of its script;
 // test/agent/shell-hook.test.ts types the cases into real panes. bash >= 4.4 (5.0 for
 // microsecond timing without forking `date`), zsh >= 5.1.
+//
+// Longer than most files: it is mostly the bash and zsh hook scripts themselves, as text, with the
+// reasons for each line.
 
 export const SHELL_HOOKS: Record<"bash" | "zsh", string> = {
   bash: `# tmuxtrail: record each command typed at this prompt (bash >= 4.4)

@@ -1,5 +1,7 @@
 // GET /openapi.json: an OpenAPI 3.1 description generated from the same zod schemas that validate
 // input (src/core/events.ts, the keys route), so the document cannot drift from the checks.
+//
+// Longer than most files: a declarative table, one entry per route (boilerplate by design).
 
 import { z } from "zod";
 import { commandContentSchema, submissionSchema } from "../core/events.ts";

@@ -20,6 +20,9 @@
 //      right edge, every stream's gaps, and that the erasure events found by their column are
 //      exactly those found in the leaves.
 // Memory: one chunk of rows, the open tile per level, one record per stream, the erasure ranges.
+//
+// Longer than most files: one pass over the database whose checks share the chunk being read; the
+// queries are db-queries.ts.
 
 import { createHash } from "node:crypto";
 import { parseCheckpoint } from "../core/checkpoint.ts";

@@ -6,11 +6,11 @@ import { printable } from "../core/printable.ts";
 import { agent } from "./agent.ts";
 import { audit } from "./audit.ts";
 import { exportCommand, verifyBundle } from "./bundle.ts";
-import { type Command, EXIT_USAGE, EXIT_VERIFY_FAILED, UsageError, wantsHelp } from "./command.ts";
+import { type Command, EXIT_USAGE, UsageError, wantsHelp } from "./command.ts";
 import { eraseCommand } from "./erase.ts";
+import { classify } from "./exit.ts";
 import { keygen } from "./keygen.ts";
 import { keys } from "./keys.ts";
-import { ServiceError } from "./log-api.ts";
 import { migrate } from "./migrate.ts";
 import { mirror } from "./mirror.ts";
 import { monitor } from "./monitor.ts";
@@ -77,23 +77,14 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await command.run(rest);
   } catch (e) {
-    // Messages may quote what a log, a bundle or a leaf said: escaped before the terminal.
-    // A log that is unreachable or answers an error (404, 401) is one line: the flags were fine.
-    if (e instanceof ServiceError) {
-      console.error(`tmuxtrail ${name}: ${printable(e.message)}`);
-      return EXIT_USAGE;
-    }
-    if (e instanceof UsageError) {
-      console.error(`tmuxtrail ${name}: ${printable(e.message)}\n\n${command.help}`);
-      return EXIT_USAGE;
-    }
-    if (isTrailError(e)) {
-      // Parse failures of input are exit 2; failed verifications are exit 1.
-      const malformed = e.code === "malformed" || e.code === "bad-key";
-      console.error(`tmuxtrail ${name}: ${e.code}: ${printable(e.message)}`);
-      return malformed ? EXIT_USAGE : EXIT_VERIFY_FAILED;
-    }
-    console.error(`tmuxtrail ${name}: ${printable(String((e as Error)?.message ?? e))}`);
-    return EXIT_USAGE;
+    // Messages may quote what a log, a bundle or a leaf said: escaped before the terminal. A
+    // usage error shows the command's help; anything else is one line (a log that is unreachable
+    // or answers 404 or 401 too: the flags were fine).
+    const { exit, error } = classify(e);
+    const text = printable(error.message);
+    if (e instanceof UsageError) console.error(`tmuxtrail ${name}: ${text}\n\n${command.help}`);
+    else if (isTrailError(e)) console.error(`tmuxtrail ${name}: ${error.code}: ${text}`);
+    else console.error(`tmuxtrail ${name}: ${text}`);
+    return exit;
   }
 }

@@ -24,8 +24,9 @@ import {
   sleep,
   UsageError,
 } from "./command.ts";
+import { classify } from "./exit.ts";
 import { readToken } from "./log-api.ts";
-import { classify, openSource, openWithPolicy, policyFlags, readPolicy } from "./verify.ts";
+import { openSource, openWithPolicy, policyFlags, readPolicy } from "./verify.ts";
 
 /** One round per cron run: a newer checkpoint unproven this long is an alarm. */
 const DEFAULT_UNPROVEN_AFTER = 15 * 60_000;

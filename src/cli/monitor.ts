@@ -18,6 +18,9 @@
 // so the saved note and the new one remain as evidence. Without --interval one round runs (for
 // cron): 0 ok, 1 alarm, 2 unreachable or usage. With --interval rounds repeat; an unreachable
 // log is logged and retried, an alarm exits 1, SIGINT/SIGTERM end the loop with 0.
+//
+// Longer than most files: the flag table and help text of a command, its round and its loop; the
+// round's checks are in client/.
 
 import {
   type AlarmKind,
@@ -44,14 +47,8 @@ import {
   sleep,
   UsageError,
 } from "./command.ts";
-import {
-  classify,
-  openSource,
-  openWithPolicy,
-  type Policy,
-  policyFlags,
-  readPolicy,
-} from "./verify.ts";
+import { classify } from "./exit.ts";
+import { openSource, openWithPolicy, type Policy, policyFlags, readPolicy } from "./verify.ts";
 
 /** One round per cron run: a newer checkpoint unproven this long is an alarm. */
 const DEFAULT_UNPROVEN_AFTER = 15 * 60_000;

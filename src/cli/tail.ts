@@ -11,6 +11,9 @@
 // Resumable with --from.
 //
 // Its own reads of content are recorded by the log as access events, which then appear in the feed.
+//
+// Longer than most files: the flag table, the erasure rule and the follow loop of one command,
+// which read best together.
 
 import {
   type Alarm,
@@ -36,8 +39,9 @@ import {
   parseFlags,
   UsageError,
 } from "./command.ts";
+import { classify } from "./exit.ts";
 import { readToken, requestJson } from "./log-api.ts";
-import { classify, openSource, openWithPolicy, policyFlags, readPolicy } from "./verify.ts";
+import { openSource, openWithPolicy, policyFlags, readPolicy } from "./verify.ts";
 
 interface Entry {
   index: number;

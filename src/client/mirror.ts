@@ -32,6 +32,9 @@
 // unreachable log) leaves `checkpoint` as it was; the tiles already written were each verified
 // against the new signed root, so they are right and the next round does not fetch them again.
 // Every file is written to a temporary name beginning with "." in its directory and renamed.
+//
+// Longer than most files: one verified copy procedure (checkpoint, tiles, bundles, in order), kept
+// in one place so its order is visible.
 
 import { existsSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";

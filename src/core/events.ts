@@ -8,6 +8,9 @@
 // "base64". `content`, `salt` and `enc` travel beside the metadata and are never in the leaf.
 // Every object is strict: an unknown field is an error, so the log never hashes what it did not
 // validate, and never rewrites a value.
+//
+// Longer than most files: the schema of every event type and the rules across fields are one
+// contract, read together.
 
 import { z } from "zod";
 import { MAX_LEAF_SIZE } from "./bundle.ts";

@@ -33,6 +33,9 @@
 // between the bundle's last event and the checkpoint's size (the tree is not indexed by session:
 // only a mirror of the whole log shows that). Stream ends proven by close events are the only
 // completeness the signed leaves themselves carry.
+//
+// Longer than most files: the bundle schema and its one verification procedure, step by step; the
+// casts are session-cast.ts.
 
 import { z } from "zod";
 import { openCheckpoint } from "./checkpoint.ts";

@@ -10,7 +10,7 @@ import { dirname, join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { auditServedLog } from "../../src/audit/http-audit.ts";
 import { TreeRebuilder } from "../../src/audit/tree-tiles.ts";
-import { classify } from "../../src/cli/verify.ts";
+import { classify } from "../../src/cli/exit.ts";
 import { READ_CAPS } from "../../src/client/http-read.ts";
 import { LogSourceError, openLogFiles, openLogSource } from "../../src/client/log-source.ts";
 import {
