@@ -13,7 +13,7 @@ import {
 } from "./redact.ts";
 
 /** Held back from a busy pane's flush, so a secret split across two flushes is redacted whole. */
-const HOLD_BACK = 512;
+export const HOLD_BACK = 512;
 /** A pane quiet this long has its held-back tail flushed (a secret paused longer may be split). */
 export const IDLE_FLUSH_MS = 1000;
 
