@@ -32,9 +32,3 @@ export function packHashes(hashes: readonly Uint8Array[]): Uint8Array {
   for (let i = 0; i < hashes.length; i++) out.set(hashes[i]!, i * 32);
   return out;
 }
-
-export function unpackHashes(blob: Uint8Array): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  for (let o = 0; o + 32 <= blob.length; o += 32) out.push(blob.subarray(o, o + 32));
-  return out;
-}
