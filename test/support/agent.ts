@@ -2,7 +2,6 @@
 // child process; helpers to read back what the log holds for the test host.
 import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { afterEach, beforeEach } from "vitest";
 import { SHELL_HOOKS } from "../../src/agent/shell-hook.ts";
@@ -10,6 +9,7 @@ import { openTestDb, type TestDb } from "./db.ts";
 import { ADMIN } from "./log.ts";
 import { type Proc, run } from "./proc.ts";
 import { tempDir } from "./serve.ts";
+import { freePort, until } from "./wait.ts";
 
 export function tmux(socket: string, ...args: string[]): string {
   return execFileSync("tmux", ["-L", socket, ...args], { encoding: "utf8", timeout: 10_000 });
@@ -47,14 +47,18 @@ export function killTmux(socket: string): void {
   }
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
+/**
+ * Waits until the pane `target` pipes its output (the agent's pipe-pane is open) and shows the
+ * shell's prompt: what is typed after this is captured and read by the shell with the hook loaded.
+ */
+export function paneReady(socket: string, target = "work", timeoutMs = 30_000): Promise<true> {
+  return until(
+    async () =>
+      tmux(socket, "display-message", "-p", "-t", target, "#{pane_pipe}").trim() === "1" &&
+      tmux(socket, "capture-pane", "-p", "-t", target).includes("$"),
+    timeoutMs,
+    `pane ${target} piped and at its prompt`,
+  );
 }
 
 export async function submitToken(logUrl: string, host: string, dir: string): Promise<string> {
@@ -202,18 +206,4 @@ export function agentBed(): AgentBed {
   return bed;
 }
 
-export async function until<T>(
-  f: () => Promise<T | undefined | false>,
-  timeoutMs = 30_000,
-  what = "condition",
-): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await f().catch(() => undefined);
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-export { tempDir };
+export { freePort, tempDir, until };

@@ -13,10 +13,10 @@
 import { execFile, execFileSync } from "node:child_process";
 import { accessSync, constants, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { chown, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import postgres from "postgres";
+import { freePort } from "./wait.ts";
 
 export interface Standby {
   /** The standby's URL: the primary's, with the standby's port. */
@@ -201,18 +201,6 @@ export async function ensureReplication(url: string): Promise<() => Promise<void
   } finally {
     await sql.end({ timeout: 5 });
   }
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      const port = typeof addr === "object" && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /** Settings a hot standby must hold at least at the primary's values (else it refuses to start). */
