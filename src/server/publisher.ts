@@ -114,6 +114,26 @@ export class CheckpointWaitTimeout extends Error {
   }
 }
 
+/**
+ * Time as the publisher sees it: the tick cadence and the `waitFor` deadlines. The default is real
+ * time (`realClock`); tests pass a fake one to drive the cadence without sleeping.
+ */
+export interface PublisherClock {
+  /** Milliseconds since the epoch, as Date.now. */
+  now(): number;
+  /** Runs `fn` once, `ms` from now (as setTimeout); the returned function cancels it. */
+  schedule(fn: () => void, ms: number): () => void;
+}
+
+/** Date.now and setTimeout. */
+export const realClock: PublisherClock = {
+  now: () => Date.now(),
+  schedule(fn, ms) {
+    const timer = setTimeout(fn, ms);
+    return () => clearTimeout(timer);
+  },
+};
+
 export interface PublisherOptions {
   origin: string;
   signer: Signer;
@@ -131,21 +151,26 @@ export interface PublisherOptions {
   onError?: (e: unknown) => void;
   /** Fault injection at the durable step boundaries (tests only). */
   fault?: FaultHook;
+  /** The cadence's and the waiters' time (tests only); real time by default. */
+  clock?: PublisherClock;
 }
 
 export class Publisher {
-  private timer: ReturnType<typeof setTimeout> | undefined;
+  /** Cancels the pending tick. */
+  private cancelTick: (() => void) | undefined;
   /** The publication in progress (settles, never rejects: callers get the outcome from `publish`). */
   private running: Promise<void> | undefined;
   private stopped = false;
   private waiters: { size: number; resolve: () => void; reject: (e: Error) => void }[] = [];
   private readonly verifier: Verifier;
+  private readonly clock: PublisherClock;
 
   constructor(
     private readonly sql: Sql,
     private readonly opts: PublisherOptions,
   ) {
     this.verifier = makeVerifier(opts.signer.name, ALG_ED25519, opts.signer.publicKey);
+    this.clock = opts.clock ?? realClock;
   }
 
   /**
@@ -177,12 +202,12 @@ export class Publisher {
       const w = {
         size,
         resolve: () => {
-          clearTimeout(timer);
+          cancel();
           resolve();
         },
         reject,
       };
-      const timer = setTimeout(() => {
+      const cancel = this.clock.schedule(() => {
         this.waiters = this.waiters.filter((x) => x !== w);
         reject(new CheckpointWaitTimeout(size, timeoutMs));
       }, timeoutMs);
@@ -211,7 +236,7 @@ export class Publisher {
     // A fixed cadence: the next tick is due `intervalMs` after this one started, not after it
     // ended (under load a tick takes a few hundred ms, which added straight to checkpoint lag).
     const tick = async () => {
-      const started = Date.now();
+      const started = this.clock.now();
       try {
         await this.publish();
         await this.opts.afterTick?.();
@@ -220,16 +245,16 @@ export class Publisher {
         this.opts.onError?.(e);
       }
       if (!this.stopped) {
-        const wait = Math.max(0, this.opts.intervalMs - (Date.now() - started));
-        this.timer = setTimeout(tick, wait);
+        const wait = Math.max(0, this.opts.intervalMs - (this.clock.now() - started));
+        this.cancelTick = this.clock.schedule(tick, wait);
       }
     };
-    this.timer = setTimeout(tick, 0);
+    this.cancelTick = this.clock.schedule(tick, 0);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
+    this.cancelTick?.();
     await this.running?.catch(() => {});
     for (const w of this.waiters) w.reject(new PublisherStoppedError());
     this.waiters = [];
