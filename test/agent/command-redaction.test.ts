@@ -8,6 +8,7 @@ import {
   agentBed,
   eventsOf,
   paneOutput,
+  paneReady,
   printed,
   startAgent,
   startTmux,
@@ -42,7 +43,7 @@ it("secrets typed on a command line never reach the log: line and cwd are redact
   const agent = startAgent({ logUrl: s.url, tokenFile, host, socket, spool: join(dir, "spool") });
   started.procs.push(agent);
   await agent.waitFor(/capturing into/, 30_000);
-  await new Promise((r) => setTimeout(r, 500));
+  await paneReady(socket);
   const secretDir = join(dir, "password=cwdsecret9");
   mkdirSync(secretDir);
   const typed = [

@@ -18,6 +18,7 @@ import {
 import { sessionId } from "../../src/core/session-id.ts";
 import { makeBatch, makeSubmission } from "../support/events.ts";
 import { ORIGIN, openTestLog, TEST_KEY, type TestLog } from "../support/log.ts";
+import { until } from "../support/wait.ts";
 
 let log: TestLog | undefined;
 afterEach(async () => {
@@ -433,8 +434,8 @@ describe("denied requests", () => {
         `tmuxtrail_denied_total{addr="unknown",key="${submitter.id}",status="403"} 1`,
       );
       expect(metrics).toContain('tmuxtrail_denied_total{addr="unknown",key="-",status="401"} 20');
-      for (let i = 0; i < 50 && alerts.length === 0; i++)
-        await new Promise((r) => setTimeout(r, 20));
+      // A timeout here is reported by the expectation below.
+      await until(async () => alerts.length > 0, 10_000, "an alert").catch(() => undefined);
       expect(alerts).toEqual([
         expect.objectContaining({
           kind: "denied-burst",
