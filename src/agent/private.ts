@@ -18,22 +18,10 @@
 // Not covered: a process of another user that opened a file while the spool was still readable
 // keeps its descriptor (and reads what is appended later); move such a spool aside and start anew.
 
-import {
-  chmodSync,
-  closeSync,
-  constants,
-  fchmodSync,
-  fstatSync,
-  lstatSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  realpathSync,
-} from "node:fs";
-import { basename, dirname, join, relative, resolve } from "node:path";
+import { closeSync, constants, openSync } from "node:fs";
+import { makePrivateDir, PrivateDirError } from "../lib/private-dir.ts";
 
-const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_APPEND, O_TRUNC, O_NOFOLLOW, O_DIRECTORY } =
-  constants;
+const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_APPEND, O_TRUNC, O_NOFOLLOW } = constants;
 
 /** open(2) flags for files in the spool: never through a symbolic link. */
 export const SPOOL_OPEN = {
@@ -51,100 +39,25 @@ export class SpoolAccessError extends Error {
   }
 }
 
-const uid = () => process.getuid?.() ?? 0;
-const octal = (mode: number) => (mode & 0o7777).toString(8).padStart(4, "0");
-
 /**
  * Creates the spool directory owner-only, or checks and tightens an existing one (see the file
- * header). Returns its real path; warns through `log` about everything it tightened.
+ * header; the walk is src/lib/private-dir.ts, here refusing any file with other hard links).
+ * Returns its real path; warns through `log` about everything it tightened.
  */
 export function makeSpoolPrivate(dir: string, log: (m: string) => void): string {
-  const wanted = resolve(dir);
-  mkdirSync(dirname(wanted), { recursive: true, mode: 0o700 });
-  const parent = realpathSync(dirname(wanted));
-  checkAncestors(parent, dir);
-  const real = join(parent, basename(wanted));
   try {
-    mkdirSync(real, { mode: 0o700 });
+    return makePrivateDir(dir, {
+      what: "spool",
+      flag: "--spool",
+      holds: "output and commands from before redaction",
+      log,
+      hardLinks: "refuse",
+      label: "SPOOL PERMISSIONS",
+    });
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-  }
-  const tightened: string[] = [];
-  tighten(real, real, tightened);
-  if (tightened.length > 0) {
-    const shown = tightened.slice(0, 10).join(", ");
-    const more = tightened.length > 10 ? ` and ${tightened.length - 10} more` : "";
-    log(
-      `SPOOL PERMISSIONS: ${real} was open to other users (it holds output and commands from before redaction); tightened to owner-only: ${shown}${more}`,
-    );
-  }
-  return real;
-}
-
-function checkAncestors(parent: string, given: string): void {
-  for (let d = parent; ; d = dirname(d)) {
-    const st = lstatSync(d);
-    const open = (st.mode & 0o002) !== 0 && (st.mode & 0o1000) === 0;
-    if (open || (st.uid !== uid() && st.uid !== 0)) {
-      throw new SpoolAccessError(
-        `refusing the spool ${given}: ${d} is ${open ? "writable by every user (and not sticky)" : `owned by uid ${st.uid}`}, so another user could replace the spool`,
-      );
-    }
-    if (d === dirname(d)) return;
-  }
-}
-
-/** Checks one directory (opened without following a link), tightens it, then its entries. */
-function tighten(path: string, root: string, tightened: string[]): void {
-  const name = relative(root, path) || ".";
-  let fd: number;
-  try {
-    fd = openSync(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
-  } catch (e) {
-    // Linux answers ENOTDIR for a symbolic link opened with O_DIRECTORY | O_NOFOLLOW.
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === "ELOOP" || (code === "ENOTDIR" && lstatSync(path).isSymbolicLink()))
-      throw refused(
-        root,
-        name,
-        `is a symbolic link${name === "." ? " (if it is yours, give --spool its target)" : ""}`,
-      );
-    if (code === "ENOTDIR") throw refused(root, name, "is not a directory");
+    if (e instanceof PrivateDirError) throw new SpoolAccessError(e.message);
     throw e;
   }
-  try {
-    const st = fstatSync(fd);
-    if (st.uid !== uid()) throw refused(root, name, `is owned by uid ${st.uid}, not ${uid()}`);
-    if ((st.mode & 0o077) !== 0) {
-      fchmodSync(fd, 0o700);
-      tightened.push(`${name === "." ? "the directory" : `${name}/`} ${octal(st.mode)}→0700`);
-    }
-  } finally {
-    closeSync(fd);
-  }
-  for (const entry of readdirSync(path)) {
-    const p = join(path, entry);
-    const st = lstatSync(p);
-    const what = relative(root, p);
-    if (st.isSymbolicLink()) throw refused(root, what, "is a symbolic link");
-    if (st.uid !== uid()) throw refused(root, what, `is owned by uid ${st.uid}, not ${uid()}`);
-    if (st.isDirectory()) {
-      tighten(p, root, tightened);
-      continue;
-    }
-    if (st.isFile() && st.nlink > 1) throw refused(root, what, `has ${st.nlink} hard links`);
-    if ((st.mode & 0o177) !== 0) {
-      // By path: `path` is already ours and 0700, so no one else can swap the entry meanwhile.
-      chmodSync(p, st.mode & 0o600);
-      tightened.push(`${what} ${octal(st.mode)}→${octal(st.mode & 0o600)}`);
-    }
-  }
-}
-
-function refused(root: string, what: string, why: string): SpoolAccessError {
-  return new SpoolAccessError(
-    `refusing the spool ${root}: ${what === "." ? "the directory" : what} ${why}; another user may have planted it (the spool must be a directory of this user's, with nothing in it owned by anyone else)`,
-  );
 }
 
 /** Creates `path` (owner-only) if it is missing, so no other writer creates it with its umask. */

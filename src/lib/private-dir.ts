@@ -52,6 +52,10 @@ export interface PrivateDirOptions {
   /** What it holds, for the warning: "the signer key, the admin token and the database". */
   holds: string;
   log: (m: string) => void;
+  /** A file with other hard links: named in a warning (default), or refused. */
+  hardLinks?: "warn" | "refuse";
+  /** The warning's first word (default "PERMISSIONS"). */
+  label?: string;
 }
 
 const uid = () => process.getuid?.() ?? 0;
@@ -74,8 +78,11 @@ export function privateDataDir(dir: string, log: (m: string) => void): void {
   });
 }
 
-/** Creates `dir` owner-only, or checks and tightens it; warns about everything it tightened. */
-export function makePrivateDir(dir: string, opts: PrivateDirOptions): void {
+/**
+ * Creates `dir` owner-only, or checks and tightens it; warns about everything it tightened.
+ * Returns its real path.
+ */
+export function makePrivateDir(dir: string, opts: PrivateDirOptions): string {
   const wanted = resolve(dir);
   mkdirSync(dirname(wanted), { recursive: true, mode: 0o700 });
   const parent = realpathSync(dirname(wanted));
@@ -93,14 +100,15 @@ export function makePrivateDir(dir: string, opts: PrivateDirOptions): void {
     `${items.slice(0, 10).join(", ")}${items.length > 10 ? ` and ${items.length - 10} more` : ""}`;
   if (tightened.length > 0) {
     opts.log(
-      `PERMISSIONS: the ${opts.what} ${real} was open to other users (it holds the ${opts.holds}); tightened to owner-only: ${list(tightened)}`,
+      `${opts.label ?? "PERMISSIONS"}: the ${opts.what} ${real} was open to other users (it holds the ${opts.holds}); tightened to owner-only: ${list(tightened)}`,
     );
   }
   if (linked.length > 0) {
     opts.log(
-      `PERMISSIONS: in the ${opts.what} ${real}, files with other hard links (now owner-only under every name; find the other names with find -samefile): ${list(linked)}`,
+      `${opts.label ?? "PERMISSIONS"}: in the ${opts.what} ${real}, files with other hard links (now owner-only under every name; find the other names with find -samefile): ${list(linked)}`,
     );
   }
+  return real;
 }
 
 function checkAncestors(parent: string, given: string, opts: PrivateDirOptions): void {
@@ -170,7 +178,11 @@ function tighten(
       tighten(p, root, opts, tightened, linked);
       continue;
     }
-    if (st.nlink > 1) linked.push(`${what} (${st.nlink} links)`);
+    if (st.isFile() && st.nlink > 1) {
+      if (opts.hardLinks === "refuse")
+        throw refused(root, what, `has ${st.nlink} hard links`, opts);
+      linked.push(`${what} (${st.nlink} links)`);
+    }
     if ((st.mode & 0o177) !== 0) {
       // By path: its directory is already ours and 0700, so no one else can swap the entry.
       try {
