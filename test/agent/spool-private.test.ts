@@ -9,6 +9,7 @@ import {
   agentBed,
   eventsOf,
   paneOutput,
+  paneReady,
   startAgent,
   startTmux,
   submitToken,
@@ -51,7 +52,7 @@ it("under umask 000, after output, a command, an attach and receipts, every dire
     });
     started.procs.push(agent);
     await agent.waitFor(/capturing into/, 30_000);
-    await new Promise((r) => setTimeout(r, 500));
+    await paneReady(socket);
     tmux(socket, "send-keys", "-t", "work", "echo private-$((6*7))", "Enter");
     // A client attaches (control mode needs no terminal) and detaches: the run-shell hooks write.
     const cc = spawn("tmux", ["-L", socket, "-C", "attach", "-t", "work"], { stdio: "pipe" });
