@@ -8,6 +8,7 @@ import {
   eventsOf,
   freePort,
   paneOutput,
+  paneReady,
   printed,
   startAgent,
   startTmux,
@@ -59,7 +60,7 @@ describe("agent", () => {
     timeout: 90_000,
   }, async () => {
     const t = await setup();
-    await new Promise((r) => setTimeout(r, 500));
+    await paneReady(t.socket);
     type(t.socket, "echo hello-from-$((40+2))");
     type(t.socket, "false");
     // A secret printed in two halves, 300 ms apart, is still redacted whole.
@@ -119,7 +120,7 @@ describe("agent", () => {
   }, async () => {
     const port = await freePort();
     const t = await setup({ port });
-    await new Promise((r) => setTimeout(r, 500));
+    await paneReady(t.socket);
     type(t.socket, "echo before-the-outage");
     await until(
       async () => paneOutput(await eventsOf(t.s.url, t.host), "%0").includes("before-the-outage"),
@@ -129,6 +130,7 @@ describe("agent", () => {
     t.s.proc.child.kill("SIGTERM");
     await t.s.proc.exited;
     for (let i = 0; i < 5; i++) type(t.socket, `echo during-outage-${i}`);
+    // The outage lasts a while after the typing (the agent meets it): a pause under test, not a wait.
     await new Promise((r) => setTimeout(r, 1500));
     const back = await serve({
       data: t.logData,
@@ -155,9 +157,13 @@ describe("agent", () => {
     timeout: 120_000,
   }, async () => {
     const t = await setup();
-    await new Promise((r) => setTimeout(r, 500));
+    await paneReady(t.socket);
     type(t.socket, "for i in $(seq 1 3000); do echo line-$i; done; echo loop-done");
-    await new Promise((r) => setTimeout(r, 300));
+    await until(
+      async () => /line-\d/.test(tmux(t.socket, "capture-pane", "-p", "-t", "work")),
+      30_000,
+      "the loop printing",
+    );
     t.agent.child.kill("SIGKILL");
     await t.agent.exited;
     const again = startAgent({
@@ -228,7 +234,7 @@ describe("agent", () => {
     timeout: 180_000,
   }, async () => {
     const t = await setup();
-    await new Promise((r) => setTimeout(r, 500));
+    await paneReady(t.socket);
     type(t.socket, "head -c 12000000 /dev/urandom | base64; echo flood-done");
     let maxRss = 0;
     let maxTmuxMs = 0;

@@ -8,6 +8,7 @@ import { verifyConsistency } from "../../src/core/proof-verify.ts";
 import { openTestDb, type TestDb } from "../support/db.ts";
 import { makeBatch } from "../support/events.ts";
 import { getJson, postEvents, serve, tempDir } from "../support/serve.ts";
+import { until } from "../support/wait.ts";
 
 let db: TestDb | undefined;
 beforeAll(async () => {
@@ -74,7 +75,13 @@ it("kill -9 under load loses nothing acknowledged and forks nothing", {
       expect(e.leafHash, `index ${index}`).toBe(leafHash);
     }
     // The newest checkpoint is consistent with every earlier one seen.
-    await new Promise((r) => setTimeout(r, 300));
+    await until(
+      async () =>
+        openCheckpoint(await (await fetch(`${s.url}/checkpoint`)).text(), [verifier]).checkpoint
+          .size > maxIndex,
+      30_000,
+      "a checkpoint past the last acknowledged index",
+    );
     const latest = openCheckpoint(await (await fetch(`${s.url}/checkpoint`)).text(), [
       verifier,
     ]).checkpoint;

@@ -15,6 +15,7 @@ import { makeBatch } from "../support/events.ts";
 import { ADMIN } from "../support/log.ts";
 import { type Proc, run } from "../support/proc.ts";
 import { serve, tempDir } from "../support/serve.ts";
+import { until } from "../support/wait.ts";
 
 // Each test its own log (a log's database belongs to its key).
 let db: TestDb | undefined;
@@ -99,7 +100,18 @@ it("witness down: checkpoints go on uncosigned (quorum 0); witness back: it cosi
     const n2 = await post(true);
     expect(Date.now() - t0).toBeLessThan(10_000);
     const n3 = await post(true);
-    await new Promise((r) => setTimeout(r, 500));
+    await until(
+      async () => {
+        const o = await served();
+        return (
+          /witness .*unreachable/.test(s.proc.stderr()) &&
+          o.checkpoint.size >= Math.max(n2, n3) &&
+          o.witnesses.length === 0
+        );
+      },
+      30_000,
+      "an uncosigned checkpoint and the witness reported unreachable",
+    );
     const down = await served();
     expect(down.checkpoint.size).toBeGreaterThanOrEqual(Math.max(n2, n3));
     expect(down.witnesses).toHaveLength(0);
