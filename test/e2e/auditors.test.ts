@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { describe, expect, it, onTestFinished } from "vitest";
 import {
   agentBed,
+  paneReady,
   startAgent,
   startTmux,
   submitToken,
@@ -63,7 +64,7 @@ describe("auditor commands on a log filled by the agent", () => {
     const agent = startAgent({ logUrl: s.url, tokenFile, host, socket, spool: join(dir, "spool") });
     started.procs.push(agent);
     await agent.waitFor(/capturing into/, 30_000);
-    await new Promise((r) => setTimeout(r, 500));
+    await paneReady(socket);
     tmux(socket, "send-keys", "-t", "work", "echo audited-$((6*7))", "Enter");
 
     // sessions list finds the session by the command it ran.

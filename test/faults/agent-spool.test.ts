@@ -57,7 +57,11 @@ it("log down past the spool cap, then back: the spool drains and every line arri
   await until(async () => /SPOOL FULL/.test(agent.stderr()), 30_000, "the spool-full message");
   // More output while capture is paused: it waits in the raw file.
   for (let i = 20; i < 30; i++) type(`echo capped-${i}-${"y".repeat(100)}`);
-  await new Promise((r) => setTimeout(r, 1000));
+  await until(
+    async () => tmux(socket, "capture-pane", "-p", "-t", "work").includes("capped-29-y"),
+    30_000,
+    "the last output printed",
+  );
   const back = await serve({ data: logData, schema: started.db?.schema, args });
   started.procs.push(back.proc);
   expect(back.url).toBe(first.url);
