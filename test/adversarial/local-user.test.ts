@@ -8,6 +8,7 @@ import { describe, expect, it } from "vitest";
 import {
   agentBed,
   freePort,
+  paneReady,
   startAgent,
   startTmux,
   tempDir,
@@ -49,7 +50,7 @@ describe.skipIf(!canActAsOther)("another user on the host", () => {
     const v = await victim((dir) => join(dir, "spool"));
     const spool = join(v.dir, "spool");
     await v.agent.waitFor(/capturing into/, 30_000);
-    await new Promise((r) => setTimeout(r, 500));
+    await paneReady(v.socket);
     tmux(v.socket, "send-keys", "-t", "work", "echo db password=hunter2pw", "Enter");
     const raw = () =>
       readdirSync(join(spool, "raw")).map((d) => join(spool, "raw", d, "0.out"))[0]!;

@@ -14,6 +14,7 @@ import { ADMIN } from "../support/log.ts";
 import { type Proc, run } from "../support/proc.ts";
 import { serve, tempDir } from "../support/serve.ts";
 import { MemoryLog } from "../support/tree.ts";
+import { until } from "../support/wait.ts";
 
 interface W {
   proc: Proc;
@@ -187,8 +188,8 @@ describe("fork drill", () => {
       expect(ea.length).toBeGreaterThan(0);
       expect(eb.length).toBeGreaterThan(0);
       expect(a!.proc.stderr()).toMatch(/ALERT: fork evidence/);
-      for (let i = 0; i < 20 && alerts.length < 2; i++)
-        await new Promise((r) => setTimeout(r, 100));
+      // A timeout here is reported by the expectation below, with the witness's stderr.
+      await until(async () => alerts.length >= 2, 30_000, "two alerts").catch(() => undefined);
       expect(alerts.length, a!.proc.stderr()).toBeGreaterThanOrEqual(2);
       expect(alerts[0]).toMatchObject({ event: "fork", origin: log.origin });
       expect(

@@ -135,7 +135,13 @@ describe.skipIf(!canMount)("disk full", () => {
     type(
       "for i in $(seq 1 400); do echo while-full-$i-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; done",
     );
-    await new Promise((r) => setTimeout(r, 3000));
+    await until(
+      async () =>
+        /ENOSPC|no space left|disk (is )?full/i.test(agent.stderr()) &&
+        tmux(socket, "capture-pane", "-p", "-t", "work").includes("while-full-400-"),
+      30_000,
+      "the loop printed and the agent met the full disk",
+    );
     const whileFull = agent.stderr();
     rmSync(filler);
     // Space again: capture and sending resume by themselves. tmux closed the pane's pipe when its
