@@ -132,6 +132,7 @@ describe("the agent's tmux hooks sit beside the user's", () => {
 
     // A hook the user adds while the agent runs stays, beside the agent's, with no duplicate.
     tmux(socket, "set-hook", "-ga", "after-new-window", "set-option -g @user-late ran");
+    // A few of the agent's hook checks pass (nothing to wait for: the check is that nothing changes).
     await sleep(2500);
     const withLate = userHooks(socket);
     expect(withLate).toEqual(

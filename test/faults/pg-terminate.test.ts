@@ -29,6 +29,7 @@ import {
 import { ADMIN } from "../support/log.ts";
 import { serve, tempDir } from "../support/serve.ts";
 import { startTcpProxy } from "../support/tcp-proxy.ts";
+import { until } from "../support/wait.ts";
 
 describe.runIf(usingPostgres)("PostgreSQL connections terminated under load", () => {
   let db: TestDb;
@@ -67,7 +68,11 @@ describe.runIf(usingPostgres)("PostgreSQL connections terminated under load", ()
       }
     })();
     try {
-      await new Promise((r) => setTimeout(r, 500));
+      await until(
+        async () => (ledger.statuses.get(200) ?? 0) > 0,
+        15_000,
+        "the first acknowledgement",
+      );
       // Up to eight kills, 400 ms apart (the crash is a race: usually the first kill does it).
       for (let k = 0; k < 8 && s.proc.child.exitCode === null; k++) {
         await terminate(app, startedAt);
@@ -166,7 +171,11 @@ describe.runIf(usingPostgres)("PostgreSQL connections terminated under load", ()
     const killed: number[] = [];
     let hungStop: string | undefined;
     try {
-      await new Promise((r) => setTimeout(r, 700));
+      await until(
+        async () => (ledger.statuses.get(200) ?? 0) > 0,
+        15_000,
+        "the first acknowledgement",
+      );
       for (let k = 0; k < 6; k++) {
         killed.push(await terminate(app, startedAt));
         await new Promise((r) => setTimeout(r, 300 + Math.random() * 400));
