@@ -17,15 +17,7 @@
 // fork, tiles that do not hash to the signed root, an inclusion proof that fails) is FAILED and
 // an alarm. A failed receipt is counted once and never retried into silence.
 
-import {
-  closeSync,
-  existsSync,
-  fsyncSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  writeSync,
-} from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { LogSourceError, openLogSource } from "../client/log-source.ts";
 import {
@@ -37,6 +29,7 @@ import { type OpenedCheckpoint, openCheckpoint } from "../core/checkpoint.ts";
 import { base64Decode, base64Encode } from "../core/encoding.ts";
 import { isTrailError, TrailError } from "../core/errors.ts";
 import type { Verifier } from "../core/keys.ts";
+import { writeFileAtomic } from "../lib/atomic-file.ts";
 import { receiptLines } from "./receipt-index.ts";
 
 export interface ReceiptStatus {
@@ -183,7 +176,7 @@ export class ReceiptProver {
       }
       if (failedNow > 10) this.log(`ALARM: ${failedNow - 10} more receipt(s) failed this round`);
     } finally {
-      writeOwnerOnly(this.stateFile, JSON.stringify(this.state));
+      writeFileAtomic(this.stateFile, JSON.stringify(this.state));
     }
     return this.status();
   }
@@ -211,7 +204,7 @@ export class ReceiptProver {
         await verifyConsistencyFromTiles(tree, old.checkpoint, next.checkpoint);
         if (next.checkpoint.size === old.checkpoint.size) return old;
       }
-      writeOwnerOnly(this.cpFile, note);
+      writeFileAtomic(this.cpFile, note);
       this.stored = next;
       return next;
     } catch (e) {
@@ -259,17 +252,4 @@ export class ReceiptProver {
 function isFailure(e: unknown): boolean {
   if (e instanceof LogSourceError) return false;
   return e instanceof TrailError && !isTrailError(e, "quorum");
-}
-
-/** Writes a file the owner alone can read: temporary file, fsync, rename. */
-export function writeOwnerOnly(path: string, data: string): void {
-  const tmp = `${path}.tmp`;
-  const fd = openSync(tmp, "w", 0o600);
-  try {
-    writeSync(fd, data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
 }

@@ -19,20 +19,12 @@
 // open with the log key given is refused (a usage error, exit 2); so is one of another origin in
 // tail and audit --log (requireSameOrigin), where monitor and mirror raise the "origin" alarm.
 
-import {
-  closeSync,
-  fsyncSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  writeSync,
-} from "node:fs";
-import { dirname } from "node:path";
+import { readFileSync, rmSync } from "node:fs";
 import type { Checkpoint, OpenedCheckpoint } from "../core/checkpoint.ts";
 import { base64Encode, bytesEqual } from "../core/encoding.ts";
 import { isTrailError, UsageError } from "../core/errors.ts";
 import { printable } from "../core/printable.ts";
+import { writeFileAtomic } from "../lib/atomic-file.ts";
 import { type TileTree, verifyConsistencyFromTiles } from "./verified-reader.ts";
 
 /** The alarms monitor and mirror raise, by the same names. */
@@ -87,28 +79,7 @@ export function requireSameOrigin(saved: Checkpoint, now: Checkpoint, file: stri
 
 /** Replaces `file` with `text` so that a crash leaves either the old or the new note. */
 export function writeState(file: string, text: string): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  try {
-    const fd = openSync(tmp, "w", 0o644);
-    try {
-      writeSync(fd, text);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, file);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw e;
-  }
-  const dir = openSync(dirname(file), "r");
-  try {
-    fsyncSync(dir);
-  } catch {
-    // Some filesystems refuse fsync on a directory; the rename is still atomic.
-  } finally {
-    closeSync(dir);
-  }
+  writeFileAtomic(file, text, { mode: 0o644 });
 }
 
 /**

@@ -87,16 +87,18 @@ function sqlState(e: unknown): string | undefined {
  * a role that owns nothing can ask. Every one when the journal table or its schema does not exist;
  * undefined when this role may not read it.
  */
+/** A PostgreSQL identifier, double-quoted (a `"` inside doubled). */
+export const quoteIdent = (id: string) => `"${id.replaceAll('"', '""')}"`;
+
 export async function pendingMigrations(
   sql: Sql,
   m: Migrations = LOG_MIGRATIONS,
   schema?: string,
 ): Promise<number | undefined> {
   const when = journalEntries(m);
-  const q = (id: string) => `"${id.replaceAll('"', '""')}"`;
   try {
     const rows = await sql.query<{ last: string | null }>(
-      `SELECT max(created_at)::text AS last FROM ${q(journalSchema(schema))}.${q(m.table)}`,
+      `SELECT max(created_at)::text AS last FROM ${quoteIdent(journalSchema(schema))}.${quoteIdent(m.table)}`,
     );
     const last = rows[0]?.last == null ? -1 : Number(rows[0].last);
     return when.filter((w) => w > last).length;

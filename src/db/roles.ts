@@ -7,7 +7,13 @@
 // runs as a runtime role that holds exactly the rights below and owns nothing.
 
 import postgres from "postgres";
-import { journalSchema, LOG_MIGRATIONS, type Migrations, WITNESS_MIGRATIONS } from "./migrate.ts";
+import {
+  quoteIdent as ident,
+  journalSchema,
+  LOG_MIGRATIONS,
+  type Migrations,
+  WITNESS_MIGRATIONS,
+} from "./migrate.ts";
 import type { Sql } from "./sql.ts";
 
 export type Privilege = "SELECT" | "INSERT" | "UPDATE" | "DELETE";
@@ -61,8 +67,6 @@ export const WITNESS_RUNTIME_GRANTS: Record<string, Privilege[]> = {
 export function runtimeGrants(m: Migrations): Record<string, Privilege[]> {
   return m.table === WITNESS_MIGRATIONS.table ? WITNESS_RUNTIME_GRANTS : LOG_RUNTIME_GRANTS;
 }
-
-const ident = (id: string) => `"${id.replaceAll('"', '""')}"`;
 
 /**
  * Grants `role` exactly the runtime rights on `m`'s tables (revoking any others it held on them

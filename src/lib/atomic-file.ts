@@ -40,6 +40,8 @@ export function writeFileAtomic(
   const dirFd = openSync(dir, constants.O_RDONLY);
   try {
     fsyncSync(dirFd);
+  } catch {
+    // Some file systems refuse fsync on a directory; the rename is still atomic.
   } finally {
     closeSync(dirFd);
   }
