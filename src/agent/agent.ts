@@ -13,7 +13,7 @@ import { ReceiptProver, type ReceiptStatus } from "./receipts.ts";
 import type { RedactionPattern } from "./redact.ts";
 import { Sender } from "./sender.ts";
 import { Spool } from "./spool.ts";
-import { noServer, type ServerInfo, Tmux, type TmuxTarget } from "./tmux.ts";
+import { noServer, type ServerInfo, socketOwner, Tmux, type TmuxTarget } from "./tmux.ts";
 
 export interface AgentConfig {
   logUrl: string;
@@ -66,6 +66,27 @@ export function checkSpoolHost(spool: Spool, host: string): void {
   );
 }
 
+function userName(uid: number): string {
+  try {
+    const line = readFileSync("/etc/passwd", "utf8")
+      .split("\n")
+      .find((l) => l.split(":")[2] === String(uid));
+    return line ? `${line.split(":")[0]} (uid ${uid})` : `uid ${uid}`;
+  } catch {
+    return `uid ${uid}`;
+  }
+}
+
+function otherUser(what: string, owner: number, me: number): UsageError {
+  const name = userName(owner);
+  return new UsageError(
+    `${what} but the agent runs as ${userName(me)}: ` +
+      "tmux runs the pipe-pane writers and hooks as the server's owner, and they cannot write this " +
+      "agent's owner-only spool, so no output would arrive. Run the agent as that user " +
+      `(systemd: tmuxtrail-agent@${name.split(" ")[0]}, a unit with User=%i; docs/operations.md)`,
+  );
+}
+
 /**
  * Refuses a tmux server owned by another user than the agent's: tmux runs the pipe-pane writers
  * and hooks as the server's owner, and they cannot write the agent's owner-only spool (0700,
@@ -74,22 +95,36 @@ export function checkSpoolHost(spool: Spool, host: string): void {
 export function checkServerOwner(server: ServerInfo): void {
   const me = process.getuid?.();
   if (me === undefined || server.uid === me) return;
-  const name = (uid: number) => {
-    try {
-      const line = readFileSync("/etc/passwd", "utf8")
-        .split("\n")
-        .find((l) => l.split(":")[2] === String(uid));
-      return line ? `${line.split(":")[0]} (uid ${uid})` : `uid ${uid}`;
-    } catch {
-      return `uid ${uid}`;
-    }
-  };
-  const owner = name(server.uid);
-  throw new UsageError(
-    `the tmux server at ${server.socketPath} runs as ${owner} but the agent runs as ${name(me)}: ` +
-      "tmux runs the pipe-pane writers and hooks as the server's owner, and they cannot write this " +
-      "agent's owner-only spool, so no output would arrive. Run the agent as that user " +
-      `(systemd: tmuxtrail-agent@${owner.split(" ")[0]}, a unit with User=%i; docs/operations.md)`,
+  throw otherUser(
+    `the tmux server at ${server.socketPath} runs as ${userName(server.uid)}`,
+    server.uid,
+    me,
+  );
+}
+
+/**
+ * The same rule before connecting, from the socket file: a socket of another user, or one behind a
+ * directory of another user that refuses this one (tmux then says "Permission denied", which is
+ * not "no server": waiting for it would wait for ever), is refused.
+ */
+export function checkSocketOwner(path: string): void {
+  const me = process.getuid?.();
+  const owner = socketOwner(path);
+  if (me === undefined || !owner) return;
+  if (owner.reachable) {
+    if (owner.uid !== me)
+      throw otherUser(`the tmux server at ${path} runs as ${userName(owner.uid)}`, owner.uid, me);
+    return;
+  }
+  if (owner.uid === me)
+    throw new UsageError(
+      `the tmux socket ${path} cannot be reached: permission denied on the way to it`,
+    );
+  throw otherUser(
+    `the tmux server at ${path} cannot be reached (permission denied): ${owner.dir} belongs to ` +
+      `${userName(owner.uid)}, so the server runs as ${userName(owner.uid)}`,
+    owner.uid,
+    me,
   );
 }
 
@@ -103,6 +138,7 @@ export async function startAgent(
   const tmux = new Tmux(cfg.target);
   // A server running at start is checked before the spool is touched.
   let server: ServerInfo | undefined;
+  checkSocketOwner(tmux.socketPath());
   try {
     server = await tmux.server();
   } catch (e) {
@@ -195,6 +231,7 @@ export async function startAgent(
     waiting = `waiting for the tmux server at ${socket} (since ${new Date().toISOString()})`;
     log(`agent: waiting for the tmux server at ${socket}`);
     while (!stopped) {
+      checkSocketOwner(socket);
       try {
         return await tmux.server();
       } catch (e) {

@@ -3,6 +3,7 @@
 
 import { execFile } from "node:child_process";
 import { statSync } from "node:fs";
+import { dirname } from "node:path";
 import { promisify } from "node:util";
 
 const run = promisify(execFile);
@@ -42,9 +43,43 @@ export interface ServerInfo {
 
 const SEP = "\u001f";
 
-/** Whether a tmux client's error says no server runs at the socket. */
+/**
+ * Whether a tmux client's error says no server runs at the socket: none listens (ECONNREFUSED) or
+ * there is no socket yet (ENOENT). "Permission denied" is not one: a server is there that this
+ * user cannot reach (socketOwner says whose).
+ */
 export function noServer(e: unknown): boolean {
-  return /no server running|error connecting/.test((e as Error).message ?? "");
+  return /no server running|error connecting to .*\((No such file or directory|Connection refused)\)/.test(
+    (e as Error).message ?? "",
+  );
+}
+
+/** Who holds a socket path, as far as this user can see. */
+export interface SocketOwner {
+  uid: number;
+  /** The socket itself was stat'ed; false: `dir`, owned by `uid`, refused this user on the way to it. */
+  reachable: boolean;
+  dir?: string;
+}
+
+/**
+ * The owner of the socket at `path` (tmux creates it as the server's user), or, when a directory on
+ * the way refuses this user, that directory's owner; undefined when there is no socket.
+ */
+export function socketOwner(path: string): SocketOwner | undefined {
+  try {
+    return { uid: statSync(path).uid, reachable: true };
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== "EACCES") return undefined;
+  }
+  for (let dir = dirname(path); ; dir = dirname(dir)) {
+    try {
+      return { uid: statSync(dir).uid, reachable: false, dir };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EACCES" || dir === dirname(dir)) return undefined;
+    }
+  }
 }
 
 export class Tmux {

@@ -75,7 +75,14 @@ type Rewrite = (path: string, body: unknown) => unknown;
  * answers 503 to everything, `rewrite` edits JSON answers.
  */
 async function operatorUrl(first: TestLog) {
-  const state: { log: TestLog; down: boolean; withholdTiles?: boolean; rewrite?: Rewrite } = {
+  const state: {
+    log: TestLog;
+    /** Takes over at the next checkpoint request: a round of a reader then sees one log only. */
+    next?: TestLog;
+    down: boolean;
+    withholdTiles?: boolean;
+    rewrite?: Rewrite;
+  } = {
     log: first,
     down: false,
   };
@@ -84,6 +91,10 @@ async function operatorUrl(first: TestLog) {
       {
         fetch: async (req: Request) => {
           if (state.down) return new Response("maintenance\n", { status: 503 });
+          if (state.next && new URL(req.url).pathname === "/checkpoint") {
+            state.log = state.next;
+            state.next = undefined;
+          }
           if (state.withholdTiles && new URL(req.url).pathname.startsWith("/tile/"))
             return new Response("not found\n", { status: 404 });
           const res = await state.log.app.fetch(req);
@@ -110,6 +121,10 @@ async function operatorUrl(first: TestLog) {
     url: `http://127.0.0.1:${port}`,
     use(log: TestLog) {
       state.log = log;
+    },
+    /** The log served from the next checkpoint request on (not in the middle of a round). */
+    useFromNextRound(log: TestLog) {
+      state.next = log;
     },
   });
 }
@@ -232,7 +247,7 @@ describe("a log rebuilt under the same key with event #1 rewritten", () => {
       "the events posted after the outage",
     );
 
-    op.use(rebuilt);
+    op.useFromNextRound(rebuilt);
     expect(await p.exited).toBe(1);
     expect(p.stderr()).toMatch(/ALARM \(fork\)/);
     expect(p.stdout()).not.toContain("nothing to see here");

@@ -31,8 +31,14 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
   });
 }
 
-export function run(args: string[], env: Record<string, string | undefined> = {}): Proc {
-  const child = spawn(process.execPath, [BIN, ...args], {
+/** `via`: a command that runs node, e.g. `["setpriv", "--bounding-set=…", "--"]`. */
+export function run(
+  args: string[],
+  env: Record<string, string | undefined> = {},
+  via: string[] = [],
+): Proc {
+  const [cmd, ...argv] = [...via, process.execPath, BIN, ...args];
+  const child = spawn(cmd!, argv, {
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
