@@ -23,6 +23,7 @@ import {
   type Verifier,
   verifierKeyOf,
 } from "../core/keys.ts";
+import { checkpointRoot, latestCheckpoint } from "../db/checkpoints.ts";
 import { connectPostgres, type Sql } from "../db/sql.ts";
 import { openStorage } from "../db/storage.ts";
 import { listen } from "../lib/listen.ts";
@@ -31,7 +32,7 @@ import { DEFAULTS, type LogConfig } from "../server/config.ts";
 import { startRetention } from "../server/erase.ts";
 import type { FaultHook } from "../server/fault-hook.ts";
 import { OwnEventWriter } from "../server/own-event-writer.ts";
-import { checkSignedBy, latestCheckpoint, Publisher, verifyStorage } from "../server/publisher.ts";
+import { checkSignedBy, Publisher, verifyStorage } from "../server/publisher.ts";
 import { Sequencer } from "../server/sequencer.ts";
 import { parseWitnessSpec, WitnessPool } from "../server/witnesses.ts";
 import { createApp } from "./app.ts";
@@ -114,11 +115,8 @@ export async function checkReadDatabase(
       `the read database's newest checkpoint (size ${cp.size}) is not signed by this log's key`,
     );
   }
-  const rows = await primary.query<{ root: Uint8Array }>(
-    "SELECT root FROM checkpoints WHERE size = $1",
-    [cp.size],
-  );
-  if (!rows[0] || !bytesEqual(rows[0].root, cp.root)) {
+  const signed = await checkpointRoot(primary, cp.size);
+  if (!signed || !bytesEqual(signed, cp.root)) {
     throw refuse(
       `the read database's newest checkpoint (size ${cp.size}) is not one this log signed`,
     );

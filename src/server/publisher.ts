@@ -19,15 +19,15 @@ import { base64Encode, bytesEqual } from "../core/encoding.ts";
 import type { Hash, Hasher } from "../core/hash.ts";
 import { ALG_ED25519, makeVerifier, type Signer, type Verifier } from "../core/keys.ts";
 import { signNote } from "../core/note.ts";
+import {
+  insertCheckpoint,
+  latestCheckpoint,
+  latestWithQuorum,
+  type StoredCheckpoint,
+} from "../db/checkpoints.ts";
 import type { Sql } from "../db/sql.ts";
 import type { FaultHook } from "./fault-hook.ts";
 import { rootAt } from "./tree-reader.ts";
-
-export interface StoredCheckpoint {
-  size: number;
-  root: Uint8Array;
-  note: string;
-}
 
 export class StorageMismatchError extends Error {
   constructor(message: string) {
@@ -49,13 +49,6 @@ export function checkSignedBy(cp: StoredCheckpoint, verifier: Verifier): void {
       `checkpoint ${cp.size} is not signed by the configured key ${verifier.key} (it was signed by another key): start the log with the key it was created with (--key), or another database. A log's key cannot be rotated in place (docs/operations.md, Key rotation)`,
     );
   }
-}
-
-export async function latestCheckpoint(sql: Sql): Promise<StoredCheckpoint | undefined> {
-  const rows = await sql.query<StoredCheckpoint>(
-    "SELECT size, root, note FROM checkpoints ORDER BY size DESC LIMIT 1",
-  );
-  return rows[0];
 }
 
 async function committedTree(sql: Sql): Promise<{ size: number; root: Hash }> {
@@ -218,14 +211,7 @@ export class Publisher {
   /** Resolves the waiters a stored checkpoint (with its quorum of cosignatures) now covers. */
   async notifyWaiters(): Promise<void> {
     if (this.waiters.length === 0) return;
-    const quorum = this.opts.witnessQuorum ?? 0;
-    const rows = await this.sql.query<{ size: number }>(
-      `SELECT c.size FROM checkpoints c
-        WHERE $1 = 0 OR (SELECT count(*) FROM cosignatures s WHERE s.size = c.size) >= $1
-        ORDER BY c.size DESC LIMIT 1`,
-      [quorum],
-    );
-    const covered = rows[0]?.size;
+    const covered = (await latestWithQuorum(this.sql, this.opts.witnessQuorum ?? 0))?.size;
     if (covered === undefined) return;
     const ready = this.waiters.filter((w) => w.size <= covered);
     this.waiters = this.waiters.filter((w) => w.size > covered);
@@ -290,10 +276,7 @@ export class Publisher {
     const body = formatCheckpoint({ origin: opts.origin, size: tree.size, root: tree.root });
     const note = signNote(body, [opts.signer]);
     await opts.fault?.("signed");
-    await sql.query(
-      "INSERT INTO checkpoints (size, root, note) VALUES ($1, $2, $3) ON CONFLICT (size) DO NOTHING",
-      [tree.size, tree.root, note],
-    );
+    await insertCheckpoint(sql, { size: tree.size, root: tree.root, note });
     // 5. Serve.
     opts.onCovered?.(tree.size);
     return { size: tree.size, root: tree.root, note };

@@ -11,9 +11,9 @@ import type { Hasher } from "../core/hash.ts";
 import { cosignatureVerifierKey, parseVerifierKey, type Verifier } from "../core/keys.ts";
 import { splitNote } from "../core/note.ts";
 import { formatAddCheckpoint } from "../core/tlog-witness.ts";
+import { insertCosignature, latestCheckpoint, type StoredCheckpoint } from "../db/checkpoints.ts";
 import type { Sql } from "../db/sql.ts";
 import type { Counter, Gauge } from "../lib/metrics.ts";
-import { latestCheckpoint, type StoredCheckpoint } from "./publisher.ts";
 import { proveConsistency } from "./tree-reader.ts";
 
 export interface WitnessTarget {
@@ -143,10 +143,12 @@ export class WitnessPool {
       } catch {
         continue; // a cosignature by another key of that witness, or junk: ignored
       }
-      await this.sql.query(
-        "INSERT INTO cosignatures (size, witness, line, time) VALUES ($1, $2, $3, $4) ON CONFLICT (size, witness) DO NOTHING",
-        [cp.size, t.key.key, `${line}\n`, time],
-      );
+      await insertCosignature(this.sql, {
+        size: cp.size,
+        witness: t.key.key,
+        line: `${line}\n`,
+        time,
+      });
       stored++;
     }
     if (stored === 0) {

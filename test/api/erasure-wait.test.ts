@@ -5,9 +5,9 @@
 // checkpoint comes within serve --wait-timeout: 504 checkpoint-timeout, the erasure done and listed.
 import { afterEach, expect, it } from "vitest";
 import type { SessionBundle } from "../../src/core/session-bundle.ts";
-import { verifySessionBundle } from "../../src/core/session-bundle.ts";
+import { verifySessionBundle } from "../../src/core/session-bundle-verify.ts";
 import { sessionId } from "../../src/core/session-id.ts";
-import { latestCheckpoint } from "../../src/server/publisher.ts";
+import { latestCheckpoint } from "../../src/db/checkpoints.ts";
 import { makeBatch } from "../support/events.ts";
 import { openTestLog, TEST_KEY, type TestLog } from "../support/log.ts";
 

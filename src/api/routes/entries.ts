@@ -12,15 +12,14 @@
 import { Hono } from "hono";
 import { base64Encode, utf8Decode } from "../../core/encoding.ts";
 import { SESSION_ID_RE } from "../../core/session-id.ts";
+import { latestCheckpoint, servedCheckpoint } from "../../db/checkpoints.ts";
 import type { Sql } from "../../db/sql.ts";
 import { exportSession } from "../../server/export.ts";
-import { latestCheckpoint } from "../../server/publisher.ts";
 import { proveInclusion } from "../../server/tree-reader.ts";
 import { recordAccess } from "../access.ts";
 import type { LogContext } from "../context.ts";
 import { ApiError, badRequest, notFound, replicaBehind } from "../errors.ts";
 import { type Env, guard, queryInt } from "../http.ts";
-import { servedCheckpoint } from "./tiles.ts";
 
 interface EntryRow {
   idx: number;

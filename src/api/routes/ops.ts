@@ -7,7 +7,7 @@
 // scope) unless `serve --public-metrics`.
 
 import { Hono, type MiddlewareHandler } from "hono";
-import { latestCheckpoint } from "../../server/publisher.ts";
+import { latestCheckpoint, latestCheckpointTime } from "../../db/checkpoints.ts";
 import type { LogContext } from "../context.ts";
 import { errorBody } from "../errors.ts";
 import { type Env, guard } from "../http.ts";
@@ -33,9 +33,7 @@ export function opsRoutes(ctx: LogContext) {
       const [state] = await ctx.sql.query<{ size: number }>(
         "SELECT size FROM log_state WHERE id = 1",
       );
-      const cp = await ctx.sql.query<{ size: number; created_at: Date }>(
-        "SELECT size, created_at FROM checkpoints ORDER BY size DESC LIMIT 1",
-      );
+      const newest = await latestCheckpointTime(ctx.sql);
       // With a read replica, reads go there: it must answer too, or this process serves no reads.
       let replica: { readCheckpointSize: number | null; readLagCheckpoints: number } | undefined;
       if (ctx.readSql !== ctx.sql) {
@@ -43,7 +41,7 @@ export function opsRoutes(ctx: LogContext) {
           const read = await latestCheckpoint(ctx.readSql);
           replica = {
             readCheckpointSize: read?.size ?? null,
-            readLagCheckpoints: Math.max(0, (cp[0]?.size ?? 0) - (read?.size ?? 0)),
+            readLagCheckpoints: Math.max(0, (newest?.size ?? 0) - (read?.size ?? 0)),
           };
         } catch (e) {
           c.header("Retry-After", "1");
@@ -54,8 +52,8 @@ export function opsRoutes(ctx: LogContext) {
         ok: true,
         origin: ctx.origin,
         treeSize: state?.size ?? 0,
-        checkpointSize: cp[0]?.size ?? null,
-        checkpointAgeSeconds: cp[0] ? (Date.now() - cp[0].created_at.getTime()) / 1000 : null,
+        checkpointSize: newest?.size ?? null,
+        checkpointAgeSeconds: newest ? (Date.now() - newest.created_at.getTime()) / 1000 : null,
         ...replica,
       });
     } catch (e) {

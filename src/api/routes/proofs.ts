@@ -4,7 +4,7 @@
 
 import { Hono } from "hono";
 import { base64Decode, base64Encode } from "../../core/encoding.ts";
-import { latestCheckpoint } from "../../server/publisher.ts";
+import { latestCheckpoint } from "../../db/checkpoints.ts";
 import { proveConsistency, proveInclusion } from "../../server/tree-reader.ts";
 import type { LogContext } from "../context.ts";
 import { badRequest, notFound, replicaBehind } from "../errors.ts";

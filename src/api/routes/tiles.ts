@@ -5,43 +5,13 @@
 import { Hono } from "hono";
 import { encodeBundle } from "../../core/bundle.ts";
 import { parseTilePath } from "../../core/tiles.ts";
-import type { Sql } from "../../db/sql.ts";
-import { latestCheckpoint } from "../../server/publisher.ts";
+import { servedCheckpoint } from "../../db/checkpoints.ts";
 import { readTile } from "../../server/tile-store.ts";
 import type { LogContext } from "../context.ts";
 import { notFound } from "../errors.ts";
 import { type Env, guard } from "../http.ts";
 
 const IMMUTABLE = "public, max-age=31536000, immutable";
-
-/**
- * The newest checkpoint with every cosignature collected for it, as served on /checkpoint; with
- * `quorum`, the newest one that already has that many cosignatures (else the newest): what an
- * export proves against, so that a bundle made while a witness catches up still meets the quorum.
- */
-export async function servedCheckpoint(
-  sql: Sql,
-  quorum = 0,
-): Promise<{ size: number; note: string } | undefined> {
-  const cosigned =
-    quorum > 0
-      ? (
-          await sql.query<{ size: number; root: Uint8Array; note: string }>(
-            `SELECT size, root, note FROM checkpoints c
-              WHERE (SELECT count(*) FROM cosignatures s WHERE s.size = c.size) >= $1
-              ORDER BY size DESC LIMIT 1`,
-            [quorum],
-          )
-        )[0]
-      : undefined;
-  const cp = cosigned ?? (await latestCheckpoint(sql));
-  if (!cp) return undefined;
-  const cosigs = await sql.query<{ line: string }>(
-    "SELECT line FROM cosignatures WHERE size = $1 ORDER BY witness",
-    [cp.size],
-  );
-  return { size: cp.size, note: cp.note + cosigs.map((r) => r.line).join("") };
-}
 
 export function tileRoutes(ctx: LogContext) {
   const app = new Hono<Env>();
