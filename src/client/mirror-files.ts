@@ -1,12 +1,13 @@
 // The mirror directory on disk: reading what it holds, writing a file so that a reader sees either
-// the old file or the whole new one (temporary name beginning with ".", fsync, rename), fsync of
-// the directories written to, the checkpoint it holds, and the lock that keeps two mirrors from
-// writing one directory. The round that decides what to write is in mirror.ts.
+// the old file or the whole new one (lib/atomic-file.ts), fsync of the directories written to, the
+// checkpoint it holds, and the lock that keeps two mirrors from writing one directory. The round
+// that decides what to write is in mirror.ts.
 
 import { readFileSync } from "node:fs";
-import { mkdir, open, readFile, rename, rm, stat } from "node:fs/promises";
+import { mkdir, readFile, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { OpenedCheckpoint } from "../core/checkpoint.ts";
+import { fsyncDir, writeFileAtomicBatched } from "../lib/atomic-file.ts";
 import { takePidLock } from "../lib/pid-lock.ts";
 
 /** Opens a checkpoint note with the log key; `quorum` 0 for the one already in the mirror. */
@@ -31,45 +32,22 @@ export async function exists(dir: string, path: string): Promise<boolean> {
   }
 }
 
-let tmpCounter = 0;
-
-/** Writes `data` at `path` under `dir`: temporary file, fsync, rename. Returns the directory. */
+/**
+ * Writes `data` at `path` under `dir` atomically (lib/atomic-file.ts; mirrored files are public,
+ * 0644) and returns the directory, which the caller fsyncs once per round (fsyncDir).
+ */
 export async function writeAtomic(
   dir: string,
   path: string,
   data: Uint8Array | string,
 ): Promise<string> {
   const file = join(dir, ...path.split("/"));
-  const parent = dirname(file);
-  await mkdir(parent, { recursive: true });
-  const tmp = join(parent, `.${path.split("/").pop()}.${process.pid}.${++tmpCounter}.tmp`);
-  const fh = await open(tmp, "wx", 0o644);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
-    await rename(tmp, file);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
-  return parent;
+  await mkdir(dirname(file), { recursive: true });
+  await writeFileAtomicBatched(file, data, { mode: 0o644 });
+  return dirname(file);
 }
 
-export async function fsyncDir(dir: string): Promise<void> {
-  let fh: Awaited<ReturnType<typeof open>> | undefined;
-  try {
-    fh = await open(dir, "r");
-    await fh.sync();
-  } catch {
-    // Some filesystems refuse fsync on a directory; the renames are still atomic.
-  } finally {
-    await fh?.close();
-  }
-}
+export { fsyncDir };
 
 /** The checkpoint the mirror holds, opened with the log key (quorum 0: it held when written). */
 export function readMirrorCheckpoint(

@@ -3,9 +3,15 @@
 // reader never sees half a file.
 
 import { closeSync, constants, fsyncSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
+import { open, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 
 let counter = 0;
+/** A unique temporary name beside `path`, hidden (leading "."), never one a reader looks for. */
+const tempBeside = (path: string) =>
+  join(dirname(path), `.${basename(path)}.${process.pid}.${++counter}.tmp`);
+/** New file only (never an existing one, never through a symbolic link), write only. */
+const CREATE_NEW = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 
 /**
  * Replaces `path` with `data`: a new temporary file beside it (a unique name, created exclusively
@@ -20,10 +26,9 @@ export function writeFileAtomic(
 ): void {
   const { mode = 0o600, durable = true } = opts;
   const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${++counter}.tmp`);
-  const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
+  const tmp = tempBeside(path);
   try {
-    const fd = openSync(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
+    const fd = openSync(tmp, CREATE_NEW, mode);
     try {
       const bytes = typeof data === "string" ? Buffer.from(data) : data;
       for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at);
@@ -44,5 +49,45 @@ export function writeFileAtomic(
     // Some file systems refuse fsync on a directory; the rename is still atomic.
   } finally {
     closeSync(dirFd);
+  }
+}
+
+/**
+ * writeFileAtomic for many files at once (a mirror round writes hundreds of tiles): the same
+ * temporary file, flags and fsync of the file, asynchronously, and without the directory's fsync:
+ * the caller fsyncs each directory it wrote to once (fsyncDir) before it relies on the renames, so
+ * that a round costs one directory fsync per directory, not one per file.
+ */
+export async function writeFileAtomicBatched(
+  path: string,
+  data: string | Uint8Array,
+  opts: { mode?: number } = {},
+): Promise<void> {
+  const tmp = tempBeside(path);
+  try {
+    const fh = await open(tmp, CREATE_NEW, opts.mode ?? 0o600);
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e;
+  }
+}
+
+/** Makes the renames done in `dir` durable; a file system that refuses fsync on a directory is let be. */
+export async function fsyncDir(dir: string): Promise<void> {
+  let fh: Awaited<ReturnType<typeof open>> | undefined;
+  try {
+    fh = await open(dir, constants.O_RDONLY);
+    await fh.sync();
+  } catch {
+    // Some file systems refuse fsync on a directory; the renames are still atomic.
+  } finally {
+    await fh?.close();
   }
 }
