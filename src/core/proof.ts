@@ -14,6 +14,7 @@
 import { bitLength, isPowerOfTwo, splitPoint } from "./bits.ts";
 import { check, show } from "./errors.ts";
 import { HASH_SIZE, type Hash, type Hasher, rfc6962 } from "./hash.ts";
+import { multiInclusionPlan } from "./multi-proof.ts";
 
 export interface NodeId {
   level: number;
@@ -157,6 +158,31 @@ export function explicitConsistencyProof(
   const plan = consistencyPlan(size1, size2);
   check(size1 > 0 && size1 < size2, "bad-size", `want 0 < size1 < size2, not ${size1}, ${size2}`);
   return resolve(isPowerOfTwo(size1) ? [[0, size1], ...plan] : plan, read, hasher);
+}
+
+/**
+ * The hashes proving many leaves at once (multi-proof.ts): for each index, the hashes of the gap
+ * before it, and those after the last. One reader call.
+ */
+export async function multiInclusionProof(
+  indexes: readonly number[],
+  size: number,
+  read: NodeReader,
+  hasher: Hasher = rfc6962,
+): Promise<{ before: Hash[][]; after: Hash[] }> {
+  const plan = multiInclusionPlan(indexes, size);
+  const flat = await resolve([...plan.before.flat(), ...plan.after], read, hasher);
+  let o = 0;
+  const take = (n: number) => {
+    o += n;
+    return flat.slice(o - n, o);
+  };
+  return { before: plan.before.map((g) => take(g.length)), after: take(plan.after.length) };
+}
+
+/** The MTH of each range of the recursion (gapRanges, multiInclusionPlan), in one reader call. */
+export function rangeHashes(ranges: Range[], read: NodeReader, hasher: Hasher = rfc6962) {
+  return resolve(ranges, read, hasher);
 }
 
 /** MTH(D[0:size]); the empty root for size 0. */
