@@ -1,5 +1,7 @@
 // GET /openapi.json: an OpenAPI 3.1 description generated from the same zod schemas that validate
-// input (src/core/events.ts, the keys route), so the document cannot drift from the checks.
+// input (src/core/events.ts, the keys route), so the document cannot drift from the checks. Those
+// of src/core are zod/mini, the routes' full zod: both are zod/v4/core schemas, which one
+// z.toJSONSchema reads.
 //
 // Longer than most files: a declarative table, one entry per route (boilerplate by design).
 
@@ -48,7 +50,7 @@ const p = (name: string, description: string, type: "string" | "integer") => ({
 });
 const sessionParam = p("id", "session id (GET /v1/sessions)", "string");
 
-const schema = (s: z.ZodType) => z.toJSONSchema(s, { unrepresentable: "any", io: "input" });
+const schema = (s: z.core.$ZodType) => z.toJSONSchema(s, { unrepresentable: "any", io: "input" });
 
 export function openApiDocument(origin: string) {
   const binary = {

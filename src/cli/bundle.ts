@@ -1,5 +1,6 @@
 // `tmuxtrail export` and `tmuxtrail verify-bundle`: a session as one self-contained JSON document
-// (src/core/session-bundle.ts), fetched from a log and checked offline with no network.
+// (src/core/session-bundle.ts), fetched from a log and checked offline with no network
+// (src/core/session-bundle-verify.ts).
 //
 // Trust comes only from the user: --log-key VKEY or --log-key-file FILE (a pinned key file, one
 // verifier key per line, # comments). Without either, every check still runs against the key the
@@ -9,11 +10,8 @@
 import { readFileSync } from "node:fs";
 import { parseLogVerifierKey } from "../core/keys.ts";
 import { jsonLine, printable } from "../core/printable.ts";
-import {
-  type BundleReport,
-  parseSessionBundle,
-  verifySessionBundle,
-} from "../core/session-bundle.ts";
+import { parseSessionBundle } from "../core/session-bundle.ts";
+import { type BundleReport, verifySessionBundle } from "../core/session-bundle-verify.ts";
 import { writeFileAtomic } from "../lib/atomic-file.ts";
 import { nodeHasher } from "../lib/node-hasher.ts";
 import { type Command, parseFlags, UsageError } from "./command.ts";

@@ -7,7 +7,8 @@
 
 import { existsSync, readFileSync } from "node:fs";
 import { printable } from "../core/printable.ts";
-import { parseSessionBundle, verifySessionBundle } from "../core/session-bundle.ts";
+import { parseSessionBundle } from "../core/session-bundle.ts";
+import { verifySessionBundle } from "../core/session-bundle-verify.ts";
 import { TerminalFilter } from "../core/terminal-filter.ts";
 import { nodeHasher } from "../lib/node-hasher.ts";
 import { describeReport, parseIdArgs, trustFlags, trustHelp, trustOf, verdict } from "./bundle.ts";

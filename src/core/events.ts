@@ -1,6 +1,6 @@
-// The tmux event schema of docs/design.md §2.3 (zod), and the rule that turns a submission into a
-// leaf: the leaf is the RFC 8785 canonical JSON of the event's metadata, whose `payload` commits
-// to the content with a salt:
+// The tmux event schema of docs/design.md §2.3 (zod/mini; its messages: zod-messages.ts), and the
+// rule that turns a submission into a leaf: the leaf is the RFC 8785 canonical JSON of the event's
+// metadata, whose `payload` commits to the content with a salt:
 //
 //   payload.sha256 = base64(SHA-256(salt(32 bytes) || content bytes)),  payload.size = |content|
 //
@@ -12,12 +12,13 @@
 // Longer than most files: the schema of every event type and the rules across fields are one
 // contract, read together.
 
-import { z } from "zod";
+import * as z from "zod/mini";
 import { MAX_LEAF_SIZE } from "./bundle.ts";
 import { base64Decode, base64Encode, concatBytes, utf8Decode, utf8Encode } from "./encoding.ts";
 import { check, TrailError } from "./errors.ts";
 import { sha256 } from "./hash.ts";
 import { canonicalJson } from "./jcs.ts";
+import { issueText } from "./zod-messages.ts";
 
 export const MAX_CONTENT = 65536;
 
@@ -68,29 +69,31 @@ function validTime(s: string): boolean {
 
 const ident = z
   .string()
-  .min(1)
-  .max(256)
-  .regex(/^[^\u0000-\u001f\u007f]*$/, "must not contain control characters");
+  .check(
+    z.minLength(1),
+    z.maxLength(256),
+    z.regex(/^[^\u0000-\u001f\u007f]*$/, "must not contain control characters"),
+  );
 export const timeSchema = z
   .string()
-  .refine(validTime, "must be an RFC 3339 UTC time like 2026-11-24T19:00:00.123Z");
-export const hash32Schema = z.string().refine((s) => {
-  try {
-    base64Decode(s, "hash", 32);
-    return true;
-  } catch {
-    return false;
-  }
-}, "must be strict base64 of 32 bytes");
-const count = z.number().int().min(0);
+  .check(z.refine(validTime, "must be an RFC 3339 UTC time like 2026-11-24T19:00:00.123Z"));
+export const hash32Schema = z.string().check(
+  z.refine((s) => {
+    try {
+      base64Decode(s, "hash", 32);
+      return true;
+    } catch {
+      return false;
+    }
+  }, "must be strict base64 of 32 bytes"),
+);
+const count = z.number().check(z.int(), z.minimum(0));
+const countTo = (max: number) => count.check(z.maximum(max));
 
-export const payloadSchema = z
-  .object({ size: count.max(MAX_CONTENT), sha256: hash32Schema })
-  .strict();
+export const payloadSchema = z.strictObject({ size: countTo(MAX_CONTENT), sha256: hash32Schema });
 export const redactionSchema = z
-  .object({ kind: z.string().min(1).max(64), at: count, len: count })
-  .strict()
-  .describe("a span of the content replaced before the commitment was formed");
+  .strictObject({ kind: z.string().check(z.minLength(1), z.maxLength(64)), at: count, len: count })
+  .check(z.describe("a span of the content replaced before the commitment was formed"));
 
 const eventMetaShape = {
   v: z.literal(1),
@@ -103,34 +106,31 @@ const eventMetaShape = {
   seq: count,
   time: timeSchema,
   type: z.enum(EVENT_TYPES),
-  payload: payloadSchema.optional(),
-  redactions: z.array(redactionSchema).max(1000).optional(),
-  client: z.object({ user: ident, tty: ident }).strict().optional(),
-  size: z
-    .object({ cols: count.max(100_000), rows: count.max(100_000) })
-    .strict()
-    .optional(),
-  name: z.string().max(256).optional(),
-  erasure: z
-    .object({
+  payload: z.optional(payloadSchema),
+  redactions: z.optional(z.array(redactionSchema).check(z.maxLength(1000))),
+  client: z.optional(z.strictObject({ user: ident, tty: ident })),
+  size: z.optional(z.strictObject({ cols: countTo(100_000), rows: countTo(100_000) })),
+  name: z.optional(z.string().check(z.maxLength(256))),
+  erasure: z.optional(
+    z.strictObject({
       // Inclusive [first, last] ranges, first <= last (as the log writes them, and as the audit's
       // reader requires: a reversed range made a leaf one parser's event and the other's opaque).
       indexes: z
         .array(
           z
             .tuple([count, count])
-            .refine(([first, last]) => first <= last, "a range's first index is above its last"),
+            .check(
+              z.refine(([first, last]) => first <= last, "a range's first index is above its last"),
+            ),
         )
-        .max(100_000),
+        .check(z.maxLength(100_000)),
       key: ident,
-      reason: z.string().min(1).max(1024),
-    })
-    .strict()
-    .optional(),
-  access: z
-    .object({ key: ident, read: z.string().min(1).max(1024) })
-    .strict()
-    .optional(),
+      reason: z.string().check(z.minLength(1), z.maxLength(1024)),
+    }),
+  ),
+  access: z.optional(
+    z.strictObject({ key: ident, read: z.string().check(z.minLength(1), z.maxLength(1024)) }),
+  ),
 };
 
 /** The rules across fields, which the per-field shape cannot say: each broken one, in order. */
@@ -153,36 +153,28 @@ function crossFieldIssues(e: {
   return issues;
 }
 
-export const eventMetaSchema = z
-  .object(eventMetaShape)
-  .strict()
-  .superRefine((e, ctx) => {
+export const eventMetaSchema = z.strictObject(eventMetaShape).check(
+  z.superRefine((e, ctx) => {
     for (const i of crossFieldIssues(e))
       ctx.addIssue({ code: "custom", path: [i.path], message: i.message });
-  });
+  }),
+);
 export type EventMeta = z.infer<typeof eventMetaSchema>;
 
-export const submissionSchema = z
-  .object({
-    ...eventMetaShape,
-    content: z
-      .string()
-      .max(4 * MAX_CONTENT)
-      .optional(),
-    salt: hash32Schema.optional(),
-    enc: z.literal("base64").optional(),
-  })
-  .strict();
+export const submissionSchema = z.strictObject({
+  ...eventMetaShape,
+  content: z.optional(z.string().check(z.maxLength(4 * MAX_CONTENT))),
+  salt: z.optional(hash32Schema),
+  enc: z.optional(z.literal("base64")),
+});
 
-export const commandContentSchema = z
-  .object({
-    line: z.string().max(MAX_CONTENT),
-    cwd: z.string().max(4096),
-    exit: z.number().int().nullable(),
-    start: timeSchema,
-    end: timeSchema,
-  })
-  .strict();
+export const commandContentSchema = z.strictObject({
+  line: z.string().check(z.maxLength(MAX_CONTENT)),
+  cwd: z.string().check(z.maxLength(4096)),
+  exit: z.nullable(z.number().check(z.int())),
+  start: timeSchema,
+  end: timeSchema,
+});
 
 export interface ParsedSubmission {
   meta: EventMeta;
@@ -190,11 +182,6 @@ export interface ParsedSubmission {
   leaf: Uint8Array;
   content?: Uint8Array;
   salt?: Uint8Array;
-}
-
-function zodMessage(e: z.ZodError): string {
-  const i = e.issues[0]!;
-  return `${i.path.length ? i.path.join(".") : "event"}: ${i.message}`;
 }
 
 /** base64(SHA-256(salt || content)). */
@@ -229,7 +216,7 @@ export function parseSubmission(
   // so what remains after taking those off is valid event metadata once the rules across
   // fields hold (eventMetaSchema would check the same fields a second time).
   const r = submissionSchema.safeParse(json);
-  if (!r.success) throw new TrailError("bad-event", zodMessage(r.error));
+  if (!r.success) throw new TrailError("bad-event", issueText(r.error, "event"));
   const { content, salt, enc, ...meta } = r.data;
   const issue = crossFieldIssues(meta)[0];
   if (issue) throw new TrailError("bad-event", `${issue.path}: ${issue.message}`);
@@ -277,7 +264,8 @@ export function parseCommandContent(bytes: Uint8Array) {
     throw new TrailError("bad-event", `command content is not JSON: ${(e as Error).message}`);
   }
   const r = commandContentSchema.safeParse(v);
-  if (!r.success) throw new TrailError("bad-event", `command content: ${zodMessage(r.error)}`);
+  if (!r.success)
+    throw new TrailError("bad-event", `command content: ${issueText(r.error, "event")}`);
   check(
     canonicalJson(r.data) === utf8Decode(bytes),
     "bad-event",
@@ -296,7 +284,7 @@ export function parseLeaf(bytes: Uint8Array): EventMeta {
     throw new TrailError("bad-event", "leaf is not JSON");
   }
   const r = eventMetaSchema.safeParse(v);
-  if (!r.success) throw new TrailError("bad-event", zodMessage(r.error));
+  if (!r.success) throw new TrailError("bad-event", issueText(r.error, "event"));
   check(canonicalJson(r.data) === text, "bad-event", "leaf is not in canonical form");
   return r.data;
 }

@@ -1,8 +1,10 @@
 // Session bundles: one self-contained JSON document that proves what happened in a tmux session,
-// checkable offline by `tmuxtrail verify-bundle` and by the browser UI (this module is pure and
-// isomorphic, like the rest of src/core).
+// checkable offline by `tmuxtrail verify-bundle` and by the browser UI. This module is the format:
+// its schema (zod/mini; its messages: zod-messages.ts) and the parse that checks a document
+// against it; the verification is session-bundle-verify.ts, the casts session-cast.ts (all pure
+// and isomorphic, like the rest of src/core).
 //
-//   format      "tmuxtrail-session-bundle/v1"
+//   format      "tmuxtrail-session-bundle/v2" (what export writes; v1, without `last`, verifies)
 //   origin      the log's origin
 //   session     {id, host, server, session, user}
 //   keys        {log, witnesses, quorum}: what the exporter checked it with (hints, not trust)
@@ -16,407 +18,62 @@
 //   last        (v2 only) the index of the session's last event in the log when it was exported;
 //               below the checkpoint's size it must be the bundle's last event (so its inclusion
 //               is proven), at or beyond it the bundle must count it as pending
-//
-// Verification trusts only keys it is given. With none, it still runs every check against the
-// bundle's own key, and says so, but never reports the bundle as verified (`ok` false,
-// `consistent` true): anyone can write a key into a bundle and sign with it. It checks the
-// checkpoint's signatures and quorum, every event's inclusion, commitments, that the header (id,
-// host, server, session, user) is the one the signed events name, that each missing payload is
-// named by a verified erasure event, that each pane stream is contiguous from seq 0 (complete with
-// a pane-close, else reported open; a failure with `requireClosed`), that `last` agrees with the
-// events, and that each cast equals the one regenerated from the verified events. A bundle with no
-// events proves nothing and fails. Every failure names the event and what was wrong.
-//
-// What `last` proves and what it cannot: the field is the exporter's word, not signed by the log.
-// It makes an exporter that leaves out the session's tail say so or contradict itself, and it
-// shows the reader how far the session went; it cannot prove that no event of the session exists
-// between the bundle's last event and the checkpoint's size (the tree is not indexed by session:
-// only a mirror of the whole log shows that). Stream ends proven by close events are the only
-// completeness the signed leaves themselves carry.
-//
-// Longer than most files: the bundle schema and its one verification procedure, step by step; the
-// casts are session-cast.ts.
 
-import { z } from "zod";
-import { openCheckpoint } from "./checkpoint.ts";
-import { base64Decode, utf8Encode } from "./encoding.ts";
-import { isTrailError, TrailError } from "./errors.ts";
-import { commitment, type EventMeta, parseLeaf } from "./events.ts";
-import { type Hasher, rfc6962 } from "./hash.ts";
-import { cosignatureVerifierKey, parseLogVerifierKey, parseVerifierKey } from "./keys.ts";
-import { isLogOwnEvent } from "./own-events.ts";
-import { verifyInclusion } from "./proof-verify.ts";
-import { buildCasts, type CastInput } from "./session-cast.ts";
-import { sessionId } from "./session-id.ts";
-import { parseTlogProof } from "./tlog-proof.ts";
-
-export { buildCasts, type CastInput };
+import * as z from "zod/mini";
+import { TrailError } from "./errors.ts";
+import { issueText } from "./zod-messages.ts";
 
 /** What export writes: v1 and the session's `last` index. v1 bundles still verify. */
 export const BUNDLE_FORMAT = "tmuxtrail-session-bundle/v2";
 export const BUNDLE_FORMAT_V1 = "tmuxtrail-session-bundle/v1";
 
-const bundleEventSchema = z
-  .object({
-    index: z.number().int().min(0),
-    leaf: z.string(),
-    payload: z.object({ salt: z.string(), content: z.string() }).strict().nullable(),
-    proof: z.string(),
-  })
-  .strict();
+const index = z.number().check(z.int(), z.minimum(0));
+
+const bundleEventSchema = z.strictObject({
+  index,
+  leaf: z.string(),
+  payload: z.nullable(z.strictObject({ salt: z.string(), content: z.string() })),
+  proof: z.string(),
+});
 
 export const sessionBundleSchema = z
-  .object({
+  .strictObject({
     format: z.enum([BUNDLE_FORMAT_V1, BUNDLE_FORMAT]),
     origin: z.string(),
-    session: z
-      .object({
-        id: z.string(),
-        host: z.string(),
-        server: z.string(),
-        session: z.string(),
-        user: z.string(),
-      })
-      .strict(),
-    keys: z
-      .object({
-        log: z.string(),
-        witnesses: z.array(z.string()),
-        quorum: z.number().int().min(0),
-      })
-      .strict(),
+    session: z.strictObject({
+      id: z.string(),
+      host: z.string(),
+      server: z.string(),
+      session: z.string(),
+      user: z.string(),
+    }),
+    keys: z.strictObject({ log: z.string(), witnesses: z.array(z.string()), quorum: index }),
     checkpoint: z.string(),
     events: z.array(bundleEventSchema),
     erasures: z.array(bundleEventSchema),
     casts: z.record(z.string(), z.string()),
     exported: z.string(),
-    pending: z.number().int().min(0),
-    last: z.number().int().min(0).optional(),
+    pending: index,
+    last: z.optional(index),
   })
-  .strict()
-  .refine((b) => (b.format === BUNDLE_FORMAT) === (b.last !== undefined), {
-    path: ["last"],
-    message: `present in ${BUNDLE_FORMAT} bundles, and only in them`,
-  });
+  .check(
+    z.refine((b) => (b.format === BUNDLE_FORMAT) === (b.last !== undefined), {
+      path: ["last"],
+      message: `present in ${BUNDLE_FORMAT} bundles, and only in them`,
+    }),
+  );
 
 export type SessionBundle = z.infer<typeof sessionBundleSchema>;
 export type BundleEvent = z.infer<typeof bundleEventSchema>;
-
-export interface BundleTrust {
-  logKeys?: string[];
-  /** With `quorum` also given, the whole witness policy (an empty list included). */
-  witnessKeys?: string[];
-  quorum?: number;
-  /** An open stream (no pane-close in the bundle) is a failure, not only reported. */
-  requireClosed?: boolean;
-  /** The session the caller asked for: a bundle of another session is a failure. */
-  sessionId?: string;
-}
-
-export interface StreamReport {
-  pane: string;
-  events: number;
-  lastSeq: number;
-  status: "complete" | "open" | "gap";
-}
-
-export interface BundleFailure {
-  /** The event's index in the log, when the failure is about one event. */
-  index?: number;
-  message: string;
-}
-
-export interface BundleReport {
-  /** Every check passed, against a log key the caller gave (never the bundle's own). */
-  ok: boolean;
-  /** Every check passed, whichever key: with the bundle's own key this proves nothing. */
-  consistent: boolean;
-  trusted: {
-    log: string[];
-    witnesses: string[];
-    quorum: number;
-    /** Where each came from: the command line (or caller), or the bundle itself. */
-    source: { log: "given" | "bundle"; witnesses: "given" | "bundle" };
-  };
-  origin: string;
-  session: SessionBundle["session"] | null;
-  checkpoint: { size: number; cosigners: string[] } | null;
-  events: number;
-  verified: number;
-  erased: { index: number; by: number }[];
-  streams: StreamReport[];
-  casts: string[];
-  pending: number;
-  /** The exporter's word on the session's last index (v2), and whether the bundle proves it. */
-  last: { index: number; proven: boolean } | null;
-  /** A verified session-close event is in the bundle. */
-  sessionClosed: boolean;
-  failures: BundleFailure[];
-  /** Per event index: null when it verified, else why not (for marking it where it plays). */
-  eventStatus: Record<number, string | null>;
-}
-
-function message(e: unknown): string {
-  return isTrailError(e) ? `${e.code}: ${e.message}` : ((e as Error)?.message ?? String(e));
-}
 
 /** Checks a parsed JSON value is a bundle; throws TrailError("malformed") naming the bad field. */
 export function parseSessionBundle(value: unknown): SessionBundle {
   const r = sessionBundleSchema.safeParse(value);
   if (!r.success) {
-    const i = r.error.issues[0]!;
     throw new TrailError(
       "malformed",
-      `not a ${BUNDLE_FORMAT} document: ${i.path.join(".") || "bundle"}: ${i.message}`,
+      `not a ${BUNDLE_FORMAT} document: ${issueText(r.error, "bundle")}`,
     );
   }
   return r.data;
-}
-
-export function verifySessionBundle(
-  bundle: SessionBundle,
-  trust: BundleTrust = {},
-  hasher: Hasher = rfc6962,
-): BundleReport {
-  const failures: BundleFailure[] = [];
-  const fail = (message: string, index?: number) =>
-    failures.push(index === undefined ? { message } : { index, message });
-  const logSource = trust.logKeys?.length ? "given" : "bundle";
-  // Witnesses given with a quorum are the caller's whole policy, even none (the web UI's pinned
-  // policy): the bundle's keys are then not looked at.
-  const witnessSource =
-    trust.witnessKeys?.length || (trust.witnessKeys && trust.quorum !== undefined)
-      ? "given"
-      : "bundle";
-  const logKeys = trust.logKeys?.length ? trust.logKeys : [bundle.keys.log];
-  const witnessKeys = witnessSource === "given" ? (trust.witnessKeys ?? []) : bundle.keys.witnesses;
-  const quorum =
-    trust.quorum ?? (witnessSource === "given" ? witnessKeys.length : bundle.keys.quorum);
-  const report: BundleReport = {
-    ok: false,
-    consistent: false,
-    trusted: {
-      log: logKeys,
-      witnesses: witnessKeys,
-      quorum,
-      source: { log: logSource, witnesses: witnessSource },
-    },
-    origin: bundle.origin,
-    session: bundle.session,
-    checkpoint: null,
-    events: bundle.events.length,
-    verified: 0,
-    erased: [],
-    streams: [],
-    casts: [],
-    pending: bundle.pending,
-    last: null,
-    sessionClosed: false,
-    failures,
-    eventStatus: {},
-  };
-
-  // 0. The header: the id is the one of (host, server, session); the user is checked per event.
-  const h = bundle.session;
-  const derivedId = sessionId(h.host, h.server, h.session);
-  if (h.id !== derivedId) {
-    fail(`header: session id ${h.id} is not the id of its host, server and session (${derivedId})`);
-  }
-  if (trust.sessionId !== undefined && h.id !== trust.sessionId) {
-    fail(`header: this is session ${h.id}, not the session ${trust.sessionId} asked for`);
-  }
-  if (bundle.events.length === 0) fail("the bundle holds no events: it proves nothing");
-
-  // 1. The checkpoint: signed by the log key, cosigned by the quorum.
-  let size = 0;
-  let root: Uint8Array | undefined;
-  try {
-    const opened = openCheckpoint(
-      bundle.checkpoint,
-      logKeys.map(parseLogVerifierKey),
-      witnessKeys.map((k) => parseVerifierKey(cosignatureVerifierKey(k))),
-      quorum,
-      bundle.origin,
-    );
-    size = opened.checkpoint.size;
-    root = opened.checkpoint.root;
-    report.checkpoint = { size, cosigners: opened.witnesses.map((w) => w.name) };
-  } catch (e) {
-    fail(`checkpoint: ${message(e)}`);
-  }
-
-  // 2. Each event: its proof, its leaf, its place in the session, its content.
-  const check = (ev: BundleEvent): EventMeta | undefined => {
-    try {
-      const proof = parseTlogProof(ev.proof);
-      if (proof.checkpoint !== bundle.checkpoint) {
-        throw new Error("its proof is against another checkpoint than the bundle's");
-      }
-      if (proof.index !== ev.index) {
-        throw new Error(`its proof is for index ${proof.index}`);
-      }
-      const leaf = utf8Encode(ev.leaf);
-      if (!root) throw new Error("no verified checkpoint to check it against");
-      verifyInclusion(ev.index, size, hasher.leaf(leaf), proof.proof, root, hasher);
-      return parseLeaf(leaf);
-    } catch (e) {
-      fail(`event #${ev.index}: ${message(e)}`, ev.index);
-      report.eventStatus[ev.index] = message(e);
-      return undefined;
-    }
-  };
-
-  const erasures: { index: number; ranges: [number, number][] }[] = [];
-  for (const ev of bundle.erasures) {
-    const meta = check(ev);
-    if (!meta) continue;
-    if (meta.type !== "erasure" || !meta.erasure) {
-      fail(`event #${ev.index}: listed as an erasure but is a ${meta.type} event`, ev.index);
-      continue;
-    }
-    // Only the log erases: an erasure event counts only from the log's own stream.
-    if (!isLogOwnEvent(meta, bundle.origin)) {
-      fail(
-        `event #${ev.index}: an erasure event not in the log's own stream (host ${meta.host}, server ${meta.server}, pane ${meta.pane}; the log's is ${bundle.origin}/log/erasure): not honoured`,
-        ev.index,
-      );
-      continue;
-    }
-    erasures.push({ index: ev.index, ranges: meta.erasure.indexes });
-  }
-
-  const cast: CastInput[] = [];
-  const streams = new Map<string, { pane: string; seqs: number[]; closed: boolean }>();
-  let prevIndex = -1;
-  for (const ev of bundle.events) {
-    if (ev.index <= prevIndex) fail(`event #${ev.index}: events are not in tree order`, ev.index);
-    prevIndex = ev.index;
-    const meta = check(ev);
-    if (!meta) continue;
-    const s = bundle.session;
-    if (meta.host !== s.host || meta.server !== s.server || meta.session !== s.session) {
-      fail(
-        `event #${ev.index}: belongs to another session (${meta.host} ${meta.session})`,
-        ev.index,
-      );
-      report.eventStatus[ev.index] = "belongs to another session";
-      continue;
-    }
-    if (meta.user !== s.user) {
-      const why = `names user ${meta.user}, the bundle's header says ${s.user}`;
-      fail(`event #${ev.index}: ${why}`, ev.index);
-      report.eventStatus[ev.index] = why;
-      continue;
-    }
-    let content: Uint8Array | null = null;
-    let erasedBy: number | undefined;
-    let why: string | null = null;
-    if (meta.payload) {
-      if (ev.payload) {
-        try {
-          const salt = base64Decode(ev.payload.salt, "salt", 32);
-          content = base64Decode(ev.payload.content, "content");
-          if (content.length !== meta.payload.size) {
-            why = `content is ${content.length} bytes, the leaf commits to ${meta.payload.size}`;
-          } else if (commitment(salt, content) !== meta.payload.sha256) {
-            why = "content or salt does not match the leaf's commitment";
-          }
-        } catch (e) {
-          why = message(e);
-        }
-      } else {
-        erasedBy = erasures.find((x) => x.index > ev.index && inRanges(x.ranges, ev.index))?.index;
-        if (erasedBy === undefined) why = "content is missing and no erasure event names it";
-        else report.erased.push({ index: ev.index, by: erasedBy });
-      }
-    } else if (ev.payload) {
-      why = "content is attached to an event that commits to none";
-    }
-    if (why) {
-      fail(`event #${ev.index}: ${why}`, ev.index);
-      report.eventStatus[ev.index] = why;
-      continue;
-    }
-    report.eventStatus[ev.index] = null;
-    report.verified++;
-    cast.push({ meta, content, erasedBy });
-    if (meta.type === "session-close") report.sessionClosed = true;
-    if (meta.pane !== "-") {
-      const st = streams.get(meta.pane) ?? { pane: meta.pane, seqs: [], closed: false };
-      st.seqs.push(meta.seq);
-      if (meta.type === "pane-close") st.closed = true;
-      streams.set(meta.pane, st);
-    }
-  }
-
-  // 3. Streams: contiguous from 0; complete with a pane-close.
-  for (const st of streams.values()) {
-    const seqs = [...st.seqs].sort((a, b) => a - b);
-    const gap = seqs.findIndex((q, i) => q !== i);
-    const lastSeq = seqs[seqs.length - 1]!;
-    if (gap >= 0) {
-      fail(
-        seqs[gap] === seqs[gap - 1]
-          ? `stream ${st.pane}: seq ${seqs[gap]} appears twice`
-          : `stream ${st.pane}: seq ${gap} is missing`,
-      );
-    }
-    report.streams.push({
-      pane: st.pane,
-      events: seqs.length,
-      lastSeq,
-      status: gap >= 0 ? "gap" : st.closed ? "complete" : "open",
-    });
-    if (trust.requireClosed && gap < 0 && !st.closed) {
-      fail(
-        `stream ${st.pane}: open (no pane-close in this bundle), and closed streams are required`,
-      );
-    }
-  }
-
-  // 3b. The session's last index, as the exporter knew it (v2): the bundle's last event when the
-  // checkpoint covers it, else after the checkpoint and counted as pending.
-  if (bundle.last !== undefined && report.checkpoint) {
-    const L = bundle.last;
-    const end = bundle.events.length ? bundle.events[bundle.events.length - 1]!.index : -1;
-    const proven = L < size && L === end && report.eventStatus[L] === null;
-    report.last = { index: L, proven };
-    if (L < size && L !== end) {
-      fail(
-        L > end
-          ? `last: the exporter knows of event #${L} of this session, but the bundle ends at #${end} (events left out)`
-          : `last: the exporter says the session ends at #${L}, but the bundle holds #${end}`,
-      );
-    } else if (L < size && bundle.pending > 0) {
-      fail(
-        `last: the session ends at #${L}, inside the checkpoint, yet ${bundle.pending} events are said to be pending`,
-      );
-    } else if (L >= size && bundle.pending === 0) {
-      fail(
-        `last: the session's last event #${L} is after the checkpoint (size ${size}), yet none is said to be pending`,
-      );
-    }
-  }
-
-  // 4. Casts: what the verified events play, byte for byte.
-  const expected = buildCasts(cast);
-  for (const pane of new Set([...Object.keys(expected), ...Object.keys(bundle.casts)])) {
-    const want = expected[pane];
-    const got = bundle.casts[pane];
-    if (want === undefined) fail(`cast of pane ${pane}: no verified events play in it`);
-    else if (got === undefined) fail(`cast of pane ${pane} is missing`);
-    else if (want !== got) {
-      const a = got.split("\n");
-      const b = want.split("\n");
-      const line = a.findIndex((l, i) => l !== b[i]);
-      fail(`cast of pane ${pane} differs from its verified events at line ${line + 1}`);
-    } else report.casts.push(pane);
-  }
-  report.consistent = failures.length === 0;
-  report.ok = report.consistent && logSource === "given";
-  return report;
-}
-
-function inRanges(ranges: readonly (readonly [number, number])[], i: number): boolean {
-  return ranges.some(([a, b]) => a <= i && i <= b);
 }

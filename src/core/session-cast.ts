@@ -1,6 +1,7 @@
 // The asciicast v2 recording of a session's panes, regenerated from verified events. A bundle
-// carries one per pane (src/core/session-bundle.ts) and verification rebuilds each from the events
-// and compares them byte for byte, so the builder is deterministic: same events, same text.
+// carries one per pane (src/core/session-bundle.ts) and verification (session-bundle-verify.ts)
+// rebuilds each from the events and compares them byte for byte, so the builder is deterministic:
+// same events, same text.
 
 import type { EventMeta } from "./events.ts";
 

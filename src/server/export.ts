@@ -8,13 +8,8 @@ import { base64Encode } from "../core/encoding.ts";
 import { type EventMeta, parseLeaf } from "../core/events.ts";
 import type { Hasher } from "../core/hash.ts";
 import { inclusionProof } from "../core/proof.ts";
-import {
-  BUNDLE_FORMAT,
-  type BundleEvent,
-  buildCasts,
-  type CastInput,
-  type SessionBundle,
-} from "../core/session-bundle.ts";
+import { BUNDLE_FORMAT, type BundleEvent, type SessionBundle } from "../core/session-bundle.ts";
+import { buildCasts, type CastInput } from "../core/session-cast.ts";
 import { type TileFetcher, tileNodeReader } from "../core/tile-reader.ts";
 import { formatTlogProof } from "../core/tlog-proof.ts";
 import type { Sql } from "../db/sql.ts";

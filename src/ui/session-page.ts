@@ -1,14 +1,10 @@
 // The session page of the web UI: the session's export bundle verified here, in the browser, by
-// src/core/session-bundle.ts (the badge and its checks), the command timeline, and a player per
-// pane with the events that failed verification marked where they play.
+// src/core/session-bundle-verify.ts (the badge and its checks), the command timeline, and a player
+// per pane with the events that failed verification marked where they play.
 
 import { base64Decode, utf8Decode } from "../core/encoding.ts";
-import {
-  type BundleReport,
-  parseSessionBundle,
-  type SessionBundle,
-  verifySessionBundle,
-} from "../core/session-bundle.ts";
+import { parseSessionBundle, type SessionBundle } from "../core/session-bundle.ts";
+import { type BundleReport, verifySessionBundle } from "../core/session-bundle-verify.ts";
 import { api } from "./api.ts";
 import { clock, h } from "./dom.ts";
 import { CastPlayer } from "./player.ts";

@@ -16,10 +16,10 @@ import { generateKey, parseSignerKey } from "../../src/core/keys.ts";
 import { signNote, splitNote } from "../../src/core/note.ts";
 import {
   BUNDLE_FORMAT_V1,
-  buildCasts,
   parseSessionBundle,
   type SessionBundle,
 } from "../../src/core/session-bundle.ts";
+import { buildCasts } from "../../src/core/session-cast.ts";
 import { sessionId } from "../../src/core/session-id.ts";
 import { terminalSafe } from "../../src/core/terminal-filter.ts";
 import { formatTlogProof, parseTlogProof } from "../../src/core/tlog-proof.ts";

@@ -11,7 +11,8 @@ import { formatCheckpoint, parseCheckpoint } from "../../src/core/checkpoint.ts"
 import { cosign } from "../../src/core/cosignature.ts";
 import { generateKey, parseSignerKey } from "../../src/core/keys.ts";
 import { signNote, splitNote } from "../../src/core/note.ts";
-import { parseSessionBundle, verifySessionBundle } from "../../src/core/session-bundle.ts";
+import { parseSessionBundle } from "../../src/core/session-bundle.ts";
+import { verifySessionBundle } from "../../src/core/session-bundle-verify.ts";
 import { sessionId } from "../../src/core/session-id.ts";
 import {
   agentBed,

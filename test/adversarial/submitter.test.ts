@@ -13,7 +13,8 @@ import { type RunningLogServer, startLogServer } from "../../src/api/log-server.
 import { base64Encode, utf8Encode } from "../../src/core/encoding.ts";
 import { type EventMeta, parseSubmission } from "../../src/core/events.ts";
 import { canonicalJson } from "../../src/core/jcs.ts";
-import { type SessionBundle, verifySessionBundle } from "../../src/core/session-bundle.ts";
+import type { SessionBundle } from "../../src/core/session-bundle.ts";
+import { verifySessionBundle } from "../../src/core/session-bundle-verify.ts";
 import { sessionId } from "../../src/core/session-id.ts";
 import { formatTlogProof } from "../../src/core/tlog-proof.ts";
 import { connectPostgres, type Sql } from "../../src/db/sql.ts";

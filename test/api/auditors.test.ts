@@ -10,11 +10,8 @@ import { rfc6962 } from "../../src/core/hash.ts";
 import { generateKey, parseSignerKey, parseVerifierKey } from "../../src/core/keys.ts";
 import { splitNote } from "../../src/core/note.ts";
 import { verifyInclusion } from "../../src/core/proof-verify.ts";
-import {
-  parseSessionBundle,
-  type SessionBundle,
-  verifySessionBundle,
-} from "../../src/core/session-bundle.ts";
+import { parseSessionBundle, type SessionBundle } from "../../src/core/session-bundle.ts";
+import { verifySessionBundle } from "../../src/core/session-bundle-verify.ts";
 import { sessionId } from "../../src/core/session-id.ts";
 import { makeBatch, makeSubmission } from "../support/events.ts";
 import { ORIGIN, openTestLog, TEST_KEY, type TestLog } from "../support/log.ts";

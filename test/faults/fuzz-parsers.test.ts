@@ -24,7 +24,8 @@ import {
   parseVerifierKey,
 } from "../../src/core/keys.ts";
 import { openNote, parseSignatureLine, signNote, splitNote } from "../../src/core/note.ts";
-import { parseSessionBundle, verifySessionBundle } from "../../src/core/session-bundle.ts";
+import { parseSessionBundle } from "../../src/core/session-bundle.ts";
+import { verifySessionBundle } from "../../src/core/session-bundle-verify.ts";
 import { entriesPath, hashTilePath, parseTilePath } from "../../src/core/tiles.ts";
 import { formatTlogProof, parseTlogProof, verifyTlogProof } from "../../src/core/tlog-proof.ts";
 import { formatAddCheckpoint, parseAddCheckpoint } from "../../src/core/tlog-witness.ts";
