@@ -25,6 +25,7 @@ import { ORIGIN, TEST_KEY } from "../support/log.ts";
 import { asNobody, canActAsOther, modes } from "../support/private.ts";
 import { BIN, type Proc, run } from "../support/proc.ts";
 import { postEvents, type Served, serve, tempDir } from "../support/serve.ts";
+import { until } from "../support/wait.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const PID_LOCK = join(ROOT, "src", "lib/pid-lock.ts");
@@ -228,11 +229,19 @@ describe("one process per data directory", () => {
       { env: { ...process.env, DATABASE_URL: "", TMUXTRAIL_ADMIN_TOKEN: "tt_zombie_admin" } },
     );
     started.push({ kill: () => parent.kill("SIGKILL") });
-    await until(() => existsSync(out) && /listening on/.test(readFileSync(out, "utf8")), 60_000);
+    await until(
+      () => existsSync(out) && /listening on/.test(readFileSync(out, "utf8")),
+      60_000,
+      "the first serve listening",
+    );
     const pid = Number(readFileSync(pidFile, "utf8"));
     expect(readFileSync(join(data, ".lock"), "utf8").split("\n")[0]).toBe(String(pid));
     process.kill(pid, "SIGKILL");
-    await until(() => /\) Z /.test(readFileSync(`/proc/${pid}/stat`, "utf8")), 10_000);
+    await until(
+      () => /\) Z /.test(readFileSync(`/proc/${pid}/stat`, "utf8")),
+      10_000,
+      "the killed serve a zombie",
+    );
     const again = run(["serve", "--port", "0", "--data", data], {
       DATABASE_URL: "",
       TMUXTRAIL_ADMIN_TOKEN: "tt_zombie_admin",
@@ -261,16 +270,24 @@ describe("one process per data directory", () => {
       { cwd: ROOT },
     );
     started.push({ kill: () => parent.kill("SIGKILL") });
-    await until(() => existsSync(file) && readFileSync(file, "utf8").length > 0, 30_000);
+    await until(
+      () => existsSync(file) && readFileSync(file, "utf8").length > 0,
+      30_000,
+      "the lock written",
+    );
     const owner = Number(readFileSync(file, "utf8").split("\n")[0]);
-    await until(() => /\) Z /.test(readFileSync(`/proc/${owner}/stat`, "utf8")), 30_000);
+    await until(
+      () => /\) Z /.test(readFileSync(`/proc/${owner}/stat`, "utf8")),
+      30_000,
+      "the lock's owner a zombie",
+    );
     // A live owner (a child that holds a lock of its own and sleeps) keeps its lock.
     const live = lockChild(
       `takePidLock(process.argv[1], { mode: 0o600, held: () => new Error("held") }); setTimeout(() => {}, 60_000);`,
       [join(dir, "live.lock")],
     );
     started.push({ kill: () => live.kill("SIGKILL") });
-    await until(() => existsSync(join(dir, "live.lock")), 30_000);
+    await until(() => existsSync(join(dir, "live.lock")), 30_000, "the live owner's lock");
     expect(() => takePidLock(join(dir, "live.lock"), { mode: 0o600, held })).toThrow(
       `held by ${live.pid}`,
     );
@@ -314,7 +331,11 @@ describe("one process per data directory", () => {
     const children = [0, 1, 2, 3].map(() => lockChild(body, [dir, String(ROUNDS)]));
     for (const c of children) started.push({ kill: () => c.kill("SIGKILL") });
     const exits = children.map((c) => new Promise((r) => c.on("exit", r)));
-    await until(() => children.every((c) => existsSync(join(dir, `ready.${c.pid}`))), 60_000);
+    await until(
+      () => children.every((c) => existsSync(join(dir, `ready.${c.pid}`))),
+      60_000,
+      "every child ready",
+    );
     writeFileSync(join(dir, "go"), String(Date.now() + 200));
     const lines = children.map(
       (c) =>
@@ -368,13 +389,3 @@ describe("one process per data directory", () => {
   });
 });
 
-async function until(f: () => boolean, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  for (;;) {
-    try {
-      if (f()) return;
-    } catch {}
-    if (Date.now() > end) throw new Error("timed out");
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}

@@ -17,21 +17,12 @@ import { makeBatch } from "../support/events.ts";
 import { ORIGIN, openTestLog, TEST_KEY, type TestLog } from "../support/log.ts";
 import { type Answer, flipByte, type LyingProxy, lyingProxy } from "../support/lying-proxy.ts";
 import { tempDir } from "../support/serve.ts";
+import { until } from "../support/wait.ts";
 
 const cleanup: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
   for (const c of cleanup.splice(0).reverse()) await c().catch(() => {});
 });
-
-async function until<T>(f: () => Promise<T | undefined>, ms: number, what: string): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** A real log (sequencer, publisher, tiles) over HTTP, a proxy in front, a witness following it. */
 async function setup() {

@@ -2,19 +2,28 @@
 import { createServer } from "node:net";
 
 /**
- * Polls `f` every 200 ms until it returns a truthy value (a throw counts as not yet) and returns
- * that value; throws "timed out waiting for <what>" after `timeoutMs`.
+ * Polls `f` (sync or async) every 200 ms until it returns a truthy value and returns that value; a
+ * throw counts as not yet. After `timeoutMs` throws "timed out waiting for <what>", with the last
+ * error `f` threw if any.
  */
 export async function until<T>(
-  f: () => Promise<T | undefined | false>,
+  f: () => T | undefined | false | Promise<T | undefined | false>,
   timeoutMs = 30_000,
   what = "condition",
 ): Promise<T> {
   const end = Date.now() + timeoutMs;
+  let error: unknown;
   for (;;) {
-    const v = await f().catch(() => undefined);
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    try {
+      const v = await f();
+      if (v) return v;
+    } catch (e) {
+      error = e;
+    }
+    if (Date.now() > end)
+      throw new Error(
+        `timed out waiting for ${what}${error === undefined ? "" : ` (last error: ${error instanceof Error ? error.message : String(error)})`}`,
+      );
     await new Promise((r) => setTimeout(r, 200));
   }
 }
