@@ -349,16 +349,17 @@ describe("session bundles", () => {
     const w = generateKey("w.example/1", new Uint8Array(32).fill(44));
     log = await openTestLog({ witnessKeys: [w.cosignatureVerifierKey], witnessQuorum: 1 });
     const l = log;
-    const newest = async (atLeast: number) => {
-      for (let i = 0; i < 200; i++) {
-        const [cp] = await l.db.sql.query<{ size: number; note: string }>(
-          "SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1",
-        );
-        if (cp && Number(cp.size) >= atLeast) return { size: Number(cp.size), note: cp.note };
-        await new Promise((r) => setTimeout(r, 20));
-      }
-      throw new Error(`no checkpoint of size ${atLeast}`);
-    };
+    const newest = (atLeast: number) =>
+      until(
+        async () => {
+          const [cp] = await l.db.sql.query<{ size: number; note: string }>(
+            "SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1",
+          );
+          return cp && Number(cp.size) >= atLeast && { size: Number(cp.size), note: cp.note };
+        },
+        30_000,
+        `a checkpoint of size ${atLeast}`,
+      );
     const first = await post(log, paneEvents(2));
     const cosigned = await newest(first.at(-1)!.index + 1);
     // The witness cosigns that one (as the pool would store its answer) and no later one.

@@ -11,6 +11,7 @@ import { makeBatch } from "../support/events.ts";
 import { ADMIN } from "../support/log.ts";
 import { run } from "../support/proc.ts";
 import { postEvents, type Served, serve, tempDir } from "../support/serve.ts";
+import { until } from "../support/wait.ts";
 
 let db: TestDb | undefined;
 let s: Served;
@@ -37,11 +38,11 @@ beforeAll(async () => {
     const res = await postEvents(s.url, makeBatch(200, i < 400 ? i : i - 400, { pane }));
     expect(res.status).toBe(200);
   }
-  for (let t = 0; t < 100; t++) {
-    const size = Number((await (await fetch(`${s.url}/checkpoint`)).text()).split("\n")[1]);
-    if (size >= N) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await until(
+    async () => Number((await (await fetch(`${s.url}/checkpoint`)).text()).split("\n")[1]) >= N,
+    30_000,
+    `a checkpoint covering the ${N} events`,
+  );
 }, 90_000);
 afterAll(async () => {
   s.proc.child.kill("SIGTERM");

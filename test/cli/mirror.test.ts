@@ -21,6 +21,7 @@ import { flipByte, lyingProxy, makeLeaves, writeTree } from "../support/lying-pr
 import { type Proc, run } from "../support/proc.ts";
 import { type Served, serve, tempDir } from "../support/serve.ts";
 import { type StaticServer, staticServer } from "../support/static-server.ts";
+import { until } from "../support/wait.ts";
 
 async function tmuxtrail(...args: string[]) {
   const p = run(args);
@@ -332,11 +333,11 @@ describe("tmuxtrail mirror of a served log, read back through a static file serv
       const before = Number(readFileSync(join(dir, "checkpoint"), "utf8").split("\n")[1]);
       for (let i = 0; i < 3; i++) await append(log.url, 100, 700 + i * 100);
       const grown = before + 300;
-      for (let i = 0; i < 100; i++) {
-        const size = Number(readFileSync(join(dir, "checkpoint"), "utf8").split("\n")[1]);
-        if (size >= grown) break;
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      await until(
+        async () => Number(readFileSync(join(dir, "checkpoint"), "utf8").split("\n")[1]) >= grown,
+        30_000,
+        `the mirror's checkpoint at size ${grown}`,
+      );
       expect(p.stdout()).toMatch(/"status":"advanced"/);
       expect(
         Number(readFileSync(join(dir, "checkpoint"), "utf8").split("\n")[1]),

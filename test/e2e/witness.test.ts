@@ -100,18 +100,21 @@ describe("a log with two witnesses and a quorum of 2", () => {
       const w3 = await startWitness(["--log", `${spec}@${s.url}`, "--poll-interval", "200ms"]);
       try {
         const hash = createHash("sha256").update(origin).digest("hex");
-        let size = -1;
-        for (let i = 0; i < 50 && size < o.checkpoint.size; i++) {
-          await new Promise((r) => setTimeout(r, 200));
-          const r = await fetch(`${w3.url}/${hash}/checkpoint`);
-          if (r.ok)
-            size = openCheckpoint(
+        const size = await until(
+          async () => {
+            const r = await fetch(`${w3.url}/${hash}/checkpoint`);
+            if (!r.ok) return undefined;
+            const { checkpoint } = openCheckpoint(
               await r.text(),
               [parseVerifierKey(k.verifierKey)],
               [parseVerifierKey(w3.key)],
               1,
-            ).checkpoint.size;
-        }
+            );
+            return checkpoint.size >= o.checkpoint.size && checkpoint.size;
+          },
+          30_000,
+          `the active witness's cosigned checkpoint of size ${o.checkpoint.size}`,
+        );
         expect(size).toBeGreaterThanOrEqual(o.checkpoint.size);
       } finally {
         await stop(w3);
@@ -178,15 +181,12 @@ describe("fork drill", () => {
         (await post(b!, formatAddCheckpoint({ old: 0, proof: [], checkpoint: fork.checkpoint(8) })))
           .status,
       ).toBe(200);
-      let ea: unknown[] = [];
-      let eb: unknown[] = [];
-      for (let i = 0; i < 50 && (ea.length === 0 || eb.length === 0); i++) {
-        await new Promise((r) => setTimeout(r, 200));
-        ea = (await (await fetch(`${a!.url}/v1/evidence`)).json()) as unknown[];
-        eb = (await (await fetch(`${b!.url}/v1/evidence`)).json()) as unknown[];
-      }
-      expect(ea.length).toBeGreaterThan(0);
-      expect(eb.length).toBeGreaterThan(0);
+      const evidence = async (w: W) => {
+        const found = (await (await fetch(`${w.url}/v1/evidence`)).json()) as unknown[];
+        return found.length > 0 && found;
+      };
+      const ea = await until(() => evidence(a!), 30_000, "fork evidence on the first witness");
+      await until(() => evidence(b!), 30_000, "fork evidence on the second witness");
       expect(a!.proc.stderr()).toMatch(/ALERT: fork evidence/);
       // A timeout here is reported by the expectation below, with the witness's stderr.
       await until(async () => alerts.length >= 2, 30_000, "two alerts").catch(() => undefined);
