@@ -3,7 +3,8 @@
 //
 //   - Directories are 0700 and files 0600 whatever the umask: the agent creates its files with
 //     mode 0600 (a umask only ever removes bits), and what tmux and the shell hook write into it
-//     is pre-created here (hooks.log, commands.log) or written under `umask 077` (see capture.ts).
+//     is pre-created here (hooks.log, commands.log) or written under `umask 077` (see
+//     pane-output.ts and hook-logs.ts).
 //   - At start an existing spool is checked top-down. Each directory is opened without following
 //     a symbolic link, must be ours, and is tightened to 0700 *before* its entries are listed, so
 //     from then on no other user can add, swap or link anything in it while we look. Every entry
@@ -30,6 +31,16 @@ export const SPOOL_OPEN = {
   readAppend: O_RDWR | O_CREAT | O_APPEND | O_NOFOLLOW,
   write: O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW,
 } as const;
+
+/** Opens a spool file for reading; undefined when it does not exist (yet). */
+export function openIfExists(file: string): number | undefined {
+  try {
+    return openSync(file, SPOOL_OPEN.read);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw e;
+  }
+}
 
 /** The spool cannot be used safely; the agent refuses to start. */
 export class SpoolAccessError extends Error {
