@@ -1,43 +1,25 @@
 // The attacker is another user on the host (`nobody`, through runuser; these tests run as root,
 // the victim). The agent's spool holds pane output and command lines from before redaction, so
 // that user must not read it, nor make the agent write it where they can, nor plant links in it.
-import { randomBytes } from "node:crypto";
 import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
-import {
-  agentBed,
-  freePort,
-  paneReady,
-  startAgent,
-  startTmux,
-  tempDir,
-  tmux,
-  until,
-} from "../support/agent.ts";
+import { agentBed, agentOnTmux, paneReady, tempDir, tmux, until } from "../support/agent.ts";
 import { asNobody, canActAsOther, modes } from "../support/private.ts";
 
 const started = agentBed();
 
 /** tmux with bash for the victim, and the victim's agent on it (sending to a log not there). */
-async function victim(spool: (dir: string) => string) {
-  const dir = tempDir("tt-local-user-");
-  // The attacker can reach the victim's directory, so a refusal can only come from the spool.
-  chmodSync(dir, 0o755);
-  const socket = `ttl-${randomBytes(4).toString("hex")}`;
-  startTmux(socket, dir);
-  started.sockets.push(socket);
-  writeFileSync(join(dir, "token"), "tt_unused_token_for_a_dead_log");
-  const agent = startAgent({
-    logUrl: `http://127.0.0.1:${await freePort()}`,
-    tokenFile: join(dir, "token"),
-    host: "victim",
-    socket,
-    spool: spool(dir),
+const victim = (spool: (dir: string) => string) =>
+  agentOnTmux(started, {
+    name: "victim",
+    log: false,
+    spool,
+    // The attacker can reach the victim's directory, so a refusal can only come from the spool.
+    before: ({ dir }) => chmodSync(dir, 0o755),
+    // The agent may refuse the spool: each test waits for what it expects.
+    capturing: false,
   });
-  started.procs.push(agent);
-  return { dir, socket, agent };
-}
 
 /** The agent's exit code, or "running" if it is still up after `ms`. */
 const exitWithin = (agent: { exited: Promise<number | null> }, ms: number) =>

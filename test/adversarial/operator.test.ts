@@ -3,7 +3,6 @@
 // withholds tiles, or shows checkpoints without the witnesses' cosignatures. The agent (real
 // tmux, a private -L socket) must refuse what it did not check, keep the events in its spool,
 // raise an alarm, and never count an unreachable tile as a failed proof.
-import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -14,15 +13,7 @@ import { signNote, splitNote } from "../../src/core/note.ts";
 import { parseSessionBundle } from "../../src/core/session-bundle.ts";
 import { verifySessionBundle } from "../../src/core/session-bundle-verify.ts";
 import { sessionId } from "../../src/core/session-id.ts";
-import {
-  agentBed,
-  startAgent,
-  startTmux,
-  submitToken,
-  tempDir,
-  tmux,
-  until,
-} from "../support/agent.ts";
+import { agentBed, agentOnTmux, tmux, until } from "../support/agent.ts";
 import { makeSubmission } from "../support/events.ts";
 import { openTestLog, TEST_KEY } from "../support/log.ts";
 import {
@@ -32,7 +23,6 @@ import {
   operatorProxy,
 } from "../support/operator-proxy.ts";
 import { run } from "../support/proc.ts";
-import { serve } from "../support/serve.ts";
 
 const started = agentBed();
 const proxies: OperatorProxy[] = [];
@@ -48,33 +38,22 @@ interface Ack {
 
 /** A real log, the proxy in front of it (lying as `lie.current` says), tmux and the agent. */
 async function setup(agentArgs: string[] = []) {
-  const dir = tempDir("tt-operator-");
-  const host = `op-${randomBytes(3).toString("hex")}`;
-  const socket = `tt-${randomBytes(4).toString("hex")}`;
-  const logData = join(dir, "log");
-  const s = await serve({ data: logData, schema: started.db?.schema });
-  started.procs.push(s.proc);
   const lie: { current: Lie } = { current: () => undefined };
-  const proxy = await operatorProxy(s.url, (x) => lie.current(x));
-  proxies.push(proxy);
-  const tokenFile = await submitToken(s.url, host, dir);
-  startTmux(socket, dir);
-  started.sockets.push(socket);
-  const spool = join(dir, "spool");
-  const vkey = s.proc.stdout().match(/verifier key\s+(\S+)/)![1]!;
-  const agent = startAgent({
-    logUrl: proxy.url,
-    tokenFile,
-    host,
-    socket,
-    spool,
-    args: ["--log-key", vkey, ...agentArgs],
+  const t = await agentOnTmux(started, {
+    name: "op",
+    log: {
+      logKey: true,
+      agentUrl: async (log) => {
+        const proxy = await operatorProxy(log.url, (x) => lie.current(x));
+        proxies.push(proxy);
+        return proxy.url;
+      },
+    },
+    agentArgs,
   });
-  started.procs.push(agent);
-  await agent.waitFor(/capturing into/, 30_000);
-  const status = () => JSON.parse(readFileSync(join(spool, "status.json"), "utf8"));
-  const signer = parseSignerKey(readFileSync(join(logData, "log.key"), "utf8").trim());
-  return { s, lie, spool, agent, socket, status, signer };
+  const status = () => JSON.parse(readFileSync(join(t.spool, "status.json"), "utf8"));
+  const signer = parseSignerKey(readFileSync(join(t.dir, "log", "log.key"), "utf8").trim());
+  return { ...t, s: t.log, lie, status, signer };
 }
 
 type Bed = Awaited<ReturnType<typeof setup>>;

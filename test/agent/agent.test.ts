@@ -1,20 +1,15 @@
 // The agent against real tmux (private -L sockets; only the servers started here are killed).
-import { randomBytes } from "node:crypto";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import {
   agentBed,
+  agentOnTmux,
   eventsOf,
   freePort,
   paneOutput,
-  paneReady,
   printed,
-  startAgent,
-  startTmux,
   streamsContiguous,
-  submitToken,
-  tempDir,
   tmux,
   until,
 } from "../support/agent.ts";
@@ -23,34 +18,15 @@ import { serve } from "../support/serve.ts";
 
 const started = agentBed();
 
-async function setup(opts: { port?: number } = {}) {
-  const dir = tempDir("tt-agent-");
-  const host = `agent-${randomBytes(3).toString("hex")}`;
-  const socket = `tt-${randomBytes(4).toString("hex")}`;
-  const logData = join(dir, "log");
-  const s = await serve({
-    data: logData,
-    schema: started.db?.schema,
-    args: opts.port ? ["--port", String(opts.port), "--checkpoint-interval", "200ms"] : [],
+const setup = (opts: { port?: number } = {}) =>
+  agentOnTmux(started, {
+    name: "agent",
+    log: {
+      args: opts.port ? ["--port", String(opts.port), "--checkpoint-interval", "200ms"] : [],
+      logKey: true,
+    },
+    paneReady: true,
   });
-  started.procs.push(s.proc);
-  const tokenFile = await submitToken(s.url, host, dir);
-  startTmux(socket, dir);
-  started.sockets.push(socket);
-  const spool = join(dir, "spool");
-  const vkey = s.proc.stdout().match(/verifier key\s+(\S+)/)![1]!;
-  const agent = startAgent({
-    logUrl: s.url,
-    tokenFile,
-    host,
-    socket,
-    spool,
-    args: ["--log-key", vkey],
-  });
-  started.procs.push(agent);
-  await agent.waitFor(/capturing into/, 30_000);
-  return { dir, host, socket, s, spool, logData, tokenFile, agent };
-}
 
 const type = (socket: string, keys: string) =>
   tmux(socket, "send-keys", "-t", "work", keys, "Enter");
@@ -60,7 +36,6 @@ describe("agent", () => {
     timeout: 90_000,
   }, async () => {
     const t = await setup();
-    await paneReady(t.socket);
     type(t.socket, "echo hello-from-$((40+2))");
     type(t.socket, "false");
     // A secret printed in two halves, 300 ms apart, is still redacted whole.
@@ -68,7 +43,7 @@ describe("agent", () => {
     tmux(t.socket, "split-window", "-t", "work");
     const events = await until(
       async () => {
-        const ev = await eventsOf(t.s.url, t.host);
+        const ev = await eventsOf(t.log.url, t.host);
         const cmds = ev.filter((e) => e.event.type === "command");
         return paneOutput(ev, "%0").includes("hello-from-42") &&
           paneOutput(ev, "%0").includes("] done") &&
@@ -120,20 +95,19 @@ describe("agent", () => {
   }, async () => {
     const port = await freePort();
     const t = await setup({ port });
-    await paneReady(t.socket);
     type(t.socket, "echo before-the-outage");
     await until(
-      async () => paneOutput(await eventsOf(t.s.url, t.host), "%0").includes("before-the-outage"),
+      async () => paneOutput(await eventsOf(t.log.url, t.host), "%0").includes("before-the-outage"),
       30_000,
       "first output",
     );
-    t.s.proc.child.kill("SIGTERM");
-    await t.s.proc.exited;
+    t.log.proc.child.kill("SIGTERM");
+    await t.log.proc.exited;
     for (let i = 0; i < 5; i++) type(t.socket, `echo during-outage-${i}`);
     // The outage lasts a while after the typing (the agent meets it): a pause under test, not a wait.
     await new Promise((r) => setTimeout(r, 1500));
     const back = await serve({
-      data: t.logData,
+      data: join(t.dir, "log"),
       schema: started.db?.schema,
       args: ["--port", String(port)],
     });
@@ -157,7 +131,6 @@ describe("agent", () => {
     timeout: 120_000,
   }, async () => {
     const t = await setup();
-    await paneReady(t.socket);
     type(t.socket, "for i in $(seq 1 3000); do echo line-$i; done; echo loop-done");
     await until(
       async () => /line-\d/.test(tmux(t.socket, "capture-pane", "-p", "-t", "work")),
@@ -166,17 +139,10 @@ describe("agent", () => {
     );
     t.agent.child.kill("SIGKILL");
     await t.agent.exited;
-    const again = startAgent({
-      logUrl: t.s.url,
-      tokenFile: t.tokenFile,
-      host: t.host,
-      socket: t.socket,
-      spool: t.spool,
-    });
-    started.procs.push(again);
+    await t.startAgent();
     const events = await until(
       async () => {
-        const ev = await eventsOf(t.s.url, t.host);
+        const ev = await eventsOf(t.log.url, t.host);
         return printed(paneOutput(ev, "%0"), "loop-done") === 1 ? ev : undefined;
       },
       60_000,
@@ -198,26 +164,15 @@ describe("agent", () => {
   it("with the log unreachable the spool fills to its cap, then capture pauses loudly and nothing is dropped", {
     timeout: 90_000,
   }, async () => {
-    const dir = tempDir("tt-agent-");
-    const socket = `tt-${randomBytes(4).toString("hex")}`;
-    startTmux(socket, dir);
-    started.sockets.push(socket);
-    writeFileSync(join(dir, "token"), "tt_unused_token_for_a_dead_log");
-    const dead = `http://127.0.0.1:${await freePort()}`;
-    const agent = startAgent({
-      logUrl: dead,
-      tokenFile: join(dir, "token"),
-      host: "offline",
-      socket,
-      spool: join(dir, "spool"),
-      args: ["--spool-cap", "2KiB"],
+    const { socket, spool, agent } = await agentOnTmux(started, {
+      name: "agent",
+      log: false,
+      agentArgs: ["--spool-cap", "2KiB"],
     });
-    started.procs.push(agent);
-    await agent.waitFor(/capturing into/, 30_000);
     for (let i = 0; i < 20; i++) type(socket, `echo offline-line-${i}-${"x".repeat(100)}`);
     await until(async () => /SPOOL FULL/.test(agent.stderr()), 30_000, "the spool-full message");
     // The pane's output is all on disk, waiting in the raw file.
-    const rawDir = join(dir, "spool", "raw");
+    const rawDir = join(spool, "raw");
     const files = () =>
       readdirSync(rawDir).flatMap((d) =>
         readdirSync(join(rawDir, d)).map((f) => join(rawDir, d, f)),
@@ -234,7 +189,6 @@ describe("agent", () => {
     timeout: 180_000,
   }, async () => {
     const t = await setup();
-    await paneReady(t.socket);
     type(t.socket, "head -c 12000000 /dev/urandom | base64; echo flood-done");
     let maxRss = 0;
     let maxTmuxMs = 0;
@@ -251,13 +205,13 @@ describe("agent", () => {
         maxRss = Math.max(maxRss, rss);
         const s = JSON.parse(readFileSync(join(t.spool, "status.json"), "utf8"));
         if (s.unsentEvents !== 0) return false;
-        return printed(paneOutput(await eventsOf(t.s.url, t.host), "%0"), "flood-done") === 1;
+        return printed(paneOutput(await eventsOf(t.log.url, t.host), "%0"), "flood-done") === 1;
       },
       150_000,
       "the flood to be captured and sent",
     );
     // Every byte of the flood is in the log: 12,000,000 bytes base64 in 76-column lines.
-    const out = paneOutput(await eventsOf(t.s.url, t.host), "%0");
+    const out = paneOutput(await eventsOf(t.log.url, t.host), "%0");
     const b64 = out.match(/(?<=[\r\n])[A-Za-z0-9+/=]{1,76}\r\n/g) ?? [];
     expect(b64.join("").replace(/\r\n/g, "").length).toBe(16_000_000);
     expect(maxTmuxMs).toBeLessThan(2000);

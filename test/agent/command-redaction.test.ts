@@ -1,23 +1,17 @@
 // Secrets typed on a command line, end to end: real tmux, bash with the shell hook, the agent and
 // a log. What the log stores (command content and pane output) must not hold them.
-import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { expect, it } from "vitest";
 import {
   agentBed,
+  agentOnTmux,
   eventsOf,
   paneOutput,
-  paneReady,
   printed,
-  startAgent,
-  startTmux,
-  submitToken,
-  tempDir,
   tmux,
   until,
 } from "../support/agent.ts";
-import { serve } from "../support/serve.ts";
 
 const started = agentBed();
 
@@ -32,18 +26,7 @@ const SECRETS = [
 it("secrets typed on a command line never reach the log: line and cwd are redacted like output, with their redactions", {
   timeout: 150_000,
 }, async () => {
-  const dir = tempDir("tt-agent-cmd-");
-  const host = `cmd-${randomBytes(3).toString("hex")}`;
-  const socket = `ttc-${randomBytes(4).toString("hex")}`;
-  const s = await serve({ data: join(dir, "log"), schema: started.db?.schema });
-  started.procs.push(s.proc);
-  const tokenFile = await submitToken(s.url, host, dir);
-  startTmux(socket, dir);
-  started.sockets.push(socket);
-  const agent = startAgent({ logUrl: s.url, tokenFile, host, socket, spool: join(dir, "spool") });
-  started.procs.push(agent);
-  await agent.waitFor(/capturing into/, 30_000);
-  await paneReady(socket);
+  const { dir, host, socket, log } = await agentOnTmux(started, { name: "cmd", paneReady: true });
   const secretDir = join(dir, "password=cwdsecret9");
   mkdirSync(secretDir);
   const typed = [
@@ -62,7 +45,7 @@ it("secrets typed on a command line never reach the log: line and cwd are redact
   for (const line of typed) tmux(socket, "send-keys", "-t", "work", line, "Enter");
   const events = await until(
     async () => {
-      const ev = await eventsOf(s.url, host);
+      const ev = await eventsOf(log.url, host);
       const commands = ev.filter((e) => e.event.type === "command");
       const out = paneOutput(ev, "%0");
       return commands.length >= typed.length &&

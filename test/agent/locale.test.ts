@@ -2,61 +2,29 @@
 // host. tmux then prints each control character of -F output as `_` (the agent's field separator
 // included) and each non-ASCII character of capture-pane as `_`: the agent read one pane id as
 // "undefined", died at start, and would have recorded a screen of `_` for "héllo ✓".
-import { randomBytes } from "node:crypto";
-import { join } from "node:path";
 import { expect, it } from "vitest";
-import {
-  agentBed,
-  eventsOf,
-  startTmux,
-  submitToken,
-  tempDir,
-  tmux,
-  until,
-} from "../support/agent.ts";
-import { run } from "../support/proc.ts";
-import { serve } from "../support/serve.ts";
+import { agentBed, agentOnTmux, eventsOf, tmux, until } from "../support/agent.ts";
 
 const started = agentBed();
 
 it("captures panes and their screens when started with LANG=C", { timeout: 90_000 }, async () => {
-  const dir = tempDir("tt-agent-locale-");
-  const host = `locale-${randomBytes(3).toString("hex")}`;
-  const socket = `tt-${randomBytes(4).toString("hex")}`;
-  const s = await serve({ data: join(dir, "log"), schema: started.db?.schema });
-  started.procs.push(s.proc);
-  const tokenFile = await submitToken(s.url, host, dir);
-  startTmux(socket, dir);
-  started.sockets.push(socket);
-  // On the screen before the agent starts: the agent's first event of the pane is this screen.
-  tmux(socket, "send-keys", "-t", "work", "clear; echo 'h\u00e9llo \u2713'", "Enter");
-  await until(
-    async () => tmux(socket, "capture-pane", "-p", "-t", "work").includes("h\u00e9llo \u2713"),
-    10_000,
-    "the pane to show the line",
-  );
-  const agent = run(
-    [
-      "agent",
-      "--log",
-      s.url,
-      "--token-file",
-      tokenFile,
-      "--host",
-      host,
-      "-L",
-      socket,
-      "--spool",
-      join(dir, "spool"),
-    ],
-    { LANG: "C", LC_ALL: "C", LC_CTYPE: "C" },
-  );
-  started.procs.push(agent);
-  await agent.waitFor(/capturing into/, 30_000);
+  const { host, socket, log, agent } = await agentOnTmux(started, {
+    name: "locale",
+    // On the screen before the agent starts: the agent's first event of the pane is this screen.
+    before: ({ socket }) => {
+      tmux(socket, "send-keys", "-t", "work", "clear; echo 'h\u00e9llo \u2713'", "Enter");
+      return until(
+        async () => tmux(socket, "capture-pane", "-p", "-t", "work").includes("h\u00e9llo \u2713"),
+        10_000,
+        "the pane to show the line",
+      );
+    },
+    agentEnv: { LANG: "C", LC_ALL: "C", LC_CTYPE: "C" },
+  });
   const pane = tmux(socket, "display-message", "-p", "-t", "work", "#{pane_id}").trim();
   const events = await until(
     async () => {
-      const ev = await eventsOf(s.url, host);
+      const ev = await eventsOf(log.url, host);
       return ev.some((e) => e.event.type === "output" && e.event.pane === pane) && ev;
     },
     30_000,

@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import {
   agentBed,
+  agentOnTmux,
   eventsOf,
   freePort,
   paneOutput,
@@ -40,26 +41,12 @@ const exitWithin = (agent: { exited: Promise<number | null> }, ms: number) =>
 
 /** tmux with bash and an agent on it sending to a log that is not there. */
 async function offlineAgent() {
-  const dir = tempDir("tt-lifecycle-");
-  const socket = `ttw-${randomBytes(4).toString("hex")}`;
-  startTmux(socket, dir);
-  started.sockets.push(socket);
-  const spool = join(dir, "spool");
-  execFileSync("sh", ["-c", `echo tt_unused > ${join(dir, "token")}`]);
-  const agent = startAgent({
-    logUrl: `http://127.0.0.1:${await freePort()}`,
-    tokenFile: join(dir, "token"),
-    host: "offline",
-    socket,
-    spool,
-  });
-  started.procs.push(agent);
-  await agent.waitFor(/capturing into/, 30_000);
-  await until(async () => status(spool).panes.includes("%0"), 30_000, "the pane captured");
-  const rawDir = join(spool, "raw", readdirSync(join(spool, "raw"))[0]!);
+  const t = await agentOnTmux(started, { name: "lifecycle", log: false });
+  await until(async () => status(t.spool).panes.includes("%0"), 30_000, "the pane captured");
+  const rawDir = join(t.spool, "raw", readdirSync(join(t.spool, "raw"))[0]!);
   const raw = join(rawDir, "0.out");
   await until(async () => existsSync(raw), 30_000, "the raw file");
-  return { dir, socket, spool, agent, raw };
+  return { ...t, raw };
 }
 
 describe("the agent waits for its tmux server", () => {
@@ -108,23 +95,12 @@ describe("the agent waits for its tmux server", () => {
   it("the server gone and a new one started on the same socket: the agent captures it, its panes announced and captured from their first byte (pane ids are reused)", {
     timeout: 150_000,
   }, async () => {
-    const dir = tempDir("tt-lifecycle-");
-    const host = `again-${randomBytes(3).toString("hex")}`;
-    const socket = `ttw-${randomBytes(4).toString("hex")}`;
-    const s = await serve({ data: join(dir, "log"), schema: started.db?.schema });
-    started.procs.push(s.proc);
-    const tokenFile = await submitToken(s.url, host, dir);
-    const spool = join(dir, "spool");
-    startTmux(socket, dir);
-    started.sockets.push(socket);
-    const first = startAgent({ logUrl: s.url, tokenFile, host, socket, spool });
-    started.procs.push(first);
-    await first.waitFor(/capturing into/, 30_000);
+    const { dir, host, socket, spool, log } = await agentOnTmux(started, { name: "again" });
     await until(async () => status(spool).panes.includes("%0"), 30_000, "the first pane");
     // The first server's %0 writes far more than the second's will.
     type(socket, "seq 1 2000; echo first-$((1+1))");
     await until(
-      async () => paneOutput(await eventsOf(s.url, host), "%0").includes("first-2"),
+      async () => paneOutput(await eventsOf(log.url, host), "%0").includes("first-2"),
       30_000,
       "the first server's output",
     );
@@ -140,7 +116,7 @@ describe("the agent waits for its tmux server", () => {
     type(socket, "echo second-$((2+2))");
     const servers = await until(
       async () => {
-        const ev = await eventsOf(s.url, host);
+        const ev = await eventsOf(log.url, host);
         const ids = [...new Set(ev.map((e) => e.event.server))];
         const newer = ids.find((id) => id !== status(spool).server) === undefined ? [] : ids;
         const out = paneOutput(

@@ -1,24 +1,11 @@
 // The spool is private whatever the umask, end to end: everything the agent, the pipe-pane
 // writer, tmux's run-shell hooks and the shell hook write into it (docs/design.md §7.7).
 import { spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { expect, it } from "vitest";
-import {
-  agentBed,
-  eventsOf,
-  paneOutput,
-  paneReady,
-  startAgent,
-  startTmux,
-  submitToken,
-  tempDir,
-  tmux,
-  until,
-} from "../support/agent.ts";
+import { agentBed, agentOnTmux, eventsOf, paneOutput, tmux, until } from "../support/agent.ts";
 import { modes } from "../support/private.ts";
-import { serve } from "../support/serve.ts";
 
 const started = agentBed();
 
@@ -28,31 +15,19 @@ it("under umask 000, after output, a command, an attach and receipts, every dire
   // The tmux server (so its pipe-pane writers and run-shell hooks), the shell in its pane and
   // the agent all start with umask 000.
   const umask = process.umask(0);
-  const dir = tempDir("tt-agent-umask-");
-  const host = `umask-${randomBytes(3).toString("hex")}`;
-  const socket = `ttu-${randomBytes(4).toString("hex")}`;
-  const spool = join(dir, "spool");
   const client = { kill: () => {} };
+  let dir: string | undefined;
   try {
-    const s = await serve({ data: join(dir, "log"), schema: started.db?.schema });
-    started.procs.push(s.proc);
-    const tokenFile = await submitToken(s.url, host, dir);
-    startTmux(socket, dir);
-    started.sockets.push(socket);
-    tmux(socket, "run-shell", `umask > ${join(dir, "tmux-umask")}`);
-    expect(readFileSync(join(dir, "tmux-umask"), "utf8").trim(), "tmux's umask").toBe("0000");
-    const vkey = s.proc.stdout().match(/verifier key\s+(\S+)/)![1]!;
-    const agent = startAgent({
-      logUrl: s.url,
-      tokenFile,
-      host,
-      socket,
-      spool,
-      args: ["--log-key", vkey],
+    const { host, socket, spool, log, ...t } = await agentOnTmux(started, {
+      name: "umask",
+      log: { logKey: true },
+      before: ({ dir, socket }) => {
+        tmux(socket, "run-shell", `umask > ${join(dir, "tmux-umask")}`);
+        expect(readFileSync(join(dir, "tmux-umask"), "utf8").trim(), "tmux's umask").toBe("0000");
+      },
+      paneReady: true,
     });
-    started.procs.push(agent);
-    await agent.waitFor(/capturing into/, 30_000);
-    await paneReady(socket);
+    dir = t.dir;
     tmux(socket, "send-keys", "-t", "work", "echo private-$((6*7))", "Enter");
     // A client attaches (control mode needs no terminal) and detaches: the run-shell hooks write.
     const cc = spawn("tmux", ["-L", socket, "-C", "attach", "-t", "work"], { stdio: "pipe" });
@@ -70,7 +45,7 @@ it("under umask 000, after output, a command, an attach and receipts, every dire
     );
     await until(
       async () => {
-        const ev = await eventsOf(s.url, host);
+        const ev = await eventsOf(log.url, host);
         return (
           paneOutput(ev, "%0").includes("private-42") &&
           ev.some((e) => e.event.type === "command") &&
@@ -108,6 +83,6 @@ it("under umask 000, after output, a command, an attach and receipts, every dire
   } finally {
     client.kill();
     process.umask(umask);
-    chmodSync(dir, 0o700);
+    if (dir) chmodSync(dir, 0o700);
   }
 });

@@ -3,24 +3,11 @@
 // come back when a re-sourced tmux.conf drops them, are not duplicated by a restart, and a clean
 // stop removes exactly them.
 import { spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { realpathSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { hookMarker } from "../../src/agent/hooks.ts";
-import {
-  agentBed,
-  eventsOf,
-  freePort,
-  paneOutput,
-  startAgent,
-  startTmux,
-  submitToken,
-  tempDir,
-  tmux,
-  until,
-} from "../support/agent.ts";
-import { serve } from "../support/serve.ts";
+import { agentBed, agentOnTmux, eventsOf, paneOutput, tmux, until } from "../support/agent.ts";
 
 const started = agentBed();
 
@@ -57,50 +44,20 @@ const newWindow = (socket: string) =>
 const piped = (socket: string, pane: string) =>
   tmux(socket, "display-message", "-p", "-t", pane, "#{pane_pipe}").trim() === "1";
 
-/** tmux with bash, and an agent on it that sends to a log that is not there. */
-async function offlineAgent(configure: (socket: string) => void = () => {}) {
-  const dir = tempDir("tt-agent-hooks-");
-  const socket = `tth-${randomBytes(4).toString("hex")}`;
-  startTmux(socket, dir);
-  started.sockets.push(socket);
-  configure(socket);
-  writeFileSync(join(dir, "token"), "tt_unused_token_for_a_dead_log");
-  const spool = join(dir, "spool");
-  const dead = `http://127.0.0.1:${await freePort()}`;
-  const start = async () => {
-    const agent = startAgent({
-      logUrl: dead,
-      tokenFile: join(dir, "token"),
-      host: "hooks",
-      socket,
-      spool,
-    });
-    started.procs.push(agent);
-    await agent.waitFor(/capturing into/, 30_000);
-    return agent;
-  };
-  return { dir, socket, spool, start };
-}
-
 describe("the agent's tmux hooks sit beside the user's", () => {
   it("the user's hooks stay and still run; the agent's capture a new window; a later user hook coexists; a clean stop removes exactly the agent's", {
     timeout: 180_000,
   }, async () => {
-    const dir = tempDir("tt-agent-hooks-");
-    const host = `hooks-${randomBytes(3).toString("hex")}`;
-    const socket = `tth-${randomBytes(4).toString("hex")}`;
-    startTmux(socket, dir);
-    started.sockets.push(socket);
-    tmux(socket, "set-hook", "-g", "after-new-window", "set-option -g @user-new-window ran");
-    tmux(socket, "set-hook", "-g", "client-attached", "set-option -g @user-attached ran");
-    const before = userHooks(socket);
-    expect(before).toHaveLength(2);
-    const s = await serve({ data: join(dir, "log"), schema: started.db?.schema });
-    started.procs.push(s.proc);
-    const tokenFile = await submitToken(s.url, host, dir);
-    const agent = startAgent({ logUrl: s.url, tokenFile, host, socket, spool: join(dir, "spool") });
-    started.procs.push(agent);
-    await agent.waitFor(/capturing into/, 30_000);
+    let before: string[] = [];
+    const { host, socket, log, agent } = await agentOnTmux(started, {
+      name: "hooks",
+      before: ({ socket }) => {
+        tmux(socket, "set-hook", "-g", "after-new-window", "set-option -g @user-new-window ran");
+        tmux(socket, "set-hook", "-g", "client-attached", "set-option -g @user-attached ran");
+        before = userHooks(socket);
+        expect(before).toHaveLength(2);
+      },
+    });
     // The user's entries are where they were, the agent's added once each.
     expect(userHooks(socket)).toEqual(before);
     expect(agentHookNames(socket)).toEqual(AGENT_HOOKS);
@@ -111,7 +68,7 @@ describe("the agent's tmux hooks sit beside the user's", () => {
     expect(piped(socket, pane), "the new pane is piped by the agent's hook").toBe(true);
     tmux(socket, "send-keys", "-t", pane, "echo new-window-$((40+2))", "Enter");
     await until(
-      async () => paneOutput(await eventsOf(s.url, host), pane).includes("new-window-42"),
+      async () => paneOutput(await eventsOf(log.url, host), pane).includes("new-window-42"),
       60_000,
       "the new window's output in the log",
     );
@@ -122,7 +79,7 @@ describe("the agent's tmux hooks sit beside the user's", () => {
       await until(
         async () =>
           option(socket, "@user-attached") === "ran" &&
-          (await eventsOf(s.url, host)).some((e) => e.event.type === "attach"),
+          (await eventsOf(log.url, host)).some((e) => e.event.type === "attach"),
         60_000,
         "the user's attach hook and the attach event",
       );
@@ -159,8 +116,8 @@ describe("the agent's tmux hooks sit beside the user's", () => {
   it("a re-sourced tmux.conf that replaces or clears hook arrays: the agent's entries come back within seconds", {
     timeout: 60_000,
   }, async () => {
-    const t = await offlineAgent();
-    const agent = await t.start();
+    const t = await agentOnTmux(started, { name: "hooks", log: false });
+    const agent = t.agent;
     expect(agentHookNames(t.socket)).toEqual(AGENT_HOOKS);
     const conf = join(t.dir, "tmux.conf");
     writeFileSync(
@@ -193,12 +150,17 @@ describe("the agent's tmux hooks sit beside the user's", () => {
   it("an agent restarted after kill -9 takes its old entries back: one each, the user's untouched", {
     timeout: 60_000,
   }, async () => {
-    const t = await offlineAgent((socket) => {
-      tmux(socket, "set-hook", "-g", "after-split-window", "set-option -g @user-split ran");
-      tmux(socket, "set-hook", "-ga", "client-detached", "set-option -g @user-detached ran");
+    let before: string[] = [];
+    const t = await agentOnTmux(started, {
+      name: "hooks",
+      log: false,
+      before: ({ socket }) => {
+        tmux(socket, "set-hook", "-g", "after-split-window", "set-option -g @user-split ran");
+        tmux(socket, "set-hook", "-ga", "client-detached", "set-option -g @user-detached ran");
+        before = userHooks(socket);
+      },
     });
-    const before = userHooks(t.socket);
-    const first = await t.start();
+    const first = t.agent;
     first.child.kill("SIGKILL");
     await first.exited;
     // Left behind by the killed agent; one of them as an older version of the agent wrote it.
@@ -207,7 +169,7 @@ describe("the agent's tmux hooks sit beside the user's", () => {
     const entry = stale.slice(0, stale.indexOf(" "));
     const marker = hookMarker(realpathSync(t.spool));
     tmux(t.socket, "set-hook", "-g", entry, `run-shell ': ${marker}; true'`);
-    await t.start();
+    await t.startAgent();
     expect(agentHookNames(t.socket)).toEqual(AGENT_HOOKS);
     expect(userHooks(t.socket)).toEqual(before);
     // The stale entry was overwritten in place with the current command.

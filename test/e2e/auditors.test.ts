@@ -2,20 +2,10 @@
 // session: sessions list, export (bundle and asciicast), verify-bundle (and a tampered bundle),
 // erase, and `serve --retention`.
 
-import { randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it, onTestFinished } from "vitest";
-import {
-  agentBed,
-  paneReady,
-  startAgent,
-  startTmux,
-  submitToken,
-  tempDir,
-  tmux,
-  until,
-} from "../support/agent.ts";
+import { agentBed, agentOnTmux, tempDir, tmux, until } from "../support/agent.ts";
 import { openTestDb } from "../support/db.ts";
 import { makeSubmission } from "../support/events.ts";
 import { ADMIN } from "../support/log.ts";
@@ -49,22 +39,11 @@ describe("auditor commands on a log filled by the agent", () => {
   it("lists, exports, verifies, catches a tampered bundle, erases", {
     timeout: 120_000,
   }, async () => {
-    const dir = tempDir("tt-auditor-");
-    const host = `audit-${randomBytes(3).toString("hex")}`;
-    const socket = `tt-${randomBytes(4).toString("hex")}`;
-    const s = await serve({ data: join(dir, "log"), schema: started.db?.schema });
-    started.procs.push(s.proc);
-    const vkey = s.proc.stdout().match(/verifier key\s+(\S+)/)![1]!;
+    const setup = await agentOnTmux(started, { name: "audit", paneReady: true });
+    const { dir, host, socket, log: s, verifierKey: vkey } = setup;
     const origin = s.proc.stdout().match(/origin\s+(\S+)/)![1]!;
-    const tokenFile = await submitToken(s.url, host, dir);
     const adminFile = join(dir, "admin.token");
     writeFileSync(adminFile, ADMIN, { mode: 0o600 });
-    startTmux(socket, dir);
-    started.sockets.push(socket);
-    const agent = startAgent({ logUrl: s.url, tokenFile, host, socket, spool: join(dir, "spool") });
-    started.procs.push(agent);
-    await agent.waitFor(/capturing into/, 30_000);
-    await paneReady(socket);
     tmux(socket, "send-keys", "-t", "work", "echo audited-$((6*7))", "Enter");
 
     // sessions list finds the session by the command it ran.

@@ -3,21 +3,17 @@
 // everything in its spool while the log is gone and drains it once it is back; every line the
 // pane printed is in the log exactly once, each stream's seq is contiguous, no submission was a
 // conflict (a batch cut off by the kill is re-sent identically: leaves or duplicates, never 409).
-import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { expect, it } from "vitest";
 import {
   agentBed,
+  agentOnTmux,
   eventsOf,
   freePort,
   paneOutput,
   printed,
-  startAgent,
-  startTmux,
   streamsContiguous,
-  submitToken,
-  tempDir,
   tmux,
   until,
 } from "../support/agent.ts";
@@ -32,21 +28,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 it("kill -9 of the log three times while an agent streams: the spool drains, every line arrives once", {
   timeout: 180_000,
 }, async () => {
-  const dir = tempDir("tt-faults-agentkill-");
-  const host = `kill-${randomBytes(3).toString("hex")}`;
-  const socket = `ttk-${randomBytes(4).toString("hex")}`;
   const port = await freePort();
-  const data = join(dir, "log");
   const args = ["--port", String(port), "--checkpoint-interval", "200ms"];
-  let log: Served = await serve({ data, schema: started.db?.schema, args });
-  started.procs.push(log.proc);
-  const tokenFile = await submitToken(log.url, host, dir);
-  startTmux(socket, dir);
-  started.sockets.push(socket);
-  const spool = join(dir, "spool");
-  const agent = startAgent({ logUrl: log.url, tokenFile, host, socket, spool });
-  started.procs.push(agent);
-  await agent.waitFor(/capturing into/, 30_000);
+  const t = await agentOnTmux(started, { name: "kill", log: { args } });
+  const { host, socket, spool, agent } = t;
+  let log: Served = t.log;
   // ~15 s of steady output.
   tmux(
     socket,
@@ -61,7 +47,7 @@ it("kill -9 of the log three times while an agent streams: the spool drains, eve
     log.proc.child.kill("SIGKILL");
     await log.proc.exited;
     await sleep(300 + Math.random() * 1500); // the agent spools meanwhile
-    log = await serve({ data, schema: started.db?.schema, args });
+    log = await serve({ data: join(t.dir, "log"), schema: started.db?.schema, args });
     started.procs.push(log.proc);
     expect(log.url).toBe(`http://127.0.0.1:${port}`);
   }

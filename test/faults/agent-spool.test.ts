@@ -2,21 +2,17 @@
 // test/agent/agent.test.ts does not cover: the log coming back *after* the cap was hit. Expected:
 // the spool drains, capture resumes by itself, every line printed before, during and after the
 // pause arrives exactly once, and each stream's seq is contiguous.
-import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { expect, it } from "vitest";
 import {
   agentBed,
+  agentOnTmux,
   eventsOf,
   freePort,
   paneOutput,
   printed,
-  startAgent,
-  startTmux,
   streamsContiguous,
-  submitToken,
-  tempDir,
   tmux,
   until,
 } from "../support/agent.ts";
@@ -27,31 +23,19 @@ const started = agentBed();
 it("log down past the spool cap, then back: the spool drains and every line arrives once, seq contiguous", {
   timeout: 120_000,
 }, async () => {
-  const dir = tempDir("tt-faults-agent-");
-  const host = `fault-${randomBytes(3).toString("hex")}`;
-  const socket = `ttf-${randomBytes(4).toString("hex")}`;
   const port = await freePort();
-  const logData = join(dir, "log");
   const args = ["--port", String(port), "--checkpoint-interval", "200ms"];
   // The log exists (the agent's key is made there), then goes down before the agent starts.
-  const first = await serve({ data: logData, schema: started.db?.schema, args });
-  started.procs.push(first.proc);
-  const tokenFile = await submitToken(first.url, host, dir);
-  first.proc.child.kill("SIGTERM");
-  await first.proc.exited;
-  startTmux(socket, dir);
-  started.sockets.push(socket);
-  const spool = join(dir, "spool");
-  const agent = startAgent({
-    logUrl: first.url,
-    tokenFile,
-    host,
-    socket,
-    spool,
-    args: ["--spool-cap", "2KiB"],
+  const t = await agentOnTmux(started, {
+    name: "fault",
+    log: { args },
+    before: async ({ log }) => {
+      log!.proc.child.kill("SIGTERM");
+      await log!.proc.exited;
+    },
+    agentArgs: ["--spool-cap", "2KiB"],
   });
-  started.procs.push(agent);
-  await agent.waitFor(/capturing into/, 30_000);
+  const { dir, host, socket, spool, agent } = t;
   const type = (keys: string) => tmux(socket, "send-keys", "-t", "work", keys, "Enter");
   for (let i = 0; i < 20; i++) type(`echo capped-${i}-${"y".repeat(100)}`);
   await until(async () => /SPOOL FULL/.test(agent.stderr()), 30_000, "the spool-full message");
@@ -62,9 +46,9 @@ it("log down past the spool cap, then back: the spool drains and every line arri
     30_000,
     "the last output printed",
   );
-  const back = await serve({ data: logData, schema: started.db?.schema, args });
+  const back = await serve({ data: join(dir, "log"), schema: started.db?.schema, args });
   started.procs.push(back.proc);
-  expect(back.url).toBe(first.url);
+  expect(back.url).toBe(t.log.url);
   // Capture resumes by itself: output printed after the log is back arrives too.
   type("echo after-the-cap");
   const events = await until(

@@ -16,14 +16,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import {
+  agentOnTmux,
   eventsOf,
   killTmux,
   paneOutput,
   printed,
-  startAgent,
-  startTmux,
   streamsContiguous,
-  submitToken,
   tempDir,
   tmux,
   until,
@@ -108,21 +106,19 @@ describe.skipIf(!canMount)("disk full", () => {
   it("on the agent's spool: a clear error, nothing sent wrong, recovery once space is freed", {
     timeout: 60_000,
   }, async () => {
-    const dir = tempDir("tt-faults-diskfull-agent-");
-    const host = `full-${randomBytes(3).toString("hex")}`;
-    const socket = `ttf-${randomBytes(4).toString("hex")}`;
-    const s = await serve({ data: join(dir, "log"), schema: undefined });
-    procs.push(s.proc);
-    const tokenFile = await submitToken(s.url, host, dir);
-    const spool = join(dir, "spool");
-    mkdirSync(spool);
-    mount(spool, "1m");
-    mounts.push(spool);
-    startTmux(socket, dir);
-    sockets.push(socket);
-    const agent = startAgent({ logUrl: s.url, tokenFile, host, socket, spool });
-    procs.push(agent);
-    await agent.waitFor(/capturing into/, 30_000);
+    // No database schema of its own (db undefined): the log runs on embedded PGlite.
+    const t = await agentOnTmux(
+      { db: undefined, procs, sockets },
+      {
+        name: "full",
+        before: ({ spool }) => {
+          mkdirSync(spool);
+          mount(spool, "1m");
+          mounts.push(spool);
+        },
+      },
+    );
+    const { host, socket, spool, agent, log: s } = t;
     const type = (keys: string) => tmux(socket, "send-keys", "-t", "work", keys, "Enter");
     type("echo before-the-disk-is-full");
     await until(

@@ -1,6 +1,8 @@
 // Real tmux for agent tests: a private server (-L), a log process, a submit key, the agent as a
-// child process; helpers to read back what the log holds for the test host.
+// child process (agentOnTmux sets them up together, agentBed kills them after each test); helpers
+// to read back what the log holds for the test host.
 import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach } from "vitest";
@@ -8,7 +10,7 @@ import { SHELL_HOOKS } from "../../src/agent/shell-hook.ts";
 import { openTestDb, type TestDb } from "./db.ts";
 import { ADMIN } from "./log.ts";
 import { type Proc, run } from "./proc.ts";
-import { tempDir } from "./serve.ts";
+import { type Served, serve, tempDir } from "./serve.ts";
 import { freePort, until } from "./wait.ts";
 
 export function tmux(socket: string, ...args: string[]): string {
@@ -80,21 +82,134 @@ export function startAgent(o: {
   socket: string;
   spool: string;
   args?: string[];
+  /** Added to the agent's environment (e.g. a locale). */
+  env?: Record<string, string>;
 }): Proc {
-  return run([
-    "agent",
-    "--log",
-    o.logUrl,
-    "--token-file",
-    o.tokenFile,
-    "--host",
-    o.host,
-    "-L",
-    o.socket,
-    "--spool",
-    o.spool,
-    ...(o.args ?? []),
-  ]);
+  return run(
+    [
+      "agent",
+      "--log",
+      o.logUrl,
+      "--token-file",
+      o.tokenFile,
+      "--host",
+      o.host,
+      "-L",
+      o.socket,
+      "--spool",
+      o.spool,
+      ...(o.args ?? []),
+    ],
+    o.env,
+  );
+}
+
+export interface AgentOnTmuxOptions {
+  /** Names what is made: the directory tt-<name>-…, the host <name>-<hex>, the socket tt-<name>-<hex>. */
+  name: string;
+  /**
+   * The log the agent sends to, started in <dir>/log on the test's database, the agent's submit
+   * key made there: `args` for `serve`; `logKey` gives the agent --log-key with the log's verifier
+   * key; `agentUrl` is the URL the agent is given instead of the log's (a proxy in front of it).
+   * `false`: no log, the agent sends to a port where nothing listens (with a token never used).
+   */
+  log?:
+    | false
+    | {
+        args?: string[];
+        logKey?: boolean;
+        agentUrl?: (log: Served) => string | Promise<string>;
+      };
+  /** The spool directory; <dir>/spool by default. */
+  spool?: (dir: string) => string;
+  /** Runs once tmux (and the log) run, before the agent starts: what the test sets up first. */
+  before?: (t: { dir: string; socket: string; spool: string; log: Served | undefined }) => unknown;
+  agentArgs?: string[];
+  agentEnv?: Record<string, string>;
+  /** Wait for the agent to say it captures (default); false for an agent that must refuse. */
+  capturing?: boolean;
+  /** Then wait for pane "work" to be piped and at its prompt (see paneReady). */
+  paneReady?: boolean;
+}
+
+export interface AgentOnTmux {
+  dir: string;
+  host: string;
+  socket: string;
+  spool: string;
+  tokenFile: string;
+  /** The URL the agent sends to. */
+  logUrl: string;
+  agent: Proc;
+  /** Starts another agent as the first was started (after the test killed or stopped it), once it captures. */
+  startAgent(): Promise<Proc>;
+}
+
+export interface LoggedAgentOnTmux extends AgentOnTmux {
+  log: Served;
+  /** The log's verifier key, as `serve` printed it. */
+  verifierKey: string;
+}
+
+/**
+ * The agent tests' set-up: a private tmux server running bash with the shell hook (startTmux), a
+ * log with a submit key for the agent (unless `log: false`), and the agent on that tmux server.
+ * Everything started is pushed onto `bed` to be killed after the test.
+ */
+export function agentOnTmux(
+  bed: AgentBed,
+  o: AgentOnTmuxOptions & { log: false },
+): Promise<AgentOnTmux>;
+export function agentOnTmux(
+  bed: AgentBed,
+  o: AgentOnTmuxOptions & { log?: Exclude<AgentOnTmuxOptions["log"], false> },
+): Promise<LoggedAgentOnTmux>;
+export async function agentOnTmux(
+  bed: AgentBed,
+  o: AgentOnTmuxOptions,
+): Promise<AgentOnTmux | LoggedAgentOnTmux> {
+  const dir = tempDir(`tt-${o.name}-`);
+  const host = `${o.name}-${randomBytes(3).toString("hex")}`;
+  const socket = `tt-${o.name}-${randomBytes(4).toString("hex")}`;
+  const spool = o.spool ? o.spool(dir) : join(dir, "spool");
+  let log: Served | undefined;
+  let verifierKey: string | undefined;
+  let logUrl: string;
+  let tokenFile: string;
+  const agentArgs = [...(o.agentArgs ?? [])];
+  if (o.log === false) {
+    logUrl = `http://127.0.0.1:${await freePort()}`;
+    tokenFile = join(dir, "token");
+    writeFileSync(tokenFile, "tt_unused_token_for_a_dead_log");
+  } else {
+    log = await serve({ data: join(dir, "log"), schema: bed.db?.schema, args: o.log?.args });
+    bed.procs.push(log.proc);
+    verifierKey = log.proc.stdout().match(/verifier key\s+(\S+)/)![1]!;
+    if (o.log?.logKey) agentArgs.unshift("--log-key", verifierKey);
+    tokenFile = await submitToken(log.url, host, dir);
+    logUrl = o.log?.agentUrl ? await o.log.agentUrl(log) : log.url;
+  }
+  startTmux(socket, dir);
+  bed.sockets.push(socket);
+  await o.before?.({ dir, socket, spool, log });
+  const start = async (wait: boolean) => {
+    const agent = startAgent({
+      logUrl,
+      tokenFile,
+      host,
+      socket,
+      spool,
+      args: agentArgs,
+      env: o.agentEnv,
+    });
+    bed.procs.push(agent);
+    if (wait) await agent.waitFor(/capturing into/, 30_000);
+    return agent;
+  };
+  const agent = await start(o.capturing !== false);
+  if (o.paneReady) await paneReady(socket);
+  const t = { dir, host, socket, spool, tokenFile, logUrl, agent, startAgent: () => start(true) };
+  return log ? { ...t, log, verifierKey: verifierKey! } : t;
 }
 
 export interface LoggedEvent {
