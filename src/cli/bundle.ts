@@ -250,10 +250,10 @@ ${maxBytesHelp}`,
     }
     let text: string;
     if (v.cast !== undefined) {
-      const cast = bundle.casts[v.cast];
+      const cast = report.recordings[v.cast];
       if (cast === undefined) {
         throw new UsageError(
-          `no pane ${v.cast} in this session (panes: ${Object.keys(bundle.casts).join(", ") || "none"})`,
+          `no pane ${v.cast} in this session (panes: ${Object.keys(report.recordings).join(", ") || "none"})`,
         );
       }
       text = cast;

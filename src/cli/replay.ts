@@ -83,10 +83,13 @@ ${maxBytesHelp}`,
       console.error("not replaying a session that is not verified (--no-verify to play it anyway)");
       return 1;
     }
-    const panes = Object.keys(bundle.casts);
+    // What the verified events play (the bundle's casts, when it has them, were checked equal);
+    // with --no-verify on a bundle that fails, its own casts when it has them.
+    const casts = report.ok ? report.recordings : (bundle.casts ?? report.recordings);
+    const panes = Object.keys(casts);
     const pane = v.pane ?? panes[0];
     if (pane === undefined) throw new UsageError("this session recorded no pane output");
-    const cast = bundle.casts[pane];
+    const cast = casts[pane];
     if (cast === undefined) {
       throw new UsageError(`no pane ${pane} in this session (panes: ${panes.join(", ")})`);
     }

@@ -21,16 +21,23 @@
 // session-cast.ts.
 
 import { openCheckpoint } from "./checkpoint.ts";
-import { base64Decode, utf8Encode } from "./encoding.ts";
+import { base64Decode, bytesEqual, utf8Encode } from "./encoding.ts";
 import { isTrailError } from "./errors.ts";
 import { commitment, type EventMeta, parseLeaf } from "./events.ts";
 import { type Hasher, rfc6962 } from "./hash.ts";
 import { cosignatureVerifierKey, parseLogVerifierKey, parseVerifierKey } from "./keys.ts";
+import { rootFromMultiInclusion } from "./multi-proof.ts";
 import { isLogOwnEvent } from "./own-events.ts";
 import { verifyInclusion } from "./proof-verify.ts";
-import type { BundleEvent, SessionBundle } from "./session-bundle.ts";
+import {
+  type AnySessionBundle,
+  BUNDLE_FORMAT_V3,
+  type BundleEvent,
+  type BundleEventV3,
+} from "./session-bundle.ts";
 import { buildCasts, type CastInput } from "./session-cast.ts";
 import { sessionId } from "./session-id.ts";
+import { checkWindow, inWindow, type TimeWindow } from "./time-window.ts";
 import { parseTlogProof } from "./tlog-proof.ts";
 
 export interface BundleTrust {
@@ -47,6 +54,8 @@ export interface BundleTrust {
 export interface StreamReport {
   pane: string;
   events: number;
+  /** 0 unless the bundle is a window that starts after the session did. */
+  firstSeq: number;
   lastSeq: number;
   status: "complete" | "open" | "gap";
 }
@@ -70,13 +79,18 @@ export interface BundleReport {
     source: { log: "given" | "bundle"; witnesses: "given" | "bundle" };
   };
   origin: string;
-  session: SessionBundle["session"] | null;
+  session: AnySessionBundle["session"] | null;
+  /** The bundle's time window (v3), when it is one. */
+  window: TimeWindow | null;
   checkpoint: { size: number; cosigners: string[] } | null;
   events: number;
   verified: number;
   erased: { index: number; by: number }[];
   streams: StreamReport[];
+  /** Panes whose cast in the bundle equals the one regenerated from the verified events. */
   casts: string[];
+  /** Per pane, the asciicast the verified events play (what players should play). */
+  recordings: Record<string, string>;
   pending: number;
   /** The exporter's word on the session's last index (v2), and whether the bundle proves it. */
   last: { index: number; proven: boolean } | null;
@@ -92,7 +106,7 @@ function message(e: unknown): string {
 }
 
 export function verifySessionBundle(
-  bundle: SessionBundle,
+  bundle: AnySessionBundle,
   trust: BundleTrust = {},
   hasher: Hasher = rfc6962,
 ): BundleReport {
@@ -121,12 +135,14 @@ export function verifySessionBundle(
     },
     origin: bundle.origin,
     session: bundle.session,
+    window: null,
     checkpoint: null,
     events: bundle.events.length,
     verified: 0,
     erased: [],
     streams: [],
     casts: [],
+    recordings: {},
     pending: bundle.pending,
     last: null,
     sessionClosed: false,
@@ -163,10 +179,45 @@ export function verifySessionBundle(
     fail(`checkpoint: ${message(e)}`);
   }
 
+  // 1b. v3: each list's multi-leaf proof, once; the window.
+  const v3 = bundle.format === BUNDLE_FORMAT_V3 ? bundle : undefined;
+  let included:
+    | { events: Map<number, string | null>; erasures: Map<number, string | null> }
+    | undefined;
+  let window: TimeWindow = {};
+  if (v3) {
+    included = {
+      events: multiIncluded(v3.events, v3.end.events, "events", size, root, hasher),
+      erasures: multiIncluded(v3.erasures, v3.end.erasures, "erasures", size, root, hasher),
+    };
+    if (v3.window) {
+      try {
+        checkWindow(v3.window);
+        window = v3.window;
+        report.window = v3.window;
+      } catch (e) {
+        fail(`header: ${message(e)}`);
+      }
+    }
+  }
+
   // 2. Each event: its proof, its leaf, its place in the session, its content.
-  const check = (ev: BundleEvent): EventMeta | undefined => {
+  const check = (
+    ev: BundleEvent | BundleEventV3,
+    list: "events" | "erasures",
+  ): EventMeta | undefined => {
     try {
-      const proof = parseTlogProof(ev.proof);
+      if (included) {
+        const why = included[list].get(ev.index);
+        if (why) throw new Error(why);
+        const meta = parseLeaf(utf8Encode(ev.leaf));
+        // An erasure event is the log's, made when it erased: the window is the session's.
+        if (list === "events" && !inWindow(meta.time, window)) {
+          throw new Error(`its time ${meta.time} is outside the bundle's window`);
+        }
+        return meta;
+      }
+      const proof = parseTlogProof((ev as BundleEvent).proof);
       if (proof.checkpoint !== bundle.checkpoint) {
         throw new Error("its proof is against another checkpoint than the bundle's");
       }
@@ -186,7 +237,7 @@ export function verifySessionBundle(
 
   const erasures: { index: number; ranges: [number, number][] }[] = [];
   for (const ev of bundle.erasures) {
-    const meta = check(ev);
+    const meta = check(ev, "erasures");
     if (!meta) continue;
     if (meta.type !== "erasure" || !meta.erasure) {
       fail(`event #${ev.index}: listed as an erasure but is a ${meta.type} event`, ev.index);
@@ -209,7 +260,7 @@ export function verifySessionBundle(
   for (const ev of bundle.events) {
     if (ev.index <= prevIndex) fail(`event #${ev.index}: events are not in tree order`, ev.index);
     prevIndex = ev.index;
-    const meta = check(ev);
+    const meta = check(ev, "events");
     if (!meta) continue;
     const s = bundle.session;
     if (meta.host !== s.host || meta.server !== s.server || meta.session !== s.session) {
@@ -267,21 +318,24 @@ export function verifySessionBundle(
     }
   }
 
-  // 3. Streams: contiguous from 0; complete with a pane-close.
+  // 3. Streams: contiguous from 0 (in a window that starts after the session: from its first
+  // seq); complete with a pane-close.
   for (const st of streams.values()) {
     const seqs = [...st.seqs].sort((a, b) => a - b);
-    const gap = seqs.findIndex((q, i) => q !== i);
+    const from = window.since !== undefined ? seqs[0]! : 0;
+    const gap = seqs.findIndex((q, i) => q !== from + i);
     const lastSeq = seqs[seqs.length - 1]!;
     if (gap >= 0) {
       fail(
         seqs[gap] === seqs[gap - 1]
           ? `stream ${st.pane}: seq ${seqs[gap]} appears twice`
-          : `stream ${st.pane}: seq ${gap} is missing`,
+          : `stream ${st.pane}: seq ${from + gap} is missing`,
       );
     }
     report.streams.push({
       pane: st.pane,
       events: seqs.length,
+      firstSeq: seqs[0]!,
       lastSeq,
       status: gap >= 0 ? "gap" : st.closed ? "complete" : "open",
     });
@@ -299,7 +353,11 @@ export function verifySessionBundle(
     const end = bundle.events.length ? bundle.events[bundle.events.length - 1]!.index : -1;
     const proven = L < size && L === end && report.eventStatus[L] === null;
     report.last = { index: L, proven };
-    if (L < size && L !== end) {
+    if (window.until !== undefined) {
+      // A window that ends before the session: the session goes on past its last event.
+      if (L < end)
+        fail(`last: the exporter says the session ends at #${L}, but the bundle holds #${end}`);
+    } else if (L < size && L !== end) {
       fail(
         L > end
           ? `last: the exporter knows of event #${L} of this session, but the bundle ends at #${end} (events left out)`
@@ -318,9 +376,13 @@ export function verifySessionBundle(
 
   // 4. Casts: what the verified events play, byte for byte.
   const expected = buildCasts(cast);
-  for (const pane of new Set([...Object.keys(expected), ...Object.keys(bundle.casts)])) {
+  report.recordings = expected;
+  const given = bundle.casts ?? {};
+  // v3 may leave its casts out: the regenerated ones are what plays.
+  const compared = v3 && !v3.casts ? [] : [...Object.keys(expected), ...Object.keys(given)];
+  for (const pane of new Set(compared)) {
     const want = expected[pane];
-    const got = bundle.casts[pane];
+    const got = given[pane];
     if (want === undefined) fail(`cast of pane ${pane}: no verified events play in it`);
     else if (got === undefined) fail(`cast of pane ${pane} is missing`);
     else if (want !== got) {
@@ -333,6 +395,50 @@ export function verifySessionBundle(
   report.consistent = failures.length === 0;
   report.ok = report.consistent && logSource === "given";
   return report;
+}
+
+/**
+ * Checks one list's multi-leaf proof (v3) against the checkpoint's root: per index, null when
+ * included, else why not. A multi-leaf proof that fails does not say which element was altered,
+ * so every element of the list is failed with the same reason.
+ */
+function multiIncluded(
+  list: readonly BundleEventV3[],
+  end: readonly string[],
+  what: string,
+  size: number,
+  root: Uint8Array | undefined,
+  hasher: Hasher,
+): Map<number, string | null> {
+  const result = new Map<number, string | null>();
+  let why: string | null = null;
+  if (!root) why = "no verified checkpoint to check it against";
+  else if (list.length === 0) {
+    if (end.length > 0) why = `end.${what} holds hashes but the bundle has no ${what}`;
+  } else {
+    try {
+      const hash = (h: string) => base64Decode(h, "hash", 32);
+      const got = rootFromMultiInclusion(
+        {
+          size,
+          leaves: list.map((ev) => ({
+            index: ev.index,
+            hash: hasher.leaf(utf8Encode(ev.leaf)),
+            before: ev.gap.map(hash),
+          })),
+          after: end.map(hash),
+        },
+        hasher,
+      );
+      if (!bytesEqual(got, root)) {
+        why = `proof-mismatch: the ${what}' multi-leaf inclusion proof does not lead to the checkpoint's root (one of the ${list.length} ${what}, or a hash between them, was altered)`;
+      }
+    } catch (e) {
+      why = `the ${what}' multi-leaf inclusion proof: ${message(e)}`;
+    }
+  }
+  for (const ev of list) result.set(ev.index, why);
+  return result;
 }
 
 function inRanges(ranges: readonly (readonly [number, number])[], i: number): boolean {

@@ -3,7 +3,7 @@
 // per pane with the events that failed verification marked where they play.
 
 import { base64Decode, utf8Decode } from "../core/encoding.ts";
-import { parseSessionBundle, type SessionBundle } from "../core/session-bundle.ts";
+import { type AnySessionBundle, parseSessionBundle } from "../core/session-bundle.ts";
 import { type BundleReport, verifySessionBundle } from "../core/session-bundle-verify.ts";
 import { api } from "./api.ts";
 import { clock, h } from "./dom.ts";
@@ -79,7 +79,7 @@ function showReport(
   badge: HTMLElement,
   checks: HTMLElement,
   r: BundleReport,
-  b: SessionBundle,
+  b: AnySessionBundle,
   policy: TrustPolicy,
 ): void {
   badge.dataset.verify = r.ok ? "ok" : "fail";
@@ -118,11 +118,16 @@ function showReport(
           ),
         ]
       : []),
-    li(
-      r.casts.length === Object.keys(b.casts).length &&
-        !r.failures.some((f) => f.message.startsWith("cast")),
-      `recordings identical to the verified events: ${r.casts.join(", ") || "none"}`,
-    ),
+    b.casts
+      ? li(
+          r.casts.length === Object.keys(b.casts).length &&
+            !r.failures.some((f) => f.message.startsWith("cast")),
+          `recordings identical to the verified events: ${r.casts.join(", ") || "none"}`,
+        )
+      : li(
+          true,
+          `recordings played from the verified events: ${Object.keys(r.recordings).join(", ") || "none"}`,
+        ),
     ...(r.pending
       ? [
           h(
@@ -137,7 +142,7 @@ function showReport(
   checks.replaceChildren(...items);
 }
 
-function sessionBody(b: SessionBundle, r: BundleReport, players: Map<string, CastPlayer>) {
+function sessionBody(b: AnySessionBundle, r: BundleReport, players: Map<string, CastPlayer>) {
   // Start of each pane's recording: its first event in stream order (as buildCasts does).
   const firstTime = new Map<string, number>();
   const firstSeq = new Map<string, number>();
@@ -162,7 +167,7 @@ function sessionBody(b: SessionBundle, r: BundleReport, players: Map<string, Cas
     for (const t of tabs.children)
       t.setAttribute("aria-selected", String((t as HTMLElement).dataset.tab === pane));
   };
-  for (const [pane, cast] of Object.entries(b.casts)) {
+  for (const [pane, cast] of Object.entries(r.recordings)) {
     const player = new CastPlayer(cast, pane);
     players.set(pane, player);
     const t0 = firstTime.get(pane) ?? 0;

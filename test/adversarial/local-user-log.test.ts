@@ -388,4 +388,3 @@ describe("one process per data directory", () => {
     expect(() => takePidLock(file, { mode: 0o600, held })).toThrow(`held by ${process.ppid}`);
   });
 });
-

@@ -110,7 +110,10 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  bundle = parseSessionBundle(await (await log.req(`/v1/sessions/${DASH_ID}/export`)).json());
+  // The route's default format (v2: a tlog-proof per event, which these attacks rewrite).
+  bundle = parseSessionBundle(
+    await (await log.req(`/v1/sessions/${DASH_ID}/export`)).json(),
+  ) as SessionBundle;
   bundleFile = write("bundle.json", bundle);
 }, 120_000);
 

@@ -80,7 +80,7 @@ async function exportBundle(l: TestLog, id = SESSION): Promise<SessionBundle> {
   await l.ctx.publisher.waitFor(n, 10_000);
   const res = await l.req(`/v1/sessions/${id}/export`);
   expect(res.status, await res.clone().text()).toBe(200);
-  return parseSessionBundle(await res.json());
+  return parseSessionBundle(await res.json()) as SessionBundle;
 }
 
 describe("access events", () => {
@@ -281,7 +281,9 @@ describe("session bundles", () => {
     expect(ok.ok).toBe(true);
     expect(ok.trusted.source.log).toBe("given");
     // seq 6 follows the pane-close at seq 5 (late output): seq 0..6 are all there, and closed.
-    expect(ok.streams).toEqual([{ pane: "%3", events: 7, lastSeq: 6, status: "complete" }]);
+    expect(ok.streams).toEqual([
+      { pane: "%3", events: 7, firstSeq: 0, lastSeq: 6, status: "complete" },
+    ]);
     // The export itself was recorded.
     expect((await accessEvents(log)).map((a) => a.event.access.read)).toContain(
       `export of session ${SESSION}`,

@@ -54,7 +54,8 @@ describe("publisher", () => {
     }
     // Tick k (from 0) begins k intervals after start at the earliest (a timer may fire a
     // millisecond early by Date.now).
-    for (const [k, at] of starts.entries()) expect(at - t0, `tick ${k}`).toBeGreaterThanOrEqual(k * 195);
+    for (const [k, at] of starts.entries())
+      expect(at - t0, `tick ${k}`).toBeGreaterThanOrEqual(k * 195);
   });
 
   it("reports the tree covered when it signs, when another process signed, and not while it refuses", async () => {

@@ -2,7 +2,8 @@
 // an inclusion proof to the newest checkpoint), GET /v1/entries?from=I&limit=N (a run of entries in
 // tree order, for feeds), GET /v1/sessions (filters: host, user, since, until, command; paged
 // newest first), GET /v1/sessions/:id/events (in tree order, paged by index) and
-// GET /v1/sessions/:id/export (a session bundle that verifies offline).
+// GET /v1/sessions/:id/export (a session bundle that verifies offline: v2 by default, a tlog-proof
+// per event; ?format=v3 streams the compact form, optionally a time window ?since=&until=).
 //
 // Every answer that carries payload content is recorded first as an `access` event (access.ts),
 // and so is every session search by command text: its answer says what command lines hold, and
@@ -15,6 +16,7 @@ import { SESSION_ID_RE } from "../../core/session-id.ts";
 import { latestCheckpoint, servedCheckpoint } from "../../db/checkpoints.ts";
 import type { Sql } from "../../db/sql.ts";
 import { exportSession } from "../../server/export.ts";
+import { exportSessionStream } from "../../server/export-stream.ts";
 import { proveInclusion } from "../../server/tree-reader.ts";
 import { recordAccess } from "../access.ts";
 import type { LogContext } from "../context.ts";
@@ -208,6 +210,19 @@ export function entryRoutes(ctx: LogContext) {
 
   app.get("/v1/sessions/:id/export", guard(ctx, "read"), async (c) => {
     const s = await sessionById(ctx.readSql, c.req.param("id"));
+    const format = c.req.query("format") ?? "v2";
+    if (format !== "v2" && format !== "v3") throw badRequest("format must be v2 or v3");
+    const since = parseTime(c.req.query("since"), "since");
+    const until = parseTime(c.req.query("until"), "until");
+    const casts = c.req.query("casts");
+    if (casts !== undefined && casts !== "0" && casts !== "1")
+      throw badRequest("casts must be 0 or 1");
+    if (format === "v2" && (since || until || casts !== undefined)) {
+      throw badRequest(
+        "since, until and casts need format=v3 (a v2 bundle is the whole session with its casts)",
+      );
+    }
+    if (since && until && since >= until) throw badRequest("since must be before until");
     const checkpoint = await servedCheckpoint(ctx.readSql, ctx.witnessQuorum);
     if (!checkpoint || checkpoint.size <= s.first_idx) {
       throw new ApiError(
@@ -217,8 +232,9 @@ export function entryRoutes(ctx: LogContext) {
         { "Retry-After": "1" },
       );
     }
-    await recordAccess(ctx, c, `export of session ${s.id}`);
-    const bundle = await exportSession({
+    const window = since || until ? ` (${since ?? "start"} to ${until ?? "end"})` : "";
+    await recordAccess(ctx, c, `export of session ${s.id}${window}`);
+    const input = {
       sql: ctx.readSql,
       hasher: ctx.hasher,
       origin: ctx.origin,
@@ -227,9 +243,33 @@ export function entryRoutes(ctx: LogContext) {
       witnessQuorum: ctx.witnessQuorum,
       checkpoint,
       session: s,
-    });
+    };
     c.header("Content-Disposition", `attachment; filename="session-${s.id}.json"`);
-    return c.json(bundle);
+    if (format === "v2") return c.json(await exportSession(input));
+    // v3 streams: written as it is read. A failure half-way aborts the response (the document is
+    // then incomplete JSON, which no reader accepts); it is logged here.
+    const pieces = exportSessionStream({
+      ...input,
+      window: { since, until },
+      casts: casts === "1",
+    });
+    const encoder = new TextEncoder();
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        try {
+          const next = await pieces.next();
+          if (next.done) controller.close();
+          else controller.enqueue(encoder.encode(next.value));
+        } catch (e) {
+          ctx.log(`export of session ${s.id}: ${(e as Error).message}`);
+          controller.error(e);
+        }
+      },
+      async cancel() {
+        await pieces.return(undefined);
+      },
+    });
+    return c.body(body, 200, { "Content-Type": "application/json" });
   });
 
   app.get("/v1/entries", guard(ctx, "read"), async (c) => {

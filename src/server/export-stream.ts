@@ -1,0 +1,223 @@
+// Writing a session bundle v3 (src/core/session-bundle.ts, docs/design.md §2.10) as it reads: the
+// session's events are read a page at a time in index order and written at once, each with the
+// hashes of the gap before it (core/multi-proof.ts), so the export's memory does not grow with the
+// session (only the indexes of erased events, and the casts when asked for, are kept). Gap hashes
+// come from the stored tiles through the bounded cache of tiles and their inner hashes
+// (tree-reader.ts), so they are read, not rehashed.
+//
+// A time window keeps the events whose time lies in [since, until); the bundle says which window
+// it is, so a verifier checks each event's time against it and each pane's sequence numbers for
+// contiguity inside it. The erasure events that explain the window's erased payloads form a
+// second list with its own gaps. The output is one JSON document, written in pieces.
+
+import { type EventMeta, parseLeaf } from "../core/events.ts";
+import type { Hasher } from "../core/hash.ts";
+import { gapRanges, type Range } from "../core/multi-proof.ts";
+import { rangeHashes } from "../core/proof.ts";
+import { BUNDLE_FORMAT_V3 } from "../core/session-bundle.ts";
+import { buildCasts, type CastInput } from "../core/session-cast.ts";
+import { inWindow } from "../core/time-window.ts";
+import type { Sql } from "../db/sql.ts";
+import type { ExportInput } from "./export.ts";
+import { LOG_SERVER } from "./own-event-writer.ts";
+import { dbNodeReader } from "./tree-reader.ts";
+
+/** Events read and written per query. */
+const PAGE = 2000;
+
+export interface StreamExportInput extends ExportInput {
+  /** RFC 3339 UTC times; either may be left open. */
+  window?: { since?: string; until?: string };
+  /** Write the casts too (the verifier regenerates them; the default leaves them out). */
+  casts?: boolean;
+}
+
+interface Row {
+  idx: number | string;
+  leaf: Uint8Array;
+  salt: Uint8Array | null;
+  content: Uint8Array | null;
+  erased: boolean;
+}
+
+const b64 = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("base64");
+
+/** The bundle as pieces of one JSON document, in order. */
+export async function* exportSessionStream(x: StreamExportInput): AsyncGenerator<string> {
+  const { sql, hasher, checkpoint } = x;
+  const size = checkpoint.size;
+  const s = x.session;
+  const since = x.window?.since;
+  const until = x.window?.until;
+  const gaps = new Gaps(sql, size, hasher);
+
+  // The session's last index and what lies beyond the checkpoint: over the whole session, not the
+  // window (a window's bundle says how far the session went).
+  const [tail] = await sql.query<{ n: number | string; last: number | string | null }>(
+    `SELECT count(*) FILTER (WHERE idx >= $4) AS n, max(idx) AS last
+       FROM leaves WHERE session = $1 AND host = $2 AND server = $3`,
+    [s.session, s.host, s.server, size],
+  );
+  const header = {
+    format: BUNDLE_FORMAT_V3,
+    origin: x.origin,
+    session: { id: s.id, host: s.host, server: s.server, session: s.session, user: s.user },
+    keys: { log: x.logKey, witnesses: x.witnessKeys, quorum: x.witnessQuorum },
+    checkpoint: checkpoint.note,
+    ...(since !== undefined || until !== undefined
+      ? { window: { ...(since !== undefined && { since }), ...(until !== undefined && { until }) } }
+      : {}),
+    exported: new Date().toISOString(),
+    pending: Number(tail?.n ?? 0),
+    last: Number(tail?.last ?? 0),
+  };
+  yield `${JSON.stringify(header).slice(0, -1)},"events":[`;
+
+  const erased: number[] = [];
+  const casts: { index: number; input: CastInput }[] | undefined = x.casts ? [] : undefined;
+  let after = -1;
+  let first = true;
+  // The database keeps microseconds: it selects with a millisecond's margin, and the window is
+  // then applied to each event's own time exactly as verifiers apply it (core/time-window.ts).
+  const margin = (t: string, ms: number) => new Date(Date.parse(t) + ms).toISOString();
+  const window = x.window ?? {};
+  for (;;) {
+    const params: unknown[] = [s.session, s.host, s.server, after, size];
+    let time = "";
+    if (since !== undefined) time += ` AND l.time >= $${params.push(margin(since, -1))}`;
+    if (until !== undefined) time += ` AND l.time < $${params.push(margin(until, 1))}`;
+    const read = await sql.query<Row>(
+      `SELECT l.idx, e.leaf, p.salt, p.content, (x.leaf_hash IS NOT NULL) AS erased
+         FROM leaves l JOIN entries e ON e.leaf_hash = l.leaf_hash
+         LEFT JOIN payloads p ON p.leaf_hash = l.leaf_hash
+         LEFT JOIN erased_leaves x ON x.leaf_hash = l.leaf_hash
+        WHERE l.session = $1 AND l.host = $2 AND l.server = $3 AND l.idx > $4 AND l.idx < $5${time}
+        ORDER BY l.idx LIMIT ${PAGE}`,
+      params,
+    );
+    if (read.length === 0) break;
+    after = Number(read[read.length - 1]!.idx);
+    // A leaf that names no time (altered in storage) is kept, for verification to name.
+    const rows = time
+      ? read.filter((r) => {
+          const t = leafTime(r.leaf);
+          return t === undefined || inWindow(t, window);
+        })
+      : read;
+    const hashes = rows.length ? await gaps.page(rows.map((r) => Number(r.idx))) : [];
+    let out = "";
+    rows.forEach((r, i) => {
+      const idx = Number(r.idx);
+      if (!r.content && r.erased) erased.push(idx);
+      out += `${first ? "" : ","}${eventJson(r, hashes[i]!)}`;
+      first = false;
+      const meta = casts && tryParseLeaf(r.leaf);
+      if (meta) casts!.push({ index: idx, input: { meta, content: r.salt ? r.content : null } });
+    });
+    if (out) yield out;
+    if (read.length < PAGE) break;
+  }
+  const eventsEnd = await gaps.end();
+
+  // The erasure events that name an erased payload of the window, in index order, proven by a
+  // second multi-leaf proof against the same checkpoint.
+  yield '],"erasures":[';
+  const erasures = new Gaps(sql, size, hasher);
+  const erasedBy = new Map<number, number>();
+  if (erased.length > 0) {
+    const er = await sql.query<Row>(
+      `SELECT l.idx, e.leaf, NULL::bytea AS salt, NULL::bytea AS content, false AS erased
+         FROM leaves l JOIN entries e ON e.leaf_hash = l.leaf_hash
+        WHERE l.host = $1 AND l.server = $2 AND l.pane = 'erasure' AND l.idx > $3 AND l.idx < $4
+        ORDER BY l.idx`,
+      [x.origin, LOG_SERVER, erased[0]!, size],
+    );
+    const used: Row[] = [];
+    for (const r of er) {
+      const ranges = tryParseLeaf(r.leaf)?.erasure?.indexes ?? [];
+      let named = false;
+      for (const e of erased) {
+        if (erasedBy.has(e) || e >= Number(r.idx)) continue;
+        if (ranges.some(([a, b]) => a <= e && e <= b)) {
+          erasedBy.set(e, Number(r.idx));
+          named = true;
+        }
+      }
+      if (named) used.push(r);
+      if (erasedBy.size === erased.length) break;
+    }
+    const hashes = used.length ? await erasures.page(used.map((r) => Number(r.idx))) : [];
+    yield used.map((r, i) => eventJson(r, hashes[i]!)).join(",");
+  }
+  const erasuresEnd = erased.length ? await erasures.end() : [];
+  let trailer = `],"end":${JSON.stringify({ events: eventsEnd, erasures: erasuresEnd })}`;
+  if (casts) {
+    const input = casts.map((c) => ({ ...c.input, erasedBy: erasedBy.get(c.index) }));
+    trailer += `,"casts":${JSON.stringify(buildCasts(input))}`;
+  }
+  yield `${trailer}}`;
+}
+
+function eventJson(r: Row, gap: string[]): string {
+  const payload =
+    r.salt && r.content ? `{"salt":"${b64(r.salt)}","content":"${b64(r.content)}"}` : "null";
+  // Not-fatal decoding: a leaf altered in storage is exported as it is, for verification to name.
+  const leaf = JSON.stringify(new TextDecoder().decode(r.leaf));
+  return `{"index":${Number(r.idx)},"leaf":${leaf},"payload":${payload},"gap":${JSON.stringify(gap)}}`;
+}
+
+/** The gaps of one list of proven indexes, a page at a time, then the gap after its last index. */
+class Gaps {
+  private prev = -1;
+  constructor(
+    private readonly sql: Sql,
+    private readonly size: number,
+    private readonly hasher: Hasher,
+  ) {}
+
+  private async hashes(ranges: Range[][]): Promise<string[][]> {
+    const flat = ranges.flat();
+    const read = dbNodeReader(this.sql, this.size, this.hasher, true);
+    const all = flat.length ? await rangeHashes(flat, read, this.hasher) : [];
+    let o = 0;
+    return ranges.map((g) => {
+      o += g.length;
+      return all.slice(o - g.length, o).map(b64);
+    });
+  }
+
+  /** For each index (increasing, after the previous page's), the base64 hashes of its gap. */
+  page(indexes: number[]): Promise<string[][]> {
+    const ranges = indexes.map((i) => {
+      const g = gapRanges(this.prev + 1, i, this.size);
+      this.prev = i;
+      return g;
+    });
+    return this.hashes(ranges);
+  }
+
+  /** The gap after the last index (the whole tree when there was none: then nothing to prove). */
+  async end(): Promise<string[]> {
+    if (this.prev < 0) return [];
+    return (await this.hashes([gapRanges(this.prev + 1, this.size, this.size)]))[0]!;
+  }
+}
+
+/** The `time` a stored leaf names; undefined for one that is not an event's JSON (tampering). */
+function leafTime(leaf: Uint8Array): string | undefined {
+  try {
+    const t = (JSON.parse(new TextDecoder().decode(leaf)) as { time?: unknown }).time;
+    return typeof t === "string" ? t : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The event of a stored leaf, or undefined when storage holds something else (tampering). */
+function tryParseLeaf(leaf: Uint8Array): EventMeta | undefined {
+  try {
+    return parseLeaf(leaf);
+  } catch {
+    return undefined;
+  }
+}
