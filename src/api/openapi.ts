@@ -233,9 +233,25 @@ export function openApiDocument(origin: string) {
       "/v1/sessions/{id}/export": {
         get: {
           summary:
-            "A session bundle: events, content, casts and one tlog-proof per event, verifiable offline (read scope); recorded as an access event first (503 when it cannot)",
+            "A session bundle, verifiable offline (read scope): v2 (default) events, content, casts and one tlog-proof per event; v3 the checkpoint once and one multi-leaf inclusion proof, streamed, optionally a time window; recorded as an access event first (503 when it cannot)",
           security: bearer,
-          parameters: [sessionParam],
+          parameters: [
+            sessionParam,
+            {
+              name: "format",
+              in: "query",
+              description: "v2 (default) or v3",
+              schema: { type: "string", enum: ["v2", "v3"] },
+            },
+            q("since", "v3 only: the window's start, RFC 3339 (events with time ≥ since)"),
+            q("until", "v3 only: the window's end, RFC 3339 (events with time < until)"),
+            {
+              name: "casts",
+              in: "query",
+              description: "v3 only: 1 to include the casts (the verifier regenerates them anyway)",
+              schema: { type: "string", enum: ["0", "1"] },
+            },
+          ],
           responses: {
             "200": { description: "session bundle", ...json({ type: "object" }) },
             "409": {
