@@ -130,7 +130,7 @@ export function checkSocketOwner(path: string): void {
 
 export async function startAgent(
   cfg: AgentConfig,
-  log: (m: string) => void = console.error,
+  say: (m: string) => void = console.error,
 ): Promise<RunningAgent> {
   // Whatever the agent creates (spool, status, receipts, checkpoints) is owner-only, whatever the
   // umask it was started with: the spool holds what was captured before redaction.
@@ -145,7 +145,7 @@ export async function startAgent(
     if (!noServer(e)) throw e;
   }
   if (server) checkServerOwner(server);
-  const spool = new Spool(cfg.spoolDir, log);
+  const spool = new Spool(cfg.spoolDir, say);
   try {
     checkSpoolHost(spool, cfg.host);
   } catch (e) {
@@ -156,7 +156,7 @@ export async function startAgent(
     spool,
     cfg.logUrl,
     cfg.token,
-    log,
+    say,
     cfg.host,
     cfg.keyHostChecked ?? true,
   );
@@ -170,7 +170,7 @@ export async function startAgent(
           quorum: cfg.witnessQuorum,
           timeoutMs: cfg.readTimeoutMs,
         },
-        log,
+        say,
       )
     : undefined;
   let receipts: ReceiptStatus = prover?.status() ?? {
@@ -229,19 +229,19 @@ export async function startAgent(
   const waitForServer = async (): Promise<ServerInfo | undefined> => {
     const socket = tmux.socketPath();
     waiting = `waiting for the tmux server at ${socket} (since ${new Date().toISOString()})`;
-    log(`agent: waiting for the tmux server at ${socket}`);
+    say(`agent: waiting for the tmux server at ${socket}`);
     while (!stopped) {
       checkSocketOwner(socket);
       try {
         return await tmux.server();
       } catch (e) {
-        if (!noServer(e)) log(`agent: ${(e as Error).message}`);
+        if (!noServer(e)) say(`agent: ${(e as Error).message}`);
       }
-      await sender.drain().catch((e) => log(`agent: ${(e as Error).message}`));
+      await sender.drain().catch((e) => say(`agent: ${(e as Error).message}`));
       try {
         writeStatus();
       } catch (e) {
-        log(`agent: writing the status: ${(e as Error).message}`);
+        say(`agent: writing the status: ${(e as Error).message}`);
       }
       await sleep(SERVER_POLL_MS);
     }
@@ -258,7 +258,7 @@ export async function startAgent(
       spoolCapBytes: cfg.spoolCapBytes,
       coalesceMs: 100,
       maxChunk: 32 * 1024,
-      log,
+      say,
     });
   if (server) {
     capture = newCapture(server.id);
@@ -272,7 +272,7 @@ export async function startAgent(
         if (!server) return;
         checkServerOwner(server);
         waiting = null;
-        log(`agent: the tmux server ${server.id} is running; capturing`);
+        say(`agent: the tmux server ${server.id} is running; capturing`);
         try {
           // A new server's panes reuse %0, @0, $0: Capture resets the spool's marks for it.
           capture = newCapture(server.id);
@@ -294,7 +294,7 @@ export async function startAgent(
             .round()
             .then(
               () => {},
-              (e) => log(`agent: proving receipts: ${(e as Error).message}`),
+              (e) => say(`agent: proving receipts: ${(e as Error).message}`),
             )
             .finally(() => {
               proving = undefined;
@@ -303,10 +303,10 @@ export async function startAgent(
         if (prover) receipts = prover.status();
         writeStatus();
       } catch (e) {
-        log(`agent: ${(e as Error).message}`);
+        say(`agent: ${(e as Error).message}`);
         if (noServer(e)) {
           // What its panes printed last is spooled when the next server is captured (Capture).
-          log("agent: the tmux server is gone; waiting for the next one");
+          say("agent: the tmux server is gone; waiting for the next one");
           server = undefined;
           capture = undefined;
           continue;
@@ -327,7 +327,7 @@ export async function startAgent(
         wake?.();
         await loop.catch(() => {});
         if (capture) {
-          await capture.stop().catch((e) => log(`agent: removing the tmux hooks: ${e.message}`));
+          await capture.stop().catch((e) => say(`agent: removing the tmux hooks: ${e.message}`));
           await capture.tick().catch(() => {});
         }
         await sender.drain().catch(() => {});

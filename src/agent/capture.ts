@@ -49,7 +49,7 @@ export interface CaptureOptions {
   spoolCapBytes: number;
   coalesceMs: number;
   maxChunk: number;
-  log: (m: string) => void;
+  say: (m: string) => void;
 }
 
 /** How often the agent checks that its tmux hooks are still there. */
@@ -78,7 +78,7 @@ export class Capture {
         ["client-attached", clientHook(o.spool.dir, "attach")],
         ["client-detached", clientHook(o.spool.dir, "detach")],
       ],
-      o.log,
+      o.say,
     );
     this.adoptMarks(this.output.existed);
   }
@@ -176,7 +176,7 @@ export class Capture {
     if (this.o.spool.depth() > this.o.spoolCapBytes) {
       if (now - this.lastCapWarning > 60_000) {
         this.lastCapWarning = now;
-        this.o.log(
+        this.o.say(
           `SPOOL FULL: ${this.o.spool.depth()} unacknowledged bytes exceed the cap of ${this.o.spoolCapBytes}; ` +
             "capture is paused (pane output keeps accumulating in the raw files, nothing is dropped) until the log acknowledges",
         );
@@ -264,7 +264,7 @@ export class Capture {
       } else if (p.piped === false) {
         // tmux closed the pipe: its writer died (a full disk, someone killed it). Open it again;
         // what the pane printed meanwhile was not captured, and that is said loudly.
-        this.o.log(
+        this.o.say(
           `PIPE CLOSED: pane ${p.pane}'s output pipe was closed (its writer died); reopened, output printed meanwhile was not captured`,
         );
         await this.pipe(p.pane);

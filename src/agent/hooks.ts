@@ -55,7 +55,7 @@ export class TmuxHooks {
     private readonly spoolDir: string,
     /** The agent's hooks: name → tmux command (each one's shell command carries the marker). */
     private readonly wanted: [name: string, command: string][],
-    private readonly log: (m: string) => void,
+    private readonly say: (m: string) => void,
   ) {
     this.marker = hookMarker(spoolDir);
     for (const [name, command] of wanted) {
@@ -90,7 +90,7 @@ export class TmuxHooks {
     for (const [name, command] of this.wanted) {
       const have = mine.filter((h) => h.name === name);
       if (have.length === 0) {
-        this.log(
+        this.say(
           `tmux hook ${name}: the agent's entry was dropped (tmux.conf re-sourced?); added again`,
         );
         await this.tmux.cmd("set-hook", "-ga", name, command);
@@ -98,7 +98,7 @@ export class TmuxHooks {
       for (const h of have.slice(1)) await this.tmux.cmd("set-hook", "-gu", `${name}[${h.index}]`);
     }
     if (spool !== this.spoolDir) {
-      this.log("tmux global environment: TMUXTRAIL_SPOOL was changed or dropped; set again");
+      this.say("tmux global environment: TMUXTRAIL_SPOOL was changed or dropped; set again");
       await this.tmux.cmd("set-environment", "-g", "TMUXTRAIL_SPOOL", this.spoolDir);
     }
   }

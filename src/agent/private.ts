@@ -55,13 +55,13 @@ export class SpoolAccessError extends Error {
  * header; the walk is src/lib/private-dir.ts, here refusing any file with other hard links).
  * Returns its real path; warns through `log` about everything it tightened.
  */
-export function makeSpoolPrivate(dir: string, log: (m: string) => void): string {
+export function makeSpoolPrivate(dir: string, say: (m: string) => void): string {
   try {
     return makePrivateDir(dir, {
       what: "spool",
       flag: "--spool",
       holds: "output and commands from before redaction",
-      log,
+      say,
       hardLinks: "refuse",
       label: "SPOOL PERMISSIONS",
     });

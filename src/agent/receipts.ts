@@ -82,7 +82,7 @@ export class ReceiptProver {
 
   constructor(
     private readonly cfg: ProverConfig,
-    private readonly log: (m: string) => void,
+    private readonly say: (m: string) => void,
     private readonly now: () => number = Date.now,
   ) {
     this.file = join(cfg.spoolDir, "receipts.jsonl");
@@ -174,7 +174,7 @@ export class ReceiptProver {
         }
         this.state.offset = end;
       }
-      if (failedNow > 10) this.log(`ALARM: ${failedNow - 10} more receipt(s) failed this round`);
+      if (failedNow > 10) this.say(`ALARM: ${failedNow - 10} more receipt(s) failed this round`);
     } finally {
       writeFileAtomic(this.stateFile, JSON.stringify(this.state));
     }
@@ -229,7 +229,7 @@ export class ReceiptProver {
     const a = this.lastAlarm;
     if (a.text === why && ++a.repeats % 60 !== 0) return;
     if (a.text !== why) this.lastAlarm = { text: why, repeats: 0 };
-    this.log(`ALARM: ${why}`);
+    this.say(`ALARM: ${why}`);
   }
 
   /** The byte offset just past the first `n` receipts (for a state file written before offsets). */

@@ -51,7 +51,7 @@ export class Sender {
     private readonly spool: Spool,
     private readonly logUrl: string,
     private readonly token: string,
-    private readonly log: (m: string) => void,
+    private readonly say: (m: string) => void,
     /** The host the events are recorded as, and whether the key's host was checked at start. */
     private readonly host?: string,
     private keyHostChecked = true,
@@ -109,7 +109,7 @@ export class Sender {
       }
       if (res.status !== 200) {
         if (res.status === 409)
-          this.log(
+          this.say(
             `CONFLICT: the log holds a different event for a stream position we send: ${text}`,
           );
         this.fail(`log answered ${res.status}: ${text.slice(0, 300)}`);
@@ -154,7 +154,7 @@ export class Sender {
     this.status.failed = why;
     this.status.wrongHost = bound;
     this.retryAt = Date.now() + WRONG_HOST_RETRY_MS;
-    this.log(
+    this.say(
       `ALARM: ${why}; ${unsent} event(s) stay in the spool, retrying in ${WRONG_HOST_RETRY_MS / 1000} s`,
     );
   }
@@ -164,7 +164,7 @@ export class Sender {
     this.status.refused++;
     this.status.failed = why;
     const delay = this.fail(`FAILED: the log's answer was refused: ${why}`, false);
-    this.log(
+    this.say(
       `ALARM: the log's answer to ${events} event(s) was refused: ${why}; retrying in ${Math.round(delay / 1000)} s (the events stay in the spool)`,
     );
   }
@@ -177,7 +177,7 @@ export class Sender {
     const delay = Math.min(60_000, 1000 * 2 ** Math.min(this.status.failures - 1, 6));
     this.retryAt = Date.now() + delay;
     if (say && (this.status.failures <= 3 || this.status.failures % 20 === 0)) {
-      this.log(
+      this.say(
         `sending: ${why}; retrying in ${Math.round(delay / 1000)} s (events stay in the spool)`,
       );
     }

@@ -59,8 +59,8 @@ export class Spool {
   private size: number;
 
   /** Opens (or creates) the spool; refuses one another user could read or replace (private.ts). */
-  constructor(dir: string, log: (m: string) => void = console.error) {
-    this.dir = makeSpoolPrivate(dir, log);
+  constructor(dir: string, say: (m: string) => void = console.error) {
+    this.dir = makeSpoolPrivate(dir, say);
     mkdirSync(join(this.dir, "raw"), { recursive: true, mode: 0o700 });
     for (const f of ["hooks.log", "commands.log"]) touchPrivate(join(this.dir, f));
     this.eventsPath = join(this.dir, "events.jsonl");

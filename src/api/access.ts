@@ -13,7 +13,7 @@ export async function recordAccess(ctx: LogContext, c: Context<Env>, what: strin
   try {
     await ctx.ownEvents.access(key, what);
   } catch (e) {
-    ctx.log(`could not record access by ${key} to ${what}: ${(e as Error).message}`);
+    ctx.say(`could not record access by ${key} to ${what}: ${(e as Error).message}`);
     throw new ApiError(
       503,
       "unavailable",

@@ -46,6 +46,6 @@ export function createApp(ctx: LogContext): Hono<Env> {
   app.notFound((c) =>
     c.json(errorBody("not-found", `no route for ${c.req.method} ${c.req.path}`), 404),
   );
-  app.onError((e, c) => toResponse(e, c, ctx.log));
+  app.onError((e, c) => toResponse(e, c, ctx.say));
   return app;
 }

@@ -41,5 +41,5 @@ export interface LogContext {
   waitTimeoutMs?: number;
   /** Denied requests: per key and address in /metrics, bursts to serve --alert-url. */
   denials: Denials;
-  log: (msg: string) => void;
+  say: (msg: string) => void;
 }

@@ -15,7 +15,7 @@ export interface DenialOptions {
   threshold?: number;
   windowMs?: number;
   origin: string;
-  log: (msg: string) => void;
+  say: (msg: string) => void;
 }
 
 export interface Denial {
@@ -73,9 +73,9 @@ export class Denials {
       windowSeconds: windowMs / 1000,
       time: new Date().toISOString(),
     };
-    this.opts.log(
+    this.opts.say(
       `ALERT: ${count} denied requests from ${d.addr} within ${windowMs / 1000}s (last: ${d.status} ${d.path}, key ${d.key})`,
     );
-    if (this.opts.alertUrl) void postWebhook(this.opts.alertUrl, body, this.opts.log);
+    if (this.opts.alertUrl) void postWebhook(this.opts.alertUrl, body, this.opts.say);
   }
 }

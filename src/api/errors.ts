@@ -89,7 +89,7 @@ export function errorBody(code: string, message: string, detail: Record<string, 
   return { error: { code, message, ...detail } };
 }
 
-export function toResponse(e: unknown, c: Context, log: (msg: string) => void): Response {
+export function toResponse(e: unknown, c: Context, say: (msg: string) => void): Response {
   if (e instanceof ApiError) {
     for (const [k, v] of Object.entries(e.headers)) c.header(k, v);
     return c.json(errorBody(e.code, e.message, e.detail), e.status);
@@ -103,7 +103,7 @@ export function toResponse(e: unknown, c: Context, log: (msg: string) => void): 
   }
   if (isStorageFull(e)) {
     // Nothing was acknowledged; the log takes submissions again once space is freed.
-    log(`storage full on ${c.req.method} ${c.req.path}: ${(e as Error).message}`);
+    say(`storage full on ${c.req.method} ${c.req.path}: ${(e as Error).message}`);
     c.header("Retry-After", "10");
     return c.json(errorBody("storage-full", "the log's storage is full; retry later"), 503);
   }
@@ -111,12 +111,12 @@ export function toResponse(e: unknown, c: Context, log: (msg: string) => void): 
     const code = outOfResources(e);
     // Out of memory, too many connections, a limit: the operator must hear of it (once in a while).
     if (code && shouldLog(code))
-      log(
+      say(
         `database out of resources (${code}) on ${c.req.method} ${c.req.path}: ${(e as Error).message}`,
       );
     c.header("Retry-After", "1");
     return c.json(errorBody("unavailable", "the log is temporarily unavailable; retry"), 503);
   }
-  log(`internal error on ${c.req.method} ${c.req.path}: ${(e as Error)?.stack ?? e}`);
+  say(`internal error on ${c.req.method} ${c.req.path}: ${(e as Error)?.stack ?? e}`);
   return c.json(errorBody("internal", "internal error"), 500);
 }

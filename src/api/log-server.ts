@@ -125,7 +125,7 @@ export async function checkReadDatabase(
 
 export async function startLogServer(
   cfg: LogConfig,
-  log: (msg: string) => void = console.error,
+  say: (msg: string) => void = console.error,
   /** Tests only: fault injection at the sequencer's and the publisher's durable steps. */
   hooks: { fault?: FaultHook } = {},
 ): Promise<RunningLogServer> {
@@ -166,7 +166,7 @@ export async function startLogServer(
         storage.sql,
         readSql,
         { origin, verifier: parseVerifierKey(verifierKey) },
-        log,
+        say,
       );
     const metrics = logMetrics();
     const sequencer = new Sequencer(storage.sql, {
@@ -182,7 +182,7 @@ export async function startLogServer(
     });
     const pool = new WitnessPool(storage.sql, cfg.witnesses.map(parseWitnessSpec), {
       hasher,
-      log,
+      say,
       alarms: metrics.witnessAlarms,
       witnessSize: metrics.witnessSize,
       onCosigned: () => void publisher.notifyWaiters().catch(() => {}),
@@ -199,11 +199,11 @@ export async function startLogServer(
       witnessQuorum: cfg.witnessQuorum,
       // Not awaited: a slow witness never delays the next checkpoint.
       afterTick: async () =>
-        void pool.catchUp().catch((e) => log(`witnesses: ${(e as Error).message}`)),
+        void pool.catchUp().catch((e) => say(`witnesses: ${(e as Error).message}`)),
       onCovered: () => {
         lastCovered = Date.now();
       },
-      onError: (e) => log(`checkpoint publisher: ${(e as Error).message}`),
+      onError: (e) => say(`checkpoint publisher: ${(e as Error).message}`),
       fault: hooks.fault,
     });
     // 4. A new log signs its empty tree at once.
@@ -241,14 +241,14 @@ export async function startLogServer(
       witnessKeys: pool.targets.map((t) => t.key.key),
       witnessQuorum: cfg.witnessQuorum,
       waitTimeoutMs: cfg.waitTimeoutMs,
-      denials: new Denials(metrics.denied, { alertUrl: cfg.alertUrl, origin, log }),
-      log,
+      denials: new Denials(metrics.denied, { alertUrl: cfg.alertUrl, origin, say }),
+      say,
     };
     const retention = cfg.retentionMs
-      ? startRetention(storage.sql, ctx.ownEvents, cfg.retentionMs, log)
+      ? startRetention(storage.sql, ctx.ownEvents, cfg.retentionMs, say)
       : undefined;
     // 5. The web UI is built at install (npm ci); say so when it is not.
-    warnIfUiMissing(log);
+    warnIfUiMissing(say);
     // 6. Listen.
     const app = createApp(ctx);
     const { server, url } = await listen(app.fetch, cfg.port, cfg.host).catch(async (e) => {
@@ -273,7 +273,7 @@ export async function startLogServer(
           const closed = new Promise<void>((r) => server.close(() => r()));
           await retention?.stop();
           await sequencer.close();
-          await publisher.publish().catch((e) => log(`final checkpoint: ${(e as Error).message}`));
+          await publisher.publish().catch((e) => say(`final checkpoint: ${(e as Error).message}`));
           await publisher.stop();
           (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
           await closed;

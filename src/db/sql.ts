@@ -270,13 +270,13 @@ export function isConnectionLost(e: unknown): boolean {
  * pg_terminate_backend). That must not kill the process: the pool reconnects and the request that
  * needed it was already answered 503. Any other unhandled rejection still ends the process.
  */
-export function surviveLostConnections(log: (msg: string) => void): void {
+export function surviveLostConnections(say: (msg: string) => void): void {
   process.on("unhandledRejection", (e) => {
     // Only the driver's own codes: a socket error of anything else (a witness, a webhook) that
     // nobody handled is a bug, and still ends the process.
     const code = (e as { code?: unknown } | null)?.code;
     if (typeof code === "string" && DRIVER_LOST.has(code)) {
-      log(`a database connection was lost (${(e as { code: string }).code}); the pool reconnects`);
+      say(`a database connection was lost (${(e as { code: string }).code}); the pool reconnects`);
       return;
     }
     throw e;

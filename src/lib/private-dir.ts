@@ -51,7 +51,7 @@ export interface PrivateDirOptions {
   flag: string;
   /** What it holds, for the warning: "the signer key, the admin token and the database". */
   holds: string;
-  log: (m: string) => void;
+  say: (m: string) => void;
   /** A file with other hard links: named in a warning (default), or refused. */
   hardLinks?: "warn" | "refuse";
   /** The warning's first word (default "PERMISSIONS"). */
@@ -66,7 +66,7 @@ const octal = (mode: number) => (mode & 0o7777).toString(8).padStart(4, "0");
  * creates only owner-only files, and its data directory is created owner-only, or checked and
  * tightened (see the file header).
  */
-export function privateDataDir(dir: string, log: (m: string) => void): void {
+export function privateDataDir(dir: string, say: (m: string) => void): void {
   // Acceptable for the whole process: everything it writes (database, WAL, keys, tokens, a web
   // UI built on first start) is its own; nothing it creates is meant for another user.
   process.umask(0o077);
@@ -74,7 +74,7 @@ export function privateDataDir(dir: string, log: (m: string) => void): void {
     what: "data directory",
     flag: "--data",
     holds: "signer key, admin token and database with every recorded event",
-    log,
+    say,
   });
 }
 
@@ -99,12 +99,12 @@ export function makePrivateDir(dir: string, opts: PrivateDirOptions): string {
   const list = (items: string[]) =>
     `${items.slice(0, 10).join(", ")}${items.length > 10 ? ` and ${items.length - 10} more` : ""}`;
   if (tightened.length > 0) {
-    opts.log(
+    opts.say(
       `${opts.label ?? "PERMISSIONS"}: the ${opts.what} ${real} was open to other users (it holds the ${opts.holds}); tightened to owner-only: ${list(tightened)}`,
     );
   }
   if (linked.length > 0) {
-    opts.log(
+    opts.say(
       `${opts.label ?? "PERMISSIONS"}: in the ${opts.what} ${real}, files with other hard links (now owner-only under every name; find the other names with find -samefile): ${list(linked)}`,
     );
   }

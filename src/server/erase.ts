@@ -86,7 +86,7 @@ export function startRetention(
   sql: Sql,
   ownEvents: OwnEventWriter,
   retentionMs: number,
-  log: (msg: string) => void,
+  say: (msg: string) => void,
   everyMs = 3_600_000,
 ): { stop(): Promise<void> } {
   const days = retentionMs / 86_400_000;
@@ -98,12 +98,12 @@ export function startRetention(
       try {
         const r = await erase(sql, ownEvents, { before }, "retention", `retention policy ${label}`);
         if (r.erased > 0) {
-          log(
+          say(
             `retention: erased ${r.erased} payloads older than ${before} (events ${r.events.join(", ")})`,
           );
         }
       } catch (e) {
-        log(`retention: ${(e as Error).message}`);
+        say(`retention: ${(e as Error).message}`);
       }
     })();
   };

@@ -38,7 +38,7 @@ export function parseWitnessSpec(spec: string): { key: Verifier; url: string } {
 
 export interface WitnessPoolOptions {
   hasher: Hasher;
-  log: (m: string) => void;
+  say: (m: string) => void;
   alarms: Counter;
   witnessSize: Gauge;
   /** Called when a cosignature was stored (waiters for a quorum re-check). */
@@ -110,7 +110,7 @@ export class WitnessPool {
         }
         // 400, 403, 404, 422: the witness refuses a checkpoint we signed. An alarm.
         this.opts.alarms.inc({ witness: t.key.name, status: String(res.status) });
-        this.opts.log(
+        this.opts.say(
           `ALARM: witness ${t.key.name} (${t.url}) refused checkpoint ${cp.size}: HTTP ${res.status} ${text.trim().slice(0, 300)}`,
         );
         this.backoff(t, `HTTP ${res.status}`);
@@ -128,7 +128,7 @@ export class WitnessPool {
     const delay = Math.min(60_000, 500 * 2 ** Math.min(t.failures, 7));
     t.retryAt = Date.now() + delay;
     if (t.failures <= 3 || t.failures % 10 === 0) {
-      this.opts.log(`witness ${t.key.name}: ${why}; retrying in ${Math.round(delay / 1000)} s`);
+      this.opts.say(`witness ${t.key.name}: ${why}; retrying in ${Math.round(delay / 1000)} s`);
     }
   }
 
@@ -153,7 +153,7 @@ export class WitnessPool {
     }
     if (stored === 0) {
       this.opts.alarms.inc({ witness: t.key.name, status: "bad-cosignature" });
-      this.opts.log(
+      this.opts.say(
         `ALARM: witness ${t.key.name} answered 200 without a valid cosignature for ${cp.size}`,
       );
       return;

@@ -20,7 +20,7 @@ import { DEFAULT_RECONCILE_DEADLINE } from "./unreconciled.ts";
 const text = (body: string, status: number, type = "text/plain; charset=utf-8") =>
   new Response(body, { status, headers: { "Content-Type": type } });
 
-export function witnessApp(deps: WitnessDeps, log: (m: string) => void): Hono {
+export function witnessApp(deps: WitnessDeps, say: (m: string) => void): Hono {
   const app = new Hono();
   const byHash = new Map([...deps.logs.keys()].map((o) => [originHash(o), o]));
   app.post(
@@ -95,7 +95,7 @@ export function witnessApp(deps: WitnessDeps, log: (m: string) => void): Hono {
   });
   app.notFound(() => text("not found\n", 404));
   app.onError((e) => {
-    log(`witness: internal error: ${(e as Error).stack ?? e}`);
+    say(`witness: internal error: ${(e as Error).stack ?? e}`);
     return text("internal error\n", 500);
   });
   return app;

@@ -69,7 +69,7 @@ export function parseLogSpec(spec: string): { origin: string; vkeys: string[]; u
 
 export async function startWitness(
   cfg: WitnessConfig,
-  log: (m: string) => void = console.error,
+  say: (m: string) => void = console.error,
 ): Promise<RunningWitness> {
   mkdirSync(cfg.dataDir, { recursive: true });
   const keyFile = cfg.keyFile ?? join(cfg.dataDir, "witness.key");
@@ -107,7 +107,7 @@ export async function startWitness(
     try {
       verifyEvidence(e, l.verifiers);
     } catch (err) {
-      log(
+      say(
         `witness: the evidence for ${e.origin} detected ${e.detected} does not prove a fork (${(err as Error).message}); it was recorded under an earlier, looser rule. This witness cosigns nothing further for ${e.origin} while it is held: check it with verify-evidence and delete that row of the evidence table if it proves nothing`,
       );
     }
@@ -119,7 +119,7 @@ export async function startWitness(
     detail: string,
     event: "fork" | "unreconciled" | "peer-unreachable" = "fork",
   ) => {
-    log(
+    say(
       event === "fork"
         ? `ALERT: fork evidence for ${origin}: ${detail}`
         : event === "unreconciled"
@@ -131,9 +131,9 @@ export async function startWitness(
     try {
       if (event === "fork") evidence = await listEvidence(storage.sql, origin);
     } catch (e) {
-      log(`alert: reading the evidence for ${origin}: ${(e as Error).message}`);
+      say(`alert: reading the evidence for ${origin}: ${(e as Error).message}`);
     }
-    await postWebhook(cfg.alertUrl, { event, origin, detail, evidence }, log);
+    await postWebhook(cfg.alertUrl, { event, origin, detail, evidence }, say);
   };
   const deps: WitnessDeps = {
     sql: storage.sql,
@@ -148,7 +148,7 @@ export async function startWitness(
       void alert(origin, detail, held ? "unreconciled" : "peer-unreachable"),
     afterCommit: cfg.afterCommit,
   };
-  const app = witnessApp(deps, log);
+  const app = witnessApp(deps, say);
   const { server, url } = await listen(app.fetch, cfg.port, cfg.host).catch(async (e) => {
     await storage.close();
     throw e;
@@ -163,7 +163,7 @@ export async function startWitness(
         try {
           await f();
         } catch (e) {
-          log(`witness: ${(e as Error).message}`);
+          say(`witness: ${(e as Error).message}`);
         } finally {
           busy = false;
         }
@@ -175,15 +175,15 @@ export async function startWitness(
   for (const l of logs.values()) {
     if (!l.url) continue;
     every(cfg.pollIntervalMs, () =>
-      followLog(deps, l, log).catch((e) => log(`following ${l.origin}: ${(e as Error).message}`)),
+      followLog(deps, l, say).catch((e) => say(`following ${l.origin}: ${(e as Error).message}`)),
     );
   }
   if (cfg.peers.length > 0) {
     every(cfg.gossipIntervalMs, async () => {
       for (const peer of cfg.peers)
         for (const l of logs.values())
-          await gossipWith(deps, peer, l, log).catch((e) =>
-            log(`gossip with ${peer} about ${l.origin}: ${(e as Error).message}`),
+          await gossipWith(deps, peer, l, say).catch((e) =>
+            say(`gossip with ${peer} about ${l.origin}: ${(e as Error).message}`),
           );
     });
   }

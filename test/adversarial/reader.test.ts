@@ -225,7 +225,7 @@ describe("anyone, reading the operations endpoints", () => {
       'password authentication failed for user "tmuxtrail" (db.internal.example:5432, 10.1.2.3)';
     const sql = l.ctx.sql;
     const lines: string[] = [];
-    l.ctx.log = (m) => lines.push(m);
+    l.ctx.say = (m) => lines.push(m);
     l.ctx.sql = {
       ...sql,
       query: async () => {

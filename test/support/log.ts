@@ -79,8 +79,8 @@ export async function openTestLog(
     ownEvents: new OwnEventWriter(db.sql, sequencer, ORIGIN, hasher),
     witnessKeys: opts.witnessKeys ?? [],
     witnessQuorum: opts.witnessQuorum ?? 0,
-    denials: new Denials(metrics.denied, { alertUrl: opts.alertUrl, origin: ORIGIN, log }),
-    log,
+    denials: new Denials(metrics.denied, { alertUrl: opts.alertUrl, origin: ORIGIN, say: log }),
+    say: log,
   };
   const app = createApp(ctx);
   return {

@@ -261,7 +261,7 @@ export function entryRoutes(ctx: LogContext) {
           if (next.done) controller.close();
           else controller.enqueue(encoder.encode(next.value));
         } catch (e) {
-          ctx.log(`export of session ${s.id}: ${(e as Error).message}`);
+          ctx.say(`export of session ${s.id}: ${(e as Error).message}`);
           controller.error(e);
         }
       },

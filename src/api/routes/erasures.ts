@@ -65,7 +65,7 @@ export function erasureRoutes(ctx: LogContext) {
     }
     const key = c.get("principal").id;
     const result = await erase(ctx.sql, ctx.ownEvents, scope, key, body.reason);
-    ctx.log(
+    ctx.say(
       `erasure by ${key}: ${result.erased} payloads (events ${result.events.join(", ") || "none"}): ${body.reason}`,
     );
     if (result.events.length > 0) {

@@ -20,7 +20,7 @@ export function opsRoutes(ctx: LogContext) {
   const unavailable = (what: string, e: unknown) => {
     if (Date.now() - lastLogged >= 10_000) {
       lastLogged = Date.now();
-      ctx.log(`/healthz: ${what} unreachable: ${(e as Error)?.message ?? e}`);
+      ctx.say(`/healthz: ${what} unreachable: ${(e as Error)?.message ?? e}`);
     }
     return errorBody("unavailable", `${what} unreachable; the details are in the server's output`);
   };

@@ -150,7 +150,7 @@ async function sequence(
               keyId,
             ],
           )
-          .catch((err) => ctx.log(`could not record a conflict: ${(err as Error).message}`));
+          .catch((err) => ctx.say(`could not record a conflict: ${(err as Error).message}`));
       }
     }
     throw e;
