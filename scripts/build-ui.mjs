@@ -1,5 +1,6 @@
 // Builds the web UI (src/ui) into dist/ui with esbuild: one ES module bundle (the UI plus the
-// project's own src/core verification code and @noble, no CDN), one stylesheet (ours plus
+// project's own src/core verification code and @noble, no CDN), the verify worker (src/ui/
+// verify-worker.ts: the same src/core verification, run off the page's thread), one stylesheet (ours plus
 // xterm.js's), and index.html. Run by `npm ci` (the `prepare` script); nothing at run time
 // builds it. The output is never committed.
 //
@@ -19,17 +20,27 @@ export async function buildUi(outDir = DEFAULT_UI_DIR) {
   const tmp = `${outDir}.tmp-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
-  await build({
-    entryPoints: [join(root, "src", "ui", "main.ts")],
-    outfile: join(tmp, "app.js"),
+  const common = {
     bundle: true,
-    format: "esm",
     platform: "browser",
     target: ["es2022"],
     minify: true,
     sourcemap: true,
     legalComments: "linked",
     logLevel: "warning",
+  };
+  await build({
+    ...common,
+    entryPoints: [join(root, "src", "ui", "main.ts")],
+    outfile: join(tmp, "app.js"),
+    format: "esm",
+  });
+  // A classic worker script (an IIFE): started by the page with new Worker(url).
+  await build({
+    ...common,
+    entryPoints: [join(root, "src", "ui", "verify-worker.ts")],
+    outfile: join(tmp, "verify-worker.js"),
+    format: "iife",
   });
   const require = createRequire(import.meta.url);
   const xtermCss = readFileSync(require.resolve("@xterm/xterm/css/xterm.css"), "utf8");

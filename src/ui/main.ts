@@ -2,15 +2,17 @@
 // command timeline, with a verification badge computed here, in the browser, by the same src/core
 // code the CLI runs (verifySessionBundle): the log's signature with the key the user pinned, the
 // witness quorum, every event's inclusion, every commitment, streams, erasures and the recordings.
+// It runs in a Web Worker (verify-worker.ts), one time window of the session at a time (windows.ts,
+// session-page.ts), so a long session plays from its first window while the rest verifies.
 //
 // Routes: /ui (sessions), /ui/sessions/<id> (one session; survives a reload), /ui/trust (the pinned
-// trust policy: log key, witness keys, quorum; trust.ts). Opening a session exports it, which the
-// log records as an access event.
+// trust policy: log key, witness keys, quorum; trust.ts). Opening a session exports it, window by
+// window, which the log records as access events.
 
 import { ApiFailure, api, logInfo, SignInNeeded, session } from "./api.ts";
 import { formatTime, h } from "./dom.ts";
 import type { CastPlayer } from "./player.ts";
-import { sessionPage } from "./session-page.ts";
+import { leaveSessionPage, sessionPage } from "./session-page.ts";
 import {
   describePolicy,
   pinnedPolicy,
@@ -53,6 +55,7 @@ document.getElementById("signout")!.addEventListener("click", () => {
 });
 
 async function route(): Promise<void> {
+  leaveSessionPage();
   for (const p of players.values()) p.dispose();
   players.clear();
   document.getElementById("signout")!.hidden = !session.token();

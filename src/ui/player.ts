@@ -1,6 +1,11 @@
 // A terminal player for asciicast v2 recordings on xterm.js: play/pause, speed, skip idle, a seek
 // bar with markers (events that failed verification), and jumps to a moment of the recording.
 //
+// A long session arrives by time window (session-page.ts): the player's timeline is the session's,
+// split into segments, one per window, each filled with the pane's part of the recording once that
+// window is verified. A segment not yet verified is a placeholder: playing into it waits for it,
+// and seeking into it asks for it (`onNeed`), so the page loads that window next.
+//
 // Playback keeps a position in "play time": the recording's time with idle gaps longer than the
 // idle limit shortened to it when skipping idle. Seeking resets the terminal and writes every
 // event up to the new position at once; playing writes events as the position passes them.
@@ -12,10 +17,13 @@ import { clampSize } from "./terminal-size.ts";
 interface CastEvent {
   /** Seconds since the recording started. */
   t: number;
+  /** "o" output, "r" resize, "wait" the start of a segment not loaded yet (plays nothing). */
   code: string;
   data: string;
   /** Seconds in play time. */
   at: number;
+  /** The segment it belongs to. */
+  seg: number;
 }
 
 export interface CastHeader {
@@ -24,21 +32,33 @@ export interface CastHeader {
   timestamp?: number;
 }
 
-export function parseCast(text: string): { header: CastHeader; events: CastEvent[] } {
+export function parseCast(text: string): {
+  header: CastHeader;
+  events: [number, string, string][];
+} {
   const lines = text.split("\n").filter((l) => l.length > 0);
   const header = JSON.parse(lines[0] ?? "{}") as CastHeader;
-  const events = lines.slice(1).map((l) => {
-    const [t, code, data] = JSON.parse(l) as [number, string, string];
-    return { t, code, data, at: t };
-  });
+  const events = lines.slice(1).map((l) => JSON.parse(l) as [number, string, string]);
   return { header, events };
+}
+
+/** A stretch of the timeline (seconds since the recording started): [start, end). */
+export interface Segment {
+  start: number;
+  end: number;
 }
 
 export class CastPlayer {
   readonly element: HTMLElement;
   private readonly term: Terminal;
   private readonly header: CastHeader;
-  private readonly events: CastEvent[];
+  private events: CastEvent[] = [];
+  private readonly segments: Segment[];
+  /** Per segment, its events once loaded (times in seconds since the recording started). */
+  private readonly loaded: ([number, string, string][] | undefined)[];
+  private idleLimit: number | null = 1;
+  /** Asks the page for a segment not loaded yet (played into or sought to). */
+  onNeed: ((segment: number) => void) | undefined;
   private pos = 0;
   private next = 0;
   private speed = 1;
@@ -51,10 +71,19 @@ export class CastPlayer {
   private readonly markerBox: HTMLElement;
   private markers: number[] = [];
 
-  constructor(castText: string, label: string) {
-    const cast = parseCast(castText);
-    this.header = cast.header;
-    this.events = cast.events;
+  /**
+   * `segments` split the timeline (one, [0, Infinity), for a whole recording); `header` is the
+   * recording's terminal size. Fill segments with `setSegment`.
+   */
+  constructor(
+    header: CastHeader,
+    label: string,
+    segments: Segment[] = [{ start: 0, end: Infinity }],
+  ) {
+    this.header = header;
+    this.segments = segments;
+    this.loaded = segments.map(() => undefined);
+    this.rebuild();
     const size = clampSize(this.header.width, this.header.height);
     this.term = new Terminal({
       cols: size.cols,
@@ -84,7 +113,10 @@ export class CastPlayer {
       checked: true,
       "data-action": "skip-idle",
     }) as HTMLInputElement;
-    idle.addEventListener("change", () => this.setIdleLimit(idle.checked ? 1 : null));
+    idle.addEventListener("change", () => {
+      this.idleLimit = idle.checked ? 1 : null;
+      this.setIdleLimit();
+    });
     this.seekBar = h("input", {
       type: "range",
       min: 0,
@@ -122,7 +154,64 @@ export class CastPlayer {
       );
     }
     this.term.open(screen);
-    this.setIdleLimit(1);
+    this.setIdleLimit();
+  }
+
+  /** Whether a segment's events are in. */
+  has(segment: number): boolean {
+    return this.loaded[segment] !== undefined;
+  }
+
+  /**
+   * Fills a segment with its events ([seconds since the recording started, code, data], in order).
+   * What is already on the screen stays unless the segment lies before the position (then the
+   * screen is redrawn at the same moment).
+   */
+  setSegment(segment: number, events: [number, string, string][]): void {
+    const passed = this.events.findIndex((e) => e.seg === segment);
+    const redraw = passed >= 0 && passed < this.next;
+    const real = this.realPosition();
+    this.loaded[segment] = events;
+    this.rebuild();
+    this.computeAt();
+    if (redraw) this.seek(this.toPlay(real));
+    else {
+      // Events before the position are unchanged, and so are their play times.
+      this.seekBar.max = String(this.duration);
+      this.drawMarkers();
+      this.showPosition();
+    }
+    if (this.waiting === segment) {
+      this.waiting = undefined;
+      if (this.playing) {
+        this.last = performance.now();
+        this.element.dataset.state = "playing";
+        this.tick();
+      }
+    }
+  }
+
+  /** The segment a moment (seconds since the recording started) lies in. */
+  private segmentAt(real: number): number {
+    const i = this.segments.findIndex((s) => real < s.end);
+    return i < 0 ? this.segments.length - 1 : i;
+  }
+
+  private rebuild(): void {
+    const events: CastEvent[] = [];
+    this.segments.forEach((s, seg) => {
+      const list = this.loaded[seg];
+      if (!list) {
+        events.push({ t: s.start, code: "wait", data: "", at: 0, seg });
+        return;
+      }
+      for (const [t, code, data] of list) events.push({ t, code, data, at: 0, seg });
+    });
+    this.events = events;
+  }
+
+  private realPosition(): number {
+    return this.pos === 0 ? 0 : this.toReal(this.pos);
   }
 
   /** Play time at the end of the recording. */
@@ -130,8 +219,8 @@ export class CastPlayer {
     return this.events.length ? this.events[this.events.length - 1]!.at : 0;
   }
 
-  private setIdleLimit(limit: number | null): void {
-    const realPos = this.pos === 0 ? 0 : this.toReal(this.pos);
+  private computeAt(): void {
+    const limit = this.idleLimit;
     let acc = 0;
     let prev = 0;
     for (const e of this.events) {
@@ -140,6 +229,11 @@ export class CastPlayer {
       prev = e.t;
       e.at = acc;
     }
+  }
+
+  private setIdleLimit(): void {
+    const realPos = this.realPosition();
+    this.computeAt();
     this.seekBar.max = String(this.duration);
     this.drawMarkers();
     this.seek(this.toPlay(realPos));
@@ -179,6 +273,7 @@ export class CastPlayer {
   play(): void {
     if (this.playing) return;
     if (this.next >= this.events.length) this.seek(0);
+    this.waiting = undefined;
     this.playing = true;
     this.last = performance.now();
     this.playButton.textContent = "Pause";
@@ -188,6 +283,7 @@ export class CastPlayer {
 
   pause(): void {
     this.playing = false;
+    this.waiting = undefined;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
     this.playButton.textContent = "Play";
@@ -210,6 +306,9 @@ export class CastPlayer {
       this.next++;
     }
     if (out) this.term.write(out);
+    // A moment in a segment not loaded yet: ask for it (the screen is redrawn when it arrives).
+    const seg = this.segmentAt(this.toReal(this.pos));
+    if (this.pos > 0 && !this.has(seg)) this.onNeed?.(seg);
     this.element.dataset.state =
       this.next >= this.events.length && this.events.length
         ? "ended"
@@ -235,13 +334,26 @@ export class CastPlayer {
     return "";
   }
 
+  /** The segment playback waits for. */
+  private waiting: number | undefined;
+
   private tick = (): void => {
     if (!this.playing) return;
     const now = performance.now();
     this.pos += ((now - this.last) / 1000) * this.speed;
     this.last = now;
     while (this.next < this.events.length && this.events[this.next]!.at <= this.pos) {
-      this.apply(this.events[this.next]!, false);
+      const e = this.events[this.next]!;
+      if (e.code === "wait") {
+        // A segment not loaded yet: hold here until it is.
+        this.pos = e.at;
+        this.waiting = e.seg;
+        this.element.dataset.state = "loading";
+        this.showPosition();
+        this.onNeed?.(e.seg);
+        return;
+      }
+      this.apply(e, false);
       this.next++;
     }
     this.showPosition();

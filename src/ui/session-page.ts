@@ -1,31 +1,51 @@
-// The session page of the web UI: the session's export bundle verified here, in the browser, by
-// src/core/session-bundle-verify.ts (the badge and its checks), the command timeline, and a player
-// per pane with the events that failed verification marked where they play.
+// The session page of the web UI: the session verified here, in the browser, by src/core's
+// verifySessionBundle (the badge and its checks), the command timeline, and a player per pane with
+// the events that failed verification marked where they play.
+//
+// A session is loaded by time window (windows.ts): the page reads its metadata (GET
+// /v1/sessions/:id), cuts [start, end] into windows of a few thousand events, and has the verify
+// worker (verify-worker.ts, off this thread) fetch and verify each window's v3 bundle
+// (?format=v3&since=&until=) under the pinned policy, one at a time: the first window first, so
+// its panes play while later windows load and verify in the background; a seek or play into a
+// window not loaded yet asks for it next. Only what playback and the timeline need is kept of a
+// verified window. The badge counts what is verified so far and ends on the whole session's
+// verdict: every window verified and each meeting the one before (per pane, seqs continue).
 
-import { base64Decode, utf8Decode } from "../core/encoding.ts";
-import { type AnySessionBundle, parseSessionBundle } from "../core/session-bundle.ts";
-import { type BundleReport, verifySessionBundle } from "../core/session-bundle-verify.ts";
-import { api } from "./api.ts";
+import { api, session } from "./api.ts";
 import { clock, h } from "./dom.ts";
-import { CastPlayer } from "./player.ts";
+import { CastPlayer, type Segment } from "./player.ts";
 import { describePolicy, pinnedPolicy, quorumWarning, type TrustPolicy } from "./trust.ts";
+import type { VerifyAnswer, VerifyRequest } from "./verify-worker.ts";
+import type { WindowSummary } from "./window-verify.ts";
+import { EVENTS_PER_WINDOW, planWindows, SessionJoin } from "./windows.ts";
 
-/** A leaf's metadata, read leniently (for display only; verification is what vouches for it). */
-function meta(
-  leaf: string,
-): Record<string, unknown> & { type?: string; pane?: string; time?: string; seq?: number } {
-  try {
-    return JSON.parse(leaf);
-  } catch {
-    return {};
-  }
+/** Failures listed one per line; more are counted. */
+const SHOWN_FAILURES = 200;
+
+let leave: (() => void) | undefined;
+/** Stops the page's loading (its worker) when the user navigates away. */
+export function leaveSessionPage(): void {
+  leave?.();
+  leave = undefined;
 }
+
+interface SessionInfo {
+  host: string;
+  session: string;
+  user: string;
+  start: string;
+  end: string;
+  events: number;
+}
+
+const n = (x: number) => x.toLocaleString("en-US");
 
 export async function sessionPage(
   app: HTMLElement,
   players: Map<string, CastPlayer>,
   id: string,
 ): Promise<void> {
+  leaveSessionPage();
   const badge = h("span.badge", { "data-verify": "pending", role: "status" }, "Verifying…");
   const checks = h("ul.checks");
   const head = h(
@@ -56,215 +76,418 @@ export async function sessionPage(
     app.replaceChildren(head);
     return;
   }
-  app.replaceChildren(head, h("p.muted", {}, "Loading the session bundle…"));
-  const bundle = parseSessionBundle(await api<unknown>(`/v1/sessions/${id}/export`));
-  document.getElementById("origin")!.textContent = bundle.origin;
-  head.querySelector("[data-title]")!.textContent =
-    `${bundle.session.user}@${bundle.session.host} · tmux session ${bundle.session.session}`;
-  // Let the page paint "pending" before the (synchronous) verification runs.
-  await new Promise((r) => setTimeout(r, 0));
-  const report = verifySessionBundle(bundle, {
-    logKeys: [policy.logKey],
-    witnessKeys: policy.witnessKeys,
-    quorum: policy.quorum,
-    // A log that answers another session under this id fails, naming both.
-    sessionId: id,
-  });
-  showReport(badge, checks, report, bundle, policy);
-  const { timeline, panes } = sessionBody(bundle, report, players);
-  app.replaceChildren(head, h("div.layout", {}, timeline, panes));
+  app.replaceChildren(head, h("p.muted", {}, "Loading the session…"));
+  const info = await api<SessionInfo>(`/v1/sessions/${id}`);
+  const title = head.querySelector("[data-title]")!;
+  title.textContent = `${info.user}@${info.host} · tmux session ${info.session}`;
+  // ?per-window=N sizes the windows (tests and benchmarks); the split never weakens a check.
+  const asked = Number(new URLSearchParams(location.search).get("per-window"));
+  const perWindow = asked >= 10 ? Math.min(asked, 100_000) : EVENTS_PER_WINDOW;
+  const join = new SessionJoin(planWindows(info, perWindow));
+  const view = new SessionView(app, head, badge, checks, title, players, join, policy, info);
+  const loader = new WindowLoader(id, policy, join, (k, s) => view.add(k, s));
+  view.onNeed = (k) => loader.want(k);
+  leave = () => loader.stop();
+  loader.pump();
 }
 
-function showReport(
-  badge: HTMLElement,
-  checks: HTMLElement,
-  r: BundleReport,
-  b: AnySessionBundle,
-  policy: TrustPolicy,
-): void {
-  badge.dataset.verify = r.ok ? "ok" : "fail";
-  badge.dataset.policy = describePolicy(policy);
-  badge.textContent = r.ok
-    ? `✓ verified · ${describePolicy(policy)}`
-    : `✗ verification failed: ${r.failures[0]!.message}${r.failures.length > 1 ? ` (+${r.failures.length - 1} more)` : ""} · ${describePolicy(policy)}`;
-  const li = (ok: boolean, text: string) =>
-    h(ok ? "li" : "li.fail", {}, `${ok ? "✓" : "✗"} ${text}`);
-  const cpFailed = r.failures.some((f) => f.message.startsWith("checkpoint:"));
-  const warning = quorumWarning(policy);
-  const items = [
-    li(!cpFailed, `log signature by ${r.trusted.log.join(", ")} (the key you pinned)`),
-    li(
-      !cpFailed,
-      r.trusted.quorum > 0
-        ? `witness quorum ${r.trusted.quorum} of ${r.trusted.witnesses.length} you pinned: cosigned by ${r.checkpoint?.cosigners.join(", ") || "none"}`
-        : "no witness cosignature required by your policy",
-    ),
-    ...(warning ? [h("li.warning", { "data-quorum-warning": true }, `⚠ ${warning}`)] : []),
-    li(
-      r.verified === r.events,
-      `${r.verified} of ${r.events} events included in checkpoint ${r.checkpoint ? `of size ${r.checkpoint.size}` : "(unverified)"}, their content matching its commitments`,
-    ),
-    ...r.streams.map((s) =>
-      li(
-        s.status !== "gap",
-        `pane ${s.pane}: ${s.status === "complete" ? `complete, seq 0..${s.lastSeq}` : s.status === "open" ? `seq 0..${s.lastSeq}, still open` : "has a gap"}`,
-      ),
-    ),
-    ...(r.erased.length
-      ? [
-          li(
-            true,
-            `${r.erased.length} events' content erased by event${new Set(r.erased.map((e) => e.by)).size > 1 ? "s" : ""} #${[...new Set(r.erased.map((e) => e.by))].join(", #")}`,
-          ),
-        ]
-      : []),
-    b.casts
-      ? li(
-          r.casts.length === Object.keys(b.casts).length &&
-            !r.failures.some((f) => f.message.startsWith("cast")),
-          `recordings identical to the verified events: ${r.casts.join(", ") || "none"}`,
-        )
-      : li(
-          true,
-          `recordings played from the verified events: ${Object.keys(r.recordings).join(", ") || "none"}`,
-        ),
-    ...(r.pending
-      ? [
+/** Feeds windows to the verify worker one at a time: the wanted one first, else the next. */
+class WindowLoader {
+  private readonly worker: Worker;
+  private busy: number | undefined;
+  private wanted: number | undefined;
+  private readonly requested = new Set<number>();
+  private seq = 0;
+
+  constructor(
+    private readonly id: string,
+    private readonly policy: TrustPolicy,
+    private readonly join: SessionJoin,
+    private readonly done: (k: number, s: WindowSummary | string) => void,
+  ) {
+    this.worker = new Worker("/ui/assets/verify-worker.js", { name: "tmuxtrail-verify" });
+    this.worker.onmessage = (e: MessageEvent<VerifyAnswer>) => this.answered(e.data);
+    this.worker.onerror = (e) => {
+      e.preventDefault();
+      const k = this.busy;
+      this.busy = undefined;
+      if (k !== undefined) this.done(k, `the verify worker failed: ${e.message || "no message"}`);
+      this.pump();
+    };
+  }
+
+  want(k: number): void {
+    if (this.requested.has(k)) return;
+    this.wanted = k;
+    this.pump();
+  }
+
+  stop(): void {
+    this.worker.terminate();
+    this.busy = -1;
+  }
+
+  pump(): void {
+    if (this.busy !== undefined) return;
+    let k = this.wanted !== undefined && !this.requested.has(this.wanted) ? this.wanted : undefined;
+    this.wanted = undefined;
+    if (k === undefined) {
+      k = this.join.windows.findIndex((_, i) => !this.requested.has(i));
+      if (k < 0) return;
+    }
+    this.requested.add(k);
+    this.busy = k;
+    const w = this.join.windows[k]!;
+    const q = new URLSearchParams({ format: "v3" });
+    if (w.since) q.set("since", w.since);
+    if (w.until) q.set("until", w.until);
+    const req: VerifyRequest = {
+      id: ++this.seq,
+      path: `/v1/sessions/${this.id}/export?${q}`,
+      token: session.token(),
+      trust: {
+        logKey: this.policy.logKey,
+        witnessKeys: this.policy.witnessKeys,
+        quorum: this.policy.quorum,
+        sessionId: this.id,
+      },
+      window: w,
+    };
+    this.worker.postMessage(req);
+  }
+
+  private answered(a: VerifyAnswer): void {
+    const k = this.busy;
+    if (k === undefined || k < 0 || a.id !== this.seq) return;
+    this.busy = undefined;
+    if ("error" in a) {
+      if (a.status === 401) {
+        // The token was revoked: back to signing in (main.ts routes on popstate).
+        session.clear();
+        this.stop();
+        window.dispatchEvent(new PopStateEvent("popstate"));
+        return;
+      }
+      this.done(k, a.error);
+    } else this.done(k, a.summary);
+    this.pump();
+  }
+}
+
+/** The page: badge and checks, the command timeline, and the players, filled window by window. */
+class SessionView {
+  onNeed: ((k: number) => void) | undefined;
+  private readonly timeline = h("ol.timeline", { "data-list": "commands" });
+  private readonly tabs = h("div.tabs", { role: "tablist" });
+  private readonly stage = h("div");
+  private readonly notes = h("div");
+  private readonly strip = h("ol.windows", { "data-list": "windows" });
+  /** The first command item of each window, to insert a later-loaded window's in time order. */
+  private readonly firstItem = new Map<number, HTMLElement>();
+  private readonly markers = new Map<string, number[]>();
+  private readonly segments: Segment[];
+  /** Milliseconds since 1970 at play time 0 of every pane. */
+  private origin: number | undefined;
+  private shown: string | undefined;
+  private readonly started = performance.now();
+
+  constructor(
+    app: HTMLElement,
+    head: HTMLElement,
+    private readonly badge: HTMLElement,
+    private readonly checks: HTMLElement,
+    private readonly title: Element,
+    private readonly players: Map<string, CastPlayer>,
+    private readonly join: SessionJoin,
+    private readonly policy: TrustPolicy,
+    private readonly info: SessionInfo,
+  ) {
+    const windows = join.windows;
+    this.origin = Date.parse(info.start);
+    if (!Number.isFinite(this.origin)) this.origin = undefined;
+    this.segments = windows.map((w, k) => ({
+      start: k === 0 ? 0 : this.at(Date.parse(w.since!)),
+      end: w.until ? this.at(Date.parse(w.until)) : Number.POSITIVE_INFINITY,
+    }));
+    if (windows.length > 1) {
+      windows.forEach((_, k) => {
+        this.strip.append(
           h(
             "li",
-            {},
-            `${r.pending} newer events are not yet covered by a checkpoint and are not shown`,
+            {
+              "data-window": k,
+              "data-state": "pending",
+              title: join.name(k),
+              onclick: (() => this.jump(k)) as EventListener,
+            },
+            String(k + 1),
           ),
-        ]
-      : []),
-    ...r.failures.map((f) => h("li.fail", { "data-failure": f.index ?? "" }, `✗ ${f.message}`)),
-  ];
-  checks.replaceChildren(...items);
-}
+        );
+      });
+    }
+    const panes = h("section.card", {}, h("h2", {}, "Replay"), this.tabs, this.notes, this.stage);
+    const timeline = h("section.card", {}, h("h2", {}, "Commands"), this.timeline);
+    app.replaceChildren(
+      head,
+      ...(windows.length > 1 ? [this.strip] : []),
+      h("div.layout", {}, timeline, panes),
+    );
+    this.showReport();
+  }
 
-function sessionBody(b: AnySessionBundle, r: BundleReport, players: Map<string, CastPlayer>) {
-  // Start of each pane's recording: its first event in stream order (as buildCasts does).
-  const firstTime = new Map<string, number>();
-  const firstSeq = new Map<string, number>();
-  const parsed = b.events.map((e) => ({ e, m: meta(e.leaf) }));
-  for (const { m } of parsed) {
-    if (typeof m.pane !== "string" || typeof m.time !== "string" || typeof m.seq !== "number")
-      continue;
-    if (!firstSeq.has(m.pane) || m.seq < firstSeq.get(m.pane)!) {
-      firstSeq.set(m.pane, m.seq);
-      firstTime.set(m.pane, Date.parse(m.time));
+  /** Seconds since the origin (play time 0). */
+  private at(ms: number): number {
+    return (ms - (this.origin ?? ms)) / 1000;
+  }
+
+  /** Jumps every player to the start of window k (loading it first if needed). */
+  private jump(k: number): void {
+    const s = this.segments[k]!;
+    const player = this.shown ? this.players.get(this.shown) : undefined;
+    if (player) player.jumpTo(Math.max(0, s.start));
+    this.onNeed?.(k);
+  }
+
+  add(k: number, s: WindowSummary | string): void {
+    if (typeof s === "string") this.join.addError(k, s);
+    else this.join.add(k, s);
+    const failed = this.join.failures.some((f) => f.window === k);
+    this.strip
+      .querySelector(`[data-window="${k}"]`)
+      ?.setAttribute("data-state", failed ? "fail" : "ok");
+    if (typeof s !== "string") this.show(k, s);
+    this.showReport();
+  }
+
+  private show(k: number, s: WindowSummary): void {
+    if (s.report.session && k === 0) {
+      const hd = s.report.session;
+      this.title.textContent = `${hd.user}@${hd.host} · tmux session ${hd.session}`;
+    }
+    if (this.origin === undefined || k === 0) {
+      // Play time 0 is the session's first moment: never after a pane's first event.
+      const t0s = Object.values(s.recordings).map((r) => r.t0);
+      const first = Math.min(this.origin ?? Number.POSITIVE_INFINITY, ...t0s);
+      if (Number.isFinite(first) && first !== this.origin && this.players.size === 0) {
+        this.origin = first;
+        this.join.windows.forEach((w, i) => {
+          if (i > 0) this.segments[i]!.start = this.at(Date.parse(w.since!));
+          if (w.until) this.segments[i]!.end = this.at(Date.parse(w.until));
+        });
+      }
+    }
+    // Players: the window's part of each pane's recording, placed on the session's timeline.
+    for (const [pane, rec] of Object.entries(s.recordings)) {
+      let player = this.players.get(pane);
+      if (!player) {
+        player = new CastPlayer({ width: rec.width, height: rec.height }, pane, this.segments);
+        player.onNeed = (seg) => this.onNeed?.(seg);
+        this.players.set(pane, player);
+        for (let i = 0; i < this.join.windows.length; i++)
+          if (i !== k && this.join.reports[i]) player.setSegment(i, []);
+        this.tabs.append(
+          h(
+            "button",
+            { type: "button", role: "tab", "data-tab": pane, onclick: () => this.select(pane) },
+            `pane ${pane}`,
+          ),
+        );
+        this.stage.append(player.element);
+        if (!this.shown) this.select(pane);
+      }
+      const offset = this.at(rec.t0);
+      player.setSegment(
+        k,
+        rec.events.map(([t, code, data]) => [offset + t, code, data]),
+      );
+    }
+    for (const [pane, player] of this.players) if (!s.recordings[pane]) player.setSegment(k, []);
+    // Failed events: marked where they play, and named.
+    for (const f of s.failed) {
+      if (f.time && this.players.has(f.pane)) {
+        const list = this.markers.get(f.pane) ?? [];
+        list.push(this.at(Date.parse(f.time)));
+        this.markers.set(f.pane, list);
+        this.players.get(f.pane)!.setMarkers(list);
+      }
+      this.notes.append(
+        h(
+          "p.tamper-note",
+          { "data-tampered": f.index },
+          `Event #${f.index} (${f.type} in pane ${f.pane}) failed verification: ${f.why}`,
+        ),
+      );
+    }
+    this.addCommands(k, s);
+    if (this.players.size > 0 && !document.body.dataset.firstFrame) {
+      // The first screen can play: what a reader waits for before anything (for measurements).
+      document.body.dataset.firstFrame = String(Math.round(performance.now() - this.started));
+      performance.mark("tmuxtrail:first-frame", {
+        detail: { windows: this.join.loaded, of: this.join.windows.length },
+      });
     }
   }
-  const erasedBy = new Map(r.erased.map((e) => [e.index, e.by]));
-  const panes = h("section.card", {});
-  const tabs = h("div.tabs", { role: "tablist" });
-  const stage = h("div");
-  const show = (pane: string) => {
-    for (const [p, player] of players) {
+
+  private select(pane: string): void {
+    this.shown = pane;
+    for (const [p, player] of this.players) {
       player.element.hidden = p !== pane;
       if (p !== pane) player.pause();
     }
-    for (const t of tabs.children)
-      t.setAttribute("aria-selected", String((t as HTMLElement).dataset.tab === pane));
-  };
-  for (const [pane, cast] of Object.entries(r.recordings)) {
-    const player = new CastPlayer(cast, pane);
-    players.set(pane, player);
-    const t0 = firstTime.get(pane) ?? 0;
-    player.setMarkers(
-      parsed
-        .filter(
-          ({ e, m }) =>
-            m.pane === pane &&
-            typeof r.eventStatus[e.index] === "string" &&
-            typeof m.time === "string",
-        )
-        .map(({ m }) => (Date.parse(m.time!) - t0) / 1000),
-    );
-    tabs.append(
-      h(
-        "button",
-        { type: "button", role: "tab", "data-tab": pane, onclick: () => show(pane) },
-        `pane ${pane}`,
-      ),
-    );
-    stage.append(player.element);
+    for (const b of this.tabs.querySelectorAll("button"))
+      b.setAttribute("aria-selected", String(b.dataset.tab === pane));
   }
-  if (players.size === 0) stage.append(h("p.muted", {}, "This session has no pane output."));
-  const tampered = parsed.filter(({ e }) => typeof r.eventStatus[e.index] === "string");
-  panes.append(
-    h("h2", {}, "Replay"),
-    tabs,
-    ...tampered.map(({ e, m }) =>
-      h(
-        "p.tamper-note",
-        { "data-tampered": e.index },
-        `Event #${e.index} (${m.type ?? "?"} in pane ${m.pane ?? "?"}) failed verification: ${r.eventStatus[e.index]}`,
-      ),
-    ),
-    stage,
-  );
-  const first = players.keys().next();
-  if (!first.done) show(first.value);
 
-  const list = h("ol.timeline", { "data-list": "commands" });
-  for (const { e, m } of parsed) {
-    if (m.type !== "command") continue;
-    let cmd: { line?: string; cwd?: string; exit?: number | null; start?: string; end?: string } =
-      {};
-    if (e.payload) {
-      try {
-        cmd = JSON.parse(utf8Decode(base64Decode(e.payload.content)));
-      } catch {
-        cmd = {};
+  private addCommands(k: number, s: WindowSummary): void {
+    const items = s.commands.map((c) => {
+      const item = h(
+        c.status !== null ? "li.tampered" : "li",
+        {
+          "data-index": c.index,
+          "data-pane": c.pane,
+          title: c.status !== null ? `failed verification: ${c.status}` : "",
+        },
+        h(
+          "div.line",
+          {},
+          c.erasedBy !== undefined ? `[content erased by event #${c.erasedBy}]` : (c.line ?? ""),
+        ),
+        h(
+          "div.meta",
+          {},
+          `${clock(this.at(Date.parse(c.start)))} · pane ${c.pane} · ${c.cwd ?? ""} · `,
+          c.exit === undefined
+            ? ""
+            : h(c.exit === 0 ? "span.exit-ok" : "span.exit-fail", {}, `exit ${c.exit ?? "?"}`),
+          c.seconds !== null ? ` · ${c.seconds.toFixed(2)} s` : "",
+          c.status !== null ? ` · ✗ ${c.status}` : "",
+        ),
+      );
+      item.addEventListener("click", () => {
+        const player = this.players.get(c.pane);
+        if (!player) return;
+        this.select(c.pane);
+        player.jumpTo(this.at(Date.parse(c.start)));
+      });
+      return item;
+    });
+    if (items.length === 0) return;
+    this.firstItem.set(k, items[0]!);
+    // Before the first item of the next window that has one.
+    let next = Number.POSITIVE_INFINITY;
+    for (const w of this.firstItem.keys()) if (w > k && w < next) next = w;
+    const before = this.firstItem.get(next) ?? null;
+    for (const item of items) this.timeline.insertBefore(item, before);
+  }
+
+  private showReport(): void {
+    const j = this.join;
+    const policy = this.policy;
+    const r0 = j.reports.find(Boolean);
+    const last = j.lastReport;
+    const many = j.windows.length > 1;
+    const failures = j.failures.map((f) => ({
+      ...f,
+      text: many ? `${j.name(f.window)}: ${f.message}` : f.message,
+    }));
+    this.badge.dataset.policy = describePolicy(policy);
+    if (!j.done) {
+      this.badge.dataset.verify = "pending";
+      this.badge.textContent = `Verifying… verified ${n(j.verified)} of ${n(Math.max(this.info.events, j.events))} events (${j.loaded} of ${j.windows.length} window${j.windows.length > 1 ? "s" : ""})${failures.length ? `, ${failures.length} failure${failures.length > 1 ? "s" : ""} so far` : ""}`;
+    } else {
+      this.badge.dataset.verify = j.ok ? "ok" : "fail";
+      this.badge.textContent = j.ok
+        ? `✓ verified · ${describePolicy(policy)}`
+        : `✗ verification failed: ${failures[0]!.text}${failures.length > 1 ? ` (+${failures.length - 1} more)` : ""} · ${describePolicy(policy)}`;
+      if (!document.body.dataset.verdict) {
+        document.body.dataset.verdict = String(Math.round(performance.now() - this.started));
+        performance.mark("tmuxtrail:verdict", { detail: { ok: j.ok } });
       }
     }
-    const status = r.eventStatus[e.index];
-    const erased = erasedBy.get(e.index);
-    const start = cmd.start ?? m.time ?? "";
-    const duration =
-      cmd.start && cmd.end ? (Date.parse(cmd.end) - Date.parse(cmd.start)) / 1000 : null;
-    const pane = String(m.pane ?? "");
-    const t0 = firstTime.get(pane) ?? Date.parse(start);
-    const item = h(
-      typeof status === "string" ? "li.tampered" : "li",
-      {
-        "data-index": e.index,
-        "data-pane": pane,
-        title: typeof status === "string" ? `failed verification: ${status}` : "",
-      },
-      h(
-        "div.line",
-        {},
-        erased !== undefined ? `[content erased by event #${erased}]` : (cmd.line ?? ""),
+    if (!r0) {
+      this.checks.replaceChildren(h("li", {}, "Loading and verifying the first window…"));
+      return;
+    }
+    const li = (ok: boolean, text: string) =>
+      h(ok ? "li" : "li.fail", {}, `${ok ? "✓" : "✗"} ${text}`);
+    const cpFailed = j.failures.some((f) => f.message.startsWith("checkpoint:"));
+    const warning = quorumWarning(policy);
+    const sizes = j.reports.flatMap((r) => (r?.checkpoint ? [r.checkpoint.size] : []));
+    const lo = Math.min(...sizes);
+    const hi = Math.max(...sizes);
+    const cp = sizes.length
+      ? lo === hi
+        ? `checkpoint of size ${hi}`
+        : `checkpoints of size ${lo} to ${hi}`
+      : "checkpoint (unverified)";
+    const cosigned = j.reports.find((r) => r?.checkpoint)?.checkpoint?.cosigners ?? [];
+    const recordings = [...this.players.keys()];
+    const items = [
+      li(!cpFailed, `log signature by ${r0.trusted.log.join(", ")} (the key you pinned)`),
+      li(
+        !cpFailed,
+        r0.trusted.quorum > 0
+          ? `witness quorum ${r0.trusted.quorum} of ${r0.trusted.witnesses.length} you pinned: cosigned by ${cosigned.join(", ") || "none"}`
+          : "no witness cosignature required by your policy",
       ),
-      h(
-        "div.meta",
-        {},
-        `${clock((Date.parse(start) - t0) / 1000)} · pane ${pane} · ${cmd.cwd ?? ""} · `,
-        cmd.exit === undefined
-          ? ""
-          : h(cmd.exit === 0 ? "span.exit-ok" : "span.exit-fail", {}, `exit ${cmd.exit ?? "?"}`),
-        duration !== null ? ` · ${duration.toFixed(2)} s` : "",
-        typeof status === "string" ? ` · ✗ ${status}` : "",
+      ...(warning ? [h("li.warning", { "data-quorum-warning": true }, `⚠ ${warning}`)] : []),
+      li(
+        j.verified === j.events,
+        `${j.verified} of ${j.events} events included in ${cp}, their content matching its commitments${j.done ? "" : " (so far)"}`,
       ),
-    );
-    item.addEventListener("click", () => {
-      const player = players.get(pane);
-      if (!player) return;
-      show(pane);
-      player.jumpTo((Date.parse(start) - t0) / 1000);
-    });
-    list.append(item);
+      ...(many
+        ? [
+            li(
+              !j.failures.some((f) => f.message.startsWith("meets:")),
+              `${j.joined} of ${j.windows.length} time windows verified and meeting the one before (per pane, seqs continue)`,
+            ),
+          ]
+        : []),
+      ...[...j.panes.values()].map((s) =>
+        li(
+          s.status !== "gap",
+          `pane ${s.pane}: ${s.status === "complete" ? `complete, seq 0..${s.lastSeq}` : s.status === "open" ? `seq 0..${s.lastSeq}, ${j.done ? "still open" : "so far"}` : "has a gap"}`,
+        ),
+      ),
+      ...(j.erased.length
+        ? [
+            li(
+              true,
+              `${j.erased.length} events' content erased by event${new Set(j.erased.map((e) => e.by)).size > 1 ? "s" : ""} #${[...new Set(j.erased.map((e) => e.by))].join(", #")}`,
+            ),
+          ]
+        : []),
+      li(true, `recordings played from the verified events: ${recordings.join(", ") || "none"}`),
+      ...(last?.pending
+        ? [
+            h(
+              "li",
+              {},
+              `${last.pending} newer events are not yet covered by a checkpoint and are not shown`,
+            ),
+          ]
+        : []),
+      ...failures
+        .slice(0, SHOWN_FAILURES)
+        .map((f) =>
+          h("li.fail", { "data-failure": f.index ?? "", "data-window": f.window }, `✗ ${f.text}`),
+        ),
+      ...(failures.length > SHOWN_FAILURES
+        ? [h("li.fail", {}, `✗ … and ${failures.length - SHOWN_FAILURES} more failures`)]
+        : []),
+    ];
+    if (j.done && j.events > 0 && this.timeline.children.length === 0) {
+      this.timeline.append(
+        h(
+          "li.muted",
+          {},
+          "No commands recorded (install the shell hook: tmuxtrail agent shell-hook bash).",
+        ),
+      );
+    }
+    if (j.done && this.players.size === 0 && !this.stage.children.length) {
+      this.stage.append(h("p.muted", {}, "This session has no pane output."));
+    }
+    this.checks.replaceChildren(...items);
   }
-  if (list.children.length === 0)
-    list.append(
-      h(
-        "li.muted",
-        {},
-        "No commands recorded (install the shell hook: tmuxtrail agent shell-hook bash).",
-      ),
-    );
-  const timeline = h("section.card", {}, h("h2", {}, "Commands"), list);
-  return { timeline, panes };
 }

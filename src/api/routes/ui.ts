@@ -18,9 +18,9 @@ export const UI_DIR = join(ROOT, "dist", "ui");
  * development dependency); a process never builds it itself, so nothing at run time needs esbuild
  * or the scripts/ folder. /ui answers 503 `ui-not-built` until then.
  */
-export function warnIfUiMissing(log: (msg: string) => void, dir = UI_DIR): void {
+export function warnIfUiMissing(say: (msg: string) => void, dir = UI_DIR): void {
   if (!existsSync(join(dir, "index.html")))
-    log(`the web UI is not built (${dir}): run \`npm run build\`; /ui answers 503 until then`);
+    say(`the web UI is not built (${dir}): run \`npm run build\`; /ui answers 503 until then`);
 }
 
 const ASSETS: Record<string, string> = {
@@ -28,6 +28,11 @@ const ASSETS: Record<string, string> = {
   "app.js.map": "application/json",
   "app.css": "text/css; charset=utf-8",
   "app.js.LEGAL.txt": "text/plain; charset=utf-8",
+  // The verify worker (src/ui/verify-worker.ts): a script of this origin, so script-src 'self'
+  // lets the page start it and connect-src 'self' lets it fetch the session's windows.
+  "verify-worker.js": "text/javascript; charset=utf-8",
+  "verify-worker.js.map": "application/json",
+  "verify-worker.js.LEGAL.txt": "text/plain; charset=utf-8",
   // The page names it, so browsers do not ask for /favicon.ico (a 404 on every load).
   "icon.svg": "image/svg+xml",
 };
@@ -35,6 +40,8 @@ const ASSETS: Record<string, string> = {
 const CSP = [
   "default-src 'none'",
   "script-src 'self'",
+  // The verify worker (dist/ui/verify-worker.js), and nothing else.
+  "worker-src 'self'",
   // xterm.js writes its theme into a <style> element.
   "style-src 'self' 'unsafe-inline'",
   "connect-src 'self'",
