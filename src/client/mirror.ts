@@ -28,6 +28,9 @@
 // A larger signed checkpoint whose tiles cannot be had in A to D (withheld, unreachable,
 // malformed) is "unproven": the round writes no checkpoint and says so, and the mirror command
 // raises the "unproven" alarm once that lasts past its deadline (--unproven-after).
+//
+// About 400 lines: one round is steps A to E in order, each reading top to bottom; the files on
+// disk (atomic writes, the lock) are mirror-files.ts.
 // A failure in B or C (an upstream tile that does not hash to its verified parent, an
 // unreachable log) leaves `checkpoint` as it was; the tiles already written were each verified
 // against the new signed root, so they are right and the next round does not fetch them again.

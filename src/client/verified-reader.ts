@@ -15,6 +15,7 @@
 // against its parent, and each stored entry the failed computation used against the child tile it
 // summarises. The first disagreement is named ("tile/0/000 does not hash to entry 0 of
 // tile/1/000.p/1"); when every tile agrees, the tiles as a whole disagree with the checkpoint.
+// Just over 300 lines: the reader and its diagnosis walk the same tiles and belong together.
 
 import type { Checkpoint } from "../core/checkpoint.ts";
 import { bytesEqual } from "../core/encoding.ts";
