@@ -113,24 +113,40 @@ export function describeReport(r: BundleReport): string[] {
       `session ${r.session.id}: host ${r.session.host}, server ${r.session.server}, user ${r.session.user}, tmux session ${r.session.session}`,
     );
   }
+  if (r.window) {
+    out.push(
+      `window: ${r.window.since ?? "the session's start"} to ${r.window.until ?? "its end"} (the events whose own signed time lies in [since, until); proven by one multi-leaf proof)`,
+    );
+  }
   out.push(
     r.events === 0
       ? "events: none (this bundle proves nothing about the session)"
       : `events: ${r.verified} of ${r.events} checked`,
   );
   for (const e of r.erased) out.push(`  event #${e.index}: content erased by event #${e.by}`);
+  // In a window that starts after the session, a stream runs from its first seq in the window;
+  // the next window of the same pane must start at lastSeq + 1 (windows meet).
+  const here = r.window ? "this window" : "this bundle";
   for (const s of r.streams) {
+    const seqs = `seq ${s.firstSeq}..${s.lastSeq}`;
     const what =
       s.status === "complete"
-        ? `complete (seq 0..${s.lastSeq}, closed)`
+        ? `complete (${seqs}, closed)`
         : s.status === "open"
-          ? `open (seq 0..${s.lastSeq}, no pane-close in this bundle)`
+          ? `open (${seqs}, no pane-close in ${here})`
           : "has a gap";
     out.push(`stream ${s.pane}: ${what}`);
   }
+  if (r.window?.since !== undefined && r.streams.some((s) => s.firstSeq > 0)) {
+    out.push(
+      "streams start inside the session: their earlier seqs are in the windows before this one",
+    );
+  }
   if (r.streams.length > 0 && r.streams.every((s) => s.status === "open")) {
     out.push(
-      "every stream is open: the session may have gone on after the last event here (--require-closed to refuse)",
+      r.window?.until !== undefined
+        ? `every stream is open at the window's end: the session goes on in the next window (since ${r.window.until})`
+        : "every stream is open: the session may have gone on after the last event here (--require-closed to refuse)",
     );
   }
   if (r.sessionClosed) out.push("session closed (a session-close event is in the bundle)");
@@ -145,6 +161,11 @@ export function describeReport(r: BundleReport): string[] {
   }
   if (r.casts.length)
     out.push(`casts regenerated from the events and identical: ${r.casts.join(", ")}`);
+  else if (Object.keys(r.recordings).length) {
+    out.push(
+      `casts: none in the bundle; regenerated from the verified events for ${Object.keys(r.recordings).join(", ")}`,
+    );
+  }
   if (r.pending)
     out.push(
       `${r.pending} newer events were not yet covered by the checkpoint and are not included (the exporter's count)`,
@@ -162,13 +183,20 @@ export const verifyBundle: Command = {
   help: `Usage: tmuxtrail verify-bundle FILE --log-key VKEY ...|--log-key-file FILE
                         [--witness-key VKEY ... --quorum K] [--require-closed] [--json]
 
-Checks a session bundle (from tmuxtrail export) with no network: the checkpoint's log signature
-and witness quorum, every event's inclusion proof against that one checkpoint, every content's
-commitment, that every missing content is named by a verified erasure event, that each pane's
-stream is contiguous from seq 0 (complete with a pane-close, else reported open), that the
-header (session id, host, server, session, user) is the one the signed events name, that the
-session's last index the exporter gives agrees with the events, and that each asciicast recording
-equals the one regenerated from the verified events. A bundle with no events fails.
+Checks a session bundle (from tmuxtrail export; formats v1, v2 and v3) with no network: the
+checkpoint's log signature and witness quorum, every event's inclusion against that one checkpoint
+(v1/v2: a tlog-proof per event; v3: one multi-leaf proof for all events, another for the erasure
+events), every content's commitment, that every missing content is named by a verified erasure
+event, that each pane's stream is contiguous (complete with a pane-close, else reported open),
+that the header (session id, host, server, session, user) is the one the signed events name, that
+the session's last index the exporter gives agrees with the events, and that each asciicast
+recording in the bundle equals the one regenerated from the verified events (a v3 bundle may
+carry none). A bundle with no events fails.
+
+A v3 bundle may be a time window (export --since/--until): every event's own signed time must lie
+in [since, until), and each pane's stream must be contiguous from its first seq in the window (from
+seq 0 when the window has no --since). The output names the window and, per pane, the first and
+last seq: the next window of the same pane starts at last + 1.
 
 Keys given here take precedence over the keys the bundle carries (those are hints: anyone can
 write them). The output says which keys were trusted.
@@ -200,26 +228,72 @@ stream) or no log key was given; 2 usage error or a file that is not a bundle.`,
   },
 };
 
+/** --since/--until as the export route takes them: RFC 3339 or a date (YYYY-MM-DD), as UTC ISO. */
+export function windowTime(v: string | undefined, flag: string): string | undefined {
+  if (v === undefined) return undefined;
+  const t = Date.parse(v);
+  if (!/^\d{4}-\d{2}-\d{2}(T[0-9:.]+(Z|[+-]\d{2}:\d{2}))?$/.test(v) || Number.isNaN(t)) {
+    throw new UsageError(
+      `--${flag} must be an RFC 3339 time (2026-11-24T19:00:00Z) or a date (2026-11-24): ${v}`,
+    );
+  }
+  return new Date(t).toISOString();
+}
+
+/** The export route's query for the flags: v3 (default) with its window and casts, or v2. */
+function exportQuery(v: { format?: string; since?: string; until?: string; casts?: boolean }): {
+  query: string;
+  format: string;
+} {
+  const format = v.format ?? "v3";
+  if (format !== "v2" && format !== "v3") throw new UsageError("--format must be v2 or v3");
+  const since = windowTime(v.since, "since");
+  const until = windowTime(v.until, "until");
+  if (format === "v2" && (since || until || v.casts)) {
+    throw new UsageError(
+      "--since, --until and --casts need --format v3 (a v2 bundle is the whole session)",
+    );
+  }
+  if (since && until && since >= until) throw new UsageError("--since must be before --until");
+  const q = new URLSearchParams({ format });
+  if (since) q.set("since", since);
+  if (until) q.set("until", until);
+  if (v.casts) q.set("casts", "1");
+  return { query: q.toString(), format };
+}
+
 export const exportCommand: Command = {
   name: "export",
-  summary: "export a session as a self-contained bundle that verifies offline",
+  summary: "export a session (or a time window of it) as a bundle that verifies offline",
   help: `Usage: tmuxtrail export ID --log URL --token-file FILE --out FILE [--cast PANE]
+                        [--since T] [--until T] [--format v3|v2] [--casts]
                         [--log-key VKEY ...|--log-key-file FILE] [--witness-key VKEY ... --quorum K]
                         [--require-closed] [--max-bytes N] [--json]
 
-Fetches session ID (see tmuxtrail sessions list) as one uncompressed JSON document: its events,
-their content and salts, an asciicast v2 recording per pane, one c2sp.org/tlog-proof@v1 per event
-against a single cosigned checkpoint, and the log and witness keys. The bundle is verified before
-it is written (as verify-bundle does; with the keys given here, else the log's); a bundle that
-does not verify is not written (exit 1). Without --log-key or --log-key-file the bundle is
-checked against the key the log serves only: it is written and said to be unverified (the JSON
-summary's "verified" is false). The bundle names the session's last index the log knows of. The export is recorded in the
+Fetches session ID (see tmuxtrail sessions list) as one uncompressed JSON document, a session
+bundle v3 (docs/design.md §2.10): its events with their content and salts, the cosigned
+checkpoint once, one multi-leaf inclusion proof for all the events against it (a few hashes
+between consecutive events), and the log and witness keys. The log streams it; a 100,000-event
+session is a few tens of MB. --format v2 writes the older form (a c2sp.org/tlog-proof@v1 per event
+and an asciicast per pane; several times larger). The bundle is verified before it is written (as
+verify-bundle does; with the keys given here, else the log's); a bundle that does not verify is not
+written (exit 1). Without --log-key or --log-key-file the bundle is checked against the key the
+log serves only: it is written and said to be unverified (the JSON summary's "verified" is
+false). The bundle names the session's last index the log knows of. The export is recorded in the
 log as an access event. ID may begin with "-" (ids are base64url).
 
 ${trustHelp}
 
-  --cast PANE   write only that pane's asciicast (e.g. %3) to --out; play it with
-                \`asciinema play FILE\`
+  --since T     only the events whose own signed time is at or after T (RFC 3339, e.g.
+                2026-11-24T19:00:00Z, or a date 2026-11-24 meaning its midnight UTC)
+  --until T     only the events before T; with --since, T must come after it. A window's
+                bundle proves each pane contiguous inside the window; consecutive windows meet
+                (the next window of a pane starts at the seq after this one's last)
+  --format F    v3 (default) or v2 (the whole session, a tlog-proof per event; no window)
+  --casts       v3: also carry each pane's asciicast in the bundle (verified equal to the one
+                the events play; by default left out, as every verifier regenerates them)
+  --cast PANE   write only that pane's asciicast (e.g. %3), as the verified events play it, to
+                --out; play it with \`asciinema play FILE\`
   --out -       write to standard output
 ${maxBytesHelp}`,
   async run(argv) {
@@ -229,6 +303,10 @@ ${maxBytesHelp}`,
       "token-file": { type: "string" },
       out: { type: "string" },
       cast: { type: "string" },
+      since: { type: "string" },
+      until: { type: "string" },
+      format: { type: "string" },
+      casts: { type: "boolean" },
       json: { type: "boolean" },
       ...maxBytesFlag,
     });
@@ -236,11 +314,14 @@ ${maxBytesHelp}`,
     if (!v.out) throw new UsageError("--out FILE is required");
     const id = positionals[0]!;
     const trust = { ...trustOf(v), sessionId: id };
+    const { query } = exportQuery(v);
+    const read = bundleRead(v);
+    // The log streams a v3 answer (chunked, written as it reads): read whole, within the cap.
     const bundle = parseSessionBundle(
       await requestJson<unknown>(
         v.log ?? "http://127.0.0.1:8080",
-        `/v1/sessions/${encodeURIComponent(id)}/export`,
-        { token: readToken(v["token-file"]), ...bundleRead(v) },
+        `/v1/sessions/${encodeURIComponent(id)}/export?${query}`,
+        { token: readToken(v["token-file"]), ...read },
       ),
     );
     const report = verifySessionBundle(bundle, trust, nodeHasher);
@@ -266,6 +347,8 @@ ${maxBytesHelp}`,
       ok: true,
       verified: report.ok,
       session: bundle.session.id,
+      format: bundle.format,
+      ...(report.window && { window: report.window }),
       events: bundle.events.length,
       erased: report.erased.length,
       pending: bundle.pending,

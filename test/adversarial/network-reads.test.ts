@@ -175,7 +175,7 @@ describe("a hostile log or peer cannot exhaust a reader's memory or time (issue 
       ...["--out", join(dir, "bundle.json"), "--log-key", KEY.verifierKey, "--max-bytes", "1M"],
     ]);
     expect(r.code).toBe(2);
-    expect(r.err).toMatch(/export: the answer runs past the cap of 1048576 bytes/);
+    expect(r.err).toMatch(/export\?format=v3: the answer runs past the cap of 1048576 bytes/);
     expect(existsSync(join(dir, "bundle.json"))).toBe(false);
     expect(h.served()).toBeLessThan(32 * 1024 ** 2);
   });

@@ -76,7 +76,7 @@ describe("auditor commands on a log filled by the agent", () => {
     const exportArgs = ["export", id, "--log", s.url, "--token-file", adminFile];
     const bundle = await until(
       async () => {
-        const r = await cli([...exportArgs, "--out", bundleFile, "--json"]);
+        const r = await cli([...exportArgs, "--out", bundleFile, "--casts", "--json"]);
         if (r.code !== 0) return undefined;
         const b = JSON.parse(readFileSync(bundleFile, "utf8"));
         const played = Object.values(b.casts as Record<string, string>).join("");
