@@ -159,7 +159,11 @@ export function verifySessionBundle(
   if (trust.sessionId !== undefined && h.id !== trust.sessionId) {
     fail(`header: this is session ${h.id}, not the session ${trust.sessionId} asked for`);
   }
-  if (bundle.events.length === 0) fail("the bundle holds no events: it proves nothing");
+  // A window may be quiet (an hour nobody typed); a whole session with no events proves nothing.
+  // What a quiet window hides, if anything, shows where the windows around it meet (the seqs).
+  const windowed = bundle.format === BUNDLE_FORMAT_V3 && bundle.window !== undefined;
+  if (bundle.events.length === 0 && !windowed)
+    fail("the bundle holds no events: it proves nothing");
 
   // 1. The checkpoint: signed by the log key, cosigned by the quorum.
   let size = 0;
@@ -353,8 +357,9 @@ export function verifySessionBundle(
     const end = bundle.events.length ? bundle.events[bundle.events.length - 1]!.index : -1;
     const proven = L < size && L === end && report.eventStatus[L] === null;
     report.last = { index: L, proven };
-    if (window.until !== undefined) {
-      // A window that ends before the session: the session goes on past its last event.
+    if (window.until !== undefined || (windowed && end < 0)) {
+      // A window that ends before the session goes on past its last event; a quiet window that
+      // starts after the session's last event holds none of it: neither can prove where it ends.
       if (L < end)
         fail(`last: the exporter says the session ends at #${L}, but the bundle holds #${end}`);
     } else if (L < size && L !== end) {

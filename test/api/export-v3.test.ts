@@ -103,6 +103,20 @@ describe("bundle v3", () => {
     expect(whole.events.length).toBe(60);
   });
 
+  it("a quiet window verifies with no events; a whole session with none does not", async () => {
+    const quiet = (await exportOf(
+      S1,
+      `format=v3&since=${new Date(Date.UTC(2026, 10, 25)).toISOString()}`,
+    )) as SessionBundleV3;
+    expect(quiet.events).toEqual([]);
+    const r = verifySessionBundle(quiet, trust);
+    expect(r.failures).toEqual([]);
+    expect(r.ok).toBe(true);
+    expect(r.events).toBe(0);
+    const { window: _, ...unwindowed } = quiet;
+    expect(verifySessionBundle(unwindowed, trust).failures[0]!.message).toMatch(/holds no events/);
+  });
+
   it("an altered gap hash, leaf or index, or a dropped event, fails", async () => {
     const v3 = (await exportOf(S1)) as SessionBundleV3;
     const withEvents = (events: SessionBundleV3["events"]) => ({ ...v3, events });
