@@ -27,10 +27,14 @@ export interface LyingProxy {
   close(): Promise<void>;
 }
 
-/** Forwards GETs to `target`; `lie` may replace an answer (return undefined to pass it on). */
+/**
+ * Forwards GETs to `target`; `lie` may replace an answer (return undefined to pass it on), at
+ * once or later (a promise: to delay an answer).
+ */
 export async function lyingProxy(
   target: string,
-  lie: (path: string, answer: Answer) => Answer | undefined = () => undefined,
+  lie: (path: string, answer: Answer) => Answer | undefined | Promise<Answer | undefined> = () =>
+    undefined,
 ): Promise<LyingProxy> {
   const paths: string[] = [];
   const server = createServer(async (req, res) => {
@@ -41,7 +45,7 @@ export async function lyingProxy(
       if (req.headers.authorization) headers.Authorization = req.headers.authorization;
       const up = await fetch(`${target}${path}`, { headers });
       const real = { status: up.status, body: new Uint8Array(await up.arrayBuffer()) };
-      const answer = lie(path, real) ?? real;
+      const answer = (await lie(path, real)) ?? real;
       res.writeHead(answer.status, { "Content-Type": "application/octet-stream" });
       res.end(answer.body);
     } catch (e) {
