@@ -291,7 +291,7 @@ export function verifySessionBundle(
           content = base64Decode(ev.payload.content, "content");
           if (content.length !== meta.payload.size) {
             why = `content is ${content.length} bytes, the leaf commits to ${meta.payload.size}`;
-          } else if (commitment(salt, content) !== meta.payload.sha256) {
+          } else if (commitment(salt, content, hasher.digest) !== meta.payload.sha256) {
             why = "content or salt does not match the leaf's commitment";
           }
         } catch (e) {
