@@ -10,7 +10,7 @@ import { parseSignerKey } from "../../src/core/keys.ts";
 import { signNote } from "../../src/core/note.ts";
 import { tileRowFromLeafHashes } from "../../src/core/tile-reader.ts";
 import { initLogState, migratePostgresUrl } from "../../src/db/migrate.ts";
-import { connectPostgres } from "../../src/db/sql.ts";
+import { connectPostgres, type Sql } from "../../src/db/sql.ts";
 import { nodeHasher } from "../../src/lib/node-hasher.ts";
 import { packHashes } from "../../src/server/sql-arrays.ts";
 
@@ -40,40 +40,48 @@ export async function buildBigLog(
       `INSERT INTO tiles (level, idx, hashes)
          SELECT 0, idx / 256, string_agg(leaf_hash, ''::bytea ORDER BY idx) FROM leaves GROUP BY idx / 256`,
     );
-    const hashes: Uint8Array[] = [];
-    for (let from = 0; from < leaves; from += 100_000) {
-      const rows = await sql.query<{ leaf_hash: Uint8Array }>(
-        "SELECT leaf_hash FROM leaves WHERE idx >= $1 AND idx < $2 ORDER BY idx",
-        [from, from + 100_000],
-      );
-      for (const r of rows) hashes.push(r.leaf_hash);
-    }
-    const range = CompactRange.empty(nodeHasher);
-    for (const h of hashes) range.append(h);
-    for (let level = 1; 256 ** level <= leaves; level++) {
-      const row = tileRowFromLeafHashes(hashes, level, nodeHasher);
-      for (let i = 0; i * 256 < row.length; i++) {
-        await sql.query("INSERT INTO tiles (level, idx, hashes) VALUES ($1, $2, $3)", [
-          level,
-          i,
-          packHashes(row.slice(i * 256, i * 256 + 256)),
-        ]);
-      }
-    }
-    const root = range.root();
-    await sql.query(
-      "UPDATE log_state SET size = $1, root = $2, right_edge = $3, updated_at = now() WHERE id = 1",
-      [leaves, root, packHashes(range.rightEdge())],
-    );
-    const signer = parseSignerKey(signerKey);
-    const note = signNote(formatCheckpoint({ origin: signer.name, size: leaves, root }), [signer]);
-    await sql.query("INSERT INTO checkpoints (size, root, note) VALUES ($1, $2, $3)", [
-      leaves,
-      root,
-      note,
-    ]);
+    await treeOfLeaves(sql, leaves, signerKey);
     return { size: leaves, seconds: (performance.now() - t0) / 1000 };
   } finally {
     await sql.close();
   }
+}
+
+/**
+ * The upper tiles, root, right edge and a signed checkpoint of a log whose `leaves` (idx 0..n-1)
+ * and level-0 tiles are in place: folded here from the leaf hashes, read 100,000 at a time.
+ */
+export async function treeOfLeaves(sql: Sql, leaves: number, signerKey: string): Promise<void> {
+  const hashes: Uint8Array[] = [];
+  for (let from = 0; from < leaves; from += 100_000) {
+    const rows = await sql.query<{ leaf_hash: Uint8Array }>(
+      "SELECT leaf_hash FROM leaves WHERE idx >= $1 AND idx < $2 ORDER BY idx",
+      [from, from + 100_000],
+    );
+    for (const r of rows) hashes.push(r.leaf_hash);
+  }
+  const range = CompactRange.empty(nodeHasher);
+  for (const h of hashes) range.append(h);
+  for (let level = 1; 256 ** level <= leaves; level++) {
+    const row = tileRowFromLeafHashes(hashes, level, nodeHasher);
+    for (let i = 0; i * 256 < row.length; i++) {
+      await sql.query("INSERT INTO tiles (level, idx, hashes) VALUES ($1, $2, $3)", [
+        level,
+        i,
+        packHashes(row.slice(i * 256, i * 256 + 256)),
+      ]);
+    }
+  }
+  const root = range.root();
+  await sql.query(
+    "UPDATE log_state SET size = $1, root = $2, right_edge = $3, updated_at = now() WHERE id = 1",
+    [leaves, root, packHashes(range.rightEdge())],
+  );
+  const signer = parseSignerKey(signerKey);
+  const note = signNote(formatCheckpoint({ origin: signer.name, size: leaves, root }), [signer]);
+  await sql.query("INSERT INTO checkpoints (size, root, note) VALUES ($1, $2, $3)", [
+    leaves,
+    root,
+    note,
+  ]);
 }

@@ -6,10 +6,14 @@
 //   - raw limits: a bare hono endpoint, PostgreSQL multi-row INSERT and COPY of rows of the same
 //     size, SHA-256 of 64-byte nodes and Ed25519 verifications (node:crypto);
 //   - reads on a log of --leaves leaves (built fast in SQL): inclusion proofs/s and tiles/s over
-//     HTTP at random indexes, `audit` leaves/s, peak RSS of the server and of audit.
+//     HTTP at random indexes, `audit` leaves/s, peak RSS of the server and of audit;
+//   - long sessions (issue 19, long-session.ts), each beside its target: export v3 of a
+//     --session-events session (s, MB, server RSS while it streams), verify-bundle of it, and a
+//     one-hour window of a --long-session-events session (export + verify).
 //
 //   npm run bench -- [--duration 10] [--agents 4] [--concurrency 4] [--batch 200] [--processes 1,2]
-//                    [--leaves 1000000] [--json]
+//                    [--leaves 1000000] [--session-events 100000] [--long-session-events 1000000]
+//                    [--sessions-only] [--json]
 //
 // Uses PostgreSQL from DATABASE_URL (fresh schemas, dropped afterwards), else embedded PGlite in
 // a temporary directory (ingest only, one process).
@@ -30,6 +34,7 @@ import {
 } from "../../test/support/standby.ts";
 import { benchArgs } from "./args.ts";
 import { buildBigLog } from "./big-log.ts";
+import { longSessionRows } from "./long-session.ts";
 import { rawInsertRates } from "./raw-db.ts";
 
 const HELP = `usage: npm run bench -- [options]
@@ -45,6 +50,12 @@ run (bare hono endpoint, PostgreSQL INSERT and COPY, SHA-256, Ed25519).
   --batch N           events per submission (default 200)
   --processes LIST    serve processes per ingest run, e.g. 1,2 (default 1,2 on PostgreSQL, 1 on PGlite)
   --leaves N          size of the log the reads run on, 0 skips the reads (default 1000000)
+  --session-events N  events of the session exported (v3, over HTTP) and checked by verify-bundle,
+                      0 skips (default 100000)
+  --long-session-events N
+                      events of the session whose one-hour windows are exported and verified, 0
+                      skips (default 1000000; built in SQL in about two minutes)
+  --sessions-only     only the long-session rows (no raw limits, ingest or reads)
   --json              one JSON object, keys naming each figure and its unit
   -h, --help          this text
 
@@ -63,6 +74,9 @@ const opt = benchArgs("bench", HELP, {
   batch: { default: "200" },
   processes: "list",
   leaves: { default: "1000000", min: 0 },
+  "session-events": { default: "100000", min: 0 },
+  "long-session-events": { default: "1000000", min: 0 },
+  "sessions-only": "flag",
   json: "flag",
 });
 const duration = opt.duration;
@@ -362,13 +376,19 @@ const row = (name: string, value: number, unit: string, ratio?: string, note?: s
   rows.push({ name, value, unit, ratio, note });
 
 // 1. Raw limits.
-const echo = await start(["--import", "tsx", "scripts/bench/echo.ts"]);
-const echoRes = await runAgents([echo.url], "none");
-const bareGet = await readLoad(echo.url, "bare", 1);
-await stop(echo);
-const echoRate = eventRate(echoRes);
-row("bare hono endpoint (parse + answer)", echoRate, "events/s");
-row("bare hono GET (a proof-sized answer)", bareGet.rate, "requests/s");
+/** --sessions-only: the long-session rows alone (section 4). */
+const only = opt["sessions-only"];
+let echoRate = Number.NaN;
+let bareGet = { rate: Number.NaN, p50: Number.NaN };
+if (!only) {
+  const echo = await start(["--import", "tsx", "scripts/bench/echo.ts"]);
+  const echoRes = await runAgents([echo.url], "none");
+  bareGet = await readLoad(echo.url, "bare", 1);
+  await stop(echo);
+  echoRate = eventRate(echoRes);
+  row("bare hono endpoint (parse + answer)", echoRate, "events/s");
+  row("bare hono GET (a proof-sized answer)", bareGet.rate, "requests/s");
+}
 const rate = (f: () => void, ms = 500) => {
   let n = 0;
   const t = performance.now();
@@ -393,13 +413,15 @@ if (dbUrl) {
   schema = `bench_${randomBytes(4).toString("hex")}`;
   admin = postgres(dbUrl, { max: 1, onnotice: () => {} });
   await admin.unsafe(`CREATE SCHEMA ${schema}`);
-  const raw = await rawInsertRates(dbUrl, schema, 3);
-  row("PostgreSQL multi-row INSERT (1 KB payload + leaf rows)", raw.insert, "rows/s");
-  row("PostgreSQL binary COPY (same rows)", raw.copy, "rows/s");
+  if (!only) {
+    const raw = await rawInsertRates(dbUrl, schema, 3);
+    row("PostgreSQL multi-row INSERT (1 KB payload + leaf rows)", raw.insert, "rows/s");
+    row("PostgreSQL binary COPY (same rows)", raw.copy, "rows/s");
+  }
 }
 
 // 2. Ingest through the log, with 1 and (on PostgreSQL) 2 serve processes.
-for (const p of processCounts) {
+for (const p of only ? [] : processCounts) {
   const s = dbUrl ? `${schema}_${p}` : undefined;
   if (admin && s) await admin.unsafe(`CREATE SCHEMA ${s}`);
   const r = await ingest(p, s);
@@ -452,7 +474,7 @@ for (const p of processCounts) {
   }
   if (admin && s) await admin.unsafe(`DROP SCHEMA ${s} CASCADE`);
 }
-if (dbUrl) {
+if (dbUrl && !only) {
   // The embedded default, for comparison.
   const r = await ingest(1);
   row(
@@ -468,7 +490,7 @@ if (dbUrl) {
 }
 
 // 3. Reads on a big log.
-const leaves = opt.leaves;
+const leaves = only ? 0 : opt.leaves;
 if (admin && schema && leaves > 0) {
   const s = `${schema}_reads`;
   await admin.unsafe(`CREATE SCHEMA ${s}`);
@@ -552,6 +574,32 @@ async function standbyReads(schemaName: string, keyFile: string) {
   }
 }
 
+// 4. Long sessions (issue 19): export v3 and verify-bundle, each beside its target.
+if (admin && schema) {
+  const a = admin;
+  await longSessionRows(
+    {
+      dbUrl: dbUrl!,
+      root,
+      token: ADMIN,
+      async schema(name) {
+        await a.unsafe(`CREATE SCHEMA ${schema}_${name}`);
+        return `${schema}_${name}`;
+      },
+      async drop(s) {
+        await a.unsafe(`DROP SCHEMA ${s} CASCADE`);
+      },
+      serve: (s, keyFile) => readServer(s, keyFile),
+      stop,
+      row,
+      fail: (why) => failures.push(why),
+    },
+    { sessionEvents: opt["session-events"], longSessionEvents: opt["long-session-events"] },
+  );
+} else if (opt["session-events"] > 0 || opt["long-session-events"] > 0) {
+  console.error("bench: long-session rows SKIPPED: they need PostgreSQL (DATABASE_URL)");
+}
+
 if (admin && schema) {
   await admin.unsafe(`DROP SCHEMA ${schema} CASCADE`);
   await admin.end();
@@ -580,7 +628,7 @@ if (opt.json) {
   );
   for (const r of rows) {
     console.log(
-      `${r.name.padEnd(w)}  ${Math.round(r.value).toLocaleString("en-US").padStart(10)} ${r.unit.padEnd(9)} ${r.ratio ?? r.note ?? ""}`,
+      `${r.name.padEnd(w)}  ${(Math.abs(r.value) < 100 ? r.value.toFixed(2) : Math.round(r.value).toLocaleString("en-US")).padStart(10)} ${r.unit.padEnd(9)} ${r.ratio ?? r.note ?? ""}`,
     );
   }
 }
