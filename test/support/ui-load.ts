@@ -120,19 +120,20 @@ export async function measureSessionLoad(
     if (Date.now() > deadline) throw new Error(`no verdict within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 200));
   }
+  // No named functions inside: tsx (esbuild's keepNames) would wrap them in a __name the page lacks.
   const page1 = await page.evaluate(() => {
-    const mark = (name: string) =>
-      performance.getEntriesByName(name)[0] as PerformanceMark | undefined;
     const badge = document.querySelector("[data-verify]");
     return {
       probe: (window as unknown as { __load: PageProbe }).__load,
       firstFrameMs: Number(document.body.dataset.firstFrame),
       verdictMs: Number(document.body.dataset.verdict),
-      first: mark("tmuxtrail:first-frame")?.detail as { windows: number; of: number },
+      first: (performance.getEntriesByName("tmuxtrail:first-frame")[0] as PerformanceMark)
+        ?.detail as { windows: number; of: number },
       verdict: badge?.getAttribute("data-verify") as "ok" | "fail",
       badge: badge?.textContent ?? "",
     };
   });
+
   await cdp.send("HeapProfiler.collectGarbage");
   const { usedSize } = (await cdp.send("Runtime.getHeapUsage")) as { usedSize: number };
   await cdp.detach();
