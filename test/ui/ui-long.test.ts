@@ -1,5 +1,5 @@
 // A long session in the web UI (issue 19): 3,000 events over about three hours, opened in windows
-// of 500 events (?per-window=500: 6 windows). The first window's panes are ready to play before
+// of 500 events (?per-window=500: 6 windows). The first window's panes are ready and play before
 // the whole session is verified; the badge counts up and ends verified; the page's main thread
 // stays responsive while the verify worker works (a 20 ms timer keeps firing); a seek into a
 // window not loaded yet loads it next. Through `tmuxtrail ui` and a lying log in front of the real
@@ -213,12 +213,14 @@ describe.runIf(haveChromium)("web UI: a long session, by window", () => {
     await page.close();
   });
 
-  it("a jump to a window not loaded yet loads it next", { timeout: 300_000 }, async () => {
+  it("plays the first window while the rest verifies; a jump to a window not loaded yet loads it next", {
+    timeout: 300_000,
+  }, async () => {
     const queries = await windowQueries();
-    // Every window but the first answers 300 ms late: the page has time to be asked.
+    // Every window but the first answers 800 ms late: the page plays and is asked meanwhile.
     lie = async (path) => {
       if (path.startsWith(`/v1/sessions/${LONG}/export`) && path !== queries[0]) {
-        await new Promise((r) => setTimeout(r, 300));
+        await new Promise((r) => setTimeout(r, 800));
       }
       return undefined;
     };
@@ -226,19 +228,25 @@ describe.runIf(haveChromium)("web UI: a long session, by window", () => {
       const { page, errors } = await signedIn(ui.base);
       proxy.paths.length = 0;
       await page.goto(`${ui.base}/ui/sessions/${LONG}?per-window=500`);
+      const badge = page.locator("[data-verify]");
+      const screen = page.locator('.player[data-pane="%0"] .xterm-rows');
       await page.locator('.player[data-pane="%0"]').waitFor();
+      // The first window plays while the session is still being verified.
+      await page.selectOption('.player[data-pane="%0"] select[data-action="speed"]', "8");
+      await page.click('.player[data-pane="%0"] button[data-action="play"]');
+      await expect.poll(() => screen.textContent(), { timeout: 5_000 }).toContain("pane %0 line 4");
+      expect(await badge.getAttribute("data-verify")).toBe("pending");
+      expect(await badge.textContent()).toMatch(
+        /^Verifying… verified [\d,]+ of 3,000 events \([1-5] of 6 windows\)$/,
+      );
       await page.click('[data-list="windows"] li[data-window="5"]');
-      await expect
-        .poll(() => page.locator("[data-verify]").getAttribute("data-verify"), { timeout: 60_000 })
-        .toBe("ok");
+      await expect.poll(() => badge.getAttribute("data-verify"), { timeout: 60_000 }).toBe("ok");
       const asked = proxy.paths.filter((p) => p.includes("/export"));
       expect(asked.toSorted()).toEqual(queries.toSorted());
       // The last window came right after the one in flight when the reader jumped.
       expect(asked.indexOf(queries[5]!)).toBeLessThan(asked.indexOf(queries[3]!));
       await expect
-        .poll(() => page.locator('.player[data-pane="%0"] .xterm-rows').textContent(), {
-          timeout: 10_000,
-        })
+        .poll(() => screen.textContent(), { timeout: 10_000 })
         .toMatch(/pane %0 line 2[5-9]\d\d/);
       expect(errors).toEqual([]);
       await page.close();
