@@ -294,6 +294,7 @@ class SessionView {
         );
         this.stage.append(player.element);
         if (!this.shown) this.select(pane);
+        else player.element.hidden = true;
       }
       const offset = this.at(rec.t0);
       player.setSegment(

@@ -7,7 +7,7 @@
 // verdict naming the window; and an event whose stored content was altered, named with its window.
 // The figures (first frame, verdict, heap) are printed; test/support/ui-load.ts measures them.
 
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -25,6 +25,7 @@ import { tempDir } from "../support/serve.ts";
 import { measureSessionLoad } from "../support/ui-load.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
+const ARTIFACTS = join(import.meta.dirname, "../../test-artifacts");
 const haveChromium = existsSync(CHROMIUM);
 
 const HOST = "long-host";
@@ -209,6 +210,14 @@ describe.runIf(haveChromium)("web UI: a long session, by window", () => {
       .poll(() => player.locator(".xterm-rows").textContent(), { timeout: 10_000 })
       .toContain("pane %0 line 2996");
     expect(await player.getAttribute("data-state")).toBe("ended");
+    // One pane shows at a time; the other's tab shows it.
+    expect(await page.locator('.player[data-pane="%1"]').isHidden()).toBe(true);
+    await page.click('button[data-tab="%1"]');
+    expect(await player.isHidden()).toBe(true);
+    expect(await page.locator('.player[data-pane="%1"]').isVisible()).toBe(true);
+    await page.click('button[data-tab="%0"]');
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, "ui-long-session.png"), fullPage: true });
     expect(errors).toEqual([]);
     await page.close();
   });
