@@ -5,9 +5,9 @@
 // A session is loaded by time window (windows.ts): the page reads its metadata (GET
 // /v1/sessions/:id), cuts [start, end] into windows of a few thousand events, and has the verify
 // worker (verify-worker.ts, off this thread) fetch and verify each window's v3 bundle
-// (?format=v3&since=&until=) under the pinned policy, one at a time: the first window first, so
-// its panes play while later windows load and verify in the background; a seek or play into a
-// window not loaded yet asks for it next. Only what playback and the timeline need is kept of a
+// (?format=v3&since=&until=) under the pinned policy: the first window alone and first, so its
+// panes play while later windows load and verify in the background, two in flight; a seek or play
+// into a window not loaded yet asks for it next. Only what playback and the timeline need is kept of a
 // verified window. The badge counts what is verified so far and ends on the whole session's
 // verdict: every window verified and each meeting the one before (per pane, seqs continue).
 
@@ -91,13 +91,19 @@ export async function sessionPage(
   loader.pump();
 }
 
-/** Feeds windows to the verify worker one at a time: the wanted one first, else the next. */
+/**
+ * Feeds windows to the verify worker: the first alone (so it verifies first), then two at a time
+ * (the next one's export streams while the worker verifies the other), the wanted one first, else
+ * the next in time. At most two bundle texts are in the worker at once.
+ */
 class WindowLoader {
   private readonly worker: Worker;
-  private busy: number | undefined;
+  /** Requests in flight: request id → window. */
+  private readonly inflight = new Map<number, number>();
   private wanted: number | undefined;
   private readonly requested = new Set<number>();
   private seq = 0;
+  private stopped = false;
 
   constructor(
     private readonly id: string,
@@ -109,9 +115,9 @@ class WindowLoader {
     this.worker.onmessage = (e: MessageEvent<VerifyAnswer>) => this.answered(e.data);
     this.worker.onerror = (e) => {
       e.preventDefault();
-      const k = this.busy;
-      this.busy = undefined;
-      if (k !== undefined) this.done(k, `the verify worker failed: ${e.message || "no message"}`);
+      const lost = [...this.inflight.values()];
+      this.inflight.clear();
+      for (const k of lost) this.done(k, `the verify worker failed: ${e.message || "no message"}`);
       this.pump();
     };
   }
@@ -123,20 +129,26 @@ class WindowLoader {
   }
 
   stop(): void {
+    this.stopped = true;
     this.worker.terminate();
-    this.busy = -1;
   }
 
   pump(): void {
-    if (this.busy !== undefined) return;
-    let k = this.wanted !== undefined && !this.requested.has(this.wanted) ? this.wanted : undefined;
-    this.wanted = undefined;
-    if (k === undefined) {
-      k = this.join.windows.findIndex((_, i) => !this.requested.has(i));
-      if (k < 0) return;
+    const bound = this.join.loaded === 0 ? 1 : 2;
+    while (!this.stopped && this.inflight.size < bound) {
+      let k =
+        this.wanted !== undefined && !this.requested.has(this.wanted) ? this.wanted : undefined;
+      this.wanted = undefined;
+      if (k === undefined) {
+        k = this.join.windows.findIndex((_, i) => !this.requested.has(i));
+        if (k < 0) return;
+      }
+      this.request(k);
     }
+  }
+
+  private request(k: number): void {
     this.requested.add(k);
-    this.busy = k;
     const w = this.join.windows[k]!;
     const q = new URLSearchParams({ format: "v3" });
     if (w.since) q.set("since", w.since);
@@ -153,13 +165,14 @@ class WindowLoader {
       },
       window: w,
     };
+    this.inflight.set(req.id, k);
     this.worker.postMessage(req);
   }
 
   private answered(a: VerifyAnswer): void {
-    const k = this.busy;
-    if (k === undefined || k < 0 || a.id !== this.seq) return;
-    this.busy = undefined;
+    const k = this.inflight.get(a.id);
+    if (k === undefined || this.stopped) return;
+    this.inflight.delete(a.id);
     if ("error" in a) {
       if (a.status === 401) {
         // The token was revoked: back to signing in (main.ts routes on popstate).
