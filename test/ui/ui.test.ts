@@ -370,6 +370,12 @@ describe.runIf(haveChromium)("web UI", () => {
       /javascript/,
     );
     expect((await fetch(`${log.url}/ui/assets/nope.js`)).status).toBe(404);
+    // The verify worker: a script of the UI's origin, under the same CSP, which lets the page
+    // start it (worker-src 'self') and it fetch the log's API (connect-src 'self'), nothing else.
+    const worker = await fetch(`${log.url}/ui/assets/verify-worker.js`);
+    expect(worker.headers.get("content-type")).toMatch(/javascript/);
+    expect(html.headers.get("content-security-policy")).toContain("worker-src 'self'");
+    expect(worker.headers.get("content-security-policy")).toContain("connect-src 'self';");
     const icon = await fetch(`${log.url}/ui/assets/icon.svg`);
     expect([icon.status, icon.headers.get("content-type")]).toEqual([200, "image/svg+xml"]);
     expect(text).toContain('rel="icon" href="/ui/assets/icon.svg"');
