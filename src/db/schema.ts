@@ -74,6 +74,9 @@ export const leaves = pgTable(
     // Session first: with (host, server) leading, a planner without statistics picked this index
     // for stream-position probes and filtered the whole host per probe.
     index("leaves_session").on(t.session, t.host, t.server, t.idx),
+    // A time window of a session's export (?since=&until=) finds its first and last index here
+    // instead of walking the session's events from its start (issue 19; docs/performance.md).
+    index("leaves_session_time").on(t.session, t.host, t.server, t.time, t.idx),
     // Searching sessions by command line (GET /v1/sessions?command=) visits command events only.
     index("leaves_commands").on(t.session, t.host, t.server).where(sql`${t.type} = 'command'`),
   ],

@@ -1,0 +1,1 @@
+CREATE INDEX "leaves_session_time" ON "leaves" USING btree ("session","host","server","time","idx");
