@@ -10,12 +10,14 @@
 // into a window not loaded yet asks for it next. Only what playback and the timeline need is kept of a
 // verified window. The badge counts what is verified so far and ends on the whole session's
 // verdict: every window verified and each meeting the one before (per pane, seqs continue).
+// About 400 lines: SessionView is the page's one view (badge, checks, timeline, players), filled
+// window by window; feeding the worker is window-loader.ts.
 
-import { api, session } from "./api.ts";
+import { api } from "./api.ts";
 import { clock, h } from "./dom.ts";
 import { CastPlayer, type Segment } from "./player.ts";
 import { describePolicy, pinnedPolicy, quorumWarning, type TrustPolicy } from "./trust.ts";
-import type { VerifyAnswer, VerifyRequest } from "./verify-worker.ts";
+import { WindowLoader } from "./window-loader.ts";
 import type { WindowSummary } from "./window-verify.ts";
 import { EVENTS_PER_WINDOW, planWindows, SessionJoin } from "./windows.ts";
 
@@ -89,102 +91,6 @@ export async function sessionPage(
   view.onNeed = (k) => loader.want(k);
   leave = () => loader.stop();
   loader.pump();
-}
-
-/**
- * Feeds windows to the verify worker: the first alone (so it verifies first), then two at a time
- * (the next one's export streams while the worker verifies the other), the wanted one first, else
- * the next in time. At most two bundle texts are in the worker at once.
- */
-class WindowLoader {
-  private readonly worker: Worker;
-  /** Requests in flight: request id → window. */
-  private readonly inflight = new Map<number, number>();
-  private wanted: number | undefined;
-  private readonly requested = new Set<number>();
-  private seq = 0;
-  private stopped = false;
-
-  constructor(
-    private readonly id: string,
-    private readonly policy: TrustPolicy,
-    private readonly join: SessionJoin,
-    private readonly done: (k: number, s: WindowSummary | string) => void,
-  ) {
-    this.worker = new Worker("/ui/assets/verify-worker.js", { name: "tmuxtrail-verify" });
-    this.worker.onmessage = (e: MessageEvent<VerifyAnswer>) => this.answered(e.data);
-    this.worker.onerror = (e) => {
-      e.preventDefault();
-      const lost = [...this.inflight.values()];
-      this.inflight.clear();
-      for (const k of lost) this.done(k, `the verify worker failed: ${e.message || "no message"}`);
-      this.pump();
-    };
-  }
-
-  want(k: number): void {
-    if (this.requested.has(k)) return;
-    this.wanted = k;
-    this.pump();
-  }
-
-  stop(): void {
-    this.stopped = true;
-    this.worker.terminate();
-  }
-
-  pump(): void {
-    const bound = this.join.loaded === 0 ? 1 : 2;
-    while (!this.stopped && this.inflight.size < bound) {
-      let k =
-        this.wanted !== undefined && !this.requested.has(this.wanted) ? this.wanted : undefined;
-      this.wanted = undefined;
-      if (k === undefined) {
-        k = this.join.windows.findIndex((_, i) => !this.requested.has(i));
-        if (k < 0) return;
-      }
-      this.request(k);
-    }
-  }
-
-  private request(k: number): void {
-    this.requested.add(k);
-    const w = this.join.windows[k]!;
-    const q = new URLSearchParams({ format: "v3" });
-    if (w.since) q.set("since", w.since);
-    if (w.until) q.set("until", w.until);
-    const req: VerifyRequest = {
-      id: ++this.seq,
-      path: `/v1/sessions/${this.id}/export?${q}`,
-      token: session.token(),
-      trust: {
-        logKey: this.policy.logKey,
-        witnessKeys: this.policy.witnessKeys,
-        quorum: this.policy.quorum,
-        sessionId: this.id,
-      },
-      window: w,
-    };
-    this.inflight.set(req.id, k);
-    this.worker.postMessage(req);
-  }
-
-  private answered(a: VerifyAnswer): void {
-    const k = this.inflight.get(a.id);
-    if (k === undefined || this.stopped) return;
-    this.inflight.delete(a.id);
-    if ("error" in a) {
-      if (a.status === 401) {
-        // The token was revoked: back to signing in (main.ts routes on popstate).
-        session.clear();
-        this.stop();
-        window.dispatchEvent(new PopStateEvent("popstate"));
-        return;
-      }
-      this.done(k, a.error);
-    } else this.done(k, a.summary);
-    this.pump();
-  }
 }
 
 /** The page: badge and checks, the command timeline, and the players, filled window by window. */
