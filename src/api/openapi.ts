@@ -245,6 +245,10 @@ export function openApiDocument(origin: string) {
             },
             q("since", "v3 only: the window's start, RFC 3339 (events with time ≥ since)"),
             q("until", "v3 only: the window's end, RFC 3339 (events with time < until)"),
+            q(
+              "size",
+              "v3 only: prove against the stored checkpoint of this size (404 when there is none), so that windows read one after another are of one tree",
+            ),
             {
               name: "casts",
               in: "query",

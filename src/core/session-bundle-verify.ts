@@ -21,7 +21,7 @@
 // session-cast.ts.
 
 import { openCheckpoint } from "./checkpoint.ts";
-import { base64Decode, bytesEqual, utf8Encode } from "./encoding.ts";
+import { base64Decode, base64Encode, bytesEqual, utf8Encode } from "./encoding.ts";
 import { isTrailError } from "./errors.ts";
 import { commitment, type EventMeta, parseLeaf } from "./events.ts";
 import { type Hasher, rfc6962 } from "./hash.ts";
@@ -82,7 +82,8 @@ export interface BundleReport {
   session: AnySessionBundle["session"] | null;
   /** The bundle's time window (v3), when it is one. */
   window: TimeWindow | null;
-  checkpoint: { size: number; cosigners: string[] } | null;
+  /** The checkpoint every proof was checked against: size, root (base64) and cosigners. */
+  checkpoint: { size: number; root: string; cosigners: string[] } | null;
   events: number;
   verified: number;
   erased: { index: number; by: number }[];
@@ -178,7 +179,11 @@ export function verifySessionBundle(
     );
     size = opened.checkpoint.size;
     root = opened.checkpoint.root;
-    report.checkpoint = { size, cosigners: opened.witnesses.map((w) => w.name) };
+    report.checkpoint = {
+      size,
+      root: base64Encode(opened.checkpoint.root),
+      cosigners: opened.witnesses.map((w) => w.name),
+    };
   } catch (e) {
     fail(`checkpoint: ${message(e)}`);
   }

@@ -55,6 +55,23 @@ export async function servedCheckpoint(
   return { size: cp.size, note: cp.note + cosigs.map((r) => r.line).join("") };
 }
 
+/** The stored checkpoint of exactly `size` with every cosignature collected for it, if any. */
+export async function checkpointOfSize(
+  sql: Sql,
+  size: number,
+): Promise<{ size: number; note: string } | undefined> {
+  const [cp] = await sql.query<StoredCheckpoint>(
+    "SELECT size, root, note FROM checkpoints WHERE size = $1",
+    [size],
+  );
+  if (!cp) return undefined;
+  const cosigs = await sql.query<{ line: string }>(
+    "SELECT line FROM cosignatures WHERE size = $1 ORDER BY witness",
+    [size],
+  );
+  return { size: cp.size, note: cp.note + cosigs.map((r) => r.line).join("") };
+}
+
 /** The root this log signed at `size`, if it signed that size. */
 export async function checkpointRoot(sql: Sql, size: number): Promise<Uint8Array | undefined> {
   const rows = await sql.query<{ root: Uint8Array }>(

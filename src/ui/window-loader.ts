@@ -69,6 +69,8 @@ export class WindowLoader {
     const q = new URLSearchParams({ format: "v3" });
     if (w.since) q.set("since", w.since);
     if (w.until) q.set("until", w.until);
+    // After the first window: proven against the same checkpoint (SessionJoin checks it).
+    if (this.join.checkpoint) q.set("size", String(this.join.checkpoint.size));
     const req: VerifyRequest = {
       id: ++this.seq,
       path: `/v1/sessions/${this.id}/export?${q}`,

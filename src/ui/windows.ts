@@ -74,6 +74,12 @@ export class SessionJoin {
   events = 0;
   verified = 0;
   erased: { index: number; by: number }[] = [];
+  /**
+   * The checkpoint of the first window verified: every later window is asked for at its size and
+   * must be proven against it (same size, same root), so all windows are of one tree; windows
+   * proven against two checkpoints could be of two forks signed by the same key.
+   */
+  checkpoint: { size: number; root: string } | undefined;
   private user: string | undefined;
 
   constructor(readonly windows: TimeWindow[]) {
@@ -128,6 +134,15 @@ export class SessionJoin {
       failures: [{ message: `could not be loaded: ${error ?? "no answer"}` }],
     };
     this.reports[k] = r;
+    if (r.checkpoint) {
+      const cp = { size: r.checkpoint.size, root: r.checkpoint.root };
+      if (!this.checkpoint) this.checkpoint = cp;
+      else if (cp.size !== this.checkpoint.size || cp.root !== this.checkpoint.root) {
+        fail(
+          `proven against the checkpoint of size ${cp.size} (root ${cp.root}), the windows before against size ${this.checkpoint.size} (root ${this.checkpoint.root}): not one tree`,
+        );
+      }
+    }
     // A quiet window (no events) verifies (session-bundle-verify.ts); what it could hide shows
     // where the windows around it meet.
     for (const f of r.failures) fail(f.message, f.index);

@@ -174,6 +174,23 @@ describe("bundle v3", () => {
     expect(verifySessionBundle(forged, trust).ok).toBe(false);
   });
 
+  it("size proves against that stored checkpoint, so windows read apart are of one tree", async () => {
+    const first = (await exportOf(S1, `format=v3&until=${at(20)}`)) as SessionBundleV3;
+    const size = verifySessionBundle(first, trust).checkpoint!.size;
+    // The log grows meanwhile; the next window asks for the first one's checkpoint.
+    const grow = await log.req("/v1/events?wait=checkpoint", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify([makeSubmission({ session: "$3", pane: "%77", seq: 0 })]),
+    });
+    expect(grow.status).toBe(200);
+    const next = (await exportOf(S1, `format=v3&since=${at(20)}&size=${size}`)) as SessionBundleV3;
+    const r = verifySessionBundle(next, trust);
+    expect(r.ok).toBe(true);
+    expect(r.checkpoint).toEqual(verifySessionBundle(first, trust).checkpoint);
+    expect((await log.req(`/v1/sessions/${S1}/export?format=v3&size=99999`)).status).toBe(404);
+  });
+
   it("refuses bad parameters with a 400", async () => {
     for (const q of [
       "format=v4",
@@ -181,6 +198,7 @@ describe("bundle v3", () => {
       `format=v3&since=${at(5)}&until=${at(5)}`,
       `format=v2&since=${at(5)}`,
       "format=v3&casts=yes",
+      "format=v2&size=3",
     ]) {
       const res = await log.req(`/v1/sessions/${S1}/export?${q}`);
       expect(res.status, q).toBe(400);

@@ -14,7 +14,12 @@ const meta = (events: number) => ({
   events,
 });
 
-function summary(streams: Partial<StreamReport>[], user = "carol", failures = []): WindowSummary {
+function summary(
+  streams: Partial<StreamReport>[],
+  user = "carol",
+  failures = [],
+  checkpoint = { size: 10, root: "R10" },
+): WindowSummary {
   const s = streams.map((x) => ({ events: 1, status: "open" as const, ...x }) as StreamReport);
   return {
     report: {
@@ -29,7 +34,7 @@ function summary(streams: Partial<StreamReport>[], user = "carol", failures = []
       origin: "o",
       session: { id: "i", host: "h", server: "s", session: "$1", user },
       window: null,
-      checkpoint: { size: 10, cosigners: [] },
+      checkpoint: { ...checkpoint, cosigners: [] },
       events: s.reduce((n, x) => n + x.events, 0),
       verified: s.reduce((n, x) => n + x.events, 0),
       erased: [],
@@ -92,5 +97,21 @@ describe("SessionJoin", () => {
     ]);
     expect(j.panes.get("%0")?.status).toBe("gap");
     expect(j.name(2)).toBe("window 3 of 4 (2026-11-24T20:30:00.000Z to 2026-11-24T21:15:00.000Z)");
+  });
+
+  it("pins the first window's checkpoint and fails a window proven against another (two forks)", () => {
+    const j = new SessionJoin(windows);
+    j.add(1, summary([{ pane: "%0", firstSeq: 10, lastSeq: 19 }]));
+    expect(j.checkpoint).toEqual({ size: 10, root: "R10" });
+    j.add(
+      0,
+      summary([{ pane: "%0", firstSeq: 0, lastSeq: 9 }], "carol", [], { size: 10, root: "X" }),
+    );
+    j.add(2, summary([], "carol", [], { size: 12, root: "R12" }));
+    j.add(3, summary([]));
+    expect(j.failures.map((f) => f.window)).toEqual([0, 2]);
+    expect(j.failures[0]!.message).toMatch(
+      /size 10 \(root X\), the windows before against size 10 \(root R10\): not one tree/,
+    );
   });
 });

@@ -13,7 +13,7 @@
 import { Hono } from "hono";
 import { base64Encode, utf8Decode } from "../../core/encoding.ts";
 import { SESSION_ID_RE } from "../../core/session-id.ts";
-import { latestCheckpoint, servedCheckpoint } from "../../db/checkpoints.ts";
+import { checkpointOfSize, latestCheckpoint, servedCheckpoint } from "../../db/checkpoints.ts";
 import type { Sql } from "../../db/sql.ts";
 import { exportSession } from "../../server/export.ts";
 import { exportSessionStream } from "../../server/export-stream.ts";
@@ -217,13 +217,20 @@ export function entryRoutes(ctx: LogContext) {
     const casts = c.req.query("casts");
     if (casts !== undefined && casts !== "0" && casts !== "1")
       throw badRequest("casts must be 0 or 1");
-    if (format === "v2" && (since || until || casts !== undefined)) {
+    // The windows of one session proven against one checkpoint (the web UI asks for the size the
+    // first window was proven at): any stored checkpoint, with its cosignatures.
+    const size = queryInt(c, "size");
+    if (format === "v2" && (since || until || casts !== undefined || size !== undefined)) {
       throw badRequest(
-        "since, until and casts need format=v3 (a v2 bundle is the whole session with its casts)",
+        "since, until, casts and size need format=v3 (a v2 bundle is the whole session with its casts)",
       );
     }
     if (since && until && since >= until) throw badRequest("since must be before until");
-    const checkpoint = await servedCheckpoint(ctx.readSql, ctx.witnessQuorum);
+    const checkpoint =
+      size === undefined
+        ? await servedCheckpoint(ctx.readSql, ctx.witnessQuorum)
+        : await checkpointOfSize(ctx.readSql, size);
+    if (size !== undefined && !checkpoint) throw notFound(`no checkpoint of size ${size}`);
     if (!checkpoint || checkpoint.size <= s.first_idx) {
       throw new ApiError(
         409,
