@@ -11,43 +11,28 @@ import { openCheckpoint } from "../../src/core/checkpoint.ts";
 import { base64Encode } from "../../src/core/encoding.ts";
 import { parseLogVerifierKey } from "../../src/core/keys.ts";
 import { multiInclusionProof } from "../../src/core/proof.ts";
-import { parseSessionBundle, type SessionBundleV3 } from "../../src/core/session-bundle.ts";
+import type { SessionBundleV3 } from "../../src/core/session-bundle.ts";
 import { verifySessionBundle } from "../../src/core/session-bundle-verify.ts";
 import { sessionId } from "../../src/core/session-id.ts";
 import { nodeHasher } from "../../src/lib/node-hasher.ts";
 import { dbNodeReader } from "../../src/server/tree-reader.ts";
 import { runCli } from "../support/cli.ts";
-import { makeSubmission } from "../support/events.ts";
-import { openTestLog, TEST_KEY, type TestLog } from "../support/log.ts";
+import { exportBundle, interleavedSessionLog, minuteAt } from "../support/interleaved-session.ts";
+import { TEST_KEY, type TestLog } from "../support/log.ts";
 import { tempDir } from "../support/serve.ts";
 
 const ID = sessionId("web-1", "default@1764050000", "$1");
 const trust = { logKeys: [TEST_KEY.verifierKey] };
-const at = (minute: number) => new Date(Date.UTC(2026, 10, 24, 19, minute, 0)).toISOString();
+const at = minuteAt;
 
 let log: TestLog;
 beforeAll(async () => {
-  log = await openTestLog({ publishIntervalMs: 100 });
-  // 40 events on two panes, one a minute, interleaved with another session's.
-  const batch: Record<string, unknown>[] = [];
-  for (let i = 0; i < 40; i++) {
-    batch.push(makeSubmission({ pane: i % 2 ? "%4" : "%3", seq: i >> 1, time: at(i) }));
-    batch.push(makeSubmission({ session: "$2", pane: "%9", seq: i, time: at(i) }));
-  }
-  const res = await log.req("/v1/events?wait=checkpoint", {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify(batch),
-  });
-  expect(res.status, await res.clone().text()).toBe(200);
+  log = await interleavedSessionLog(40);
 }, 60_000);
 afterAll(() => log?.close());
 
-async function exportOf(query: string): Promise<SessionBundleV3> {
-  const res = await log.req(`/v1/sessions/${ID}/export?format=v3${query}`);
-  expect(res.status, await res.clone().text()).toBe(200);
-  return parseSessionBundle(JSON.parse(await res.text())) as SessionBundleV3;
-}
+const exportOf = async (query: string) =>
+  (await exportBundle(log, ID, `format=v3${query}`)) as SessionBundleV3;
 
 /** `b` with only `keep` of its events, its gaps recomputed from the log's tiles: a valid proof. */
 async function rebuilt(

@@ -3,48 +3,29 @@
 // events; a time window holds exactly the events of its window; altered gap hashes, leaves, indexes
 // or dropped events fail; erasures come with their own proof; bad parameters are a 400.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  type AnySessionBundle,
-  parseSessionBundle,
-  type SessionBundle,
-  type SessionBundleV3,
+import type {
+  AnySessionBundle,
+  SessionBundle,
+  SessionBundleV3,
 } from "../../src/core/session-bundle.ts";
 import { verifySessionBundle } from "../../src/core/session-bundle-verify.ts";
 import { sessionId } from "../../src/core/session-id.ts";
 import { makeSubmission } from "../support/events.ts";
-import { openTestLog, TEST_KEY, type TestLog } from "../support/log.ts";
+import { exportBundle, interleavedSessionLog, minuteAt } from "../support/interleaved-session.ts";
+import { TEST_KEY, type TestLog } from "../support/log.ts";
 
 const S1 = sessionId("web-1", "default@1764050000", "$1");
 const S2 = sessionId("web-1", "default@1764050000", "$2");
 const trust = { logKeys: [TEST_KEY.verifierKey] };
-/** Event seq of session $1 at minute `seq` past 19:00 (two panes, so streams interleave). */
-const at = (seq: number) => new Date(Date.UTC(2026, 10, 24, 19, seq, 0)).toISOString();
+const at = minuteAt;
 
 let log: TestLog;
 beforeAll(async () => {
-  log = await openTestLog({ publishIntervalMs: 100 });
-  // 60 events of $1 on two panes, interleaved with 60 of $2, so $1's indexes are not one run.
-  const batch: Record<string, unknown>[] = [];
-  for (let i = 0; i < 60; i++) {
-    batch.push(
-      makeSubmission({ session: "$1", pane: i % 2 ? "%4" : "%3", seq: i >> 1, time: at(i) }),
-    );
-    batch.push(makeSubmission({ session: "$2", pane: "%9", seq: i, time: at(i) }));
-  }
-  const res = await log.req("/v1/events?wait=checkpoint", {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify(batch),
-  });
-  expect(res.status, await res.clone().text()).toBe(200);
+  log = await interleavedSessionLog(60);
 }, 60_000);
 afterAll(() => log?.close());
 
-async function exportOf(id: string, query = "format=v3"): Promise<AnySessionBundle> {
-  const res = await log.req(`/v1/sessions/${id}/export?${query}`);
-  expect(res.status, await res.clone().text()).toBe(200);
-  return parseSessionBundle(JSON.parse(await res.text()));
-}
+const exportOf = (id: string, query = "format=v3") => exportBundle(log, id, query);
 
 describe("bundle v3", () => {
   it("verifies, proves the events v2 proves, plays the same casts, and is smaller", async () => {
