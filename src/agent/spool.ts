@@ -13,6 +13,8 @@
 //
 // The spool holds what was captured before redaction: it is owner-only (private.ts), including
 // hooks.log and commands.log, created here before tmux or a shell hook could create them.
+// Just over 300 lines: the append, the recovery and the marks share one state file and one rule
+// (offsets only grow), so they stay together.
 
 import {
   closeSync,

@@ -6,6 +6,9 @@
 // verifier key per line, # comments). Without either, every check still runs against the key the
 // bundle carries, the output says so, and the command exits 1: a bundle signed by any key, with
 // that key inside it, is never "verified".
+//
+// Longer than most files: two commands that share the flags of trust and one report's wording
+// (describeReport), with their help texts.
 
 import { readFileSync } from "node:fs";
 import { parseLogVerifierKey } from "../core/keys.ts";

@@ -9,6 +9,9 @@
 // Playback keeps a position in "play time": the recording's time with idle gaps longer than the
 // idle limit shortened to it when skipping idle. Seeking resets the terminal and writes every
 // event up to the new position at once; playing writes events as the position passes them.
+//
+// Longer than most files: one player (its timeline, segments, controls and the terminal it drives)
+// whose parts all move with the play position.
 
 import { Terminal } from "@xterm/xterm";
 import { clock, h } from "./dom.ts";
