@@ -15,6 +15,7 @@ import { parseLogVerifierKey } from "../core/keys.ts";
 import { jsonLine, printable } from "../core/printable.ts";
 import { parseSessionBundle } from "../core/session-bundle.ts";
 import { type BundleReport, verifySessionBundle } from "../core/session-bundle-verify.ts";
+import { utcTimeOrDate } from "../core/time-window.ts";
 import { writeFileAtomic } from "../lib/atomic-file.ts";
 import { nodeHasher } from "../lib/node-hasher.ts";
 import { type Command, parseFlags, UsageError } from "./command.ts";
@@ -234,13 +235,13 @@ stream) or no log key was given; 2 usage error or a file that is not a bundle.`,
 /** --since/--until as the export route takes them: RFC 3339 or a date (YYYY-MM-DD), as UTC ISO. */
 export function windowTime(v: string | undefined, flag: string): string | undefined {
   if (v === undefined) return undefined;
-  const t = Date.parse(v);
-  if (!/^\d{4}-\d{2}-\d{2}(T[0-9:.]+(Z|[+-]\d{2}:\d{2}))?$/.test(v) || Number.isNaN(t)) {
+  const t = utcTimeOrDate(v);
+  if (t === undefined) {
     throw new UsageError(
       `--${flag} must be an RFC 3339 time (2026-11-24T19:00:00Z) or a date (2026-11-24): ${v}`,
     );
   }
-  return new Date(t).toISOString();
+  return t;
 }
 
 /** The export route's query for the flags: v3 (default) with its window and casts, or v2. */

@@ -171,18 +171,25 @@ export async function multiInclusionProof(
   hasher: Hasher = rfc6962,
 ): Promise<{ before: Hash[][]; after: Hash[] }> {
   const plan = multiInclusionPlan(indexes, size);
-  const flat = await resolve([...plan.before.flat(), ...plan.after], read, hasher);
-  let o = 0;
-  const take = (n: number) => {
-    o += n;
-    return flat.slice(o - n, o);
-  };
-  return { before: plan.before.map((g) => take(g.length)), after: take(plan.after.length) };
+  const hashes = await groupedRangeHashes([...plan.before, plan.after], read, hasher);
+  return { before: hashes.slice(0, -1), after: hashes[hashes.length - 1]! };
 }
 
-/** The MTH of each range of the recursion (gapRanges, multiInclusionPlan), in one reader call. */
-export function rangeHashes(ranges: Range[], read: NodeReader, hasher: Hasher = rfc6962) {
-  return resolve(ranges, read, hasher);
+/**
+ * The MTH of each range of the recursion (gapRanges, multiInclusionPlan), grouped as the ranges
+ * are (one group per gap), in one reader call.
+ */
+export async function groupedRangeHashes(
+  groups: readonly Range[][],
+  read: NodeReader,
+  hasher: Hasher = rfc6962,
+): Promise<Hash[][]> {
+  const all = await resolve(groups.flat(), read, hasher);
+  let o = 0;
+  return groups.map((g) => {
+    o += g.length;
+    return all.slice(o - g.length, o);
+  });
 }
 
 /** MTH(D[0:size]); the empty root for size 0. */

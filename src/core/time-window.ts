@@ -11,6 +11,15 @@ export interface TimeWindow {
   until?: string;
 }
 
+/** What the API's and the CLI's time filters accept: an RFC 3339 time with an offset, or a date. */
+export const TIME_OR_DATE = /^\d{4}-\d{2}-\d{2}(T[0-9:.]+(Z|[+-]\d{2}:\d{2}))?$/;
+
+/** A TIME_OR_DATE as the UTC instant it names (ISO text, milliseconds), or undefined. */
+export function utcTimeOrDate(v: string): string | undefined {
+  const t = Date.parse(v);
+  return TIME_OR_DATE.test(v) && !Number.isNaN(t) ? new Date(t).toISOString() : undefined;
+}
+
 /** A key that orders RFC 3339 UTC times (as events.ts accepts them) as the instants they name. */
 export function timeKey(t: string): string {
   const dot = t.indexOf(".");

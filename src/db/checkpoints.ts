@@ -47,12 +47,7 @@ export async function servedCheckpoint(
 ): Promise<{ size: number; note: string } | undefined> {
   const cp =
     (quorum > 0 ? await latestWithQuorum(sql, quorum) : undefined) ?? (await latestCheckpoint(sql));
-  if (!cp) return undefined;
-  const cosigs = await sql.query<{ line: string }>(
-    "SELECT line FROM cosignatures WHERE size = $1 ORDER BY witness",
-    [cp.size],
-  );
-  return { size: cp.size, note: cp.note + cosigs.map((r) => r.line).join("") };
+  return cp && withCosignatures(sql, cp);
 }
 
 /** The stored checkpoint of exactly `size` with every cosignature collected for it, if any. */
@@ -64,10 +59,17 @@ export async function checkpointOfSize(
     "SELECT size, root, note FROM checkpoints WHERE size = $1",
     [size],
   );
-  if (!cp) return undefined;
+  return cp && withCosignatures(sql, cp);
+}
+
+/** The note followed by every cosignature line collected for it, in witness order. */
+async function withCosignatures(
+  sql: Sql,
+  cp: StoredCheckpoint,
+): Promise<{ size: number; note: string }> {
   const cosigs = await sql.query<{ line: string }>(
     "SELECT line FROM cosignatures WHERE size = $1 ORDER BY witness",
-    [size],
+    [cp.size],
   );
   return { size: cp.size, note: cp.note + cosigs.map((r) => r.line).join("") };
 }

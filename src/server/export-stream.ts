@@ -10,16 +10,14 @@
 // contiguity inside it. The erasure events that explain the window's erased payloads form a
 // second list with its own gaps. The output is one JSON document, written in pieces.
 
-import { type EventMeta, parseLeaf } from "../core/events.ts";
 import type { Hasher } from "../core/hash.ts";
 import { gapRanges, type Range } from "../core/multi-proof.ts";
-import { rangeHashes } from "../core/proof.ts";
+import { groupedRangeHashes } from "../core/proof.ts";
 import { BUNDLE_FORMAT_V3 } from "../core/session-bundle.ts";
 import { buildCasts, type CastInput } from "../core/session-cast.ts";
 import { inWindow } from "../core/time-window.ts";
 import type { Sql } from "../db/sql.ts";
-import type { ExportInput } from "./export.ts";
-import { LOG_SERVER } from "./own-event-writer.ts";
+import { type ExportInput, erasureEvents, tryParseLeaf } from "./export.ts";
 import { dbNodeReader } from "./tree-reader.ts";
 
 /** Events read and written per query. */
@@ -144,33 +142,13 @@ export async function* exportSessionStream(x: StreamExportInput): AsyncGenerator
   // second multi-leaf proof against the same checkpoint.
   yield '],"erasures":[';
   const erasures = new Gaps(sql, size, hasher);
-  const erasedBy = new Map<number, number>();
-  if (erased.length > 0) {
-    const er = await sql.query<Row>(
-      `SELECT l.idx, e.leaf, NULL::bytea AS salt, NULL::bytea AS content, false AS erased
-         FROM leaves l JOIN entries e ON e.leaf_hash = l.leaf_hash
-        WHERE l.host = $1 AND l.server = $2 AND l.pane = 'erasure' AND l.idx > $3 AND l.idx < $4
-        ORDER BY l.idx`,
-      [x.origin, LOG_SERVER, erased[0]!, size],
-    );
-    const used: Row[] = [];
-    for (const r of er) {
-      const ranges = tryParseLeaf(r.leaf)?.erasure?.indexes ?? [];
-      let named = false;
-      for (const e of erased) {
-        if (erasedBy.has(e) || e >= Number(r.idx)) continue;
-        if (ranges.some(([a, b]) => a <= e && e <= b)) {
-          erasedBy.set(e, Number(r.idx));
-          named = true;
-        }
-      }
-      if (named) used.push(r);
-      if (erasedBy.size === erased.length) break;
-    }
-    const hashes = used.length ? await erasures.page(used.map((r) => Number(r.idx))) : [];
-    yield used.map((r, i) => eventJson(r, hashes[i]!)).join(",");
+  const { events: used, erasedBy } = await erasureEvents(sql, x.origin, erased, size);
+  if (used.length > 0) {
+    const hashes = await erasures.page(used.map((r) => Number(r.idx)));
+    const none = { salt: null, content: null, erased: false };
+    yield used.map((r, i) => eventJson({ ...r, ...none }, hashes[i]!)).join(",");
   }
-  const erasuresEnd = erased.length ? await erasures.end() : [];
+  const erasuresEnd = await erasures.end();
   let trailer = `],"end":${JSON.stringify({ events: eventsEnd, erasures: erasuresEnd })}`;
   if (casts) {
     const input = casts.map((c) => ({ ...c.input, erasedBy: erasedBy.get(c.index) }));
@@ -197,14 +175,8 @@ class Gaps {
   ) {}
 
   private async hashes(ranges: Range[][]): Promise<string[][]> {
-    const flat = ranges.flat();
     const read = dbNodeReader(this.sql, this.size, this.hasher, true);
-    const all = flat.length ? await rangeHashes(flat, read, this.hasher) : [];
-    let o = 0;
-    return ranges.map((g) => {
-      o += g.length;
-      return all.slice(o - g.length, o).map(b64);
-    });
+    return (await groupedRangeHashes(ranges, read, this.hasher)).map((g) => g.map(b64));
   }
 
   /** For each index (increasing, after the previous page's), the base64 hashes of its gap. */
@@ -229,15 +201,6 @@ function leafTime(leaf: Uint8Array): string | undefined {
   try {
     const t = (JSON.parse(new TextDecoder().decode(leaf)) as { time?: unknown }).time;
     return typeof t === "string" ? t : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The event of a stored leaf, or undefined when storage holds something else (tampering). */
-function tryParseLeaf(leaf: Uint8Array): EventMeta | undefined {
-  try {
-    return parseLeaf(leaf);
   } catch {
     return undefined;
   }

@@ -94,30 +94,15 @@ export async function exportSession(x: ExportInput): Promise<SessionBundle> {
 
   // The erasure events that name an erased payload of this session.
   const erased = events.filter((e) => e.payload === null && metas.get(e.index)?.payload);
+  const found = await erasureEvents(
+    sql,
+    x.origin,
+    erased.map((e) => e.index),
+    checkpoint.size,
+  );
+  const erasedBy = found.erasedBy;
   const erasures: BundleEvent[] = [];
-  const erasedBy = new Map<number, number>();
-  if (erased.length > 0) {
-    const er = await sql.query<Row>(
-      `SELECT l.idx, e.leaf, NULL::bytea AS salt, NULL::bytea AS content
-         FROM leaves l JOIN entries e ON e.leaf_hash = l.leaf_hash
-        WHERE l.host = $1 AND l.server = $2 AND l.pane = 'erasure' AND l.idx > $3 AND l.idx < $4
-        ORDER BY l.idx`,
-      [x.origin, LOG_SERVER, erased[0]!.index, checkpoint.size],
-    );
-    for (const r of er) {
-      const ranges = tryParseLeaf(r.leaf)?.erasure?.indexes ?? [];
-      let used = false;
-      for (const e of erased) {
-        if (erasedBy.has(e.index) || e.index >= Number(r.idx)) continue;
-        if (ranges.some(([a, b]) => a <= e.index && e.index <= b)) {
-          erasedBy.set(e.index, Number(r.idx));
-          used = true;
-        }
-      }
-      if (used) erasures.push(await toEvent(r));
-      if (erasedBy.size === erased.length) break;
-    }
-  }
+  for (const r of found.events) erasures.push(await toEvent({ ...r, salt: null, content: null }));
 
   const castInput: CastInput[] = events
     .filter((e) => metas.has(e.index))
@@ -141,8 +126,47 @@ export async function exportSession(x: ExportInput): Promise<SessionBundle> {
   };
 }
 
+/**
+ * The log's own erasure events, in index order, that name the erased events `erased` (increasing
+ * indexes), each counted for the first erasure after it that names it, and which erased which.
+ */
+export async function erasureEvents(
+  sql: Sql,
+  origin: string,
+  erased: readonly number[],
+  size: number,
+): Promise<{
+  events: { idx: number | string; leaf: Uint8Array }[];
+  erasedBy: Map<number, number>;
+}> {
+  const erasedBy = new Map<number, number>();
+  const events: { idx: number | string; leaf: Uint8Array }[] = [];
+  if (erased.length === 0) return { events, erasedBy };
+  const rows = await sql.query<{ idx: number | string; leaf: Uint8Array }>(
+    `SELECT l.idx, e.leaf
+       FROM leaves l JOIN entries e ON e.leaf_hash = l.leaf_hash
+      WHERE l.host = $1 AND l.server = $2 AND l.pane = 'erasure' AND l.idx > $3 AND l.idx < $4
+      ORDER BY l.idx`,
+    [origin, LOG_SERVER, erased[0]!, size],
+  );
+  for (const r of rows) {
+    const ranges = tryParseLeaf(r.leaf)?.erasure?.indexes ?? [];
+    let named = false;
+    for (const e of erased) {
+      if (erasedBy.has(e) || e >= Number(r.idx)) continue;
+      if (ranges.some(([a, b]) => a <= e && e <= b)) {
+        erasedBy.set(e, Number(r.idx));
+        named = true;
+      }
+    }
+    if (named) events.push(r);
+    if (erasedBy.size === erased.length) break;
+  }
+  return { events, erasedBy };
+}
+
 /** The event of a stored leaf, or undefined when storage holds something else (tampering). */
-function tryParseLeaf(leaf: Uint8Array): EventMeta | undefined {
+export function tryParseLeaf(leaf: Uint8Array): EventMeta | undefined {
   try {
     return parseLeaf(leaf);
   } catch {

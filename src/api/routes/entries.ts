@@ -13,6 +13,7 @@
 import { Hono } from "hono";
 import { base64Encode, utf8Decode } from "../../core/encoding.ts";
 import { SESSION_ID_RE } from "../../core/session-id.ts";
+import { utcTimeOrDate } from "../../core/time-window.ts";
 import { checkpointOfSize, latestCheckpoint, servedCheckpoint } from "../../db/checkpoints.ts";
 import type { Sql } from "../../db/sql.ts";
 import { exportSession } from "../../server/export.ts";
@@ -60,11 +61,9 @@ export function entryJson(r: EntryRow) {
 
 function parseTime(v: string | undefined, name: string): string | undefined {
   if (v === undefined) return undefined;
-  const t = Date.parse(v);
-  if (!/^\d{4}-\d{2}-\d{2}(T[0-9:.]+(Z|[+-]\d{2}:\d{2}))?$/.test(v) || Number.isNaN(t)) {
-    throw badRequest(`${name} must be an RFC 3339 time or a date (YYYY-MM-DD)`);
-  }
-  return new Date(t).toISOString();
+  const t = utcTimeOrDate(v);
+  if (t === undefined) throw badRequest(`${name} must be an RFC 3339 time or a date (YYYY-MM-DD)`);
+  return t;
 }
 
 async function sessionById(sql: Sql, id: string) {

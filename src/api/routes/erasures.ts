@@ -10,6 +10,7 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { isPrintable } from "../../core/printable.ts";
 import { SESSION_ID_RE } from "../../core/session-id.ts";
+import { TIME_OR_DATE } from "../../core/time-window.ts";
 import { erase } from "../../server/erase.ts";
 import type { LogContext } from "../context.ts";
 import { badRequest, notFound } from "../errors.ts";
@@ -19,13 +20,7 @@ import { waitForCheckpoint } from "./submit.ts";
 export const erasureRequestSchema = z
   .object({
     session: z.string().regex(SESSION_ID_RE, "must be a session id").optional(),
-    before: z
-      .string()
-      .regex(
-        /^\d{4}-\d{2}-\d{2}(T[0-9:.]+(Z|[+-]\d{2}:\d{2}))?$/,
-        "must be an RFC 3339 time or a date",
-      )
-      .optional(),
+    before: z.string().regex(TIME_OR_DATE, "must be an RFC 3339 time or a date").optional(),
     // Printed by tail, audit and the UI to auditors: printable text only (no terminal control).
     reason: z
       .string()
