@@ -278,13 +278,17 @@ describe.runIf(haveChromium)("web UI: a long session, by window", () => {
       headers: { Authorization: `Bearer ${ADMIN}` },
     });
     const otherBody = new Uint8Array(await other.arrayBuffer());
-    let second: Answer | undefined;
+    // Windows 2 and 3 are in flight together: window 3's answer waits for window 2's.
+    let gotSecond: (a: Answer) => void = () => {};
+    const second = new Promise<Answer>((r) => {
+      gotSecond = r;
+    });
     const { page, errors } = await signedIn(ui.base);
     const badge = page.locator("[data-verify]");
 
     // Window 3 answered with window 2 (a valid window of this session, not the one asked for).
     lie = (path, real) => {
-      if (base(path) === queries[1]) second = real;
+      if (base(path) === queries[1]) gotSecond(real);
       return base(path) === queries[2] ? second : undefined;
     };
     const f = await measureSessionLoad(page, `${ui.base}/ui/sessions/${LONG}?per-window=500`);
