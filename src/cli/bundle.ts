@@ -14,10 +14,10 @@ import { readFileSync } from "node:fs";
 import { parseLogVerifierKey } from "../core/keys.ts";
 import { jsonLine, printable } from "../core/printable.ts";
 import { parseSessionBundle } from "../core/session-bundle.ts";
-import { type BundleReport, verifySessionBundle } from "../core/session-bundle-verify.ts";
+import type { BundleReport } from "../core/session-bundle-verify.ts";
 import { utcTimeOrDate } from "../core/time-window.ts";
 import { writeFileAtomic } from "../lib/atomic-file.ts";
-import { nodeHasher } from "../lib/node-hasher.ts";
+import { withFactsPool } from "../lib/bundle-facts-pool.ts";
 import { type Command, parseFlags, UsageError } from "./command.ts";
 import { readToken, requestJson } from "./log-api.ts";
 import { bundleRead, maxBytesFlag, maxBytesHelp } from "./read-limits.ts";
@@ -217,15 +217,20 @@ stream) or no log key was given; 2 usage error or a file that is not a bundle.`,
     );
     if (positionals.length !== 1) throw new UsageError("expected exactly one FILE");
     const trust = trustOf(v);
-    let value: unknown;
-    try {
-      value = JSON.parse(readFileSync(positionals[0]!, "utf8"));
-    } catch (e) {
-      throw new UsageError(`cannot read ${positionals[0]}: ${(e as Error).message}`);
-    }
-    const report = verifySessionBundle(parseSessionBundle(value), trust, nodeHasher);
+    // The helper threads start first: they load while the file is read and parsed.
+    const report = await withFactsPool(async (pool) => {
+      let value: unknown;
+      try {
+        value = JSON.parse(readFileSync(positionals[0]!, "utf8"));
+      } catch (e) {
+        throw new UsageError(`cannot read ${positionals[0]}: ${(e as Error).message}`);
+      }
+      return pool.verify(parseSessionBundle(value), trust);
+    });
     if (v.json) {
-      const { eventStatus: _, ...rest } = report;
+      // Not the per-event statuses nor the recordings themselves (megabytes for a long session:
+      // `export --cast` and `replay` give a pane's recording).
+      const { eventStatus: _, recordings: __, ...rest } = report;
       console.log(jsonLine(rest));
     } else console.log(describeReport(report).join("\n"));
     return report.ok ? 0 : 1;
@@ -320,15 +325,17 @@ ${maxBytesHelp}`,
     const trust = { ...trustOf(v), sessionId: id };
     const { query } = exportQuery(v);
     const read = bundleRead(v);
-    // The log streams a v3 answer (chunked, written as it reads): read whole, within the cap.
-    const bundle = parseSessionBundle(
-      await requestJson<unknown>(
-        v.log ?? "http://127.0.0.1:8080",
-        `/v1/sessions/${encodeURIComponent(id)}/export?${query}`,
-        { token: readToken(v["token-file"]), ...read },
-      ),
-    );
-    const report = verifySessionBundle(bundle, trust, nodeHasher);
+    const { bundle, report } = await withFactsPool(async (pool) => {
+      // The log streams a v3 answer (chunked, written as it reads): read whole, within the cap.
+      const bundle = parseSessionBundle(
+        await requestJson<unknown>(
+          v.log ?? "http://127.0.0.1:8080",
+          `/v1/sessions/${encodeURIComponent(id)}/export?${query}`,
+          { token: readToken(v["token-file"]), ...read },
+        ),
+      );
+      return { bundle, report: await pool.verify(bundle, trust) };
+    });
     if (!report.consistent) {
       console.error(describeReport(report).join("\n"));
       return 1;

@@ -8,9 +8,8 @@
 import { existsSync, readFileSync } from "node:fs";
 import { printable } from "../core/printable.ts";
 import { parseSessionBundle } from "../core/session-bundle.ts";
-import { verifySessionBundle } from "../core/session-bundle-verify.ts";
 import { TerminalFilter } from "../core/terminal-filter.ts";
-import { nodeHasher } from "../lib/node-hasher.ts";
+import { withFactsPool } from "../lib/bundle-facts-pool.ts";
 import { describeReport, parseIdArgs, trustFlags, trustHelp, trustOf, verdict } from "./bundle.ts";
 import { type Command, UsageError } from "./command.ts";
 import { readToken, requestJson } from "./log-api.ts";
@@ -60,24 +59,27 @@ ${maxBytesHelp}`,
     if (!(idle >= 0)) throw new UsageError("--idle-limit must be a number of seconds ≥ 0");
     const trust = trustOf(v);
     const what = positionals[0]!;
-    let value: unknown;
-    let asked: string | undefined;
-    if (existsSync(what)) {
-      try {
-        value = JSON.parse(readFileSync(what, "utf8"));
-      } catch (e) {
-        throw new UsageError(`cannot read ${what}: ${(e as Error).message}`);
+    const { bundle, report } = await withFactsPool(async (pool) => {
+      let value: unknown;
+      let asked: string | undefined;
+      if (existsSync(what)) {
+        try {
+          value = JSON.parse(readFileSync(what, "utf8"));
+        } catch (e) {
+          throw new UsageError(`cannot read ${what}: ${(e as Error).message}`);
+        }
+      } else {
+        asked = what;
+        // v3: the checkpoint once and a few hashes per event (v2 repeats both in every event).
+        value = await requestJson(
+          v.log ?? "http://127.0.0.1:8080",
+          `/v1/sessions/${encodeURIComponent(what)}/export?format=v3`,
+          { token: readToken(v["token-file"]), ...bundleRead(v) },
+        );
       }
-    } else {
-      asked = what;
-      value = await requestJson(
-        v.log ?? "http://127.0.0.1:8080",
-        `/v1/sessions/${encodeURIComponent(what)}/export`,
-        { token: readToken(v["token-file"]), ...bundleRead(v) },
-      );
-    }
-    const bundle = parseSessionBundle(value);
-    const report = verifySessionBundle(bundle, { ...trust, sessionId: asked }, nodeHasher);
+      const bundle = parseSessionBundle(value);
+      return { bundle, report: await pool.verify(bundle, { ...trust, sessionId: asked }) };
+    });
     if (!report.ok && !v["no-verify"]) {
       console.error(describeReport(report).join("\n"));
       console.error("not replaying a session that is not verified (--no-verify to play it anyway)");

@@ -17,7 +17,7 @@ import { MAX_LEAF_SIZE } from "./bundle.ts";
 import { base64Decode, base64Encode, concatBytes, utf8Decode, utf8Encode } from "./encoding.ts";
 import { check, TrailError } from "./errors.ts";
 import { sha256 } from "./hash.ts";
-import { canonicalJson } from "./jcs.ts";
+import { canonicalJson, isCanonicalParse } from "./jcs.ts";
 import { issueText } from "./zod-messages.ts";
 
 export const MAX_CONTENT = 65536;
@@ -276,7 +276,11 @@ export function parseCommandContent(bytes: Uint8Array) {
 
 /** Parses a stored leaf back into event metadata; the bytes must be exactly its canonical form. */
 export function parseLeaf(bytes: Uint8Array): EventMeta {
-  const text = utf8Decode(bytes, "leaf");
+  return parseLeafText(utf8Decode(bytes, "leaf"));
+}
+
+/** parseLeaf of a leaf already held as text (a bundle's `leaf`): no decode of its bytes. */
+export function parseLeafText(text: string): EventMeta {
   let v: unknown;
   try {
     v = JSON.parse(text);
@@ -285,7 +289,8 @@ export function parseLeaf(bytes: Uint8Array): EventMeta {
   }
   const r = eventMetaSchema.safeParse(v);
   if (!r.success) throw new TrailError("bad-event", issueText(r.error, "event"));
-  check(canonicalJson(r.data) === text, "bad-event", "leaf is not in canonical form");
+  // The schema has only named keys (no integer-like ones), as isCanonicalParse requires.
+  check(isCanonicalParse(v, text), "bad-event", "leaf is not in canonical form");
   return r.data;
 }
 

@@ -20,10 +20,10 @@
 // Longer than most files: the one verification procedure, step by step; the casts are
 // session-cast.ts.
 
+import { type EventFacts, eventFacts, failureText as message } from "./bundle-facts.ts";
 import { openCheckpoint } from "./checkpoint.ts";
-import { base64Decode, base64Encode, bytesEqual, utf8Encode } from "./encoding.ts";
-import { isTrailError } from "./errors.ts";
-import { commitment, type EventMeta, parseLeaf } from "./events.ts";
+import { base64Decode, base64Encode, bytesEqual } from "./encoding.ts";
+import type { EventMeta } from "./events.ts";
 import { type Hasher, rfc6962 } from "./hash.ts";
 import { cosignatureVerifierKey, parseLogVerifierKey, parseVerifierKey } from "./keys.ts";
 import { rootFromMultiInclusion } from "./multi-proof.ts";
@@ -102,15 +102,36 @@ export interface BundleReport {
   eventStatus: Record<number, string | null>;
 }
 
-function message(e: unknown): string {
-  return isTrailError(e) ? `${e.code}: ${e.message}` : ((e as Error)?.message ?? String(e));
+/** Each event's and erasure's facts (bundle-facts.ts), in the bundle's order. */
+export interface BundleFacts {
+  events: EventFacts[];
+  erasures: EventFacts[];
 }
 
+/** Every event's facts, found here in turn (a caller with more cores finds them in parallel). */
+export function bundleFacts(bundle: AnySessionBundle, hasher: Hasher = rfc6962): BundleFacts {
+  return {
+    events: bundle.events.map((ev) => eventFacts(ev, hasher)),
+    erasures: bundle.erasures.map((ev) => eventFacts(ev, hasher)),
+  };
+}
+
+/**
+ * Verifies a bundle. `facts`, when given, are the bundle's per-event facts as bundleFacts finds
+ * them (lib/bundle-facts-pool.ts finds them on several threads); else they are found here.
+ */
 export function verifySessionBundle(
   bundle: AnySessionBundle,
   trust: BundleTrust = {},
   hasher: Hasher = rfc6962,
+  facts: BundleFacts = bundleFacts(bundle, hasher),
 ): BundleReport {
+  if (
+    facts.events.length !== bundle.events.length ||
+    facts.erasures.length !== bundle.erasures.length
+  ) {
+    throw new Error("verifySessionBundle: the facts given are not of this bundle's events");
+  }
   const failures: BundleFailure[] = [];
   const fail = (message: string, index?: number) =>
     failures.push(index === undefined ? { message } : { index, message });
@@ -196,8 +217,16 @@ export function verifySessionBundle(
   let window: TimeWindow = {};
   if (v3) {
     included = {
-      events: multiIncluded(v3.events, v3.end.events, "events", size, root, hasher),
-      erasures: multiIncluded(v3.erasures, v3.end.erasures, "erasures", size, root, hasher),
+      events: multiIncluded(v3.events, facts.events, v3.end.events, "events", size, root, hasher),
+      erasures: multiIncluded(
+        v3.erasures,
+        facts.erasures,
+        v3.end.erasures,
+        "erasures",
+        size,
+        root,
+        hasher,
+      ),
     };
     if (v3.window) {
       try {
@@ -213,18 +242,19 @@ export function verifySessionBundle(
   // 2. Each event: its proof, its leaf, its place in the session, its content.
   const check = (
     ev: BundleEvent | BundleEventV3,
+    f: EventFacts,
     list: "events" | "erasures",
   ): EventMeta | undefined => {
     try {
       if (included) {
         const why = included[list].get(ev.index);
         if (why) throw new Error(why);
-        const meta = parseLeaf(utf8Encode(ev.leaf));
+        if (!f.meta) throw new Error(f.leafWhy);
         // An erasure event is the log's, made when it erased: the window is the session's.
-        if (list === "events" && !inWindow(meta.time, window)) {
-          throw new Error(`its time ${meta.time} is outside the bundle's window`);
+        if (list === "events" && !inWindow(f.meta.time, window)) {
+          throw new Error(`its time ${f.meta.time} is outside the bundle's window`);
         }
-        return meta;
+        return f.meta;
       }
       const proof = parseTlogProof((ev as BundleEvent).proof);
       if (proof.checkpoint !== bundle.checkpoint) {
@@ -233,10 +263,10 @@ export function verifySessionBundle(
       if (proof.index !== ev.index) {
         throw new Error(`its proof is for index ${proof.index}`);
       }
-      const leaf = utf8Encode(ev.leaf);
       if (!root) throw new Error("no verified checkpoint to check it against");
-      verifyInclusion(ev.index, size, hasher.leaf(leaf), proof.proof, root, hasher);
-      return parseLeaf(leaf);
+      verifyInclusion(ev.index, size, f.leafHash, proof.proof, root, hasher);
+      if (!f.meta) throw new Error(f.leafWhy);
+      return f.meta;
     } catch (e) {
       fail(`event #${ev.index}: ${message(e)}`, ev.index);
       report.eventStatus[ev.index] = message(e);
@@ -245,8 +275,8 @@ export function verifySessionBundle(
   };
 
   const erasures: { index: number; ranges: [number, number][] }[] = [];
-  for (const ev of bundle.erasures) {
-    const meta = check(ev, "erasures");
+  for (const [i, ev] of bundle.erasures.entries()) {
+    const meta = check(ev, facts.erasures[i]!, "erasures");
     if (!meta) continue;
     if (meta.type !== "erasure" || !meta.erasure) {
       fail(`event #${ev.index}: listed as an erasure but is a ${meta.type} event`, ev.index);
@@ -266,10 +296,11 @@ export function verifySessionBundle(
   const cast: CastInput[] = [];
   const streams = new Map<string, { pane: string; seqs: number[]; closed: boolean }>();
   let prevIndex = -1;
-  for (const ev of bundle.events) {
+  for (const [i, ev] of bundle.events.entries()) {
     if (ev.index <= prevIndex) fail(`event #${ev.index}: events are not in tree order`, ev.index);
     prevIndex = ev.index;
-    const meta = check(ev, "events");
+    const f = facts.events[i]!;
+    const meta = check(ev, f, "events");
     if (!meta) continue;
     const s = bundle.session;
     if (meta.host !== s.host || meta.server !== s.server || meta.session !== s.session) {
@@ -291,17 +322,8 @@ export function verifySessionBundle(
     let why: string | null = null;
     if (meta.payload) {
       if (ev.payload) {
-        try {
-          const salt = base64Decode(ev.payload.salt, "salt", 32);
-          content = base64Decode(ev.payload.content, "content");
-          if (content.length !== meta.payload.size) {
-            why = `content is ${content.length} bytes, the leaf commits to ${meta.payload.size}`;
-          } else if (commitment(salt, content, hasher.digest) !== meta.payload.sha256) {
-            why = "content or salt does not match the leaf's commitment";
-          }
-        } catch (e) {
-          why = message(e);
-        }
+        content = f.content ?? null;
+        why = f.contentWhy ?? null;
       } else {
         erasedBy = erasures.find((x) => x.index > ev.index && inRanges(x.ranges, ev.index))?.index;
         if (erasedBy === undefined) why = "content is missing and no erasure event names it";
@@ -414,6 +436,7 @@ export function verifySessionBundle(
  */
 function multiIncluded(
   list: readonly BundleEventV3[],
+  facts: readonly EventFacts[],
   end: readonly string[],
   what: string,
   size: number,
@@ -431,9 +454,9 @@ function multiIncluded(
       const got = rootFromMultiInclusion(
         {
           size,
-          leaves: list.map((ev) => ({
+          leaves: list.map((ev, i) => ({
             index: ev.index,
-            hash: hasher.leaf(utf8Encode(ev.leaf)),
+            hash: facts[i]!.leafHash,
             before: ev.gap.map(hash),
           })),
           after: end.map(hash),
