@@ -71,7 +71,6 @@ export function readWitnesses(v: {
 
 export const agent: Command = {
   name: "agent",
-  summary: "capture a tmux server's panes, commands and lifecycle into a log",
   help: `Usage:
   tmuxtrail agent --log URL --token-file FILE [--host NAME] [-L NAME | -S PATH] [--spool DIR]
   tmuxtrail agent shell-hook bash|zsh      print the shell hook that records commands

@@ -21,8 +21,6 @@ import { readToken } from "./log-api.ts";
 
 export const audit: Command = {
   name: "audit",
-  summary:
-    "recompute every hash of the log and check leaves, tiles, checkpoints, streams, payloads",
   help: `Usage: tmuxtrail audit [--data DIR | --database-url URL] [--database-schema S] [--log-key VKEY] [--json]
        tmuxtrail audit --log URL --log-key VKEY [--token-file FILE] [--state FILE] [--json]
 

@@ -14,8 +14,6 @@ export const EXIT_USAGE = 2;
 
 export interface Command {
   name: string;
-  /** One line for the command list. */
-  summary: string;
   /** Full help text: usage line, flags, examples. */
   help: string;
   run(argv: string[]): Promise<number>;

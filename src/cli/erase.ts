@@ -7,7 +7,6 @@ import { adminToken, requestJson } from "./log-api.ts";
 
 export const eraseCommand: Command = {
   name: "erase",
-  summary: "erase session content (payloads only), recorded as erasure events",
   help: `Usage: tmuxtrail erase (--session ID | --before DATE) --reason TEXT [--log URL] [--token-file FILE] [--json]
 
 Deletes the content (pane output, command lines) and salts of one session, or of every event

@@ -8,7 +8,6 @@ import { type Command, parseFlags, UsageError } from "./command.ts";
 
 export const keygen: Command = {
   name: "keygen",
-  summary: "create an Ed25519 signer key for a log or a witness",
   help: `Usage: tmuxtrail keygen <name> --out FILE [--force]
 
 Creates an Ed25519 signer key named <name> (for a log, usually its origin, e.g.

@@ -23,7 +23,6 @@ interface Key {
 
 export const keys: Command = {
   name: "keys",
-  summary: "create, list and revoke API keys of a running log",
   help: `Usage:
   tmuxtrail keys create --name NAME --scope submit|read|admin [--scope ...] [--host HOST]
                         [--out FILE]

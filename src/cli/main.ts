@@ -3,45 +3,108 @@
 
 import { isTrailError } from "../core/errors.ts";
 import { printable } from "../core/printable.ts";
-import { agent } from "./agent.ts";
-import { audit } from "./audit.ts";
-import { exportCommand, verifyBundle } from "./bundle.ts";
 import { type Command, EXIT_USAGE, UsageError, wantsHelp } from "./command.ts";
-import { eraseCommand } from "./erase.ts";
 import { classify } from "./exit.ts";
-import { keygen } from "./keygen.ts";
-import { keys } from "./keys.ts";
-import { migrate } from "./migrate.ts";
-import { mirror } from "./mirror.ts";
-import { monitor } from "./monitor.ts";
-import { replay } from "./replay.ts";
-import { serve } from "./serve.ts";
-import { sessions } from "./sessions.ts";
-import { tail } from "./tail.ts";
-import { uiCommand } from "./ui.ts";
-import { verify } from "./verify.ts";
-import { verifyEvidenceCommand } from "./verify-evidence.ts";
-import { witness } from "./witness.ts";
 
-const commands: Command[] = [
-  serve,
-  migrate,
-  keygen,
-  keys,
-  witness,
-  verifyEvidenceCommand,
-  agent,
-  sessions,
-  exportCommand,
-  verifyBundle,
-  eraseCommand,
-  audit,
-  verify,
-  monitor,
-  tail,
-  replay,
-  mirror,
-  uiCommand,
+/**
+ * The commands, each by name with its one-line summary. A command's module (its flags, help and
+ * run) is loaded when it is asked for, so a command loads the libraries it uses and not the
+ * server's: the built CLI is split into chunks (scripts/build-cli.mjs), and `verify-bundle` starts
+ * without loading PostgreSQL's driver, PGlite, drizzle or hono.
+ */
+const commands: { name: string; summary: string; load: () => Promise<Command> }[] = [
+  {
+    name: "serve",
+    summary: "run the log: sequencing, checkpoints, tlog-tiles and proof API",
+    load: async () => (await import("./serve.ts")).serve,
+  },
+  {
+    name: "migrate",
+    summary: "apply the PostgreSQL migrations as the owner role; grant a runtime role its rights",
+    load: async () => (await import("./migrate.ts")).migrate,
+  },
+  {
+    name: "keygen",
+    summary: "create an Ed25519 signer key for a log or a witness",
+    load: async () => (await import("./keygen.ts")).keygen,
+  },
+  {
+    name: "keys",
+    summary: "create, list and revoke API keys of a running log",
+    load: async () => (await import("./keys.ts")).keys,
+  },
+  {
+    name: "witness",
+    summary: "run a witness: cosign consistent checkpoints, gossip with peers, catch forks",
+    load: async () => (await import("./witness.ts")).witness,
+  },
+  {
+    name: "verify-evidence",
+    summary: "re-check a witness's fork evidence offline with the log's verifier key",
+    load: async () => (await import("./verify-evidence.ts")).verifyEvidenceCommand,
+  },
+  {
+    name: "agent",
+    summary: "capture a tmux server's panes, commands and lifecycle into a log",
+    load: async () => (await import("./agent.ts")).agent,
+  },
+  {
+    name: "sessions",
+    summary: "list the tmux sessions a log holds (filter by host, user, time, command)",
+    load: async () => (await import("./sessions.ts")).sessions,
+  },
+  {
+    name: "export",
+    summary: "export a session (or a time window of it) as a bundle that verifies offline",
+    load: async () => (await import("./bundle.ts")).exportCommand,
+  },
+  {
+    name: "verify-bundle",
+    summary:
+      "verify an exported session bundle offline (proofs, commitments, quorum, streams, casts)",
+    load: async () => (await import("./bundle.ts")).verifyBundle,
+  },
+  {
+    name: "erase",
+    summary: "erase session content (payloads only), recorded as erasure events",
+    load: async () => (await import("./erase.ts")).eraseCommand,
+  },
+  {
+    name: "audit",
+    summary:
+      "recompute every hash of the log and check leaves, tiles, checkpoints, streams, payloads",
+    load: async () => (await import("./audit.ts")).audit,
+  },
+  {
+    name: "verify",
+    summary: "verify a log's checkpoint, a leaf's inclusion or consistency, from its tiles",
+    load: async () => (await import("./verify.ts")).verify,
+  },
+  {
+    name: "monitor",
+    summary: "watch a log for rollbacks and forks, keeping the last verified checkpoint",
+    load: async () => (await import("./monitor.ts")).monitor,
+  },
+  {
+    name: "tail",
+    summary: "stream verified events as JSON lines (for a SIEM), each proven included first",
+    load: async () => (await import("./tail.ts")).tail,
+  },
+  {
+    name: "replay",
+    summary: "play a recorded pane in the terminal, from the log or a bundle, after verifying it",
+    load: async () => (await import("./replay.ts")).replay,
+  },
+  {
+    name: "mirror",
+    summary: "copy a log's checkpoint and tiles, verified, into a directory for a static server",
+    load: async () => (await import("./mirror.ts")).mirror,
+  },
+  {
+    name: "ui",
+    summary: "serve this installation's web UI on this machine, reading a log's API",
+    load: async () => (await import("./ui.ts")).uiCommand,
+  },
 ];
 
 function overview(): string {
@@ -65,11 +128,12 @@ export async function main(argv: string[]): Promise<number> {
     console.log(overview());
     return name === undefined ? EXIT_USAGE : 0;
   }
-  const command = commands.find((c) => c.name === name);
-  if (!command) {
+  const entry = commands.find((c) => c.name === name);
+  if (!entry) {
     console.error(`tmuxtrail: unknown command "${name}"\n\n${overview()}`);
     return EXIT_USAGE;
   }
+  const command = await entry.load();
   if (wantsHelp(rest)) {
     console.log(command.help);
     return 0;

@@ -14,7 +14,6 @@ import { type Command, parseFlags, UsageError } from "./command.ts";
 
 export const migrate: Command = {
   name: "migrate",
-  summary: "apply the PostgreSQL migrations as the owner role; grant a runtime role its rights",
   help: `Usage: tmuxtrail migrate --database-url URL [--database-schema NAME] [--witness]
                          [--grant-runtime ROLE ...]
 

@@ -101,7 +101,6 @@ function report(r: MirrorRound, json: boolean, dir: string): void {
 
 export const mirror: Command = {
   name: "mirror",
-  summary: "copy a log's checkpoint and tiles, verified, into a directory for a static server",
   help: `Usage: tmuxtrail mirror --log URL|DIR --log-key VKEY --out DIR [--watch [--interval D]]
                         [--entries [--token-file FILE]] [--witness-key VKEY ... --quorum K]
                         [--keep-partials] [--unproven-after D] [--timeout D] [--json]

@@ -188,7 +188,6 @@ function report(r: Round, json: boolean): void {
 
 export const monitor: Command = {
   name: "monitor",
-  summary: "watch a log for rollbacks and forks, keeping the last verified checkpoint",
   help: `Usage: tmuxtrail monitor --log URL|DIR --log-key VKEY --state FILE [--interval D]
                          [--alert-url URL] [--unproven-after D]
                          [--witness-key VKEY ... --quorum K] [--json]

@@ -17,7 +17,6 @@ import { bundleRead, maxBytesFlag, maxBytesHelp } from "./read-limits.ts";
 
 export const replay: Command = {
   name: "replay",
-  summary: "play a recorded pane in the terminal, from the log or a bundle, after verifying it",
   help: `Usage: tmuxtrail replay SESSION_ID|FILE [--pane ID] [--speed X] [--idle-limit S] [--no-verify] [--raw]
                         [--log URL --token-file FILE] [--log-key VKEY ...|--log-key-file FILE]
                         [--witness-key VKEY ... --quorum K] [--require-closed] [--max-bytes N]

@@ -32,7 +32,6 @@ export function witnessBanner(specs: string[], quorum: number): string[] {
 
 export const serve: Command = {
   name: "serve",
-  summary: "run the log: sequencing, checkpoints, tlog-tiles and proof API",
   help: `Usage: tmuxtrail serve [flags]
 
 Runs the log. Without DATABASE_URL it uses an embedded database in <data>/db (PGlite: it

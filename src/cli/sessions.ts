@@ -19,7 +19,6 @@ export interface SessionInfo {
 
 export const sessions: Command = {
   name: "sessions",
-  summary: "list the tmux sessions a log holds (filter by host, user, time, command)",
   help: `Usage: tmuxtrail sessions list --log URL --token-file FILE [--host H] [--user U]
                               [--since T] [--until T] [--command TEXT] [--limit N] [--json]
 

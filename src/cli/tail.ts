@@ -55,7 +55,6 @@ const PAGE = 500;
 
 export const tail: Command = {
   name: "tail",
-  summary: "stream verified events as JSON lines (for a SIEM), each proven included first",
   help: `Usage: tmuxtrail tail --log URL --token-file FILE --log-key VKEY [--witness-key VKEY ... --quorum K]
                       [--from INDEX] [--follow] [--interval 2s] [--unproven-after D]
                       [--state FILE] [--json]

@@ -89,7 +89,6 @@ export function uiProxyApp(logUrl: string, uiDir?: string): Hono {
 
 export const uiCommand: Command = {
   name: "ui",
-  summary: "serve this installation's web UI on this machine, reading a log's API",
   help: `Usage: tmuxtrail ui --log URL [--port N] [--host ADDR]
 
 Serves the web UI built from this installation (not the one the log serves at /ui, which is

@@ -7,7 +7,6 @@ import { type Command, parseFlags, UsageError } from "./command.ts";
 
 export const verifyEvidenceCommand: Command = {
   name: "verify-evidence",
-  summary: "re-check a witness's fork evidence offline with the log's verifier key",
   help: `Usage: tmuxtrail verify-evidence FILE --log-key VKEY [--log-key VKEY ...] [--json]
 
 FILE holds what a witness serves on GET /v1/evidence: one evidence object or an array of them.

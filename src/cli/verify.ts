@@ -244,7 +244,6 @@ const SUBCOMMANDS = ["checkpoint", "inclusion", "consistency"] as const;
 
 export const verify: Command = {
   name: "verify",
-  summary: "verify a log's checkpoint, a leaf's inclusion or consistency, from its tiles",
   help: `Usage:
   tmuxtrail verify checkpoint  --log URL|DIR --log-key VKEY [--all-tiles] [--json]
   tmuxtrail verify inclusion   --log URL|DIR --log-key VKEY --index I [--leaf FILE | --token-file FILE] [--json]

@@ -8,7 +8,6 @@ import { type Command, parseFlags, UsageError } from "./command.ts";
 
 export const witness: Command = {
   name: "witness",
-  summary: "run a witness: cosign consistent checkpoints, gossip with peers, catch forks",
   help: `Usage: tmuxtrail witness --log <origin>=<vkey>[@<url>] ... [flags]
 
 Cosigns checkpoints of the logs it is configured with (C2SP tlog-witness POST /add-checkpoint)

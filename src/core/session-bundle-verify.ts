@@ -49,6 +49,11 @@ export interface BundleTrust {
   requireClosed?: boolean;
   /** The session the caller asked for: a bundle of another session is a failure. */
   sessionId?: string;
+  /**
+   * false: the caller wants the verdict only, so recordings the bundle does not carry are not
+   * regenerated (`report.recordings` stays empty; a bundle's own casts are still checked).
+   */
+  recordings?: boolean;
 }
 
 export interface StreamReport {
@@ -407,11 +412,13 @@ export function verifySessionBundle(
   }
 
   // 4. Casts: what the verified events play, byte for byte.
-  const expected = buildCasts(cast);
-  report.recordings = expected;
   const given = bundle.casts ?? {};
-  // v3 may leave its casts out: the regenerated ones are what plays.
-  const compared = v3 && !v3.casts ? [] : [...Object.keys(expected), ...Object.keys(given)];
+  // v3 may leave its casts out: the regenerated ones are what plays. Where the bundle has casts
+  // (v1 and v2 must), they are compared with the regenerated ones, wanted or not.
+  const comparing = !(v3 && !v3.casts);
+  const expected = comparing || trust.recordings !== false ? buildCasts(cast) : {};
+  report.recordings = expected;
+  const compared = comparing ? [...Object.keys(expected), ...Object.keys(given)] : [];
   for (const pane of new Set(compared)) {
     const want = expected[pane];
     const got = given[pane];

@@ -9,8 +9,8 @@
 // CLI that is dist/tmuxtrail.mjs, from the sources it is this file under tsx's loader. They are
 // started before the bundle is read (`FactsPool.start`), so they load while the file is parsed.
 // What goes to a helper is its events' leaf and payload texts (strings clone fast); what comes
-// back is the leaf hashes and contents packed into two transferred buffers, the parsed metadata
-// and the reasons for failures.
+// back is the leaf hashes and contents packed into transferred buffers, which leaves are valid
+// events, and the reasons for failures.
 
 import { createRequire } from "node:module";
 import { availableParallelism } from "node:os";
@@ -33,16 +33,38 @@ const ROLE = "tmuxtrail-bundle-facts";
  * cloning it to a helper and back. */
 export const PARALLEL_FROM = 4000;
 /** This thread's share of the events against a helper's 1 (measured on 2 cores, 100,000 events). */
-const OWN_WEIGHT = 1.1;
+const OWN_WEIGHT = 1;
 
-interface Job {
-  leaves: string[];
-  payloads: (FactsInput["payload"] | null)[];
+/**
+ * What a helper is asked: the facts of events sent as texts, or of its share of the events of a
+ * whole document (a bundle file's bytes, shared, which it parses as this thread does).
+ */
+type Job =
+  | { kind: "texts"; from: number; leaves: string[]; payloads: (FactsInput["payload"] | null)[] }
+  | { kind: "document"; bytes: SharedArrayBuffer; share: number; helpers: number };
+
+/** Where each thread's share of n events begins: [0 (this thread), helper 1, …, n]. */
+export function shareBounds(n: number, helpers: number): number[] {
+  // This thread's share is smaller: it also takes the helpers' answers in.
+  const own = Math.floor((n * OWN_WEIGHT) / (OWN_WEIGHT + helpers));
+  const per = Math.ceil((n - own) / Math.max(helpers, 1));
+  const bounds = [0, own];
+  for (let k = 1; k <= helpers; k++) bounds.push(Math.min(n, own + k * per));
+  return bounds;
+}
+
+interface Waiter {
+  resolve(a: Answer): void;
+  reject(e: Error): void;
 }
 
 interface Answer {
+  /** The events answered for: the job's, or a document's events [from, from + count). */
+  from: number;
+  count: number;
   hashes: Uint8Array;
-  metas: (EventMeta | null)[];
+  /** 1 where the leaf is a valid event (this thread parses that leaf again, without checks). */
+  valid: Uint8Array;
   leafWhys: (string | null)[];
   /** Every decoded content, one after the other; `lengths[i]` is event i's, -1 when none. */
   contents: Uint8Array;
@@ -50,19 +72,40 @@ interface Answer {
   contentWhys: (string | null)[];
 }
 
+/** The events a job is about, and where they begin in the bundle. */
+function jobEvents(job: Job): { from: number; events: FactsInput[] } {
+  if (job.kind === "texts") {
+    const events = job.leaves.map((leaf, i) => ({ leaf, payload: job.payloads[i] }));
+    return { from: job.from, events };
+  }
+  // The same bytes, the same parse as this thread's: the same events in the same order. What is
+  // not a bundle's shape here fails in this thread's schema too (the answer is then unused).
+  const doc = JSON.parse(Buffer.from(job.bytes).toString("utf8")) as { events?: unknown };
+  if (!Array.isArray(doc?.events)) throw new Error("not a bundle: no events");
+  const all = doc.events as FactsInput[];
+  const bounds = shareBounds(all.length, job.helpers);
+  const from = bounds[job.share]!;
+  const events = all.slice(from, bounds[job.share + 1]);
+  for (const ev of events) {
+    if (typeof ev?.leaf !== "string") throw new Error("not a bundle: an event without a leaf");
+  }
+  return { from, events };
+}
+
 function answer(job: Job, hasher: Hasher): Answer {
-  const n = job.leaves.length;
+  const { from, events } = jobEvents(job);
+  const n = events.length;
   const hashes = new Uint8Array(32 * n);
-  const metas: (EventMeta | null)[] = new Array(n);
+  const valid = new Uint8Array(n);
   const leafWhys: (string | null)[] = new Array(n);
   const contentWhys: (string | null)[] = new Array(n);
   const lengths = new Int32Array(n).fill(-1);
   const parts: Uint8Array[] = [];
   let total = 0;
   for (let i = 0; i < n; i++) {
-    const f = eventFacts({ leaf: job.leaves[i]!, payload: job.payloads[i] }, hasher);
+    const f = eventFacts(events[i]!, hasher);
     hashes.set(f.leafHash, 32 * i);
-    metas[i] = f.meta ?? null;
+    valid[i] = f.meta ? 1 : 0;
     leafWhys[i] = f.leafWhy ?? null;
     contentWhys[i] = f.contentWhy ?? null;
     if (f.content) {
@@ -77,16 +120,20 @@ function answer(job: Job, hasher: Hasher): Answer {
     contents.set(p, at);
     at += p.length;
   }
-  return { hashes, metas, leafWhys, contents, lengths, contentWhys };
+  return { from, count: n, hashes, valid, leafWhys, contents, lengths, contentWhys };
 }
 
-function factsOf(a: Answer): EventFacts[] {
-  const out: EventFacts[] = new Array(a.metas.length);
+/**
+ * A helper's answer as facts. A leaf the helper found valid is parsed here again by JSON.parse
+ * alone: the same text gives the same object, and a parse is faster than the helper sending the
+ * object (structured clone's first deserialisation in a process is slow).
+ */
+function factsOf(a: Answer, events: readonly FactsInput[]): EventFacts[] {
+  const out: EventFacts[] = new Array(events.length);
   let at = 0;
   for (let i = 0; i < out.length; i++) {
     const f: EventFacts = { leafHash: a.hashes.subarray(32 * i, 32 * i + 32) };
-    const meta = a.metas[i];
-    if (meta) f.meta = meta;
+    if (a.valid[i]) f.meta = JSON.parse(events[i]!.leaf) as EventMeta;
     else f.leafWhy = a.leafWhys[i] ?? "the leaf is not an event";
     const why = a.contentWhys[i];
     if (why !== null && why !== undefined) f.contentWhy = why;
@@ -103,10 +150,16 @@ function factsOf(a: Answer): EventFacts[] {
 // A helper thread: answers each job it is sent, until it is terminated.
 if (!isMainThread && (workerData as { role?: string } | null)?.role === ROLE) {
   parentPort!.on("message", (job: Job) => {
-    const a = answer(job, nodeHasher);
+    let a: Answer;
+    try {
+      a = answer(job, nodeHasher);
+    } catch (e) {
+      parentPort!.postMessage({ failed: (e as Error)?.message ?? String(e) });
+      return;
+    }
     parentPort!.postMessage(
       a,
-      [a.hashes, a.contents, a.lengths].map((x) => x.buffer as ArrayBuffer),
+      [a.hashes, a.valid, a.contents, a.lengths].map((x) => x.buffer as ArrayBuffer),
     );
   });
 }
@@ -121,12 +174,27 @@ export class FactsPool {
   helped = 0;
   /** Helpers that failed or exited: never asked again. */
   private readonly gone = new Set<Worker>();
+  /** Per helper, the jobs sent and not yet answered, in order (a helper answers in order). */
+  private readonly waiting = new Map<Worker, Waiter[]>();
 
   private constructor(private readonly workers: Worker[]) {
     for (const w of workers) {
-      // A helper that fails before it is asked (it could not load) must not end the process.
-      w.on("error", () => this.gone.add(w));
-      w.on("exit", () => this.gone.add(w));
+      const queue: Waiter[] = [];
+      this.waiting.set(w, queue);
+      w.on("message", (a: Answer | { failed: string }) => {
+        const waiter = queue.shift();
+        if (queue.length === 0) w.unref();
+        if ("failed" in a) waiter?.reject(new Error(a.failed));
+        else waiter?.resolve(a);
+      });
+      // A helper that fails (it could not load, or died) must not end the process: its jobs fail,
+      // and their shares fall to this thread.
+      const lost = (why: Error) => {
+        this.gone.add(w);
+        for (const waiter of queue.splice(0)) waiter.reject(why);
+      };
+      w.on("error", lost);
+      w.on("exit", (code) => lost(new Error(`the helper thread exited (${code})`)));
     }
   }
 
@@ -172,26 +240,81 @@ export class FactsPool {
     if (events.length < Math.max(parallelFrom, 1) || this.workers.length === 0) {
       return { events: events.map((ev) => eventFacts(ev, hasher)), erasures };
     }
-    // This thread's share is smaller: it also takes the helpers' answers in (~0.3 s of 100,000).
-    const mine = Math.floor((events.length * OWN_WEIGHT) / (OWN_WEIGHT + this.workers.length));
-    const per = Math.ceil((events.length - mine) / this.workers.length);
+    const bounds = shareBounds(events.length, this.workers.length);
     const asked = this.workers.map((w, k) => {
-      const slice = events.slice(mine + k * per, mine + (k + 1) * per);
+      const slice = events.slice(bounds[k + 1], bounds[k + 2]);
       return this.ask(w, {
+        kind: "texts",
+        from: bounds[k + 1]!,
         leaves: slice.map((ev) => ev.leaf),
         payloads: slice.map((ev) => ev.payload ?? null),
-      }).then(
-        (a) => {
-          this.helped += slice.length;
-          return factsOf(a);
-        },
-        // A helper that failed: this thread does its share.
-        () => slice.map((ev) => eventFacts(ev, hasher)),
-      );
+      });
     });
-    const own = events.slice(0, mine).map((ev) => eventFacts(ev, hasher));
-    const theirs = await Promise.all(asked);
-    return { events: own.concat(...theirs), erasures };
+    return { events: await this.gather(events, bounds, asked, hasher), erasures };
+  }
+
+  /**
+   * verify-bundle's way: the file's bytes, read once and shared with the helpers, which parse
+   * them and find the facts of their shares while this thread parses them too (`parse`: text to
+   * bundle, schema checked) and finds its own. Nothing is cloned to a helper, and the helpers
+   * start before this thread has parsed. One copy of the bytes: what this thread and the helpers
+   * parse is the same whatever happens to the file meanwhile.
+   */
+  async verifyDocument(
+    bytes: Uint8Array,
+    parse: (text: string) => AnySessionBundle,
+    trust: BundleTrust = {},
+    hasher: Hasher = nodeHasher,
+    parallelFrom = PARALLEL_FROM,
+  ): Promise<BundleReport> {
+    const live = this.workers.filter((w) => !this.gone.has(w));
+    // A bundle's events are hundreds of bytes each: a smaller document is not worth the helpers.
+    const parallel = live.length > 0 && bytes.length >= parallelFrom * 256;
+    let asked: Promise<Answer>[] = [];
+    if (parallel) {
+      const shared = new SharedArrayBuffer(bytes.length);
+      new Uint8Array(shared).set(bytes);
+      asked = live.map((w, k) =>
+        this.ask(w, { kind: "document", bytes: shared, share: k + 1, helpers: live.length }),
+      );
+      // Taken in by gather, or dropped when the document does not parse here.
+      for (const a of asked) a.catch(() => {});
+    }
+    const bundle = parse(
+      Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString("utf8"),
+    );
+    const erasures = bundle.erasures.map((ev) => eventFacts(ev, hasher));
+    const bounds = shareBounds(bundle.events.length, asked.length);
+    const events = parallel
+      ? await this.gather(bundle.events, bounds, asked, hasher)
+      : bundle.events.map((ev) => eventFacts(ev, hasher));
+    return verifySessionBundle(bundle, trust, hasher, { events, erasures });
+  }
+
+  /**
+   * This thread's share's facts, then each helper's answer for its share (checked to be of those
+   * events); a helper that failed or answered for other events leaves its share to this thread.
+   */
+  private async gather(
+    events: readonly FactsInput[],
+    bounds: number[],
+    asked: Promise<Answer>[],
+    hasher: Hasher,
+  ): Promise<EventFacts[]> {
+    const own = events.slice(0, bounds[1]).map((ev) => eventFacts(ev, hasher));
+    const theirs = await Promise.all(
+      asked.map(async (answer, k) => {
+        const from = bounds[k + 1]!;
+        const slice = events.slice(from, bounds[k + 2]);
+        const a = await answer.catch(() => undefined);
+        if (!a || a.from !== from || a.count !== slice.length) {
+          return slice.map((ev) => eventFacts(ev, hasher));
+        }
+        this.helped += slice.length;
+        return factsOf(a, slice);
+      }),
+    );
+    return own.concat(...theirs);
   }
 
   /** verifySessionBundle, with the per-event work shared across the threads. */
@@ -212,29 +335,10 @@ export class FactsPool {
   private ask(w: Worker, job: Job): Promise<Answer> {
     if (this.gone.has(w)) return Promise.reject(new Error("the helper thread is gone"));
     return new Promise((resolve, reject) => {
-      const done = () => {
-        w.off("message", onMessage);
-        w.off("error", onError);
-        w.off("exit", onExit);
-      };
-      const onMessage = (a: Answer) => {
-        done();
-        resolve(a);
-      };
-      const onError = (e: Error) => {
-        done();
-        reject(e);
-      };
-      const onExit = (code: number) => {
-        done();
-        reject(new Error(`the helper thread exited (${code})`));
-      };
-      w.on("message", onMessage);
-      w.on("error", onError);
-      w.on("exit", onExit);
+      this.waiting.get(w)!.push({ resolve, reject });
       w.ref();
       w.postMessage(job);
-    }).finally(() => w.unref()) as Promise<Answer>;
+    });
   }
 }
 

@@ -242,6 +242,17 @@ describe("9. empty, open and cut-short bundles", () => {
     expect(r.out).toContain("FAILED: the bundle holds no events: it proves nothing");
   });
 
+  it("a v2 bundle whose casts are taken out fails, also where no recording is wanted (--json)", async () => {
+    // verify-bundle --json regenerates no recording for itself; a v1/v2 bundle's casts are still
+    // owed, so one with them taken out (a player would play nothing, or what it likes) fails.
+    const f = write("no-casts.json", { ...bundle, casts: {} });
+    for (const json of [[], ["--json"]]) {
+      const r = await runCli(["verify-bundle", f, "--log-key", K, ...json]);
+      expect(r.code, r.out).toBe(1);
+      expect(r.out + r.err).toContain("cast of pane %0 is missing");
+    }
+  });
+
   it("a bundle whose streams are all open says so; --require-closed makes it a failure", async () => {
     const r = await runCli(["verify-bundle", bundleFile, "--log-key", K]);
     expect(r.code).toBe(0);

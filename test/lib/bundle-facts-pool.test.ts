@@ -4,7 +4,11 @@
 // (tsx); the built CLI's helpers are run by the bench's verify-bundle rows.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { base64Encode } from "../../src/core/encoding.ts";
-import type { AnySessionBundle, SessionBundleV3 } from "../../src/core/session-bundle.ts";
+import {
+  type AnySessionBundle,
+  parseSessionBundle,
+  type SessionBundleV3,
+} from "../../src/core/session-bundle.ts";
 import { bundleFacts, verifySessionBundle } from "../../src/core/session-bundle-verify.ts";
 import { sessionId } from "../../src/core/session-id.ts";
 import { FactsPool } from "../../src/lib/bundle-facts-pool.ts";
@@ -75,6 +79,30 @@ describe("FactsPool", () => {
       expect(shared).toEqual(alone);
     }
     expect((await pool.verify(bundle, trust, nodeHasher, 1)).ok).toBe(true);
+  });
+
+  it("verifies a document's bytes shared with the helper as verifySessionBundle does", async () => {
+    const parse = (text: string) => parseSessionBundle(JSON.parse(text));
+    for (const b of [bundle, brokenBundle()]) {
+      const bytes = new TextEncoder().encode(JSON.stringify(b));
+      const before = pool.helped;
+      const shared = await pool.verifyDocument(bytes, parse, trust, nodeHasher, 1);
+      expect(pool.helped).toBeGreaterThan(before + b.events.length / 3);
+      expect(shared).toEqual(verifySessionBundle(b, trust, nodeHasher));
+    }
+  });
+
+  it("a document that does not parse is the caller's error; the helper's failure is harmless", async () => {
+    const bytes = new TextEncoder().encode(`{"events": [${"1,".repeat(200)}1]`);
+    const parse = (text: string) => parseSessionBundle(JSON.parse(text));
+    await expect(pool.verifyDocument(bytes, parse, trust, nodeHasher, 1)).rejects.toThrow(/JSON/);
+    const notBundle = new TextEncoder().encode(`{"events": [${"1,".repeat(200)}1]}`);
+    await expect(pool.verifyDocument(notBundle, parse, trust, nodeHasher, 1)).rejects.toThrow();
+    // The helper is still there for the next bundle.
+    const before = pool.helped;
+    const bytesOk = new TextEncoder().encode(JSON.stringify(bundle));
+    expect((await pool.verifyDocument(bytesOk, parse, trust, nodeHasher, 1)).ok).toBe(true);
+    expect(pool.helped).toBeGreaterThan(before);
   });
 
   it("does a helper's share itself when the helper is gone", async () => {
