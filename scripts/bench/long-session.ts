@@ -2,8 +2,11 @@
 // --long-session-events, each built in SQL (session-log.ts), served by a `serve` process; on each:
 // GET /v1/sessions/:id/export?format=v3 over HTTP (seconds to the last byte, bytes, the server's
 // resident memory sampled every 20 ms while it streams), then `tmuxtrail verify-bundle` of what it
-// wrote, as its own process. On the long session the export and verification are of a one-hour
-// window late in the day (the worst case for a window found by walking the session's index).
+// wrote, as its own process; on the shorter session, the web UI in Chromium (ui-session.ts: first
+// frame, verdict, JS heap). On the long session the export and verification are of a one-hour
+// window late in the day (the worst case for a window found by walking the session's index) and
+// early; then the whole long session is streamed, to compare the server's memory growth with the
+// shorter session's (flat: it does not grow with the session).
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -12,6 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generateKey } from "../../src/core/keys.ts";
 import { buildSessionLog, type SessionLog } from "./session-log.ts";
+import { measureUiSession } from "./ui-session.ts";
 
 export interface Served {
   child: ChildProcess;
@@ -45,8 +49,17 @@ export function rssMb(pid: number | undefined): number {
 const against = (value: number, target: number, unit: string) =>
   `target ≤ ${target} ${unit}: ${(value / target).toFixed(2)} of it, ${value <= target ? "met" : "MISSED"}`;
 
-/** One export over HTTP, written to a file: seconds, bytes, RSS at the first byte and its peak. */
-async function exportOnce(b: LongSessionBench, s: Served, log: SessionLog, query: string) {
+/**
+ * One export over HTTP, written to a file (unless `keep` is false: counted and dropped): seconds,
+ * bytes, RSS at the first byte and its peak.
+ */
+async function exportOnce(
+  b: LongSessionBench,
+  s: Served,
+  log: SessionLog,
+  query: string,
+  keep = true,
+) {
   const t0 = performance.now();
   const res = await fetch(`${s.url}/v1/sessions/${log.id}/export?${query}`, {
     headers: { Authorization: `Bearer ${b.token}` },
@@ -62,14 +75,15 @@ async function exportOnce(b: LongSessionBench, s: Served, log: SessionLog, query
   const reader = res.body.getReader();
   for (let c = await reader.read(); !c.done; c = await reader.read()) {
     if (Number.isNaN(first)) first = rssMb(s.child.pid);
-    chunks.push(c.value);
+    if (keep) chunks.push(c.value);
     bytes += c.value.length;
   }
   clearInterval(timer);
   const seconds = (performance.now() - t0) / 1000;
   peak = Math.max(peak, rssMb(s.child.pid));
+  // Owner-only: a bundle holds the session's content.
   const file = join(mkdtempSync(join(tmpdir(), "tt-bench-bundle-")), "bundle.json");
-  writeFileSync(file, Buffer.concat(chunks));
+  writeFileSync(file, Buffer.concat(chunks), { mode: 0o600 });
   return { seconds, mb: bytes / 1024 ** 2, first, peak, file };
 }
 
@@ -145,6 +159,8 @@ export async function longSessionRows(
   b: LongSessionBench,
   o: { sessionEvents: number; longSessionEvents: number },
 ) {
+  /** The shorter session's export: its events and the server's RSS growth while streaming. */
+  let streamed: { events: number; growth: number } | undefined;
   const cli = await startup(b);
   b.row("tmuxtrail start-up (--help), in every CLI figure", cli, "s");
   if (o.sessionEvents > 0) {
@@ -172,6 +188,39 @@ export async function longSessionRows(
         `${against(v.seconds, 3, "s")}${v.ok && v.verified === log.events ? "" : ", NOT VERIFIED"}`,
       );
       if (!v.ok || v.verified !== log.events) b.fail(`verify-bundle of the ${n}-event bundle`);
+      streamed = { events: log.events, growth: e.peak - e.first };
+      const ui = await measureUiSession({
+        url: s.url,
+        token: b.token,
+        logKey: key,
+        sessionId: log.id,
+      });
+      if (typeof ui === "string") {
+        b.row(`web UI on the ${n}-event session: SKIPPED`, Number.NaN, "", undefined, ui);
+        return;
+      }
+      const sec = (ms: number) => ms / 1000;
+      const heap = Math.max(ui.mainHeapPeakBytes, ui.workerHeapPeakBytes ?? 0) / 2 ** 20;
+      const fine = ui.verdict === "ok" ? "" : `, NOT VERIFIED (${ui.badge})`;
+      b.row(
+        `web UI (Chromium), ${n}-event session: first frame`,
+        sec(ui.firstFrameMs),
+        "s",
+        against(sec(ui.firstFrameMs), 2, "s"),
+      );
+      b.row(
+        `web UI, ${n}-event session: the whole session's verdict`,
+        sec(ui.verdictMs),
+        "s",
+        `${against(sec(ui.verdictMs), 15, "s")}${fine}`,
+      );
+      b.row(
+        `web UI, ${n}-event session: JS heap peak (page or verify worker)`,
+        heap,
+        "MB",
+        `${against(heap, 300, "MB")} (page ${(ui.mainHeapPeakBytes / 2 ** 20).toFixed(0)} MB, worker ${((ui.workerHeapPeakBytes ?? 0) / 2 ** 20).toFixed(0)} MB; page's 20 ms timer's longest gap ${ui.maxTimerGapMs} ms)`,
+      );
+      if (ui.verdict !== "ok") b.fail(`web UI verdict on the ${n}-event session`);
     });
   }
   if (o.longSessionEvents > 0) {
@@ -195,6 +244,27 @@ export async function longSessionRows(
         );
         if (!v.ok || v.verified === 0) b.fail(`verify-bundle of the ${label} window`);
       }
+      // The whole long session streamed (not kept): the server's memory while it streams must
+      // not grow with the session, so it is compared with the shorter session's above.
+      const whole = await exportOnce(b, s, log, "format=v3", false);
+      const growth = whole.peak - whole.first;
+      b.row(
+        `export v3 of the whole ${n}-event session over HTTP`,
+        whole.seconds,
+        "s",
+        undefined,
+        `${whole.mb.toFixed(0)} MB, ${(log.events / whole.seconds).toFixed(0)} events/s`,
+      );
+      b.row(
+        `server RSS growth while streaming the whole ${n}-event session`,
+        growth,
+        "MB",
+        streamed
+          ? `${(growth / streamed.growth).toFixed(2)} of its growth for the ${streamed.events.toLocaleString("en-US")}-event session (${streamed.growth.toFixed(0)} MB) for ${(log.events / streamed.events).toFixed(0)}x the events: ${growth <= streamed.growth * 1.25 + 10 ? "flat" : "GROWS"}`
+          : "above its RSS at the first byte",
+      );
+      if (streamed && growth > streamed.growth * 1.25 + 10)
+        b.fail("export memory grows with the session");
     });
   }
 }

@@ -2,8 +2,9 @@
 // session's events are read a page at a time in index order and written at once, each with the
 // hashes of the gap before it (core/multi-proof.ts), so the export's memory does not grow with the
 // session (only the indexes of erased events, and the casts when asked for, are kept). Gap hashes
-// come from the stored tiles through the bounded cache of tiles and their inner hashes
-// (tree-reader.ts), so they are read, not rehashed.
+// come from the stored tiles through a cache of the stream's own of the tiles it is in, with their
+// inner hashes (tree-reader.ts walkCache: 64 tiles, 1 MB), so they are read, not rehashed, and a
+// long export neither grows with the session nor evicts the proofs' shared cache.
 //
 // A time window keeps the events whose time lies in [since, until); the bundle says which window
 // it is, so a verifier checks each event's time against it and each pane's sequence numbers for
@@ -18,7 +19,7 @@ import { buildCasts, type CastInput } from "../core/session-cast.ts";
 import { inWindow } from "../core/time-window.ts";
 import type { Sql } from "../db/sql.ts";
 import { type ExportInput, erasureEvents, tryParseLeaf } from "./export.ts";
-import { dbNodeReader } from "./tree-reader.ts";
+import { dbNodeReader, walkCache } from "./tree-reader.ts";
 
 /** Events read and written per query. */
 const PAGE = 2000;
@@ -168,6 +169,8 @@ function eventJson(r: Row, gap: string[]): string {
 /** The gaps of one list of proven indexes, a page at a time, then the gap after its last index. */
 class Gaps {
   private prev = -1;
+  /** The tiles this stream is in: bounded, whatever the session's length (tree-reader.ts). */
+  private readonly tiles = walkCache();
   constructor(
     private readonly sql: Sql,
     private readonly size: number,
@@ -175,7 +178,7 @@ class Gaps {
   ) {}
 
   private async hashes(ranges: Range[][]): Promise<string[][]> {
-    const read = dbNodeReader(this.sql, this.size, this.hasher, true);
+    const read = dbNodeReader(this.sql, this.size, this.hasher, this.tiles);
     return (await groupedRangeHashes(ranges, read, this.hasher)).map((g) => g.map(b64));
   }
 

@@ -36,9 +36,19 @@ export class TileMissingError extends Error {
  */
 type TileTree = Uint8Array[];
 
-interface TreeCache {
+export interface TreeCache {
   /** By "level/index/width": immutable once the tile prefix exists. */
   tiles: Lru<string, Promise<TileTree>>;
+}
+
+/**
+ * A cache of its own for one reader that walks the tree in order, as a session export does: it
+ * holds the few tiles in use (per level, the one it is in, and the next), so a stream of any
+ * length holds at most `tiles` of them (64: 1 MB) and leaves the shared cache of the proofs alone
+ * (a long session's export would otherwise fill it with tiles read once).
+ */
+export function walkCache(tiles = 64): TreeCache {
+  return { tiles: new Lru(tiles) };
 }
 
 const caches = new WeakMap<Sql, TreeCache>();
@@ -71,15 +81,23 @@ function tileTree(data: Uint8Array, hasher: Hasher): TileTree {
   return rows;
 }
 
-/** A NodeReader over the stored tiles, for nodes complete in a tree of `size` leaves. */
-export function dbNodeReader(sql: Sql, size: number, hasher: Hasher, cached = false): NodeReader {
+/**
+ * A NodeReader over the stored tiles, for nodes complete in a tree of `size` leaves: uncached,
+ * through the shared cache of this database (`true`), or through a cache of the caller's.
+ */
+export function dbNodeReader(
+  sql: Sql,
+  size: number,
+  hasher: Hasher,
+  cached: boolean | TreeCache = false,
+): NodeReader {
   const fetch = async (level: number, idx: number, width: number) => {
     const t = await readTile(sql, level, idx, width);
     if (!t) throw new TileMissingError(level, idx, width);
     return t;
   };
   if (!cached) return tileNodeReader(size, fetch, hasher);
-  const cache = cacheOf(sql);
+  const cache = cached === true ? cacheOf(sql) : cached;
   const treeOf = (tile: { level: number; index: number; width: number }) => {
     const key = `${tile.level}/${tile.index}/${tile.width}`;
     let p = cache.tiles.get(key);

@@ -11,6 +11,7 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { measureSessionLoad } from "../../scripts/bench/ui-load.ts";
 import { type RunningLogServer, startLogServer } from "../../src/api/log-server.ts";
 import { generateKey } from "../../src/core/keys.ts";
 import { sessionId } from "../../src/core/session-id.ts";
@@ -22,7 +23,6 @@ import { ADMIN } from "../support/log.ts";
 import { type Answer, type LyingProxy, lyingProxy } from "../support/lying-proxy.ts";
 import { type Proc, run } from "../support/proc.ts";
 import { tempDir } from "../support/serve.ts";
-import { measureSessionLoad } from "../support/ui-load.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const ARTIFACTS = join(import.meta.dirname, "../../test-artifacts");

@@ -1,4 +1,4 @@
-// Measures the web UI opening a session (test/ui/ui-long.test.ts; reusable by benchmarks): time to
+// Measures the web UI opening a session (the bench's UI row, ui-session.ts, and test/ui/ui-long.test.ts): time to
 // the first frame (the first window verified and its panes ready to play), time to the verdict,
 // the badge's progress, how responsive the page's main thread stayed meanwhile (a timer on the
 // page and its largest gap), and the JS heap (the page's and the verify worker's, sampled over
