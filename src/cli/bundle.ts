@@ -224,10 +224,10 @@ stream) or no log key was given; 2 usage error or a file that is not a bundle.`,
       } catch (e) {
         throw new UsageError(`cannot read ${file}: ${(e as Error).message}`);
       }
-      const parse = (text: string) => {
+      const parse = (bytes: Buffer) => {
         let value: unknown;
         try {
-          value = JSON.parse(text);
+          value = JSON.parse(bytes.toString("utf8"));
         } catch (e) {
           throw new UsageError(`cannot read ${file}: ${(e as Error).message}`);
         }

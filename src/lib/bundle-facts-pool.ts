@@ -194,6 +194,11 @@ export class FactsPool {
         for (const waiter of queue.splice(0)) waiter.reject(why);
       };
       w.on("error", lost);
+      // An answer that cannot be taken in would leave its job waiting for ever: the helper is lost.
+      w.on("messageerror", (e) => {
+        lost(e);
+        void w.terminate();
+      });
       w.on("exit", (code) => lost(new Error(`the helper thread exited (${code})`)));
     }
   }
@@ -255,14 +260,15 @@ export class FactsPool {
 
   /**
    * verify-bundle's way: the file's bytes, read once and shared with the helpers, which parse
-   * them and find the facts of their shares while this thread parses them too (`parse`: text to
-   * bundle, schema checked) and finds its own. Nothing is cloned to a helper, and the helpers
-   * start before this thread has parsed. One copy of the bytes: what this thread and the helpers
-   * parse is the same whatever happens to the file meanwhile.
+   * them and find the facts of their shares while this thread parses them too (`parse`: the
+   * bytes as UTF-8 to a bundle, schema checked; its errors are the caller's) and finds its own.
+   * Nothing is cloned to a helper, and the helpers start before this thread has parsed. One copy
+   * of the bytes: what this thread and the helpers parse is the same whatever happens to the file
+   * meanwhile.
    */
   async verifyDocument(
     bytes: Uint8Array,
-    parse: (text: string) => AnySessionBundle,
+    parse: (bytes: Buffer) => AnySessionBundle,
     trust: BundleTrust = {},
     hasher: Hasher = nodeHasher,
     parallelFrom = PARALLEL_FROM,
@@ -280,9 +286,7 @@ export class FactsPool {
       // Taken in by gather, or dropped when the document does not parse here.
       for (const a of asked) a.catch(() => {});
     }
-    const bundle = parse(
-      Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString("utf8"),
-    );
+    const bundle = parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length));
     const erasures = bundle.erasures.map((ev) => eventFacts(ev, hasher));
     const bounds = shareBounds(bundle.events.length, asked.length);
     const events = parallel

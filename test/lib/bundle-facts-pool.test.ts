@@ -82,7 +82,7 @@ describe("FactsPool", () => {
   });
 
   it("verifies a document's bytes shared with the helper as verifySessionBundle does", async () => {
-    const parse = (text: string) => parseSessionBundle(JSON.parse(text));
+    const parse = (bytes: Buffer) => parseSessionBundle(JSON.parse(bytes.toString("utf8")));
     for (const b of [bundle, brokenBundle()]) {
       const bytes = new TextEncoder().encode(JSON.stringify(b));
       const before = pool.helped;
@@ -94,7 +94,7 @@ describe("FactsPool", () => {
 
   it("a document that does not parse is the caller's error; the helper's failure is harmless", async () => {
     const bytes = new TextEncoder().encode(`{"events": [${"1,".repeat(200)}1]`);
-    const parse = (text: string) => parseSessionBundle(JSON.parse(text));
+    const parse = (bytes: Buffer) => parseSessionBundle(JSON.parse(bytes.toString("utf8")));
     await expect(pool.verifyDocument(bytes, parse, trust, nodeHasher, 1)).rejects.toThrow(/JSON/);
     const notBundle = new TextEncoder().encode(`{"events": [${"1,".repeat(200)}1]}`);
     await expect(pool.verifyDocument(notBundle, parse, trust, nodeHasher, 1)).rejects.toThrow();
