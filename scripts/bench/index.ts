@@ -34,6 +34,7 @@ import {
 } from "../../test/support/standby.ts";
 import { benchArgs } from "./args.ts";
 import { buildBigLog } from "./big-log.ts";
+import { embeddedIdleRows } from "./embedded-idle.ts";
 import { longSessionRows } from "./long-session.ts";
 import { rawInsertRates } from "./raw-db.ts";
 
@@ -488,6 +489,9 @@ if (dbUrl && !only) {
   row("submit latency p50, 1 client × 50 events (PGlite)", r.lightP50, "ms");
   row("submit latency p99, 1 client × 50 events (PGlite)", r.lightP99, "ms");
 }
+
+// The embedded default's idle memory, first start and restart.
+if (!only) await embeddedIdleRows(root, row);
 
 // 3. Reads on a big log.
 const leaves = only ? 0 : opt.leaves;

@@ -135,6 +135,7 @@ export async function startLogServer(
     databaseSchema: cfg.databaseSchema,
     dataDir: cfg.dataDir,
     poolSize: cfg.poolSize,
+    createApart: cfg.createEmbeddedApart,
   });
   const readSql = cfg.readDatabaseUrl
     ? connectPostgres(cfg.readDatabaseUrl, { max: cfg.poolSize, schema: cfg.databaseSchema })

@@ -122,6 +122,7 @@ SIGTERM or SIGINT: stop accepting, answer every accepted submission, sign a last
       port: int(v.port ?? env.PORT, "--port", DEFAULTS.port),
       host: v.host ?? DEFAULTS.host,
       dataDir: v.data ?? DEFAULTS.dataDir,
+      createEmbeddedApart: true,
       keyFile: v.key,
       origin: v.origin,
       databaseUrl: v["database-url"] ?? (env.DATABASE_URL || undefined),

@@ -200,13 +200,34 @@ function wrapPostgres(client: postgres.Sql | postgres.TransactionSql, root: bool
 }
 
 /**
+ * The embedded server's memory settings. PGlite's memory is one WebAssembly memory that grows and
+ * never shrinks, so each buffer PostgreSQL fills stays resident for the life of the process: the
+ * defaults (shared_buffers 128 MB, maintenance_work_mem 64 MB) held an idle `serve` at 337 MB
+ * after a restart; these at ~210 MB (docs/performance.md, "The embedded database's memory").
+ * One backend, one process: PostgreSQL's own page cache matters less than the OS's beneath it.
+ */
+export const EMBEDDED_SETTINGS = [
+  "shared_buffers=8MB",
+  "wal_buffers=512kB",
+  "temp_buffers=1MB",
+  "work_mem=1MB",
+  "maintenance_work_mem=8MB",
+];
+
+/**
  * Embedded PGlite in `dataDir` (a directory), or in memory when undefined. On disk everything it
  * writes is owner-only (owner-only-fs.ts).
  */
 export async function openPglite(dataDir?: string): Promise<{ sql: Sql; pg: PGlite }> {
   if (dataDir !== undefined) mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const startParams = [
+    ...PGlite.defaultStartParams,
+    ...EMBEDDED_SETTINGS.flatMap((s) => ["-c", s]),
+  ];
   const pg =
-    dataDir === undefined ? new PGlite() : new PGlite({ fs: new OwnerOnlyNodeFS(dataDir) });
+    dataDir === undefined
+      ? new PGlite({ startParams })
+      : new PGlite({ fs: new OwnerOnlyNodeFS(dataDir), startParams });
   await pg.waitReady;
   return { sql: wrapPglite(pg, pg, true), pg };
 }

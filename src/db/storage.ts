@@ -3,9 +3,10 @@
 // holds <data>/.lock (src/lib/pid-lock.ts: taken atomically, a dead or zombie owner's taken over) and
 // other processes are refused with a pointer to the HTTP API.
 
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { takePidLock } from "../lib/pid-lock.ts";
+import { createEmbeddedApart } from "./embedded-create.ts";
 import { initLogState, LOG_MIGRATIONS, migrateIfPending, migratePgliteDb } from "./migrate.ts";
 import { connectPostgres, openPglite, type Sql } from "./sql.ts";
 
@@ -43,6 +44,11 @@ export async function openStorage(opts: {
   migrations?: typeof LOG_MIGRATIONS;
   /** Run once after migrating (default: create the log's coordination row). */
   init?: (sql: Sql) => Promise<void>;
+  /**
+   * Create a missing embedded database in a child process (embedded-create.ts), so this one stays
+   * at the memory of a restart: for long-lived servers (`serve`, `witness`).
+   */
+  createApart?: boolean;
 }): Promise<Storage> {
   const m = opts.migrations ?? LOG_MIGRATIONS;
   const init = opts.init ?? initLogState;
@@ -64,7 +70,9 @@ export async function openStorage(opts: {
   }
   const release = lockDataDir(opts.dataDir);
   try {
-    const { sql, pg } = await openPglite(join(opts.dataDir, "db"));
+    const dir = join(opts.dataDir, "db");
+    if (opts.createApart && !existsSync(join(dir, "PG_VERSION"))) await createEmbeddedApart(dir, m);
+    const { sql, pg } = await openPglite(dir);
     await migratePgliteDb(pg, m);
     await init(sql);
     return {

@@ -5,6 +5,11 @@ export interface LogConfig {
   host: string;
   /** Data directory: the embedded database (when no DATABASE_URL), keys and the admin token. */
   dataDir: string;
+  /**
+   * Create a missing embedded database in a child process (db/embedded-create.ts), so a
+   * long-running server stays at the memory of a restart; `serve` sets it.
+   */
+  createEmbeddedApart?: boolean;
   /** Signer key file; created in the data directory on first start when not given. */
   keyFile?: string;
   /** Checkpoint origin; defaults to the key's name. */

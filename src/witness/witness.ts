@@ -29,6 +29,8 @@ export interface WitnessConfig {
   port: number;
   host: string;
   dataDir: string;
+  /** As the log's (LogConfig.createEmbeddedApart); `witness` sets it. */
+  createEmbeddedApart?: boolean;
   keyFile?: string;
   name?: string;
   databaseUrl?: string;
@@ -89,6 +91,7 @@ export async function startWitness(
     databaseSchema: cfg.databaseSchema,
     dataDir: cfg.dataDir,
     poolSize: 4,
+    createApart: cfg.createEmbeddedApart,
     migrations: WITNESS_MIGRATIONS,
     init: async () => {},
   });
