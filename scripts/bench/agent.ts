@@ -1,5 +1,6 @@
-// One simulated agent for `npm run bench`: posts batches of realistic tmux events (output of
-// 200-2000 bytes, some command events, many streams) to a log for a fixed time over real HTTP,
+// One simulated agent for `npm run bench`: posts batches of realistic tmux events (output chunks
+// of this machine's terminal text, terminal-corpus.ts, 20-2,000 bytes; some command events; many
+// streams) to a log for a fixed time over real HTTP,
 // then prints one JSON line: {events, errors, requests, latencies (ms), maxAcked, ackTimes, span}.
 // Run as its own process so the load generator does not share the server's event loop. It says
 // "ready" once started and waits for a line on stdin before it sends anything, so that every
@@ -7,14 +8,18 @@
 // seconds from that line to its last answer.
 
 import { createHash, randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { chunks } from "./terminal-corpus.ts";
 
-const [url, token, seconds, batch, agentId, concurrency] = process.argv.slice(2);
+const [url, token, seconds, batch, agentId, concurrency, corpusFile] = process.argv.slice(2);
 let until = 0;
 const size = Number(batch);
 const host = `bench-${agentId}`;
 const streams = 20;
 const seqs = new Array(streams).fill(0);
-const text = "lorem ipsum dolor sit amet, consectetur adipiscing elit ".repeat(40);
+/** The machine's terminal text in chunks; each agent starts at its own place in it. */
+const corpus = chunks(readFileSync(corpusFile!));
+let next = (Number(String(agentId).replace(/\D/g, "")) || 0) * 7919;
 
 function event(i: number) {
   const pane = i % streams;
@@ -28,9 +33,9 @@ function event(i: number) {
         line: `make test ${seq}`,
         start: "2026-11-25T10:00:00.000Z",
       })
-    : text.slice(0, 200 + ((seq * 7919) % 1800));
+    : corpus[next++ % corpus.length]!;
   const salt = randomBytes(32);
-  const bytes = Buffer.from(content);
+  const bytes = typeof content === "string" ? Buffer.from(content) : content;
   return {
     v: 1,
     host,
@@ -46,7 +51,7 @@ function event(i: number) {
       size: bytes.length,
       sha256: createHash("sha256").update(salt).update(bytes).digest("base64"),
     },
-    content,
+    content: bytes.toString("utf8"),
     salt: salt.toString("base64"),
   };
 }

@@ -8,8 +8,13 @@
 //   - reads on a log of --leaves leaves (built fast in SQL): inclusion proofs/s and tiles/s over
 //     HTTP at random indexes, `audit` leaves/s, peak RSS of the server and of audit;
 //   - long sessions (issue 19, long-session.ts), each beside its target: export v3 of a
-//     --session-events session (s, MB, server RSS while it streams), verify-bundle of it, and a
-//     one-hour window of a --long-session-events session (export + verify).
+//     --session-events session (s, MB, server RSS while it streams), verify-bundle of it, the web
+//     UI on it (Chromium), one-hour windows of a --long-session-events session (export + verify)
+//     and the whole of it streamed (server memory);
+//   - storage (issue 20): the events' content is this machine's terminal text (terminal-corpus.ts);
+//     bytes on disk per event after the first PostgreSQL ingest run against the content and leaf
+//     bytes it holds, and what the text allows (deflate level 1, chunk by chunk and in runs of
+//     250); the embedded database's idle memory on its first start and after a restart.
 //
 //   npm run bench -- [--duration 10] [--agents 4] [--concurrency 4] [--batch 200] [--processes 1,2]
 //                    [--leaves 1000000] [--session-events 100000] [--long-session-events 1000000]
@@ -37,6 +42,7 @@ import { buildBigLog } from "./big-log.ts";
 import { embeddedIdleRows } from "./embedded-idle.ts";
 import { longSessionRows } from "./long-session.ts";
 import { rawInsertRates } from "./raw-db.ts";
+import { chunks, compressionRatios, terminalText } from "./terminal-corpus.ts";
 
 const HELP = `usage: npm run bench -- [options]
 
@@ -174,6 +180,7 @@ async function runAgents(urls: string[], token: string, load = saturating): Prom
         String(load.batch),
         `${load.name}${i}`,
         String(load.concurrency),
+        corpusFile,
       ],
       { cwd: root, stdio: ["pipe", "pipe", "inherit"] },
     );
@@ -219,6 +226,32 @@ const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? Number.NaN;
 };
+
+/** This machine's terminal text, the content of the agents' output events (terminal-corpus.ts). */
+const corpus = terminalText();
+const corpusFile = join(mkdtempSync(join(tmpdir(), "tt-bench-corpus-")), "corpus.txt");
+writeFileSync(corpusFile, corpus, { mode: 0o600 });
+
+/** Bytes in a schema's tables with their indexes and TOAST, and what the events hold. */
+async function storageOf(sql: postgres.Sql, schema: string) {
+  const [t] = await sql.unsafe(
+    `SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint AS total
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = $1 AND c.relkind IN ('r', 'm')`,
+    [schema],
+  );
+  const [p] = await sql.unsafe(
+    `SELECT (SELECT count(*) FROM ${schema}.leaves)::bigint AS events,
+            (SELECT coalesce(sum(octet_length(content)), 0) FROM ${schema}.payloads)::bigint AS content,
+            (SELECT coalesce(sum(octet_length(leaf)), 0) FROM ${schema}.entries)::bigint AS leaf`,
+  );
+  return {
+    total: Number(t!.total),
+    events: Number(p!.events),
+    content: Number(p!.content),
+    leaf: Number(p!.leaf),
+  };
+}
 
 /** One log key for every serve process of a run: processes of one log share its key. */
 const ingestKey = generateKey("bench.tmuxtrail/ingest", randomBytes(32));
@@ -473,7 +506,29 @@ for (const p of only ? [] : processCounts) {
         `the tree built by ${label} holds ${a.leaves} leaves, ${r.acknowledged} were acknowledged`,
       );
   }
+  if (admin && s && p === processCounts[0]) {
+    // What the events cost on disk: tables and indexes against the content and leaves they hold.
+    const st = await storageOf(admin, s);
+    const held = st.content + st.leaf;
+    row(
+      `storage per event, tables + indexes (${label})`,
+      st.total / st.events,
+      "bytes",
+      `${(st.total / held).toFixed(2)}x its content + leaf bytes (target ≤ 0.4x, floor 0.5x)`,
+      `${st.events.toLocaleString("en-US")} events: ${(st.total / 2 ** 20).toFixed(1)} MB for ${(st.content / 2 ** 20).toFixed(1)} MB of content and ${(st.leaf / 2 ** 20).toFixed(1)} MB of leaves`,
+    );
+  }
   if (admin && s) await admin.unsafe(`DROP SCHEMA ${s} CASCADE`);
+}
+if (!only) {
+  const c = compressionRatios(chunks(corpus));
+  row(
+    "the corpus deflated (level 1), chunk by chunk / in runs of 250",
+    c.single,
+    "of its size",
+    undefined,
+    `${c.runs.toFixed(2)} in runs of 250 (${(corpus.length / 2 ** 20).toFixed(0)} MB of this machine's terminal text)`,
+  );
 }
 if (dbUrl && !only) {
   // The embedded default, for comparison.
