@@ -12,38 +12,69 @@ import { deflateRawSync } from "node:zlib";
 
 /** What to run for text, each optional (a machine without one gives the others). */
 const SOURCES: [string, string[]][] = [
-  ["ls", ["-la", "--time-style=long-iso", "/usr/bin", "/usr/lib", "/etc", "/usr/share/doc"]],
+  ["ls", ["-laR", "--time-style=long-iso", "/usr/share", "/usr/lib", "/etc"]],
   ["dpkg", ["-l"]],
   ["ps", ["aux"]],
   ["df", ["-h"]],
   ["env", []],
 ];
+/** Texts of the kind panes show when someone reads: licences and packages' copyright files. */
+const TEXT_DIRS = ["/usr/share/common-licenses", "/usr/share/doc"];
 
 function run(cmd: string, args: string[]): string {
   try {
-    return execFileSync(cmd, args, { encoding: "utf8", maxBuffer: 64 << 20, stdio: "pipe" });
+    return execFileSync(cmd, args, { encoding: "utf8", maxBuffer: 256 << 20, stdio: "pipe" });
   } catch (e) {
     return String((e as { stdout?: unknown }).stdout ?? "");
   }
 }
 
-/** About `bytes` of this machine's terminal text (sources repeated in turn if short). */
-export function terminalText(bytes = 24 << 20): Buffer {
-  const parts: string[] = SOURCES.map(([cmd, args]) => run(cmd, args));
-  const licences = "/usr/share/common-licenses";
-  if (existsSync(licences)) {
-    for (const f of readdirSync(licences)) {
-      try {
-        parts.push(readFileSync(join(licences, f), "utf8"));
-      } catch {}
+function texts(limit: number): string {
+  const out: string[] = [];
+  let n = 0;
+  for (const dir of TEXT_DIRS) {
+    if (!existsSync(dir)) continue;
+    for (const name of readdirSync(dir)) {
+      for (const f of [join(dir, name), join(dir, name, "copyright")]) {
+        if (n >= limit) return out.join("\n");
+        try {
+          const t = readFileSync(f, "utf8");
+          out.push(t);
+          n += t.length;
+        } catch {}
+      }
     }
   }
-  const text = parts.join("\n").replace(/\r?\n/g, "\r\n");
-  if (text.length === 0) throw new Error("no terminal text could be made on this machine");
-  const one = Buffer.from(text);
+  return out.join("\n");
+}
+
+/**
+ * About `bytes` of this machine's terminal text: listings, package tables, licence texts, taken
+ * in turn 64 KB at a time so that any stretch of it mixes them; repeated only when the machine
+ * has less (a batch store must not find the repetition: 30 MB or more are unique here).
+ */
+export function terminalText(bytes = 32 << 20): Buffer {
+  const parts = [...SOURCES.map(([cmd, args]) => run(cmd, args)), texts(bytes)].filter(
+    (p) => p.length > 0,
+  );
+  if (parts.length === 0) throw new Error("no terminal text could be made on this machine");
+  const mixed: string[] = [];
+  const at = parts.map(() => 0);
+  for (let more = true; more; ) {
+    more = false;
+    for (const [k, p] of parts.entries()) {
+      if (at[k]! >= p.length) continue;
+      let end = Math.min(p.length, at[k]! + 65536);
+      const nl = p.indexOf("\n", end);
+      end = nl < 0 ? p.length : nl + 1;
+      mixed.push(p.slice(at[k], end));
+      at[k] = end;
+      more = true;
+    }
+  }
+  const one = Buffer.from(mixed.join("").replace(/\r?\n/g, "\r\n"));
   const out = Buffer.alloc(bytes);
-  for (let at = 0; at < bytes; at += one.length)
-    one.copy(out, at, 0, Math.min(one.length, bytes - at));
+  for (let i = 0; i < bytes; i += one.length) one.copy(out, i, 0, Math.min(one.length, bytes - i));
   return out;
 }
 
