@@ -245,7 +245,16 @@ async function storageOf(sql: postgres.Sql, schema: string) {
             (SELECT coalesce(sum(octet_length(content)), 0) FROM ${schema}.payloads)::bigint AS content,
             (SELECT coalesce(sum(octet_length(leaf)), 0) FROM ${schema}.entries)::bigint AS leaf`,
   );
+  // Where the bytes are: each table (with its TOAST) and each index, the largest first.
+  const parts = await sql.unsafe(
+    `SELECT c.relname AS name,
+            CASE WHEN c.relkind = 'i' THEN pg_relation_size(c.oid) ELSE pg_table_size(c.oid) END AS bytes
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = $1 AND c.relkind IN ('r', 'i') ORDER BY 2 DESC LIMIT 8`,
+    [schema],
+  );
   return {
+    parts: parts.map((x) => `${x.name} ${(Number(x.bytes) / 2 ** 20).toFixed(1)}`).join(", "),
     total: Number(t!.total),
     events: Number(p!.events),
     content: Number(p!.content),
@@ -515,7 +524,7 @@ for (const p of only ? [] : processCounts) {
       st.total / st.events,
       "bytes",
       `${(st.total / held).toFixed(2)}x its content + leaf bytes (target ≤ 0.4x, floor 0.5x)`,
-      `${st.events.toLocaleString("en-US")} events: ${(st.total / 2 ** 20).toFixed(1)} MB for ${(st.content / 2 ** 20).toFixed(1)} MB of content and ${(st.leaf / 2 ** 20).toFixed(1)} MB of leaves`,
+      `${st.events.toLocaleString("en-US")} events: ${(st.total / 2 ** 20).toFixed(1)} MB for ${(st.content / 2 ** 20).toFixed(1)} MB of content and ${(st.leaf / 2 ** 20).toFixed(1)} MB of leaves; MB by table and index: ${st.parts}`,
     );
   }
   if (admin && s) await admin.unsafe(`DROP SCHEMA ${s} CASCADE`);
@@ -687,7 +696,7 @@ if (opt.json) {
   );
   for (const r of rows) {
     console.log(
-      `${r.name.padEnd(w)}  ${(Math.abs(r.value) < 100 ? r.value.toFixed(2) : Math.round(r.value).toLocaleString("en-US")).padStart(10)} ${r.unit.padEnd(9)} ${r.ratio ?? r.note ?? ""}`,
+      `${r.name.padEnd(w)}  ${(Math.abs(r.value) < 100 ? r.value.toFixed(2) : Math.round(r.value).toLocaleString("en-US")).padStart(10)} ${r.unit.padEnd(9)} ${[r.ratio, r.note].filter(Boolean).join("; ")}`,
     );
   }
 }
