@@ -45,7 +45,9 @@ export async function buildSessionLog(
          SELECT i,
                 i % 5 = 4 AS other,
                 CASE WHEN i % 5 = 4 THEN i / 5 ELSE i - i / 5 END AS k,
-                $2::timestamptz + make_interval(secs => i * $3::float8 / $1::int8) AS t,
+                -- As the leaf says it (milliseconds): the time column is the leaf's time.
+                date_trunc('milliseconds',
+                  $2::timestamptz + make_interval(secs => i * $3::float8 / $1::int8)) AS t,
                 sha256(int8send(i) || '\\x73616c74'::bytea) AS salt,
                 convert_to(CASE i % 4
                   WHEN 0 THEN '$ ls -la src/' || E'\\r\\n' || repeat('-rw-r--r--  1 alice staff ' ||
