@@ -31,6 +31,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import postgres from "postgres";
 import { generateKey } from "../../src/core/keys.ts";
+import { openPglite } from "../../src/db/sql.ts";
 import {
   ensureReplication,
   standbyUnavailable,
@@ -233,20 +234,22 @@ const corpusFile = join(mkdtempSync(join(tmpdir(), "tt-bench-corpus-")), "corpus
 writeFileSync(corpusFile, corpus, { mode: 0o600 });
 
 /** Bytes in a schema's tables with their indexes and TOAST, and what the events hold. */
-async function storageOf(sql: postgres.Sql, schema: string) {
-  const [t] = await sql.unsafe(
+type Query = (text: string, params?: unknown[]) => Promise<Record<string, unknown>[]>;
+
+async function storageOf(query: Query, schema: string) {
+  const [t] = await query(
     `SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint AS total
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE n.nspname = $1 AND c.relkind IN ('r', 'm')`,
     [schema],
   );
-  const [p] = await sql.unsafe(
+  const [p] = await query(
     `SELECT (SELECT count(*) FROM ${schema}.leaves)::bigint AS events,
             (SELECT coalesce(sum(octet_length(content)), 0) FROM ${schema}.payloads)::bigint AS content,
             (SELECT coalesce(sum(octet_length(leaf)), 0) FROM ${schema}.entries)::bigint AS leaf`,
   );
   // Where the bytes are: each table (with its TOAST) and each index, the largest first.
-  const parts = await sql.unsafe(
+  const parts = await query(
     `SELECT c.relname AS name,
             CASE WHEN c.relkind = 'i' THEN pg_relation_size(c.oid) ELSE pg_table_size(c.oid) END AS bytes
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -254,12 +257,36 @@ async function storageOf(sql: postgres.Sql, schema: string) {
     [schema],
   );
   return {
-    parts: parts.map((x) => `${x.name} ${(Number(x.bytes) / 2 ** 20).toFixed(1)}`).join(", "),
+    parts: parts
+      .map((x) => `${String(x.name)} ${(Number(x.bytes) / 2 ** 20).toFixed(1)}`)
+      .join(", "),
     total: Number(t!.total),
     events: Number(p!.events),
     content: Number(p!.content),
     leaf: Number(p!.leaf),
   };
+}
+
+/** The storage row of one ingest run's log. */
+function storageRow(label: string, st: Awaited<ReturnType<typeof storageOf>>) {
+  const held = st.content + st.leaf;
+  row(
+    `storage per event, tables + indexes (${label})`,
+    st.total / st.events,
+    "bytes",
+    `${(st.total / held).toFixed(2)}x its content + leaf bytes (target ≤ 0.4x, floor 0.5x)`,
+    `${st.events.toLocaleString("en-US")} events: ${(st.total / 2 ** 20).toFixed(1)} MB for ${(st.content / 2 ** 20).toFixed(1)} MB of content and ${(st.leaf / 2 ** 20).toFixed(1)} MB of leaves; MB by table and index: ${st.parts}`,
+  );
+}
+
+/** The storage of the embedded database in a data directory, opened once its serve stopped. */
+async function pgliteStorage(dataDir: string) {
+  const { sql } = await openPglite(join(dataDir, "db"));
+  try {
+    return await storageOf((text, params) => sql.query(text, params), "public");
+  } finally {
+    await sql.close();
+  }
 }
 
 /** One log key for every serve process of a run: processes of one log share its key. */
@@ -274,6 +301,7 @@ async function ingest(processes: number, schema?: string) {
     DATABASE_URL: schema ? dbUrl : "",
   };
   const servers: Started[] = [];
+  const dataDir = mkdtempSync(join(tmpdir(), "tt-bench-"));
   for (let i = 0; i < processes; i++) {
     servers.push(
       await start(
@@ -285,7 +313,7 @@ async function ingest(processes: number, schema?: string) {
           "--key",
           ingestKeyFile,
           "--data",
-          mkdtempSync(join(tmpdir(), "tt-bench-")),
+          i === 0 ? dataDir : mkdtempSync(join(tmpdir(), "tt-bench-")),
         ],
         env,
       ),
@@ -336,6 +364,8 @@ async function ingest(processes: number, schema?: string) {
     lag50: pct(lags, 50),
     lag99: pct(lags, 99),
     rss,
+    /** The first serve's data directory (its embedded database, without DATABASE_URL). */
+    dataDir,
   };
 }
 
@@ -515,17 +545,10 @@ for (const p of only ? [] : processCounts) {
         `the tree built by ${label} holds ${a.leaves} leaves, ${r.acknowledged} were acknowledged`,
       );
   }
-  if (admin && s && p === processCounts[0]) {
+  if (p === processCounts[0]) {
     // What the events cost on disk: tables and indexes against the content and leaves they hold.
-    const st = await storageOf(admin, s);
-    const held = st.content + st.leaf;
-    row(
-      `storage per event, tables + indexes (${label})`,
-      st.total / st.events,
-      "bytes",
-      `${(st.total / held).toFixed(2)}x its content + leaf bytes (target ≤ 0.4x, floor 0.5x)`,
-      `${st.events.toLocaleString("en-US")} events: ${(st.total / 2 ** 20).toFixed(1)} MB for ${(st.content / 2 ** 20).toFixed(1)} MB of content and ${(st.leaf / 2 ** 20).toFixed(1)} MB of leaves; MB by table and index: ${st.parts}`,
-    );
+    if (admin && s) storageRow(label, await storageOf((t, ps) => admin!.unsafe(t, ps as never), s));
+    else if (!dbUrl) storageRow(label, await pgliteStorage(r.dataDir));
   }
   if (admin && s) await admin.unsafe(`DROP SCHEMA ${s} CASCADE`);
 }
@@ -552,6 +575,7 @@ if (dbUrl && !only) {
   row("submit latency p99 (PGlite)", r.p99, "ms");
   row("submit latency p50, 1 client × 50 events (PGlite)", r.lightP50, "ms");
   row("submit latency p99, 1 client × 50 events (PGlite)", r.lightP99, "ms");
+  storageRow("PGlite, 1 serve process", await pgliteStorage(r.dataDir));
 }
 
 // The embedded default's idle memory, first start and restart.
