@@ -9,19 +9,38 @@
 // register the function, so no environment can make another process create a database.
 
 import { spawn } from "node:child_process";
+import { mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
+import { dirname } from "node:path";
 import { pathToFileURL } from "node:url";
+import { takePidLock } from "../lib/pid-lock.ts";
 import { type Migrations, migratePgliteDb } from "./migrate.ts";
 import { openPglite } from "./sql.ts";
 
 /** Where this module leaves, on import, the function the child calls. */
 const CREATE = Symbol.for("tmuxtrail.createEmbeddedDatabase");
 
-/** The child's work: create (initdb) and migrate the database in `dir`, and close it. */
+/**
+ * The child's work: create (initdb) and migrate the database in `dir`, and close it, holding
+ * `<dir>.creating` (its own pid) meanwhile. The parent holds the data directory's lock, but a
+ * parent killed with SIGKILL leaves its child running with that lock stale: another `serve` then
+ * takes the directory, and its own child finds this lock held and stops, instead of a second
+ * initdb in the same directory.
+ */
 async function createHere(dir: string, m: Migrations): Promise<void> {
-  const { sql, pg } = await openPglite(dir);
-  await migratePgliteDb(pg, m);
-  await sql.close();
+  mkdirSync(dirname(dir), { recursive: true, mode: 0o700 });
+  const release = takePidLock(`${dir}.creating`, {
+    mode: 0o600,
+    held: (pid = "unknown") =>
+      new Error(`${dir} is being created by another process (pid ${pid}); try again when it ends`),
+  });
+  try {
+    const { sql, pg } = await openPglite(dir);
+    await migratePgliteDb(pg, m);
+    await sql.close();
+  } finally {
+    release();
+  }
 }
 (globalThis as Record<symbol, unknown>)[CREATE] = createHere;
 
@@ -44,13 +63,35 @@ export async function createEmbeddedApart(dir: string, m: Migrations): Promise<v
   child.stderr!.on("data", (d) => {
     err += d;
   });
-  const exit = await new Promise<number | null>((resolve, reject) => {
-    child.on("error", reject);
-    child.on("exit", resolve);
-  });
-  if (exit !== 0) {
-    throw new Error(
-      `creating the embedded database in ${dir} failed (exit ${exit}): ${err.trim()}`,
-    );
+  // The child goes with its parent: a signal that ends the parent is passed on first (the parent
+  // has no handler of its own yet while it starts), and a child that outlives CREATE_TIMEOUT_MS
+  // is killed rather than holding the data directory for ever.
+  const pass = (signal: NodeJS.Signals) => {
+    child.kill(signal);
+    process.kill(process.pid, signal);
+  };
+  const signals = ["SIGTERM", "SIGINT", "SIGHUP"] as const;
+  for (const sig of signals) process.once(sig, pass);
+  const timer = setTimeout(() => child.kill("SIGKILL"), CREATE_TIMEOUT_MS);
+  try {
+    const { code: exit, signal } = await new Promise<{
+      code: number | null;
+      signal: NodeJS.Signals | null;
+    }>((resolve, reject) => {
+      child.on("error", reject);
+      child.on("exit", (code, signal) => resolve({ code, signal }));
+    });
+    if (exit !== 0) {
+      const how = signal ? `killed by ${signal}` : `exit ${exit}`;
+      throw new Error(
+        `creating the embedded database in ${dir} failed (${how}): ${err.trim() || "no message"}`,
+      );
+    }
+  } finally {
+    clearTimeout(timer);
+    for (const sig of signals) process.off(sig, pass);
   }
 }
+
+/** How long creating the database may take: seconds normally, minutes on a very slow disk. */
+const CREATE_TIMEOUT_MS = 10 * 60_000;

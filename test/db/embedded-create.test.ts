@@ -2,7 +2,15 @@
 // long-running server never holds the memory initdb took: the database is created, migrated and
 // owner-only, the server opens it as after a restart, and a child that fails is an error that
 // names the directory and why.
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -10,6 +18,7 @@ import { createEmbeddedApart } from "../../src/db/embedded-create.ts";
 import { LOG_MIGRATIONS } from "../../src/db/migrate.ts";
 import { openPglite } from "../../src/db/sql.ts";
 import { openStorage } from "../../src/db/storage.ts";
+import { takePidLock } from "../../src/lib/pid-lock.ts";
 
 const root = mkdtempSync(join(tmpdir(), "tt-embedded-create-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -59,13 +68,30 @@ describe("creating the embedded database apart", () => {
     );
   });
 
+  it("a database another live process is creating is not created twice", {
+    timeout: 60_000,
+  }, async () => {
+    // As when a serve killed with SIGKILL left its child creating: that child holds the lock.
+    const dir = join(root, "e", "db");
+    mkdirSync(join(root, "e"), { recursive: true });
+    const release = takePidLock(`${dir}.creating`, { mode: 0o600, held: () => new Error("held") });
+    try {
+      await expect(createEmbeddedApart(dir, LOG_MIGRATIONS)).rejects.toThrow(
+        new RegExp(`is being created by another process \\(pid ${process.pid}\\)`),
+      );
+      expect(existsSync(join(dir, "PG_VERSION"))).toBe(false);
+    } finally {
+      release();
+    }
+  });
+
   it("a child that fails is an error naming the directory and the child's words", {
     timeout: 60_000,
   }, async () => {
     const file = join(root, "not-a-dir");
     writeFileSync(file, "x");
     await expect(createEmbeddedApart(join(file, "db"), LOG_MIGRATIONS)).rejects.toThrow(
-      /creating the embedded database in .*not-a-dir\/db failed \(exit 1\): .*(ENOTDIR|not a directory)/s,
+      /creating the embedded database in .*not-a-dir\/db failed \(exit 1\): .*(ENOTDIR|EEXIST|not a directory)/s,
     );
   });
 });
