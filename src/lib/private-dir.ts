@@ -95,12 +95,14 @@ export function makePrivateDir(dir: string, opts: PrivateDirOptions): string {
   }
   const tightened: string[] = [];
   const linked: string[] = [];
-  tighten(real, real, opts, tightened, linked);
+  const open = { toOthers: false };
+  tighten(real, real, opts, tightened, linked, open);
   const list = (items: string[]) =>
     `${items.slice(0, 10).join(", ")}${items.length > 10 ? ` and ${items.length - 10} more` : ""}`;
   if (tightened.length > 0) {
     opts.say(
-      `${opts.label ?? "PERMISSIONS"}: the ${opts.what} ${real} was open to other users (it holds the ${opts.holds}); tightened to owner-only: ${list(tightened)}`,
+      // Files are also made not executable: a data file left executable alone is not "open".
+      `${opts.label ?? "PERMISSIONS"}: the ${opts.what} ${real} ${open.toOthers ? "was open to other users" : "held files marked executable"} (it holds the ${opts.holds}); tightened to owner-only: ${list(tightened)}`,
     );
   }
   if (linked.length > 0) {
@@ -131,6 +133,7 @@ function tighten(
   opts: PrivateDirOptions,
   tightened: string[],
   linked: string[],
+  open: { toOthers: boolean },
 ): void {
   const name = relative(root, path) || ".";
   let fd: number;
@@ -156,6 +159,7 @@ function tighten(
       throw refused(root, name, `is owned by uid ${st.uid}, not ${uid()}`, opts);
     if ((st.mode & 0o077) !== 0) {
       fchmodSync(fd, 0o700);
+      open.toOthers = true;
       tightened.push(`${name === "." ? "the directory" : `${name}/`} ${octal(st.mode)}→0700`);
     }
   } finally {
@@ -175,7 +179,7 @@ function tighten(
     if (st.uid !== uid())
       throw refused(root, what, `is owned by uid ${st.uid}, not ${uid()}`, opts);
     if (st.isDirectory()) {
-      tighten(p, root, opts, tightened, linked);
+      tighten(p, root, opts, tightened, linked, open);
       continue;
     }
     if (st.isFile() && st.nlink > 1) {
@@ -191,6 +195,7 @@ function tighten(
         if (gone(e)) continue;
         throw e;
       }
+      if ((st.mode & 0o077) !== 0) open.toOthers = true;
       tightened.push(`${what} ${octal(st.mode)}→${octal(st.mode & 0o600)}`);
     }
   }
