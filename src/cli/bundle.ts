@@ -13,11 +13,11 @@
 import { readFileSync } from "node:fs";
 import { parseLogVerifierKey } from "../core/keys.ts";
 import { jsonLine, printable } from "../core/printable.ts";
-import { parseSessionBundle } from "../core/session-bundle.ts";
-import type { BundleReport } from "../core/session-bundle-verify.ts";
+import { type AnySessionBundle, parseSessionBundle } from "../core/session-bundle.ts";
+import type { BundleReport, BundleTrust } from "../core/session-bundle-verify.ts";
 import { utcTimeOrDate } from "../core/time-window.ts";
 import { writeFileAtomic } from "../lib/atomic-file.ts";
-import { withFactsPool } from "../lib/bundle-facts-pool.ts";
+import { type FactsPool, withFactsPool } from "../lib/bundle-facts-pool.ts";
 import { type Command, parseFlags, UsageError } from "./command.ts";
 import { readToken, requestJson } from "./log-api.ts";
 import { bundleRead, maxBytesFlag, maxBytesHelp } from "./read-limits.ts";
@@ -216,26 +216,10 @@ stream) or no log key was given; 2 usage error or a file that is not a bundle.`,
     if (positionals.length !== 1) throw new UsageError("expected exactly one FILE");
     const trust = trustOf(v);
     // The helper threads start first: they load while the file is read and parsed.
-    const file = positionals[0]!;
-    const report = await withFactsPool(async (pool) => {
-      let bytes: Uint8Array;
-      try {
-        bytes = readFileSync(file);
-      } catch (e) {
-        throw new UsageError(`cannot read ${file}: ${(e as Error).message}`);
-      }
-      const parse = (bytes: Buffer) => {
-        let value: unknown;
-        try {
-          value = JSON.parse(bytes.toString("utf8"));
-        } catch (e) {
-          throw new UsageError(`cannot read ${file}: ${(e as Error).message}`);
-        }
-        return parseSessionBundle(value);
-      };
-      // --json prints no recordings: not regenerated (a tenth of the work on a long session).
-      return pool.verifyDocument(bytes, parse, v.json ? { ...trust, recordings: false } : trust);
-    });
+    // --json prints no recordings: not regenerated (a tenth of the work on a long session).
+    const { report } = await withFactsPool((pool) =>
+      verifyBundleFile(pool, positionals[0]!, v.json ? { ...trust, recordings: false } : trust),
+    );
     if (v.json) {
       // Not the per-event statuses nor the recordings themselves (megabytes for a long session:
       // `export --cast` and `replay` give a pane's recording).
@@ -245,6 +229,34 @@ stream) or no log key was given; 2 usage error or a file that is not a bundle.`,
     return report.ok ? 0 : 1;
   },
 };
+
+/**
+ * A bundle file read, parsed and verified (verify-bundle, replay of a file): its bytes shared with
+ * the pool's helpers; a file that cannot be read or is not JSON is a usage error.
+ */
+export function verifyBundleFile(
+  pool: FactsPool,
+  file: string,
+  trust: BundleTrust,
+): Promise<{ bundle: AnySessionBundle; report: BundleReport }> {
+  const cannot = (e: unknown) => new UsageError(`cannot read ${file}: ${(e as Error).message}`);
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(file);
+  } catch (e) {
+    throw cannot(e);
+  }
+  const parse = (bytes: Buffer) => {
+    let value: unknown;
+    try {
+      value = JSON.parse(bytes.toString("utf8"));
+    } catch (e) {
+      throw cannot(e);
+    }
+    return parseSessionBundle(value);
+  };
+  return pool.verifyDocument(bytes, parse, trust);
+}
 
 /** --since/--until as the export route takes them: RFC 3339 or a date (YYYY-MM-DD), as UTC ISO. */
 export function windowTime(v: string | undefined, flag: string): string | undefined {

@@ -5,12 +5,20 @@
 // TerminalFilter (src/core/terminal-filter.ts) unless --raw: no clipboard, title, query or
 // reporting sequence from the log reaches the terminal.
 
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { printable } from "../core/printable.ts";
 import { parseSessionBundle } from "../core/session-bundle.ts";
 import { TerminalFilter } from "../core/terminal-filter.ts";
 import { withFactsPool } from "../lib/bundle-facts-pool.ts";
-import { describeReport, parseIdArgs, trustFlags, trustHelp, trustOf, verdict } from "./bundle.ts";
+import {
+  describeReport,
+  parseIdArgs,
+  trustFlags,
+  trustHelp,
+  trustOf,
+  verdict,
+  verifyBundleFile,
+} from "./bundle.ts";
 import { type Command, UsageError } from "./command.ts";
 import { readToken, requestJson } from "./log-api.ts";
 import { bundleRead, maxBytesFlag, maxBytesHelp } from "./read-limits.ts";
@@ -59,25 +67,15 @@ ${maxBytesHelp}`,
     const trust = trustOf(v);
     const what = positionals[0]!;
     const { bundle, report } = await withFactsPool(async (pool) => {
-      let value: unknown;
-      let asked: string | undefined;
-      if (existsSync(what)) {
-        try {
-          value = JSON.parse(readFileSync(what, "utf8"));
-        } catch (e) {
-          throw new UsageError(`cannot read ${what}: ${(e as Error).message}`);
-        }
-      } else {
-        asked = what;
-        // v3: the checkpoint once and a few hashes per event (v2 repeats both in every event).
-        value = await requestJson(
-          v.log ?? "http://127.0.0.1:8080",
-          `/v1/sessions/${encodeURIComponent(what)}/export?format=v3`,
-          { token: readToken(v["token-file"]), ...bundleRead(v) },
-        );
-      }
+      if (existsSync(what)) return verifyBundleFile(pool, what, trust);
+      // v3: the checkpoint once and a few hashes per event (v2 repeats both in every event).
+      const value = await requestJson(
+        v.log ?? "http://127.0.0.1:8080",
+        `/v1/sessions/${encodeURIComponent(what)}/export?format=v3`,
+        { token: readToken(v["token-file"]), ...bundleRead(v) },
+      );
       const bundle = parseSessionBundle(value);
-      return { bundle, report: await pool.verify(bundle, { ...trust, sessionId: asked }) };
+      return { bundle, report: await pool.verify(bundle, { ...trust, sessionId: what }) };
     });
     if (!report.ok && !v["no-verify"]) {
       console.error(describeReport(report).join("\n"));
