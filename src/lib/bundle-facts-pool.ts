@@ -24,6 +24,7 @@ import {
   type BundleFacts,
   type BundleReport,
   type BundleTrust,
+  bundleFacts,
   verifySessionBundle,
 } from "../core/session-bundle-verify.ts";
 import { nodeHasher } from "./node-hasher.ts";
@@ -243,10 +244,10 @@ export class FactsPool {
     parallelFrom = PARALLEL_FROM,
   ): Promise<BundleFacts> {
     const events = bundle.events;
-    const erasures = bundle.erasures.map((ev) => eventFacts(ev, hasher));
     if (events.length < Math.max(parallelFrom, 1) || this.workers.length === 0) {
-      return { events: events.map((ev) => eventFacts(ev, hasher)), erasures };
+      return bundleFacts(bundle, hasher);
     }
+    const erasures = bundle.erasures.map((ev) => eventFacts(ev, hasher));
     const bounds = shareBounds(events.length, this.workers.length);
     const asked = this.workers.map((w, k) => {
       const slice = events.slice(bounds[k + 1], bounds[k + 2]);
@@ -289,12 +290,18 @@ export class FactsPool {
       for (const a of asked) a.catch(() => {});
     }
     const bundle = parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length));
-    const erasures = bundle.erasures.map((ev) => eventFacts(ev, hasher));
-    const bounds = shareBounds(bundle.events.length, asked.length);
-    const events = parallel
-      ? await this.gather(bundle.events, bounds, asked, hasher)
-      : bundle.events.map((ev) => eventFacts(ev, hasher));
-    return { bundle, report: verifySessionBundle(bundle, trust, hasher, { events, erasures }) };
+    const facts = parallel
+      ? {
+          events: await this.gather(
+            bundle.events,
+            shareBounds(bundle.events.length, asked.length),
+            asked,
+            hasher,
+          ),
+          erasures: bundle.erasures.map((ev) => eventFacts(ev, hasher)),
+        }
+      : bundleFacts(bundle, hasher);
+    return { bundle, report: verifySessionBundle(bundle, trust, hasher, facts) };
   }
 
   /**
