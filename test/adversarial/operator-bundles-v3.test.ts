@@ -114,4 +114,38 @@ describe("a hostile exporter of v3 bundles, with proofs that hold for what it ha
     expect(bad.code).toBe(1);
     expect(bad.out + bad.err).toMatch(/seq 5 is missing/);
   });
+
+  it("verify-bundle of a file large enough for its helper thread still refuses what the helper checks", async () => {
+    // Padded past 1 MB (JSON whitespace), the file is shared with a helper that checks the later
+    // events (lib/bundle-facts-pool.ts): an altered content or an altered leaf among those is
+    // still refused, and the honest file still verifies.
+    const dir = tempDir("tt-v3-big-");
+    const whole = await exportOf("");
+    const file = (name: string, b: unknown) => {
+      const f = join(dir, name);
+      writeFileSync(f, `${JSON.stringify(b)}${" ".repeat(1_100_000)}`);
+      return f;
+    };
+    const last = whole.events.length - 1;
+    const withEvent = (e: SessionBundleV3["events"][number]) => ({
+      ...whole,
+      events: whole.events.map((x, i) => (i === last ? e : x)),
+    });
+    const ev = whole.events[last]!;
+    const c = ev.payload!.content;
+    const content = withEvent({
+      ...ev,
+      payload: { ...ev.payload!, content: `${c[0] === "A" ? "B" : "A"}${c.slice(1)}` },
+    });
+    const leaf = withEvent({ ...ev, leaf: ev.leaf.replace('"user":"alice"', '"user":"mallory"') });
+    const verify = (f: string) => runCli(["verify-bundle", f, "--log-key", TEST_KEY.verifierKey]);
+    const ok = await verify(file("honest.json", whole));
+    expect(ok.code, ok.err + ok.out).toBe(0);
+    const c1 = await verify(file("content.json", content));
+    expect(c1.code).toBe(1);
+    expect(c1.out + c1.err).toContain(`event #${ev.index}: content or salt does not match`);
+    const l1 = await verify(file("leaf.json", leaf));
+    expect(l1.code).toBe(1);
+    expect(l1.out + l1.err).toContain(`event #${ev.index}: proof-mismatch`);
+  });
 });
