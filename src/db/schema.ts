@@ -3,16 +3,26 @@
 // step. Hot-path SQL (sequencer, tiles) is raw SQL over the same tables, see src/db/sql.ts.
 //
 // What is evidence and what is not:
-//   entries, leaves, tiles, checkpoints  append-only; triggers (drizzle/0001_append_only.sql)
-//                                        refuse UPDATE/DELETE/TRUNCATE and tile rewrites
-//   payloads                             content + salt: the only erasable rows (DELETE, no UPDATE)
+//   batches                              storage v2 (docs/design.md §4.9): one row per staged
+//                                        batch, its leaves and its salts + contents compressed;
+//                                        only the contents part may be rewritten (erasure), and
+//                                        only a batch that never entered the tree be deleted
+//                                        (drizzle/0006_batch_rules.sql)
+//   leaves, tiles, checkpoints           append-only; triggers (drizzle/0001_append_only.sql)
+//                                        refuse UPDATE/DELETE/TRUNCATE and tile rewrites; a leaf's
+//                                        (batch, slot) may be set once, by the upgrade
+//   command_payloads                     the contents of command events again, uncompressed, for
+//                                        session search; erased with the batch slot (DELETE only)
 //   erased_leaves                        leaf hashes whose payloads were erased, never stored again
+//   entries, payloads                    storage v1: emptied into batches and dropped by the
+//                                        upgrade (src/db/upgrade-v2.ts)
 //   log_state                            the one coordination row: tree size, root and right edge
 //   sessions, api_keys, conflicts, ...   operational indexes and configuration, not evidence
 
 import { sql } from "drizzle-orm";
 import {
   bigint,
+  boolean,
   check,
   customType,
   index,
@@ -44,7 +54,28 @@ export const logState = pgTable(
   (t) => [check("log_state_one_row", sql`${t.id} = 1`)],
 );
 
-/** Leaf bytes, content-addressed. Written before sequencing; a leaf is in the tree iff in `leaves`. */
+/**
+ * Storage v2: one staged batch. `leaves` and `contents` are its two parts, compressed with `codec`
+ * (src/db/batch-codec.ts); `count` slots each. `integrated` turns true in the transaction that puts
+ * its leaves in the tree; a batch still false long after staging never made it in (its process
+ * died between the steps) and is deleted by erasure's sweep. `version` counts contents rewrites.
+ */
+export const batches = pgTable(
+  "batches",
+  {
+    id: size("id").primaryKey().generatedAlwaysAsIdentity(),
+    codec: integer("codec").notNull(),
+    count: integer("count").notNull(),
+    leaves: bytea("leaves").notNull(),
+    contents: bytea("contents").notNull(),
+    version: integer("version").notNull().default(0),
+    integrated: boolean("integrated").notNull().default(false),
+    stagedAt: tstz("staged_at").notNull().defaultNow(),
+  },
+  (t) => [index("batches_not_integrated").on(t.stagedAt).where(sql`NOT ${t.integrated}`)],
+);
+
+/** Storage v1 (emptied and dropped by the upgrade): leaf bytes, content-addressed. */
 export const entries = pgTable("entries", {
   leafHash: bytea("leaf_hash").primaryKey(),
   leaf: bytea("leaf").notNull(),
@@ -67,6 +98,9 @@ export const leaves = pgTable(
     type: text("type"),
     user: text("user"),
     time: tstz("time"),
+    /** Where the leaf's bytes are: batches.id and the slot in it (null only before the upgrade). */
+    batch: size("batch"),
+    slot: integer("slot"),
   },
   (t) => [
     uniqueIndex("leaves_leaf_hash").on(t.leafHash),
@@ -82,7 +116,18 @@ export const leaves = pgTable(
   ],
 );
 
-/** Content and salt of an event: deleted by erasure, never changed. */
+/**
+ * The content of each command event in the tree, uncompressed, for session search by command line
+ * (GET /v1/sessions?command=, an audited read). A copy of what its batch slot holds: deleted by
+ * erasure with it, never changed, and never stored again for an erased leaf (a trigger).
+ */
+export const commandPayloads = pgTable("command_payloads", {
+  leafHash: bytea("leaf_hash").primaryKey(),
+  content: bytea("content").notNull(),
+  stagedAt: tstz("staged_at").notNull().defaultNow(),
+});
+
+/** Storage v1 (emptied and dropped by the upgrade): content and salt of an event. */
 export const payloads = pgTable("payloads", {
   leafHash: bytea("leaf_hash").primaryKey(),
   salt: bytea("salt").notNull(),

@@ -31,6 +31,8 @@ export interface Claim {
   hash: string;
   /** The stream position (posKey), for an event. */
   pos?: string;
+  /** Where step 2 stored its bytes (storage v2): set by stage. */
+  at?: { batch: number; slot: number };
 }
 
 export interface Submission {

@@ -13,7 +13,7 @@ import type { FaultHook } from "../fault-hook.ts";
 import { type Answer, answers } from "./answer.ts";
 import type { TreeEdge } from "./append.ts";
 import { merge, type Pending, type Plan } from "./classify.ts";
-import { type Integrated, integrate } from "./integrate.ts";
+import { type Integrated, integrate, StagedClaims } from "./integrate.ts";
 
 /** Integrations that read the tree under the lock after one found another process's write. */
 const LOCKED_READS_AFTER_STALE = 16;
@@ -59,6 +59,7 @@ export class GroupCommit {
         const r = await integrate(
           this.sql,
           merge(group.map((g) => g.plan)),
+          new StagedClaims(group.flatMap((g) => g.plan.fresh)),
           this.opts.hasher,
           known,
           this.opts.fault,

@@ -17,12 +17,18 @@
 //                   plan settled against what they found (duplicates keep their index, a filled
 //                   position is a conflict); the rest appended. A unique violation now is an error.
 // The fault hook runs at the end of each attempt, before COMMIT ("integrating").
+//
+// Storage v2: each attempt also marks the batches step 2 staged for these plans as integrated (in
+// the same pipeline), and rewrites away the contents of staged slots it did not append (a leaf
+// already in the tree, a duplicate of another plan's, a conflict), so that content lives only where
+// a leaves row points: erasure then finds every copy (docs/design.md §4.9).
 
 import type { Hasher } from "../../core/hash.ts";
+import { rewriteContents } from "../../db/batch-store.ts";
 import type { Sql } from "../../db/sql.ts";
 import type { FaultHook } from "../fault-hook.ts";
 import { type Append, appendTo, type TreeEdge } from "./append.ts";
-import { type Plan, settle } from "./classify.ts";
+import { type Claim, type Plan, settle } from "./classify.ts";
 import { isTree, lockState, lookup, treeOf, writeAppend } from "./tree-sql.ts";
 
 export interface Integrated {
@@ -43,10 +49,30 @@ class RolledBack extends Error {
 
 const rolledBack = (e: unknown, why: RolledBack["why"]) => e instanceof RolledBack && e.why === why;
 
+/** What step 2 staged for the plans being integrated: every claim with its (batch, slot). */
+export class StagedClaims {
+  readonly batches: number[];
+  constructor(readonly claims: readonly Claim[]) {
+    this.batches = [...new Set(claims.flatMap((c) => (c.at ? [c.at.batch] : [])))];
+  }
+
+  /** Rewrites away the payloads of staged slots that `appended` does not hold. */
+  async scrub(tx: Sql, appended: readonly Claim[]): Promise<void> {
+    const kept = new Set(appended);
+    const dead = new Map<number, number[]>();
+    for (const c of this.claims) {
+      if (kept.has(c) || !c.at || !c.input.payload) continue;
+      dead.set(c.at.batch, [...(dead.get(c.at.batch) ?? []), c.at.slot]);
+    }
+    for (const [batch, slots] of dead) await rewriteContents(tx, batch, slots);
+  }
+}
+
 /** Step 3: `known` is the tree as this process last committed it (none: read it under the lock). */
 export async function integrate(
   sql: Sql,
   plan: Plan,
+  staged: StagedClaims,
   hasher: Hasher,
   known: TreeEdge | undefined,
   fault?: FaultHook,
@@ -55,7 +81,7 @@ export async function integrate(
   // 3a. Pipelined.
   if (known) {
     try {
-      return { plan, append: await pipelined(sql, plan, known, hasher, fault), stale };
+      return { plan, append: await pipelined(sql, plan, staged, known, hasher, fault), stale };
     } catch (e) {
       stale = rolledBack(e, "stale");
       if (!stale && !rolledBack(e, "in-tree")) throw e;
@@ -63,18 +89,19 @@ export async function integrate(
   }
   // 3b. Locked read.
   try {
-    return { plan, append: await lockedRead(sql, plan, hasher, fault), stale };
+    return { plan, append: await lockedRead(sql, plan, staged, hasher, fault), stale };
   } catch (e) {
     if (!rolledBack(e, "in-tree")) throw e;
   }
   // 3c. Probed.
-  return { ...(await probed(sql, plan, hasher, fault)), stale };
+  return { ...(await probed(sql, plan, staged, hasher, fault)), stale };
 }
 
 /** 3a: computed from `known`, sent at once, checked before COMMIT. */
 function pipelined(
   sql: Sql,
   plan: Plan,
+  staged: StagedClaims,
   known: TreeEdge,
   hasher: Hasher,
   fault?: FaultHook,
@@ -83,24 +110,32 @@ function pipelined(
   return sql.begin(async (tx) => {
     // Not awaited before the writes: they follow it in the same pipeline.
     const lock = lockState(tx);
-    const written = writeAppend(tx, append, true);
+    const written = writeAppend(tx, append, true, staged.batches);
     await Promise.allSettled([lock, written]);
     if (!isTree(await lock, known)) throw new RolledBack("stale");
     const w = await written;
     if (w.inserted !== append.leaves.length) throw new RolledBack("in-tree");
     if (!w.advanced) throw new Error(`log_state is not at size ${known.size} under the lock`);
+    await staged.scrub(tx, append.leaves);
     await fault?.("integrating");
     return append;
   });
 }
 
 /** 3b: the tree read under the lock, then the writes. */
-function lockedRead(sql: Sql, plan: Plan, hasher: Hasher, fault?: FaultHook): Promise<Append> {
+function lockedRead(
+  sql: Sql,
+  plan: Plan,
+  staged: StagedClaims,
+  hasher: Hasher,
+  fault?: FaultHook,
+): Promise<Append> {
   return sql.begin(async (tx) => {
     const append = appendTo(treeOf(await lockState(tx)), plan.fresh, hasher);
-    const w = await writeAppend(tx, append, true);
+    const w = await writeAppend(tx, append, true, staged.batches);
     if (w.inserted !== append.leaves.length) throw new RolledBack("in-tree");
     if (!w.advanced) throw new Error(`log_state is not at size ${append.from.size} under the lock`);
+    await staged.scrub(tx, append.leaves);
     await fault?.("integrating");
     return append;
   });
@@ -110,6 +145,7 @@ function lockedRead(sql: Sql, plan: Plan, hasher: Hasher, fault?: FaultHook): Pr
 function probed(
   sql: Sql,
   plan: Plan,
+  staged: StagedClaims,
   hasher: Hasher,
   fault?: FaultHook,
 ): Promise<Omit<Integrated, "stale">> {
@@ -123,8 +159,9 @@ function probed(
     ]);
     const settled = settle(plan, found);
     const append = appendTo(treeOf(state), settled.fresh, hasher);
-    const w = await writeAppend(tx, append, false);
+    const w = await writeAppend(tx, append, false, staged.batches);
     if (!w.advanced) throw new Error(`log_state is not at size ${append.from.size} under the lock`);
+    await staged.scrub(tx, append.leaves);
     await fault?.("integrating");
     return { plan: settled, append };
   });

@@ -1,43 +1,49 @@
-// Step 2 of a batch, no lock: the entry bytes and payloads of the leaves to append, keyed by leaf
-// hash, INSERT … ON CONFLICT DO NOTHING, committed before any index exists. Content-addressed, so
-// a retry or a concurrent writer of the same leaf is harmless; staged rows are not in the tree
-// (only step 3's leaves rows are), and retention clears content that never made it in.
+// Step 2 of a batch, no lock: the batch's bytes, as one row of `batches` (storage v2, docs/design.md
+// §4.9): its leaves in one compressed part, its salts and contents in another (src/db/batch-codec.ts,
+// compressed on the thread pool), and command events' contents again, uncompressed, in
+// command_payloads for session search. Committed before any index exists; each claim learns its
+// (batch, slot), which step 3 writes into its leaves row. A staged batch is not in the tree until
+// step 3 marks it integrated: slots step 3 does not append (already in the tree, a conflict) are
+// rewritten away there, and a batch whose process died before step 3 is swept by erasure.
 
+import { packBatch } from "../../db/batch-codec.ts";
+import { CODEC } from "../../db/batch-codec.ts";
 import type { Sql } from "../../db/sql.ts";
 import { packBytes, packHashes } from "../sql-arrays.ts";
 import type { Claim } from "./classify.ts";
 
 export async function stage(sql: Sql, fresh: Claim[]): Promise<void> {
   if (fresh.length === 0) return;
-  const leaves = packBytes(fresh.map((c) => c.input.leaf));
-  const withPayload = fresh.filter((c) => c.input.payload);
-  const contents = packBytes(withPayload.map((c) => c.input.payload!.content));
-  await sql.begin(async (tx) => {
-    await Promise.all([
-      tx.query(
-        `INSERT INTO entries (leaf_hash, leaf)
-         SELECT substring($1::bytea FROM (o::int4 - 1) * 32 + 1 FOR 32), substring($2::bytea FROM off + 1 FOR len)
-           FROM unnest($3::int4[], $4::int4[]) WITH ORDINALITY AS t(off, len, o)
-         ON CONFLICT DO NOTHING`,
-        [packHashes(fresh.map((c) => c.input.leafHash)), leaves.blob, leaves.offs, leaves.lens],
-      ),
-      withPayload.length === 0
-        ? Promise.resolve()
-        : tx.query(
-            `INSERT INTO payloads (leaf_hash, salt, content)
-             SELECT substring($1::bytea FROM (o::int4 - 1) * 32 + 1 FOR 32),
-                    substring($2::bytea FROM (o::int4 - 1) * 32 + 1 FOR 32),
-                    substring($3::bytea FROM off + 1 FOR len)
-               FROM unnest($4::int4[], $5::int4[]) WITH ORDINALITY AS t(off, len, o)
-             ON CONFLICT DO NOTHING`,
-            [
-              packHashes(withPayload.map((c) => c.input.leafHash)),
-              packHashes(withPayload.map((c) => c.input.payload!.salt)),
-              contents.blob,
-              contents.offs,
-              contents.lens,
-            ],
-          ),
-    ]);
-  });
+  const packed = await packBatch(fresh.map((c) => ({ leaf: c.input.leaf, payload: c.input.payload })));
+  const commands = fresh.filter((c) => c.input.payload && c.input.stream?.type === "command");
+  const insertBatch = (tx: Sql) =>
+    tx.query<{ id: number }>(
+      "INSERT INTO batches (codec, count, leaves, contents) VALUES ($1, $2, $3, $4) RETURNING id",
+      [CODEC, packed.count, packed.leaves, packed.contents],
+    );
+  let rows: { id: number }[];
+  if (commands.length === 0) rows = await insertBatch(sql);
+  else {
+    const contents = packBytes(commands.map((c) => c.input.payload!.content));
+    rows = await sql.begin(async (tx) => {
+      const [batch] = await Promise.all([
+        insertBatch(tx),
+        tx.query(
+          `INSERT INTO command_payloads (leaf_hash, content)
+           SELECT substring($1::bytea FROM (o::int4 - 1) * 32 + 1 FOR 32), substring($2::bytea FROM off + 1 FOR len)
+             FROM unnest($3::int4[], $4::int4[]) WITH ORDINALITY AS t(off, len, o)
+           ON CONFLICT DO NOTHING`,
+          [
+            packHashes(commands.map((c) => c.input.leafHash)),
+            contents.blob,
+            contents.offs,
+            contents.lens,
+          ],
+        ),
+      ]);
+      return batch;
+    });
+  }
+  const batch = rows[0]!.id;
+  for (const [slot, c] of fresh.entries()) c.at = { batch, slot };
 }

@@ -78,10 +78,20 @@ export interface Written {
  * statement's failure goes unobserved. `skipInTree`: ON CONFLICT DO NOTHING on the leaves rows, so
  * a leaf (or position) already in the tree shows as `inserted` falling short instead of an error.
  */
-export async function writeAppend(tx: Sql, a: Append, skipInTree: boolean): Promise<Written> {
-  if (a.leaves.length === 0) return { inserted: 0, advanced: true };
+export async function writeAppend(
+  tx: Sql,
+  a: Append,
+  skipInTree: boolean,
+  batches: readonly number[],
+): Promise<Written> {
+  const marked = markIntegrated(tx, batches);
+  if (a.leaves.length === 0) {
+    await marked;
+    return { inserted: 0, advanced: true };
+  }
   const inserted = insertLeaves(tx, a, skipInTree);
   const rest = [
+    marked,
     extendTiles(tx, a.from.size, a.tiles),
     upsertSessions(tx, a),
     tx.query<{ size: number }>(
@@ -94,8 +104,26 @@ export async function writeAppend(tx: Sql, a: Append, skipInTree: boolean): Prom
   const n = await inserted;
   // Some leaf is already in the tree: the caller rolls back, whatever the other writes did.
   if (n !== a.leaves.length) return { inserted: n, advanced: false };
-  const [, , updated] = await Promise.all(rest);
+  const [, , , updated] = await Promise.all(rest);
   return { inserted: n, advanced: updated.length === 1 };
+}
+
+/**
+ * Marks the batches staged for this integration as in the tree (storage v2). Every one must still
+ * be stored: one that erasure's sweep took for abandoned (staged long ago, never integrated) fails
+ * the integration, whose submissions are then refused, not acknowledged, and resubmitted.
+ */
+async function markIntegrated(tx: Sql, batches: readonly number[]): Promise<void> {
+  if (batches.length === 0) return;
+  const rows = await tx.query<{ id: number }>(
+    "UPDATE batches SET integrated = true WHERE id = ANY($1::int8[]) RETURNING id",
+    [batches],
+  );
+  if (rows.length !== batches.length) {
+    throw new Error(
+      `a staged batch is no longer stored (${batches.length - rows.length} of ${batches.length}): swept as abandoned before it entered the tree`,
+    );
+  }
 }
 
 /** The leaves rows of `a` (tree position, leaf hash, stream columns); returns how many went in. */
@@ -103,6 +131,11 @@ async function insertLeaves(tx: Sql, a: Append, skipInTree: boolean): Promise<nu
   const from = a.from.size;
   const raws: number[] = [];
   for (const [i, c] of a.leaves.entries()) if (!c.input.stream) raws.push(i);
+  const where = (i: number) => {
+    const at = a.leaves[i]!.at;
+    if (!at) throw new Error(`leaf ${from + i} was not staged`);
+    return at;
+  };
   const streams = a.streams;
   const hashes = packHashes(a.leaves.map((c) => c.input.leafHash));
   const onConflict = skipInTree ? "ON CONFLICT DO NOTHING" : "";
@@ -112,20 +145,26 @@ async function insertLeaves(tx: Sql, a: Append, skipInTree: boolean): Promise<nu
     raws.length === 0
       ? Promise.resolve([{ n: 0 }])
       : tx.query<{ n: number }>(
-          counted(`INSERT INTO leaves (idx, leaf_hash)
-            SELECT $1::int8 + o, substring($2::bytea FROM o::int4 * 32 + 1 FOR 32)
-              FROM unnest($3::int8[]) AS o`),
-          [from, hashes, raws],
+          counted(`INSERT INTO leaves (idx, leaf_hash, batch, slot)
+            SELECT $1::int8 + o, substring($2::bytea FROM o::int4 * 32 + 1 FOR 32), b, s
+              FROM unnest($3::int8[], $4::int8[], $5::int4[]) AS t(o, b, s)`),
+          [
+            from,
+            hashes,
+            raws,
+            raws.map((i) => where(i).batch),
+            raws.map((i) => where(i).slot),
+          ],
         ),
     streams.length === 0
       ? Promise.resolve([{ n: 0 }])
       : tx.query<{ n: number }>(
-          counted(`INSERT INTO leaves (idx, leaf_hash, host, server, pane, seq, session, type, "user", time)
+          counted(`INSERT INTO leaves (idx, leaf_hash, host, server, pane, seq, session, type, "user", time, batch, slot)
             SELECT t.idx, substring($1::bytea FROM (t.idx - $2::int8)::int4 * 32 + 1 FOR 32),
-                   t.host, t.server, t.pane, t.seq, t.session, t.type, t.usr, t.time
+                   t.host, t.server, t.pane, t.seq, t.session, t.type, t.usr, t.time, t.b, t.s
               FROM unnest($3::int8[], $4::text[], $5::text[], $6::text[], $7::int8[], $8::text[],
-                          $9::text[], $10::text[], $11::timestamptz[])
-                AS t(idx, host, server, pane, seq, session, type, usr, time)`),
+                          $9::text[], $10::text[], $11::timestamptz[], $12::int8[], $13::int4[])
+                AS t(idx, host, server, pane, seq, session, type, usr, time, b, s)`),
           [
             hashes,
             from,
@@ -138,6 +177,8 @@ async function insertLeaves(tx: Sql, a: Append, skipInTree: boolean): Promise<nu
             streams.map((e) => e.s.type),
             streams.map((e) => e.s.user),
             streams.map((e) => e.s.time),
+            streams.map((e) => where(e.idx - from).batch),
+            streams.map((e) => where(e.idx - from).slot),
           ],
         ),
   ]);
