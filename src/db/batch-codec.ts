@@ -143,11 +143,13 @@ export function unframeContents(raw: Uint8Array): (Payload | null)[] {
       out[i] = null;
       continue;
     }
-    if (o + SALT + len > raw.length) throw new BatchFormatError(`content slot ${i} runs past its part`);
+    if (o + SALT + len > raw.length)
+      throw new BatchFormatError(`content slot ${i} runs past its part`);
     out[i] = { salt: raw.subarray(o, o + SALT), content: raw.subarray(o + SALT, o + SALT + len) };
     o += SALT + len;
   }
-  if (o !== raw.length) throw new BatchFormatError("the contents part has bytes after its last slot");
+  if (o !== raw.length)
+    throw new BatchFormatError("the contents part has bytes after its last slot");
   return out;
 }
 

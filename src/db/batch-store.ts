@@ -209,10 +209,10 @@ export async function rewriteContents(tx: Sql, batch: number, slots: number[]): 
   const held = slots.filter((s) => before[s] != null).length;
   if (held === 0) return 0;
   const rewritten = await compress(eraseSlots(raw, slots), row.codec);
-  await tx.query(
-    "UPDATE batches SET contents = $2, version = version + 1 WHERE id = $1",
-    [batch, rewritten],
-  );
+  await tx.query("UPDATE batches SET contents = $2, version = version + 1 WHERE id = $1", [
+    batch,
+    rewritten,
+  ]);
   return held;
 }
 

@@ -16,6 +16,7 @@ import postgres from "postgres";
 import { rfc6962 } from "../core/hash.ts";
 import { ROOT } from "../root.ts";
 import { LOG_SESSION_SETTINGS, type Sql } from "./sql.ts";
+import { upgradeToBatches } from "./upgrade-v2.ts";
 
 /** The log's migrations, and the witness's (its own tables, in its own database). */
 export const LOG_MIGRATIONS = {
@@ -149,15 +150,27 @@ export async function migrateIfPending(
 }
 
 /**
- * Creates the coordination row of an empty tree if there is none. Reads first, so a runtime role
- * needs no INSERT on log_state once `migrate` has created the row.
+ * Creates the coordination row of an empty tree if there is none, then upgrades storage v1 to v2
+ * in place if the database still has v1's tables (upgrade-v2.ts). Reads first, so a runtime role
+ * needs no INSERT on log_state once `migrate` has created the row; the upgrade drops tables, which
+ * only the owner role may: a runtime role is told to run `migrate`.
  */
-export async function initLogState(sql: Sql): Promise<void> {
+export async function initLogState(sql: Sql, say?: (msg: string) => void): Promise<void> {
   const have = await sql.query("SELECT 1 FROM log_state WHERE id = 1");
-  if (have.length > 0) return;
-  await sql.query(
-    `INSERT INTO log_state (id, size, root, right_edge) VALUES (1, 0, $1, $2)
-     ON CONFLICT (id) DO NOTHING`,
-    [rfc6962.emptyRoot(), new Uint8Array(0)],
-  );
+  if (have.length === 0) {
+    await sql.query(
+      `INSERT INTO log_state (id, size, root, right_edge) VALUES (1, 0, $1, $2)
+       ON CONFLICT (id) DO NOTHING`,
+      [rfc6962.emptyRoot(), new Uint8Array(0)],
+    );
+  }
+  try {
+    await upgradeToBatches(sql, { say });
+  } catch (e) {
+    if (sqlState(e) !== "42501") throw e;
+    const [r] = await sql.query<{ role: string }>("SELECT current_user::text AS role");
+    throw new MigrationsPendingError(r?.role ?? "?", {
+      cause: `the storage upgrade to batches: ${(e as Error).message.split("\n")[0]}`,
+    });
+  }
 }

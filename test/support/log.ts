@@ -41,9 +41,11 @@ export async function openTestLog(
     witnessQuorum?: number;
     /** How often the publisher signs (default 50 ms). */
     publishIntervalMs?: number;
+    /** A database to serve instead of a fresh one (closed with the log). */
+    db?: TestDb;
   } = {},
 ): Promise<TestLog> {
-  const db = await openTestDb();
+  const db = opts.db ?? (await openTestDb());
   const hasher = nodeHasher;
   const sequencer = new Sequencer(db.sql, { maxBatch: opts.batchMax ?? 1000, lingerMs: 1, hasher });
   const publisher = new Publisher(db.sql, {

@@ -6,15 +6,16 @@
 // step 3 marks it integrated: slots step 3 does not append (already in the tree, a conflict) are
 // rewritten away there, and a batch whose process died before step 3 is swept by erasure.
 
-import { packBatch } from "../../db/batch-codec.ts";
-import { CODEC } from "../../db/batch-codec.ts";
+import { CODEC, packBatch } from "../../db/batch-codec.ts";
 import type { Sql } from "../../db/sql.ts";
 import { packBytes, packHashes } from "../sql-arrays.ts";
 import type { Claim } from "./classify.ts";
 
 export async function stage(sql: Sql, fresh: Claim[]): Promise<void> {
   if (fresh.length === 0) return;
-  const packed = await packBatch(fresh.map((c) => ({ leaf: c.input.leaf, payload: c.input.payload })));
+  const packed = await packBatch(
+    fresh.map((c) => ({ leaf: c.input.leaf, payload: c.input.payload })),
+  );
   const commands = fresh.filter((c) => c.input.payload && c.input.stream?.type === "command");
   const insertBatch = (tx: Sql) =>
     tx.query<{ id: number }>(

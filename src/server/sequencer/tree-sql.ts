@@ -148,13 +148,7 @@ async function insertLeaves(tx: Sql, a: Append, skipInTree: boolean): Promise<nu
           counted(`INSERT INTO leaves (idx, leaf_hash, batch, slot)
             SELECT $1::int8 + o, substring($2::bytea FROM o::int4 * 32 + 1 FOR 32), b, s
               FROM unnest($3::int8[], $4::int8[], $5::int4[]) AS t(o, b, s)`),
-          [
-            from,
-            hashes,
-            raws,
-            raws.map((i) => where(i).batch),
-            raws.map((i) => where(i).slot),
-          ],
+          [from, hashes, raws, raws.map((i) => where(i).batch), raws.map((i) => where(i).slot)],
         ),
     streams.length === 0
       ? Promise.resolve([{ n: 0 }])

@@ -1,0 +1,333 @@
+// Upgrading storage v1 (entries + payloads rows) to v2 (batches) in place (src/db/upgrade-v2.ts,
+// docs/design.md §4.9). The v1 database is made at the previous release's schema (the migrations
+// before 0005) and filled with what that release wrote for a log: the tree's leaves rows, tiles,
+// state, checkpoints and sessions, and per leaf an entries row and, unless erased, a payloads row.
+// Its data comes from a log run by today's code (events, commands, an erasure), written back in
+// v1's layout. The upgrade is killed (SIGKILL) part way, then resumed by the next start; after it,
+// every entry reads as before, the bundle, the proofs and `audit` verify, search and erasure work.
+
+import { type ChildProcess, spawn } from "node:child_process";
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import postgres from "postgres";
+import { afterEach, expect, it } from "vitest";
+import { verifySessionBundle } from "../../src/core/session-bundle-verify.ts";
+import { sessionId } from "../../src/core/session-id.ts";
+import { BatchStore } from "../../src/db/batch-store.ts";
+import {
+  initLogState,
+  LOG_MIGRATIONS,
+  type Migrations,
+  migratePgliteDb,
+  migratePostgresUrl,
+} from "../../src/db/migrate.ts";
+import { connectPostgres, openPglite, type Sql } from "../../src/db/sql.ts";
+import { audit } from "../audit/helpers.ts";
+import type { TestDb } from "../support/db.ts";
+import { makeBatch, makeSubmission } from "../support/events.ts";
+import { openTestLog, TEST_KEY, type TestLog } from "../support/log.ts";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+/** The log's migrations of the previous release: a copy of drizzle/ without 0005 and later. */
+function migrationsOfV1(): Migrations {
+  const dir = join(mkdtempSync(join(tmpdir(), "tt-v1-")), "drizzle");
+  cpSync(join(ROOT, "drizzle"), dir, { recursive: true });
+  rmSync(join(dir, "witness"), { recursive: true });
+  const journalFile = join(dir, "meta", "_journal.json");
+  const journal = JSON.parse(readFileSync(journalFile, "utf8"));
+  for (const e of journal.entries.filter((e: { idx: number }) => e.idx >= 5)) {
+    rmSync(join(dir, `${e.tag}.sql`));
+  }
+  journal.entries = journal.entries.filter((e: { idx: number }) => e.idx < 5);
+  writeFileSync(journalFile, JSON.stringify(journal));
+  cleanups.push(async () => rmSync(join(dir, ".."), { recursive: true, force: true }));
+  return { ...LOG_MIGRATIONS, folder: dir };
+}
+
+interface V1Db {
+  sql: Sql;
+  /** Reopens the database in this process (PGlite: after a child had it). */
+  reopen(): Promise<Sql>;
+  /** What a child process needs to open it. */
+  where: { url?: string; schema?: string; dir?: string };
+  asTestDb(sql: Sql): TestDb;
+}
+
+async function v1Database(): Promise<V1Db> {
+  const old = migrationsOfV1();
+  const url = process.env.DATABASE_URL;
+  if (url) {
+    const schema = `t_${Math.random().toString(16).slice(2, 14)}`;
+    const admin = postgres(url, { max: 1, onnotice: () => {} });
+    await admin.unsafe(`CREATE SCHEMA ${schema}`);
+    await migratePostgresUrl(url, schema, old);
+    const open: Sql[] = [];
+    const connect = () => {
+      const s = connectPostgres(url, { schema, max: 4 });
+      open.push(s);
+      return s;
+    };
+    cleanups.push(async () => {
+      for (const s of open) await s.close().catch(() => {});
+      await admin.unsafe(`DROP SCHEMA ${schema} CASCADE`);
+      await admin.end({ timeout: 5 });
+    });
+    const sql = connect();
+    return {
+      sql,
+      reopen: async () => connect(),
+      where: { url, schema },
+      asTestDb: (s) => ({ sql: s, kind: "postgres", url, schema, close: async () => {} }),
+    };
+  }
+  const dir = mkdtempSync(join(tmpdir(), "tt-v1-db-"));
+  const { sql, pg } = await openPglite(dir);
+  await migratePgliteDb(pg, old);
+  let current = sql;
+  cleanups.push(async () => {
+    await current.close().catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return {
+    sql,
+    reopen: async () => {
+      current = (await openPglite(dir)).sql;
+      return current;
+    },
+    where: { dir },
+    asTestDb: (s) => ({ sql: s, kind: "pglite", close: async () => {} }),
+  };
+}
+
+/** Every row of `table` copied from `from` to `to` (few rows: one INSERT each). */
+async function copyTable(from: Sql, to: Sql, table: string, columns: string[]): Promise<void> {
+  const cols = columns.map((c) => `"${c}"`).join(", ");
+  for (const row of await from.query<Record<string, unknown>>(`SELECT ${cols} FROM ${table}`)) {
+    await to.query(
+      `INSERT INTO ${table} (${cols}) VALUES (${columns.map((_, i) => `$${i + 1}`).join(", ")})`,
+      columns.map((c) => row[c]),
+    );
+  }
+}
+
+/** What the previous release stored for the log in `v2`: its layout, written into `v1`. */
+async function writeAsV1(v2: Sql, v1: Sql): Promise<void> {
+  await v1.query("DELETE FROM log_state");
+  await copyTable(v2, v1, "log_state", ["id", "size", "root", "right_edge", "updated_at"]);
+  const leafCols = [
+    "idx",
+    "leaf_hash",
+    "host",
+    "server",
+    "pane",
+    "seq",
+    "session",
+    "type",
+    "user",
+    "time",
+  ];
+  await copyTable(v2, v1, "leaves", leafCols);
+  await copyTable(v2, v1, "tiles", ["level", "idx", "hashes"]);
+  await copyTable(v2, v1, "checkpoints", ["size", "root", "note", "created_at"]);
+  await copyTable(v2, v1, "sessions", [
+    "id",
+    "host",
+    "server",
+    "session",
+    "user",
+    "first_idx",
+    "last_idx",
+    "first_time",
+    "last_time",
+    "events",
+  ]);
+  await copyTable(v2, v1, "erased_leaves", ["leaf_hash", "erased_at"]);
+  const rows = await v2.query<{ idx: number; leaf_hash: Uint8Array; batch: number; slot: number }>(
+    "SELECT idx, leaf_hash, batch, slot FROM leaves ORDER BY idx",
+  );
+  const events = await new BatchStore(v2).events(rows);
+  for (const [i, r] of rows.entries()) {
+    const ev = events[i]!;
+    await v1.query("INSERT INTO entries (leaf_hash, leaf) VALUES ($1, $2)", [r.leaf_hash, ev.leaf]);
+    if (ev.payload) {
+      await v1.query("INSERT INTO payloads (leaf_hash, salt, content) VALUES ($1, $2, $3)", [
+        r.leaf_hash,
+        ev.payload.salt,
+        ev.payload.content,
+      ]);
+    }
+  }
+  // A staged entry that never entered the tree (v1 kept such rows): the upgrade drops it.
+  await v1.query("INSERT INTO entries (leaf_hash, leaf) VALUES ($1, $2)", [
+    new Uint8Array(32).fill(9),
+    new Uint8Array([123, 125]),
+  ]);
+}
+
+/** A child process that upgrades the database in chunks of 5, slowly, printing its progress. */
+function upgradeChild(where: V1Db["where"]): ChildProcess {
+  const open = where.url
+    ? `const { connectPostgres } = await import(${JSON.stringify(join(ROOT, "src/db/sql.ts"))});
+       const { migratePostgresUrl } = await import(${JSON.stringify(join(ROOT, "src/db/migrate.ts"))});
+       await migratePostgresUrl(${JSON.stringify(where.url)}, ${JSON.stringify(where.schema)});
+       const sql = connectPostgres(${JSON.stringify(where.url)}, { schema: ${JSON.stringify(where.schema)}, max: 2 });`
+    : `const { openPglite } = await import(${JSON.stringify(join(ROOT, "src/db/sql.ts"))});
+       const { migratePgliteDb } = await import(${JSON.stringify(join(ROOT, "src/db/migrate.ts"))});
+       const { sql, pg } = await openPglite(${JSON.stringify(where.dir)});
+       await migratePgliteDb(pg);`;
+  const code = `${open}
+    const { upgradeToBatches } = await import(${JSON.stringify(join(ROOT, "src/db/upgrade-v2.ts"))});
+    await upgradeToBatches(sql, { chunk: 5, afterChunk: async (n) => {
+      console.log("converted " + n);
+      await new Promise((r) => setTimeout(r, 150));
+    } });
+    console.log("finished");`;
+  return spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", code], {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+}
+
+const post = (log: TestLog, path: string, body: unknown) =>
+  log.req(path, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  });
+
+const HOST = { host: "web-1", server: "default@1764050000" };
+const ID = sessionId(HOST.host, HOST.server, "$1");
+
+it("a v1 database is upgraded in place, survives kill -9 part way, and verifies after", {
+  timeout: 180_000,
+}, async () => {
+  // 1. A log run by today's code: output, commands, a second session that is then erased.
+  const v2 = await openTestLog();
+  cleanups.push(() => v2.close());
+  const commands = [0, 1, 2].map((i) =>
+    makeSubmission({
+      seq: 40 + i,
+      type: "command",
+      content: JSON.stringify({
+        cwd: "/srv",
+        end: "2026-11-24T19:00:01.000Z",
+        exit: 0,
+        line: `deploy-release --stage ${i}`,
+        start: "2026-11-24T19:00:00.000Z",
+      }),
+    }),
+  );
+  const erasedSession = makeBatch(12, 0, { session: "$9", pane: "%7" });
+  for (const body of [makeBatch(40), commands, erasedSession]) {
+    expect((await post(v2, "/v1/events", body)).status).toBe(200);
+  }
+  const erase = await post(v2, "/v1/erasures", {
+    session: sessionId(HOST.host, HOST.server, "$9"),
+    reason: "test",
+  });
+  expect(erase.status).toBe(200);
+  const [{ size }] = (await v2.db.sql.query("SELECT size FROM log_state")) as [{ size: number }];
+  await v2.ctx.publisher.waitFor(size, 10_000);
+  const before: unknown[] = [];
+  for (let i = 0; i < size; i++) {
+    const r = (await (await v2.req(`/v1/entries/${i}`)).json()) as Record<string, unknown>;
+    before.push({ leaf: r.leaf, payload: r.payload, erased: r.erased, leafHash: r.leafHash });
+  }
+  expect(before.filter((e) => (e as { erased: boolean }).erased)).toHaveLength(12);
+
+  // 2. The same log as the previous release stored it.
+  const v1 = await v1Database();
+  await writeAsV1(v2.db.sql, v1.sql);
+  const where = v1.where;
+  if (where.dir) await v1.sql.close(); // PGlite: one process per directory
+
+  // 3. The upgrade, killed after a few chunks.
+  const child = upgradeChild(where);
+  let out = "";
+  let err = "";
+  child.stderr!.on("data", (d) => {
+    err += d;
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on("data", (d) => {
+      out += d;
+      if (/converted (1[0-9]|[2-9][0-9])/.test(out)) {
+        child.kill("SIGKILL");
+        resolve();
+      }
+    });
+    child.on("exit", () =>
+      reject(new Error(`the upgrade ended before it was killed: ${out}${err}`)),
+    );
+  });
+  await new Promise((r) => child.once("close", r));
+  expect(out).not.toContain("finished");
+
+  const sql = await v1.reopen();
+  const [part] = await sql.query<{ done: number; v1: boolean }>(
+    "SELECT count(batch)::int AS done, to_regclass('entries') IS NOT NULL AS v1 FROM leaves",
+  );
+  expect(part!.v1).toBe(true);
+  expect(part!.done).toBeGreaterThanOrEqual(10);
+  expect(part!.done).toBeLessThan(size);
+
+  // 4. The next start finishes it (migrations are already applied; initLogState resumes).
+  if (where.url) await migratePostgresUrl(where.url, where.schema);
+  await initLogState(sql);
+  const [after] = await sql.query<{ missing: number; v1: boolean; v1p: boolean }>(
+    `SELECT count(*) FILTER (WHERE batch IS NULL)::int AS missing,
+            to_regclass('entries') IS NOT NULL AS v1, to_regclass('payloads') IS NOT NULL AS v1p
+       FROM leaves`,
+  );
+  expect(after).toEqual({ missing: 0, v1: false, v1p: false });
+  const [slots] = await sql.query<{ n: number; distinct: number }>(
+    "SELECT count(*)::int AS n, count(DISTINCT (batch, slot))::int AS distinct FROM leaves",
+  );
+  expect(slots).toEqual({ n: size, distinct: size });
+
+  // 5. Served by today's code: every entry as before, proofs, bundle, audit, search, erasure.
+  const up = await openTestLog({ db: v1.asTestDb(sql) });
+  cleanups.push(() => up.close());
+  for (let i = 0; i < size; i++) {
+    const r = (await (await up.req(`/v1/entries/${i}`)).json()) as Record<string, unknown>;
+    expect({ leaf: r.leaf, payload: r.payload, erased: r.erased, leafHash: r.leafHash }).toEqual(
+      before[i],
+    );
+  }
+  const report = await audit(up);
+  expect(report.findings).toEqual([]);
+  expect(report.leaves).toBe(size);
+
+  const res = await up.req(`/v1/sessions/${ID}/export`);
+  expect(res.status).toBe(200);
+  const verdict = verifySessionBundle(await res.json(), { logKeys: [TEST_KEY.verifierKey] });
+  expect(verdict.failures).toEqual([]);
+  expect(verdict.ok).toBe(true);
+
+  const found = (await (await up.req("/v1/sessions?command=RELEASE --stage 2")).json()) as {
+    id: string;
+  }[];
+  expect(found.map((s) => s.id)).toEqual([ID]);
+
+  // An erased event resubmitted after the upgrade: a duplicate, still without content.
+  const [dup] = (await (await post(up, "/v1/events", [erasedSession[3]])).json()) as {
+    index: number;
+    duplicate: boolean;
+  }[];
+  expect(dup!.duplicate).toBe(true);
+  const erased = (await (await up.req(`/v1/entries/${dup!.index}`)).json()) as { erased: boolean };
+  expect(erased.erased).toBe(true);
+
+  // New events after the upgrade go into new batches; audit still passes over both.
+  expect((await post(up, "/v1/events", makeBatch(20, 50))).status).toBe(200);
+  await up.ctx.publisher.waitFor(size + 20, 10_000);
+  const later = await audit(up);
+  expect(later.findings).toEqual([]);
+});
