@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { bytesEqual } from "../../src/core/encoding.ts";
 import { parseSubmission } from "../../src/core/events.ts";
 import { parseSignerKey } from "../../src/core/keys.ts";
+import { BatchStore } from "../../src/db/batch-store.ts";
 import { latestCheckpoint } from "../../src/db/checkpoints.ts";
 import { nodeHasher } from "../../src/lib/node-hasher.ts";
 import type { DurableStep, FaultHook } from "../../src/server/fault-hook.ts";
@@ -56,12 +57,22 @@ afterEach(async () => {
 
 /** The tree as stored: leaf hashes by index (contiguous from 0, each with its entry bytes). */
 async function storedLeaves(): Promise<Uint8Array[]> {
-  const rows = await db.sql.query<{ idx: number; leaf_hash: Uint8Array; leaf: Uint8Array | null }>(
-    `SELECT l.idx, l.leaf_hash, e.leaf FROM leaves l LEFT JOIN entries e USING (leaf_hash)
-      ORDER BY l.idx`,
-  );
+  const rows = await db.sql.query<{
+    idx: number;
+    leaf_hash: Uint8Array;
+    batch: number;
+    slot: number;
+  }>("SELECT l.idx, l.leaf_hash, l.batch, l.slot FROM leaves l ORDER BY l.idx");
   expect(rows.map((r) => Number(r.idx))).toEqual(rows.map((_, i) => i));
-  for (const r of rows) expect(bytesEqual(nodeHasher.leaf(r.leaf!), r.leaf_hash)).toBe(true);
+  const bytes = await new BatchStore(db.sql).leaves(rows);
+  for (const [i, r] of rows.entries()) {
+    expect(bytesEqual(nodeHasher.leaf(bytes[i]!), r.leaf_hash)).toBe(true);
+  }
+  // Every batch a leaf is in was marked integrated in the transaction that appended it.
+  const [unmarked] = await db.sql.query<{ n: number }>(
+    "SELECT count(*)::int AS n FROM leaves l JOIN batches b ON b.id = l.batch WHERE NOT b.integrated",
+  );
+  expect(unmarked!.n).toBe(0);
   const [state] = await db.sql.query<{ size: number; root: Uint8Array }>(
     "SELECT size, root FROM log_state WHERE id = 1",
   );
@@ -95,13 +106,18 @@ async function expectAcked(acked: LeafResult[]): Promise<void> {
 }
 
 describe("a thrown error at a sequencer step", () => {
-  it('at "staged" (entries stored, not integrated): the submission fails, the tree is unchanged, a retry appends it', async () => {
+  it('at "staged" (its batch stored, not integrated): the submission fails, the tree is unchanged, a retry appends it', async () => {
     const acked = await sequencer.submit(events(5, 0));
     armed = "staged";
     const batch = events(5, 5);
     await expect(sequencer.submit(batch)).rejects.toBeInstanceOf(InjectedFault);
     expect(await storedLeaves()).toHaveLength(5);
     expect(await sessionEvents()).toBe(5);
+    // The staged batch stays behind, not integrated: erasure's sweep takes such batches.
+    const staged = await db.sql.query<{ integrated: boolean }>(
+      "SELECT integrated FROM batches ORDER BY id",
+    );
+    expect(staged.map((b) => b.integrated)).toEqual([true, false]);
     const retry = await sequencer.submit(batch);
     expect(retry.map((r) => [r.index, r.duplicate])).toEqual(
       [5, 6, 7, 8, 9].map((i) => [i, false]),
