@@ -9,7 +9,7 @@ import { CompactRange } from "../../src/core/compact.ts";
 import { parseSignerKey } from "../../src/core/keys.ts";
 import { signNote } from "../../src/core/note.ts";
 import { tileRowFromLeafHashes } from "../../src/core/tile-reader.ts";
-import { initLogState, migratePostgresUrl } from "../../src/db/migrate.ts";
+import { createLogState, initLogState, migratePostgresUrl } from "../../src/db/migrate.ts";
 import { connectPostgres, type Sql } from "../../src/db/sql.ts";
 import { nodeHasher } from "../../src/lib/node-hasher.ts";
 import { packHashes } from "../../src/server/sql-arrays.ts";
@@ -24,7 +24,8 @@ export async function buildBigLog(
   await migratePostgresUrl(url, schema);
   const sql = connectPostgres(url, { schema, max: 2 });
   try {
-    await initLogState(sql);
+    // Written in storage v1's layout by SQL (fast), then converted by the upgrade (initLogState).
+    await createLogState(sql);
     const leaf = "convert_to('bench leaf ' || i, 'UTF8')";
     await sql.query(
       `INSERT INTO entries (leaf_hash, leaf)
@@ -41,6 +42,7 @@ export async function buildBigLog(
          SELECT 0, idx / 256, string_agg(leaf_hash, ''::bytea ORDER BY idx) FROM leaves GROUP BY idx / 256`,
     );
     await treeOfLeaves(sql, leaves, signerKey);
+    await initLogState(sql);
     return { size: leaves, seconds: (performance.now() - t0) / 1000 };
   } finally {
     await sql.close();

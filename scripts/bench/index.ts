@@ -31,6 +31,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import postgres from "postgres";
 import { generateKey } from "../../src/core/keys.ts";
+import { decompress, unframeContents, unframeLeaves } from "../../src/db/batch-codec.ts";
 import { openPglite } from "../../src/db/sql.ts";
 import {
   ensureReplication,
@@ -243,11 +244,20 @@ async function storageOf(query: Query, schema: string) {
       WHERE n.nspname = $1 AND c.relkind IN ('r', 'm')`,
     [schema],
   );
-  const [p] = await query(
-    `SELECT (SELECT count(*) FROM ${schema}.leaves)::bigint AS events,
-            (SELECT coalesce(sum(octet_length(content)), 0) FROM ${schema}.payloads)::bigint AS content,
-            (SELECT coalesce(sum(octet_length(leaf)), 0) FROM ${schema}.entries)::bigint AS leaf`,
-  );
+  const [p] = await query(`SELECT count(*)::bigint AS events FROM ${schema}.leaves`);
+  // What the events hold: the batches' parts inflated (storage v2 keeps no plain copy to sum).
+  let content = 0;
+  let leaf = 0;
+  for (const b of await query(
+    `SELECT codec, leaves, contents FROM ${schema}.batches WHERE integrated`,
+  )) {
+    const codec = Number(b.codec);
+    for (const l of unframeLeaves(await decompress(b.leaves as Uint8Array, codec)))
+      leaf += l.length;
+    for (const c of unframeContents(await decompress(b.contents as Uint8Array, codec))) {
+      content += c?.content.length ?? 0;
+    }
+  }
   // Where the bytes are: each table (with its TOAST) and each index, the largest first.
   const parts = await query(
     `SELECT c.relname AS name,
@@ -262,8 +272,8 @@ async function storageOf(query: Query, schema: string) {
       .join(", "),
     total: Number(t!.total),
     events: Number(p!.events),
-    content: Number(p!.content),
-    leaf: Number(p!.leaf),
+    content,
+    leaf,
   };
 }
 

@@ -9,7 +9,7 @@
 // log, and its export verifies (leaves are in canonical form, commitments hold).
 
 import { sessionId } from "../../src/core/session-id.ts";
-import { initLogState, migratePostgresUrl } from "../../src/db/migrate.ts";
+import { createLogState, initLogState, migratePostgresUrl } from "../../src/db/migrate.ts";
 import { connectPostgres } from "../../src/db/sql.ts";
 import { treeOfLeaves } from "./big-log.ts";
 
@@ -38,7 +38,8 @@ export async function buildSessionLog(
   // Leaf i: of $2 when i % 5 = 4, else event k = i - i/5 of $1 (pane k % panes, seq k / panes).
   const size = o.events + Math.floor(o.events / 4);
   try {
-    await initLogState(sql);
+    // Written in storage v1's layout by SQL (fast), then converted by the upgrade (initLogState).
+    await createLogState(sql);
     await sql.query(
       `CREATE UNLOGGED TABLE gen AS
        WITH base AS (
@@ -98,6 +99,7 @@ export async function buildSessionLog(
          SELECT 0, idx / 256, string_agg(leaf_hash, ''::bytea ORDER BY idx) FROM leaves GROUP BY idx / 256`,
     );
     await treeOfLeaves(sql, size, o.signerKey);
+    await initLogState(sql);
     await sql.query("ANALYZE");
   } finally {
     await sql.close();

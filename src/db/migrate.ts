@@ -149,6 +149,17 @@ export async function migrateIfPending(
   }
 }
 
+/** The coordination row of an empty tree, if there is none (no storage upgrade: see initLogState). */
+export async function createLogState(sql: Sql): Promise<void> {
+  const have = await sql.query("SELECT 1 FROM log_state WHERE id = 1");
+  if (have.length > 0) return;
+  await sql.query(
+    `INSERT INTO log_state (id, size, root, right_edge) VALUES (1, 0, $1, $2)
+     ON CONFLICT (id) DO NOTHING`,
+    [rfc6962.emptyRoot(), new Uint8Array(0)],
+  );
+}
+
 /**
  * Creates the coordination row of an empty tree if there is none, then upgrades storage v1 to v2
  * in place if the database still has v1's tables (upgrade-v2.ts). Reads first, so a runtime role
@@ -156,14 +167,7 @@ export async function migrateIfPending(
  * only the owner role may: a runtime role is told to run `migrate`.
  */
 export async function initLogState(sql: Sql, say?: (msg: string) => void): Promise<void> {
-  const have = await sql.query("SELECT 1 FROM log_state WHERE id = 1");
-  if (have.length === 0) {
-    await sql.query(
-      `INSERT INTO log_state (id, size, root, right_edge) VALUES (1, 0, $1, $2)
-       ON CONFLICT (id) DO NOTHING`,
-      [rfc6962.emptyRoot(), new Uint8Array(0)],
-    );
-  }
+  await createLogState(sql);
   try {
     await upgradeToBatches(sql, { say });
   } catch (e) {
