@@ -49,9 +49,11 @@ export async function openStorage(opts: {
    * at the memory of a restart: for long-lived servers (`serve`, `witness`).
    */
   createApart?: boolean;
+  /** Progress of a long start (the storage upgrade). */
+  say?: (msg: string) => void;
 }): Promise<Storage> {
   const m = opts.migrations ?? LOG_MIGRATIONS;
-  const init = opts.init ?? initLogState;
+  const init = opts.init ?? ((sql: Sql) => initLogState(sql, opts.say));
   if (opts.databaseUrl) {
     const sql = connectPostgres(opts.databaseUrl, {
       max: opts.poolSize ?? 10,
