@@ -107,7 +107,10 @@ interface Started {
 }
 
 function start(args: string[], env: Record<string, string | undefined> = {}): Promise<Started> {
-  const child = spawn(process.execPath, args, {
+  // BENCH_SERVE_PROF=DIR: each serve writes a CPU profile there when it stops (where its time goes).
+  const prof = process.env.BENCH_SERVE_PROF;
+  const flags = prof && args[1] === "serve" ? ["--cpu-prof", `--cpu-prof-dir=${prof}`] : [];
+  const child = spawn(process.execPath, [...flags, ...args], {
     cwd: root,
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "inherit"],
