@@ -25,7 +25,7 @@
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHash, generateKeyPairSync, randomBytes, sign, verify } from "node:crypto";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -44,6 +44,7 @@ import { buildBigLog } from "./big-log.ts";
 import { embeddedIdleRows } from "./embedded-idle.ts";
 import { longSessionRows } from "./long-session.ts";
 import { rawInsertRates } from "./raw-db.ts";
+import { sequencerOnlyRate } from "./sequencer-only.ts";
 import { chunks, compressionRatios, terminalText } from "./terminal-corpus.ts";
 
 const HELP = `usage: npm run bench -- [options]
@@ -127,6 +128,30 @@ function start(args: string[], env: Record<string, string | undefined> = {}): Pr
 }
 
 /** Peak resident memory of a running process (VmHWM), in MB. */
+/** CPU time (user + system, ms) a process has used, from /proc; 0 once it is gone. */
+function cpuMs(pid: number | undefined): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // utime, stime in clock ticks (100 Hz)
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU time (ms) used so far by every PostgreSQL server process on this machine. */
+function postgresCpuMs(): number {
+  let ms = 0;
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (readFileSync(`/proc/${d}/comm`, "utf8").trim() === "postgres") ms += cpuMs(Number(d));
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return ms;
+}
+
 function peakRssMb(pid: number | undefined): number {
   try {
     const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
@@ -342,10 +367,18 @@ async function ingest(processes: number, schema?: string) {
       await new Promise((r) => setTimeout(r, 20));
     }
   })();
+  // CPU per event over the measured run (agents' start-up included on neither side).
+  const cpu0 = { serve: servers.map((x) => cpuMs(x.child.pid)), pg: postgresCpuMs() };
   const results = await runAgents(
     servers.map((s) => s.url),
     ADMIN,
   );
+  const acked = results.reduce((a, r) => a + r.events, 0);
+  const servedCpu = servers.reduce((a, x, i) => a + cpuMs(x.child.pid) - cpu0.serve[i]!, 0);
+  const cpuPerEvent = {
+    serve: (servedCpu * 1000) / acked,
+    pg: ((postgresCpuMs() - cpu0.pg) * 1000) / acked,
+  };
   await new Promise((r) => setTimeout(r, 1500));
   polling = false;
   await poll;
@@ -377,6 +410,8 @@ async function ingest(processes: number, schema?: string) {
     lag50: pct(lags, 50),
     lag99: pct(lags, 99),
     rss,
+    /** µs of CPU per acknowledged event: the serve processes, and PostgreSQL's processes. */
+    cpuPerEvent,
     /** The first serve's data directory (its embedded database, without DATABASE_URL). */
     dataDir,
   };
@@ -524,6 +559,20 @@ for (const p of only ? [] : processCounts) {
     rows[rows.length - 1]!.ratio +=
       `, ${(r.rate / of("PostgreSQL binary COPY")).toFixed(2)} of COPY rows/s, ${(r.rate / of("PostgreSQL multi-row INSERT")).toFixed(2)} of INSERT rows/s`;
   }
+  row(
+    `CPU per event, serve (${label})`,
+    r.cpuPerEvent.serve,
+    "µs",
+    `${((r.cpuPerEvent.serve * r.rate) / 1e6).toFixed(2)} cores at that rate`,
+  );
+  if (dbUrl) {
+    row(
+      `CPU per event, PostgreSQL (${label})`,
+      r.cpuPerEvent.pg,
+      "µs",
+      `${((r.cpuPerEvent.pg * r.rate) / 1e6).toFixed(2)} cores at that rate`,
+    );
+  }
   row(`submit latency p50 (${label})`, r.p50, "ms");
   row(`submit latency p99 (${label})`, r.p99, "ms");
   row(`submit latency p50, 1 client × 50 events (${label})`, r.lightP50, "ms");
@@ -564,6 +613,20 @@ for (const p of only ? [] : processCounts) {
     else if (!dbUrl) storageRow(label, await pgliteStorage(r.dataDir));
   }
   if (admin && s) await admin.unsafe(`DROP SCHEMA ${s} CASCADE`);
+}
+if (admin && schema && !only) {
+  // The database path alone: what ingest would do if HTTP, JSON and validation cost nothing.
+  const s = `${schema}_seq`;
+  await admin.unsafe(`CREATE SCHEMA ${s}`);
+  const q = await sequencerOnlyRate(dbUrl!, s, corpusFile);
+  row(
+    "sequencer alone, pre-parsed events (PostgreSQL, 16 × 200 in flight)",
+    q.rate,
+    "events/s",
+    undefined,
+    `batches of ${Math.round(q.meanBatch)} leaves: the database path without HTTP, JSON or validation`,
+  );
+  await admin.unsafe(`DROP SCHEMA ${s} CASCADE`);
 }
 if (!only) {
   const c = compressionRatios(chunks(corpus));
