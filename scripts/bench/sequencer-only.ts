@@ -46,8 +46,8 @@ export async function sequencerOnlyRate(
             content: command
               ? JSON.stringify({
                   cwd: "/srv",
-                  end: null,
-                  exit: null,
+                  end: "2026-11-25T10:00:01.000Z",
+                  exit: 0,
                   line: `make ${n}`,
                   start: "2026-11-25T10:00:00.000Z",
                 })
