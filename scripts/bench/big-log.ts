@@ -42,7 +42,7 @@ export async function buildBigLog(
          SELECT 0, idx / 256, string_agg(leaf_hash, ''::bytea ORDER BY idx) FROM leaves GROUP BY idx / 256`,
     );
     await treeOfLeaves(sql, leaves, signerKey);
-    await initLogState(sql);
+    await initLogState(sql, (m) => process.stderr.write(`${m}\n`));
     return { size: leaves, seconds: (performance.now() - t0) / 1000 };
   } finally {
     await sql.close();

@@ -99,7 +99,7 @@ export async function buildSessionLog(
          SELECT 0, idx / 256, string_agg(leaf_hash, ''::bytea ORDER BY idx) FROM leaves GROUP BY idx / 256`,
     );
     await treeOfLeaves(sql, size, o.signerKey);
-    await initLogState(sql);
+    await initLogState(sql, (m) => process.stderr.write(`${m}\n`));
     await sql.query("ANALYZE");
   } finally {
     await sql.close();

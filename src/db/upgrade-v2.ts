@@ -51,7 +51,8 @@ export async function upgradeToBatches(
   const chunk = opts.chunk ?? UPGRADE_CHUNK;
   const result: UpgradeResult = { converted: 0, missingLeaves: [] };
   let hint = 0;
-  let said = Date.now();
+  const started = Date.now();
+  let said = started;
   for (;;) {
     const step = await sql.begin(async (tx) => {
       await tx.query("SELECT pg_advisory_xact_lock($1)", [UPGRADE_LOCK]);
@@ -68,8 +69,10 @@ export async function upgradeToBatches(
       return { done: false, size, from, n };
     });
     if (step.done) {
-      if (result.converted > 0)
-        opts.say?.(`storage upgrade: done, ${result.converted} leaves in batches`);
+      if (result.converted > 0) {
+        const s = ((Date.now() - started) / 1000).toFixed(1);
+        opts.say?.(`storage upgrade: done, ${result.converted} leaves in batches in ${s} s`);
+      }
       return result;
     }
     result.converted += step.n;
