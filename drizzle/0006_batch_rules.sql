@@ -8,23 +8,40 @@ ALTER TABLE batches ALTER COLUMN leaves SET STORAGE EXTERNAL;
 --> statement-breakpoint
 ALTER TABLE batches ALTER COLUMN contents SET STORAGE EXTERNAL;
 --> statement-breakpoint
--- A batch's leaves part, count, codec and id never change; `integrated` only turns true; the
--- contents part may be rewritten (erasure, src/db/batch-store.ts rewriteContents), each rewrite
--- counted in `version`, which only grows.
-CREATE FUNCTION tmuxtrail_batch_rewrite_only() RETURNS trigger LANGUAGE plpgsql AS $$
+-- A batch's id, codec, count, leaves part and staging time never change; `integrated` only turns
+-- true; the contents part may be rewritten (erasure and the sequencer's scrub, src/db/batch-store.ts
+-- rewriteContents), each rewrite raising `version`, which never falls. Column triggers: the
+-- sequencer's `SET integrated = true`, in the locked section, fires only the cheap one and never
+-- reads the large parts.
+CREATE TRIGGER batches_fixed BEFORE UPDATE OF id, codec, count, leaves, staged_at ON batches FOR EACH ROW EXECUTE FUNCTION tmuxtrail_refuse();
+--> statement-breakpoint
+CREATE FUNCTION tmuxtrail_batch_integrated_once() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  IF NEW.id <> OLD.id OR NEW.codec <> OLD.codec OR NEW.count <> OLD.count
-     OR NEW.leaves <> OLD.leaves OR NEW.staged_at <> OLD.staged_at
-     OR (OLD.integrated AND NOT NEW.integrated)
-     OR NEW.version < OLD.version
-     OR (NEW.contents <> OLD.contents AND NEW.version = OLD.version) THEN
-    RAISE EXCEPTION 'tmuxtrail: batch % may only be marked integrated or have its contents rewritten', OLD.id
+  IF OLD.integrated AND NOT NEW.integrated THEN
+    RAISE EXCEPTION 'tmuxtrail: UPDATE of batch % refused: a batch in the tree stays integrated', OLD.id
       USING ERRCODE = 'insufficient_privilege';
   END IF;
   RETURN NEW;
 END $$;
 --> statement-breakpoint
-CREATE TRIGGER batches_rewrite_only BEFORE UPDATE ON batches FOR EACH ROW EXECUTE FUNCTION tmuxtrail_batch_rewrite_only();
+CREATE TRIGGER batches_integrated_once BEFORE UPDATE OF integrated ON batches FOR EACH ROW EXECUTE FUNCTION tmuxtrail_batch_integrated_once();
+--> statement-breakpoint
+CREATE FUNCTION tmuxtrail_batch_contents_versioned() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.version < OLD.version THEN
+    RAISE EXCEPTION 'tmuxtrail: UPDATE of batch % refused: its version may not fall', OLD.id
+      USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  IF NEW.version = OLD.version THEN
+    IF NEW.contents IS DISTINCT FROM OLD.contents THEN
+      RAISE EXCEPTION 'tmuxtrail: UPDATE of batch % refused: a contents rewrite must raise its version', OLD.id
+        USING ERRCODE = 'insufficient_privilege';
+    END IF;
+  END IF;
+  RETURN NEW;
+END $$;
+--> statement-breakpoint
+CREATE TRIGGER batches_contents_versioned BEFORE UPDATE OF contents, version ON batches FOR EACH ROW EXECUTE FUNCTION tmuxtrail_batch_contents_versioned();
 --> statement-breakpoint
 -- Only a batch whose leaves never entered the tree may be deleted (erasure's sweep of batches
 -- staged by a process that died before integrating them).
