@@ -2,6 +2,7 @@
 // metrics. Built once by `serve` (src/api/log-server.ts) or by a test, passed down, never global.
 
 import type { Hasher } from "../core/hash.ts";
+import type { BatchStore } from "../db/batch-store.ts";
 import type { Sql } from "../db/sql.ts";
 import type { OwnEventWriter } from "../server/own-event-writer.ts";
 import type { Publisher } from "../server/publisher.ts";
@@ -16,6 +17,8 @@ export interface LogContext {
   sql: Sql;
   /** Where reads go (a hot standby when configured; else the primary). */
   readSql: Sql;
+  /** Leaf and payload bytes from `readSql`'s batches: one per process, so routes share its cache. */
+  batches: BatchStore;
   sequencer: Sequencer;
   publisher: Publisher;
   auth: Auth;

@@ -23,6 +23,7 @@ import {
   type Verifier,
   verifierKeyOf,
 } from "../core/keys.ts";
+import { BatchStore } from "../db/batch-store.ts";
 import { checkpointRoot, latestCheckpoint } from "../db/checkpoints.ts";
 import { connectPostgres, type Sql } from "../db/sql.ts";
 import { openStorage } from "../db/storage.ts";
@@ -215,6 +216,7 @@ export async function startLogServer(
     const ctx: LogContext = {
       sql: storage.sql,
       readSql,
+      batches: new BatchStore(readSql),
       sequencer,
       publisher,
       auth: new Auth(storage.sql, admin.token),

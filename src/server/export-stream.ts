@@ -17,8 +17,9 @@ import { groupedRangeHashes } from "../core/proof.ts";
 import { BUNDLE_FORMAT_V3 } from "../core/session-bundle.ts";
 import { buildCasts, type CastInput } from "../core/session-cast.ts";
 import { inWindow } from "../core/time-window.ts";
+import type { SlotRef } from "../db/batch-store.ts";
 import type { Sql } from "../db/sql.ts";
-import { type ExportInput, erasureEvents, tryParseLeaf } from "./export.ts";
+import { type ExportInput, erasureEvents, readEvents, tryParseLeaf } from "./export.ts";
 import { dbNodeReader, walkCache } from "./tree-reader.ts";
 
 /** Events read and written per query. */
@@ -106,17 +107,24 @@ export async function* exportSessionStream(x: StreamExportInput): AsyncGenerator
     let time = "";
     if (since !== undefined) time += ` AND l.time >= $${params.push(margin(since, -1))}`;
     if (until !== undefined) time += ` AND l.time < $${params.push(margin(until, 1))}`;
-    const read = await sql.query<Row>(
-      `SELECT l.idx, e.leaf, p.salt, p.content, (x.leaf_hash IS NOT NULL) AS erased
-         FROM leaves l JOIN entries e ON e.leaf_hash = l.leaf_hash
-         LEFT JOIN payloads p ON p.leaf_hash = l.leaf_hash
-         LEFT JOIN erased_leaves x ON x.leaf_hash = l.leaf_hash
+    const refs = await sql.query<SlotRef & { idx: number; erased: boolean }>(
+      `SELECT l.idx, l.batch, l.slot, (x.leaf_hash IS NOT NULL) AS erased
+         FROM leaves l LEFT JOIN erased_leaves x ON x.leaf_hash = l.leaf_hash
         WHERE l.session = $1 AND l.host = $2 AND l.server = $3 AND l.idx > $4 AND l.idx < $5${time}
         ORDER BY l.idx LIMIT ${PAGE}`,
       params,
     );
-    if (read.length === 0) break;
-    after = Number(read[read.length - 1]!.idx);
+    if (refs.length === 0) break;
+    after = Number(refs[refs.length - 1]!.idx);
+    // This page's bytes only: nothing read is kept past its page but erased indexes and casts.
+    const stored = await readEvents(x.batches, refs);
+    const read: Row[] = refs.map((r, i) => ({
+      idx: r.idx,
+      leaf: stored[i]!.leaf,
+      salt: stored[i]!.payload?.salt ?? null,
+      content: stored[i]!.payload?.content ?? null,
+      erased: r.erased,
+    }));
     // A leaf that names no time (altered in storage) is kept, for verification to name.
     const rows = time
       ? read.filter((r) => {
@@ -132,7 +140,9 @@ export async function* exportSessionStream(x: StreamExportInput): AsyncGenerator
       out += `${first ? "" : ","}${eventJson(r, hashes[i]!)}`;
       first = false;
       const meta = casts && tryParseLeaf(r.leaf);
-      if (meta) casts!.push({ index: idx, input: { meta, content: r.salt ? r.content : null } });
+      // A copy: the slot's bytes are a view into its whole inflated batch.
+      const content = r.salt && r.content ? r.content.slice() : null;
+      if (meta) casts!.push({ index: idx, input: { meta, content } });
     });
     if (out) yield out;
     if (read.length < PAGE) break;
@@ -143,7 +153,7 @@ export async function* exportSessionStream(x: StreamExportInput): AsyncGenerator
   // second multi-leaf proof against the same checkpoint.
   yield '],"erasures":[';
   const erasures = new Gaps(sql, size, hasher);
-  const { events: used, erasedBy } = await erasureEvents(sql, x.origin, erased, size);
+  const { events: used, erasedBy } = await erasureEvents(sql, x.batches, x.origin, erased, size);
   if (used.length > 0) {
     const hashes = await erasures.page(used.map((r) => Number(r.idx)));
     const none = { salt: null, content: null, erased: false };

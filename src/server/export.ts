@@ -12,6 +12,7 @@ import { BUNDLE_FORMAT, type BundleEvent, type SessionBundle } from "../core/ses
 import { buildCasts, type CastInput } from "../core/session-cast.ts";
 import { type TileFetcher, tileNodeReader } from "../core/tile-reader.ts";
 import { formatTlogProof } from "../core/tlog-proof.ts";
+import type { BatchStore, SlotRef, StoredEvent } from "../db/batch-store.ts";
 import type { Sql } from "../db/sql.ts";
 import { LOG_SERVER } from "./own-event-writer.ts";
 import { readTile } from "./tile-store.ts";
@@ -26,6 +27,8 @@ interface Row {
 
 export interface ExportInput {
   sql: Sql;
+  /** Where the leaves and payloads `sql`'s leaves rows name are read (the process's one store). */
+  batches: BatchStore;
   hasher: Hasher;
   origin: string;
   logKey: string;
@@ -68,10 +71,8 @@ export async function exportSession(x: ExportInput): Promise<SessionBundle> {
   });
 
   const s = x.session;
-  const rows = await sql.query<Row>(
-    `SELECT l.idx, e.leaf, p.salt, p.content
-       FROM leaves l JOIN entries e ON e.leaf_hash = l.leaf_hash
-       LEFT JOIN payloads p ON p.leaf_hash = l.leaf_hash
+  const refs = await sql.query<SlotRef & { idx: number }>(
+    `SELECT l.idx, l.batch, l.slot FROM leaves l
       WHERE l.session = $1 AND l.host = $2 AND l.server = $3 AND l.idx < $4
       ORDER BY l.idx`,
     [s.session, s.host, s.server, checkpoint.size],
@@ -85,17 +86,32 @@ export async function exportSession(x: ExportInput): Promise<SessionBundle> {
   const events: BundleEvent[] = [];
   const metas = new Map<number, EventMeta>();
   const contents = new Map<number, Uint8Array>();
-  for (const r of rows) {
-    events.push(await toEvent(r));
-    const meta = tryParseLeaf(r.leaf);
-    if (meta) metas.set(Number(r.idx), meta);
-    if (r.salt && r.content) contents.set(Number(r.idx), r.content);
+  // A page at a time: what is kept is the events' text and copies of their contents, not the
+  // inflated batches the bytes were read from (a slot's bytes are a view into its whole batch).
+  for (let at = 0; at < refs.length; at += PAGE) {
+    const page = refs.slice(at, at + PAGE);
+    const stored = await readEvents(x.batches, page);
+    for (const [i, r] of page.entries()) {
+      const { leaf, payload } = stored[i]!;
+      events.push(
+        await toEvent({
+          idx: r.idx,
+          leaf,
+          salt: payload?.salt ?? null,
+          content: payload?.content ?? null,
+        }),
+      );
+      const meta = tryParseLeaf(leaf);
+      if (meta) metas.set(r.idx, meta);
+      if (payload) contents.set(r.idx, payload.content.slice());
+    }
   }
 
   // The erasure events that name an erased payload of this session.
   const erased = events.filter((e) => e.payload === null && metas.get(e.index)?.payload);
   const found = await erasureEvents(
     sql,
+    x.batches,
     x.origin,
     erased.map((e) => e.index),
     checkpoint.size,
@@ -132,37 +148,79 @@ export async function exportSession(x: ExportInput): Promise<SessionBundle> {
  */
 export async function erasureEvents(
   sql: Sql,
+  batches: BatchStore,
   origin: string,
   erased: readonly number[],
   size: number,
 ): Promise<{
-  events: { idx: number | string; leaf: Uint8Array }[];
+  events: { idx: number; leaf: Uint8Array }[];
   erasedBy: Map<number, number>;
 }> {
   const erasedBy = new Map<number, number>();
-  const events: { idx: number | string; leaf: Uint8Array }[] = [];
+  const events: { idx: number; leaf: Uint8Array }[] = [];
   if (erased.length === 0) return { events, erasedBy };
-  const rows = await sql.query<{ idx: number | string; leaf: Uint8Array }>(
-    `SELECT l.idx, e.leaf
-       FROM leaves l JOIN entries e ON e.leaf_hash = l.leaf_hash
+  const refs = await sql.query<SlotRef & { idx: number }>(
+    `SELECT l.idx, l.batch, l.slot FROM leaves l
       WHERE l.host = $1 AND l.server = $2 AND l.pane = 'erasure' AND l.idx > $3 AND l.idx < $4
       ORDER BY l.idx`,
     [origin, LOG_SERVER, erased[0]!, size],
   );
-  for (const r of rows) {
-    const ranges = tryParseLeaf(r.leaf)?.erasure?.indexes ?? [];
-    let named = false;
-    for (const e of erased) {
-      if (erasedBy.has(e) || e >= Number(r.idx)) continue;
-      if (ranges.some(([a, b]) => a <= e && e <= b)) {
-        erasedBy.set(e, Number(r.idx));
-        named = true;
+  // A page of leaves at a time: the erasures found early usually name them all.
+  for (let at = 0; at < refs.length && erasedBy.size < erased.length; at += ERASURE_PAGE) {
+    const page = refs.slice(at, at + ERASURE_PAGE);
+    const leaves = await readEvents(batches, page, false);
+    for (const [i, r] of page.entries()) {
+      const leaf = leaves[i]!.leaf;
+      const ranges = tryParseLeaf(leaf)?.erasure?.indexes ?? [];
+      let named = false;
+      for (const e of erased) {
+        if (erasedBy.has(e) || e >= r.idx) continue;
+        if (ranges.some(([a, b]) => a <= e && e <= b)) {
+          erasedBy.set(e, r.idx);
+          named = true;
+        }
       }
+      if (named) events.push({ idx: r.idx, leaf: leaf.slice() });
+      if (erasedBy.size === erased.length) break;
     }
-    if (named) events.push(r);
-    if (erasedBy.size === erased.length) break;
   }
   return { events, erasedBy };
+}
+
+const ERASURE_PAGE = 256;
+
+/** Session events read per BatchStore read. */
+const PAGE = 2000;
+
+/** Distinct batches inflated by one BatchStore read: 16 of 4,000 events of terminal text ~80 MB. */
+const BATCHES_PER_READ = 16;
+
+/**
+ * `batches.events(refs, withContent)`, read a run of refs at a time so that no read inflates more
+ * than BATCHES_PER_READ batches at once: a session's events, interleaved with other sessions',
+ * may each lie in a different batch.
+ */
+export async function readEvents(
+  batches: BatchStore,
+  refs: readonly SlotRef[],
+  withContent = true,
+): Promise<StoredEvent[]> {
+  const out: StoredEvent[] = [];
+  let start = 0;
+  while (start < refs.length) {
+    const seen = new Set<number>();
+    let end = start;
+    while (end < refs.length) {
+      const b = refs[end]!.batch;
+      if (!seen.has(b) && seen.size === BATCHES_PER_READ) break;
+      seen.add(b);
+      end++;
+    }
+    const got = await batches.events(refs.slice(start, end), withContent);
+    for (const e of got) out.push(e);
+    start = end;
+  }
+  return out;
 }
 
 /** The event of a stored leaf, or undefined when storage holds something else (tampering). */

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { RateLimiter } from "../../src/api/rate-limit.ts";
 import { sessionId } from "../../src/core/session-id.ts";
+import { BatchStore } from "../../src/db/batch-store.ts";
 import { openTestDb, type TestDb } from "../support/db.ts";
 import { makeSubmission } from "../support/events.ts";
 import { ADMIN, ORIGIN, openTestLog, TEST_KEY, type TestLog } from "../support/log.ts";
@@ -58,14 +59,14 @@ async function withCommand(l: TestLog): Promise<void> {
 }
 
 async function accessEvents(l: TestLog): Promise<{ key: string; read: string }[]> {
-  const rows = await l.db.sql.query<{ leaf: Uint8Array }>(
-    `SELECT e.leaf FROM leaves l JOIN entries e ON e.leaf_hash = l.leaf_hash
-      WHERE l.host = $1 AND l.pane = 'access' ORDER BY l.seq`,
+  const rows = await l.db.sql.query<{ batch: number; slot: number }>(
+    "SELECT batch, slot FROM leaves WHERE host = $1 AND pane = 'access' ORDER BY seq",
     [ORIGIN],
   );
-  return rows.map(
-    (r) =>
-      (JSON.parse(Buffer.from(r.leaf).toString()) as { access: { key: string; read: string } })
+  const leaves = await new BatchStore(l.db.sql).leaves(rows);
+  return leaves.map(
+    (leaf) =>
+      (JSON.parse(Buffer.from(leaf).toString()) as { access: { key: string; read: string } })
         .access,
   );
 }

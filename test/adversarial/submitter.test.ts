@@ -3,7 +3,6 @@
 // as an "opaque" leaf that verifiers then read as one, crash the API, drive an auditor's terminal
 // through what `tail` prints, or bring back content that was erased by sending its event again.
 
-import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -17,6 +16,7 @@ import type { SessionBundle } from "../../src/core/session-bundle.ts";
 import { verifySessionBundle } from "../../src/core/session-bundle-verify.ts";
 import { sessionId } from "../../src/core/session-id.ts";
 import { formatTlogProof } from "../../src/core/tlog-proof.ts";
+import { rewriteContents } from "../../src/db/batch-store.ts";
 import { connectPostgres, type Sql } from "../../src/db/sql.ts";
 import { nodeHasher } from "../../src/lib/node-hasher.ts";
 import { startRetention } from "../../src/server/erase.ts";
@@ -28,6 +28,7 @@ import { openTestDb, type TestDb, usingPostgres } from "../support/db.ts";
 import { makeBatch, makeSubmission } from "../support/events.ts";
 import { ADMIN, ORIGIN, openTestLog, TEST_KEY, type TestLog } from "../support/log.ts";
 import { tempDir } from "../support/serve.ts";
+import { contentCopies } from "../support/stored.ts";
 
 const TIME = "2026-11-24T19:00:00.000Z";
 
@@ -247,10 +248,11 @@ describe("a forged erasure let into the tree before this fix explains nothing", 
       const leaf = utf8Encode(canonicalJson(forge(index)));
       const [forged] = await log.ctx.sequencer.submit([{ leaf, leafHash: nodeHasher.leaf(leaf) }]);
       // The content goes (by whoever wants it gone), and the forged leaf is to explain it.
-      await log.db.sql.query(
-        "DELETE FROM payloads WHERE leaf_hash IN (SELECT leaf_hash FROM leaves WHERE idx = $1)",
+      const [at] = await log.db.sql.query<{ batch: number; slot: number }>(
+        "SELECT batch, slot FROM leaves WHERE idx = $1",
         [index],
       );
+      await log.db.sql.begin((tx) => rewriteContents(tx, at!.batch, [at!.slot]));
       await log.ctx.publisher.waitFor(forged!.index + 1, 10_000);
       const id = sessionId("web-1", "default@1764050000", session);
       const bundle = (await (await log.req(`/v1/sessions/${id}/export`)).json()) as SessionBundle;
@@ -355,11 +357,9 @@ describe("what tail prints cannot drive the reader's terminal", () => {
   });
 });
 
-/** The payload row of a leaf hash, if any. */
-async function payloadOf(sql: Sql, leafHash: string): Promise<unknown[]> {
-  return sql.query("SELECT 1 FROM payloads WHERE leaf_hash = $1", [
-    new Uint8Array(Buffer.from(leafHash, "base64")),
-  ]);
+/** Where the content of a leaf hash is stored (any batch slot, command_payloads), if anywhere. */
+function payloadOf(sql: Sql, leafHash: string): Promise<string[]> {
+  return contentCopies(sql, new Uint8Array(Buffer.from(leafHash, "base64")));
 }
 
 interface Ack {
@@ -367,6 +367,15 @@ interface Ack {
   leafHash: string;
   duplicate: boolean;
 }
+
+/** A command event's content, which is also stored in command_payloads. */
+const commandContent = JSON.stringify({
+  cwd: "/srv",
+  end: "2026-11-24T19:00:01.000Z",
+  exit: 0,
+  line: "cat secret",
+  start: "2026-11-24T19:00:00.500Z",
+});
 
 describe("erasure is permanent: sending an erased event again brings no content back", () => {
   let log: TestLog;
@@ -377,8 +386,9 @@ describe("erasure is permanent: sending an erased event again brings no content 
   });
   afterAll(() => log.close());
 
-  async function submitAndErase(session: string, time?: string) {
-    const batch = makeBatch(3, 0, { session, pane: `%${session}`, time });
+  async function submitAndErase(session: string, time?: string, type?: string) {
+    const content = type === "command" ? commandContent : undefined;
+    const batch = makeBatch(3, 0, { session, pane: `%${session}`, time, type, content });
     const res = await postEvents(log, batch, token);
     expect(res.status).toBe(200);
     const acks = (await res.json()) as Ack[];
@@ -470,10 +480,12 @@ describe("erasure is permanent: sending an erased event again brings no content 
   it.skipIf(!usingPostgres)(
     "an insert that waited for the erasing transaction does not commit the content",
     async () => {
-      // The race: a retry stages the payload while an erasure holds its row (deleted, not yet
-      // committed); the insert waits for it, then finds no row and inserts. The trigger, which
-      // runs after the insert, sees the committed erased_leaves row and deletes it again.
-      const { acks } = await submitAndErase("$race");
+      // The race: a retry stages a command's content while an erasure holds its command_payloads
+      // row (deleted, not yet committed); the insert waits for it, then finds no row and inserts.
+      // The trigger, which runs after the insert, sees the committed erased_leaves row and
+      // deletes it again. (Batches have no such race: a retry's slot is a new one, which step 3
+      // scrubs because the leaf is already in the tree.)
+      const { acks } = await submitAndErase("$race", undefined, "command");
       const hash = new Uint8Array(Buffer.from(acks[0]!.leafHash, "base64"));
       const a = connectPostgres(log.db.url!, { schema: log.db.schema, max: 1 });
       const b = connectPostgres(log.db.url!, { schema: log.db.schema, max: 1 });
@@ -488,14 +500,14 @@ describe("erasure is permanent: sending an erased event again brings no content 
         });
         const erasing = a.begin(async (tx) => {
           await tx.query("INSERT INTO erased_leaves (leaf_hash) VALUES ($1)", [hash]);
-          await tx.query("DELETE FROM payloads WHERE leaf_hash = $1", [hash]);
+          await tx.query("DELETE FROM command_payloads WHERE leaf_hash = $1", [hash]);
           locked();
           await held;
         });
         await Promise.race([deleted, erasing]);
         const staging = b.query(
-          `INSERT INTO payloads (leaf_hash, salt, content) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
-          [hash, new Uint8Array(randomBytes(32)), utf8Encode("content again")],
+          `INSERT INTO command_payloads (leaf_hash, content) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
+          [hash, utf8Encode("content again")],
         );
         let settled = false;
         void staging.then(() => {
@@ -506,7 +518,8 @@ describe("erasure is permanent: sending an erased event again brings no content 
         release();
         await erasing;
         await staging;
-        expect(await payloadOf(log.db.sql, acks[0]!.leafHash)).toEqual([]);
+        const left = await b.query("SELECT 1 FROM command_payloads WHERE leaf_hash = $1", [hash]);
+        expect(left).toEqual([]);
       } finally {
         await a.close();
         await b.close();

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../../src/api/app.ts";
 import { openCheckpoint } from "../../src/core/checkpoint.ts";
 import { parseVerifierKey } from "../../src/core/keys.ts";
+import { BatchStore } from "../../src/db/batch-store.ts";
 import type { Sql } from "../../src/db/sql.ts";
 import { openTestDb, type TestDb } from "../support/db.ts";
 import { makeBatch } from "../support/events.ts";
@@ -72,7 +73,7 @@ beforeAll(async () => {
   await replicate(log.db.sql, replica.sql); // the replica has the first 300 leaves
   await submit(300, 300);
   await log.ctx.publisher.waitFor(600, 10_000); // the primary has published 600
-  app = createApp({ ...log.ctx, readSql: replica.sql });
+  app = createApp({ ...log.ctx, readSql: replica.sql, batches: new BatchStore(replica.sql) });
 });
 afterAll(async () => {
   await replica.close();

@@ -1,7 +1,8 @@
 // Fault drill 4b: generated requests against every HTTP endpoint of an in-process log (hono's
 // app.request, no sockets): bodies, paths, query strings, content types and tokens. Expected:
 // never a 5xx, every /v1 error as {"error": {"code", "message"}}, and no state change from a
-// rejected request (tree size, leaves, entries, payloads, sessions, keys and revocations are
+// rejected request (tree size, leaves, batches and their rewrites, command contents, sessions, keys
+// and revocations are
 // compared before and after each one; only a 409 may add a row to the operators' conflicts table).
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -16,8 +17,10 @@ const RUNS = 100;
 interface Snapshot {
   size: number;
   leaves: number;
-  entries: number;
-  payloads: number;
+  batches: number;
+  /** Sum of batches.version: every rewrite of a contents part (erasure, a scrub) moves it. */
+  rewrites: number;
+  commands: number;
   sessions: number;
   keys: number;
   revoked: number;
@@ -35,8 +38,9 @@ async function snapshot(): Promise<Snapshot> {
   const [r] = await log.db.sql.query<Snapshot>(
     `SELECT (SELECT size FROM log_state WHERE id = 1)::int AS size,
             (SELECT count(*) FROM leaves)::int AS leaves,
-            (SELECT count(*) FROM entries)::int AS entries,
-            (SELECT count(*) FROM payloads)::int AS payloads,
+            (SELECT count(*) FROM batches)::int AS batches,
+            (SELECT coalesce(sum(version), 0) FROM batches)::int AS rewrites,
+            (SELECT count(*) FROM command_payloads)::int AS commands,
             (SELECT count(*) FROM sessions)::int AS sessions,
             (SELECT count(*) FROM api_keys)::int AS keys,
             (SELECT count(*) FROM api_keys WHERE revoked_at IS NOT NULL)::int AS revoked,
@@ -86,14 +90,16 @@ async function probe(
   const after = await snapshot();
   if (res.status >= 400) {
     // A 409 records the conflict for operators, and the optimistic sequencer may have staged the
-    // rejected events' entry and payload rows (never in the tree; erasure "before" removes them).
+    // rejected events in a batch (never in the tree; step 3 scrubs their slots) and their command
+    // contents (erasure "before" removes them).
     const a =
       res.status === 409
         ? {
             ...after,
             conflicts: baseline.conflicts,
-            entries: baseline.entries,
-            payloads: baseline.payloads,
+            batches: baseline.batches,
+            rewrites: baseline.rewrites,
+            commands: baseline.commands,
           }
         : after;
     if (JSON.stringify(a) !== JSON.stringify(baseline))
@@ -283,9 +289,9 @@ describe("HTTP fuzzing: no 5xx, no state change from a rejected request", {
       sessions: before.sessions,
     });
     expect(after.conflicts).toBe(before.conflicts + 1);
-    if (after.entries !== before.entries || after.payloads !== before.payloads)
+    if (after.batches !== before.batches || after.commands !== before.commands)
       console.warn(
-        `fuzz-http: a 409 batch left ${after.entries - before.entries} entry and ${after.payloads - before.payloads} payload rows staged outside the tree (a conflict writes nothing into the tree: docs/design.md §5.2)`,
+        `fuzz-http: a 409 batch left ${after.batches - before.batches} batch and ${after.commands - before.commands} command_payloads rows staged outside the tree (a conflict writes nothing into the tree: docs/design.md §5.2)`,
       );
     const page = (await (await log.req(`/v1/entries?from=0&limit=10000`)).json()) as unknown[];
     expect(page).toHaveLength(after.size);

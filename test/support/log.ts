@@ -8,6 +8,7 @@ import { Denials } from "../../src/api/denials.ts";
 import { logMetrics } from "../../src/api/metrics.ts";
 import { RateLimiter } from "../../src/api/rate-limit.ts";
 import { generateKey, parseSignerKey } from "../../src/core/keys.ts";
+import { BatchStore } from "../../src/db/batch-store.ts";
 import { nodeHasher } from "../../src/lib/node-hasher.ts";
 import { OwnEventWriter } from "../../src/server/own-event-writer.ts";
 import { Publisher } from "../../src/server/publisher.ts";
@@ -63,6 +64,7 @@ export async function openTestLog(
   const ctx: LogContext = {
     sql: db.sql,
     readSql: db.sql,
+    batches: new BatchStore(db.sql),
     sequencer,
     publisher,
     auth: new Auth(db.sql, ADMIN),

@@ -13,6 +13,7 @@ import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { measureSessionLoad } from "../../scripts/bench/ui-load.ts";
 import { type RunningLogServer, startLogServer } from "../../src/api/log-server.ts";
+import { utf8Encode } from "../../src/core/encoding.ts";
 import { generateKey } from "../../src/core/keys.ts";
 import { sessionId } from "../../src/core/session-id.ts";
 import { DEFAULTS } from "../../src/server/config.ts";
@@ -23,6 +24,7 @@ import { ADMIN } from "../support/log.ts";
 import { type Answer, type LyingProxy, lyingProxy } from "../support/lying-proxy.ts";
 import { type Proc, run } from "../support/proc.ts";
 import { tempDir } from "../support/serve.ts";
+import { alterContent } from "../support/stored.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const ARTIFACTS = join(import.meta.dirname, "../../test-artifacts");
@@ -320,13 +322,7 @@ describe.runIf(haveChromium)("web UI: a long session, by window", () => {
     timeout: 300_000,
   }, async () => {
     // Event 2101 (pane %1) lies in the fifth window.
-    await log.ctx.sql.begin(async (tx) => {
-      await tx.query("SET LOCAL session_replication_role = replica");
-      await tx.query(
-        `UPDATE payloads SET content = convert_to('EDITED', 'UTF8')
-          WHERE leaf_hash = (SELECT leaf_hash FROM leaves WHERE idx = 2101)`,
-      );
-    });
+    await alterContent(log.ctx.sql, 2101, utf8Encode("EDITED"));
     const { page, errors } = await signedIn(log.url);
     const f = await measureSessionLoad(page, `${log.url}/ui/sessions/${LONG}?per-window=500`);
     expect(f.verdict).toBe("fail");

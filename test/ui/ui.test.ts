@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningLogServer, startLogServer } from "../../src/api/log-server.ts";
+import { utf8Encode } from "../../src/core/encoding.ts";
 import { generateKey } from "../../src/core/keys.ts";
 import { sessionId } from "../../src/core/session-id.ts";
 import { DEFAULTS } from "../../src/server/config.ts";
@@ -16,6 +17,7 @@ import { makeSubmission } from "../support/events.ts";
 import { ADMIN } from "../support/log.ts";
 import { type Proc, run } from "../support/proc.ts";
 import { tempDir } from "../support/serve.ts";
+import { alterContent } from "../support/stored.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const haveChromium = existsSync(CHROMIUM);
@@ -215,13 +217,7 @@ describe.runIf(haveChromium)("web UI", () => {
     await expect.poll(() => badge.getAttribute("data-verify"), { timeout: 20_000 }).toBe("ok");
 
     // A superuser alters the stored output of event #3; the page names it after a reload.
-    await log.ctx.sql.begin(async (tx) => {
-      await tx.query("SET LOCAL session_replication_role = replica");
-      await tx.query(
-        `UPDATE payloads SET content = convert_to('hello from the EDITED test' || chr(13) || chr(10), 'UTF8')
-          WHERE leaf_hash = (SELECT leaf_hash FROM leaves WHERE idx = 2)`,
-      );
-    });
+    await alterContent(log.ctx.sql, 2, utf8Encode("hello from the EDITED test\r\n"));
     await page.reload();
     await expect.poll(() => badge.getAttribute("data-verify"), { timeout: 20_000 }).toBe("fail");
     expect(await badge.textContent()).toContain("event #2");

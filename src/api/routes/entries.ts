@@ -14,9 +14,10 @@ import { Hono } from "hono";
 import { base64Encode, utf8Decode } from "../../core/encoding.ts";
 import { SESSION_ID_RE } from "../../core/session-id.ts";
 import { utcTimeOrDate } from "../../core/time-window.ts";
+import type { SlotRef } from "../../db/batch-store.ts";
 import { checkpointOfSize, latestCheckpoint, servedCheckpoint } from "../../db/checkpoints.ts";
 import type { Sql } from "../../db/sql.ts";
-import { exportSession } from "../../server/export.ts";
+import { exportSession, readEvents } from "../../server/export.ts";
 import { exportSessionStream } from "../../server/export-stream.ts";
 import { proveInclusion } from "../../server/tree-reader.ts";
 import { recordAccess } from "../access.ts";
@@ -32,9 +33,24 @@ interface EntryRow {
   content: Uint8Array | null;
 }
 
-const ENTRY_SELECT = `SELECT l.idx, l.leaf_hash, e.leaf, p.salt, p.content
-  FROM leaves l JOIN entries e ON e.leaf_hash = l.leaf_hash
-  LEFT JOIN payloads p ON p.leaf_hash = l.leaf_hash`;
+/**
+ * The entries of the leaves rows `where` (with its ORDER and LIMIT) selects, their leaf, salt and
+ * content read from the batches (§4.9) the rows name.
+ */
+async function readEntries(ctx: LogContext, where: string, params: unknown[]): Promise<EntryRow[]> {
+  const rows = await ctx.readSql.query<SlotRef & { idx: number; leaf_hash: Uint8Array }>(
+    `SELECT l.idx, l.leaf_hash, l.batch, l.slot FROM leaves l ${where}`,
+    params,
+  );
+  const events = await readEvents(ctx.batches, rows);
+  return rows.map((r, i) => ({
+    idx: r.idx,
+    leaf_hash: r.leaf_hash,
+    leaf: events[i]!.leaf,
+    salt: events[i]!.payload?.salt ?? null,
+    content: events[i]!.payload?.content ?? null,
+  }));
+}
 
 /** An entry as JSON: the leaf as parsed JSON when it is an event, else base64. */
 export function entryJson(r: EntryRow) {
@@ -110,7 +126,7 @@ export function entryRoutes(ctx: LogContext) {
     if (!/^(0|[1-9][0-9]{0,15})$/.test(raw))
       throw badRequest("index must be a non-negative integer");
     const index = Number(raw);
-    const rows = await ctx.readSql.query<EntryRow>(`${ENTRY_SELECT} WHERE l.idx = $1`, [index]);
+    const rows = await readEntries(ctx, "WHERE l.idx = $1", [index]);
     const row = rows[0];
     if (!row) {
       if (ctx.readSql !== ctx.sql) {
@@ -162,9 +178,10 @@ export function entryRoutes(ctx: LogContext) {
     }
     if (command !== undefined) {
       // Sessions that ran a command line containing the text (case-insensitive), among command
-      // events whose content is still present.
+      // events whose content is still present: command_payloads holds them uncompressed, so the
+      // search inflates no batch (§4.9).
       add(
-        `EXISTS (SELECT 1 FROM leaves l JOIN payloads p ON p.leaf_hash = l.leaf_hash
+        `EXISTS (SELECT 1 FROM leaves l JOIN command_payloads p ON p.leaf_hash = l.leaf_hash
           WHERE l.session = sessions.session AND l.host = sessions.host AND l.server = sessions.server
             AND l.type = 'command'
             AND strpos(lower(convert_from(p.content, 'UTF8')::jsonb->>'line'), lower(?)) > 0)`,
@@ -192,8 +209,9 @@ export function entryRoutes(ctx: LogContext) {
     const after = queryInt(c, "after");
     const limit = queryInt(c, "limit") ?? 1000;
     if (limit < 1 || limit > 10000) throw badRequest("limit must be between 1 and 10000");
-    const rows = await ctx.readSql.query<EntryRow>(
-      `${ENTRY_SELECT} WHERE l.host = $1 AND l.server = $2 AND l.session = $3 AND l.idx > $4
+    const rows = await readEntries(
+      ctx,
+      `WHERE l.host = $1 AND l.server = $2 AND l.session = $3 AND l.idx > $4
         ORDER BY l.idx LIMIT $5`,
       [s.host, s.server, s.session, after ?? -1, limit],
     );
@@ -242,6 +260,7 @@ export function entryRoutes(ctx: LogContext) {
     await recordAccess(ctx, c, `export of session ${s.id}${window}`);
     const input = {
       sql: ctx.readSql,
+      batches: ctx.batches,
       hasher: ctx.hasher,
       origin: ctx.origin,
       logKey: ctx.verifierKey,
@@ -282,10 +301,10 @@ export function entryRoutes(ctx: LogContext) {
     const from = queryInt(c, "from") ?? 0;
     const limit = queryInt(c, "limit") ?? 1000;
     if (limit < 1 || limit > 10000) throw badRequest("limit must be between 1 and 10000");
-    const rows = await ctx.readSql.query<EntryRow>(
-      `${ENTRY_SELECT} WHERE l.idx >= $1 AND l.idx < $2 ORDER BY l.idx`,
-      [from, from + limit],
-    );
+    const rows = await readEntries(ctx, "WHERE l.idx >= $1 AND l.idx < $2 ORDER BY l.idx", [
+      from,
+      from + limit,
+    ]);
     if (rows.some((r) => r.content)) {
       await recordAccess(ctx, c, `entries ${rows[0]!.idx}..${rows[rows.length - 1]!.idx}`);
     }

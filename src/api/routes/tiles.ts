@@ -5,6 +5,7 @@
 import { Hono } from "hono";
 import { encodeBundle } from "../../core/bundle.ts";
 import { parseTilePath } from "../../core/tiles.ts";
+import type { SlotRef } from "../../db/batch-store.ts";
 import { servedCheckpoint } from "../../db/checkpoints.ts";
 import { readTile } from "../../server/tile-store.ts";
 import type { LogContext } from "../context.ts";
@@ -27,18 +28,19 @@ export function tileRoutes(ctx: LogContext) {
     const t = parseTilePath(c.req.path.slice(1));
     if (t.kind !== "entries") throw notFound("not an entry bundle path");
     const first = t.index * 256;
-    const rows = await ctx.readSql.query<{ leaf: Uint8Array }>(
-      `SELECT e.leaf FROM leaves l JOIN entries e ON e.leaf_hash = l.leaf_hash
-        WHERE l.idx >= $1 AND l.idx < $2 ORDER BY l.idx`,
+    const rows = await ctx.readSql.query<SlotRef>(
+      "SELECT l.batch, l.slot FROM leaves l WHERE l.idx >= $1 AND l.idx < $2 ORDER BY l.idx",
       [first, first + t.width],
     );
     if (rows.length !== t.width) throw notFound(`entry bundle ${c.req.path} is beyond the tree`);
+    // Leaves parts only: an entry bundle inflates no content.
+    const leaves = await ctx.batches.leaves(rows);
     c.header(
       "Cache-Control",
       t.width === 256 ? "private, max-age=31536000, immutable" : "private, no-cache",
     );
     c.header("Vary", "Authorization");
-    return c.body(toArrayBuffer(encodeBundle(rows.map((r) => r.leaf))), 200, {
+    return c.body(toArrayBuffer(encodeBundle(leaves)), 200, {
       "Content-Type": "application/octet-stream",
     });
   });
