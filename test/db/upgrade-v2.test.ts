@@ -245,6 +245,11 @@ it("a v1 database is upgraded in place, survives kill -9 part way, and verifies 
   // 2. The same log as the previous release stored it.
   const v1 = await v1Database();
   await writeAsV1(v2.db.sql, v1.sql);
+  // Reading content appended access events meanwhile: the v1 tree is larger than `size`.
+  const [{ total }] = (await v1.sql.query("SELECT size AS total FROM log_state")) as [
+    { total: number },
+  ];
+  expect(total).toBeGreaterThan(size);
   const where = v1.where;
   if (where.dir) await v1.sql.close(); // PGlite: one process per directory
 
@@ -276,7 +281,7 @@ it("a v1 database is upgraded in place, survives kill -9 part way, and verifies 
   );
   expect(part!.v1).toBe(true);
   expect(part!.done).toBeGreaterThanOrEqual(10);
-  expect(part!.done).toBeLessThan(size);
+  expect(part!.done).toBeLessThan(total);
 
   // 4. The next start finishes it (migrations are already applied; initLogState resumes).
   if (where.url) await migratePostgresUrl(where.url, where.schema);
@@ -290,7 +295,7 @@ it("a v1 database is upgraded in place, survives kill -9 part way, and verifies 
   const [slots] = await sql.query<{ n: number; distinct: number }>(
     "SELECT count(*)::int AS n, count(DISTINCT (batch, slot))::int AS distinct FROM leaves",
   );
-  expect(slots).toEqual({ n: size, distinct: size });
+  expect(slots).toEqual({ n: total, distinct: total });
 
   // 5. Served by today's code: every entry as before, proofs, bundle, audit, search, erasure.
   const up = await openTestLog({ db: v1.asTestDb(sql) });
@@ -302,8 +307,8 @@ it("a v1 database is upgraded in place, survives kill -9 part way, and verifies 
     );
   }
   const report = await audit(up);
-  expect(report.findings).toEqual([]);
-  expect(report.leaves).toBe(size);
+  expect(report.findings.map((f) => f.message)).toEqual([]);
+  expect(report.leaves).toBeGreaterThanOrEqual(total);
 
   const res = await up.req(`/v1/sessions/${ID}/export`);
   expect(res.status).toBe(200);
@@ -326,8 +331,8 @@ it("a v1 database is upgraded in place, survives kill -9 part way, and verifies 
   expect(erased.erased).toBe(true);
 
   // New events after the upgrade go into new batches; audit still passes over both.
-  expect((await post(up, "/v1/events", makeBatch(20, 50))).status).toBe(200);
-  await up.ctx.publisher.waitFor(size + 20, 10_000);
+  expect((await post(up, "/v1/events", makeBatch(20, 43))).status).toBe(200);
+  await up.ctx.publisher.waitFor(total + 20, 10_000);
   const later = await audit(up);
   expect(later.findings).toEqual([]);
 });
