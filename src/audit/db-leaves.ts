@@ -1,6 +1,7 @@
-// The per-leaf checks of a database audit, one leaves row (joined to its entry and payload) at a
-// time, in index order:
-//   - the row is there (no gap), its entries row exists and SHA-256(0x00 || leaf) is its leaf_hash;
+// The per-leaf checks of a database audit, one leaves row (with its bytes and payload from its
+// batch, db-snapshot.ts) at a time, in index order:
+//   - the row is there (no gap), its batch is stored and marked integrated, the batch's slot holds
+//     its bytes (both parts inflate and frame) and SHA-256(0x00 || leaf) is its leaf_hash;
 //   - the leaf bytes, not the indexed columns, decide what a leaf is (the log refuses opaque leaves
 //     that read as events), so emptied columns cannot hide an event from the checks below: a leaf
 //     indexed as an event is one, and its indexed columns equal its fields; an opaque leaf does
@@ -15,6 +16,7 @@
 import { hash } from "node:crypto";
 import { base64Encode, bytesEqual } from "../core/encoding.ts";
 import { isLogOwnEvent, readsAsEvent } from "../core/own-events.ts";
+import { BatchStore } from "../db/batch-store.ts";
 import type { Sql } from "../db/sql.ts";
 import { type LeafRow, readErasureLeaves } from "./db-queries.ts";
 import { ErasureSet, isLogErasure } from "./erasures.ts";
@@ -65,11 +67,23 @@ export class LeafChecks {
 
   /** Before the pass: the erasure events of the tree of `size`, found by their column. */
   async collectErasures(sql: Sql, size: number): Promise<void> {
+    // Few leaves, read through a small store; a leaf whose bytes cannot be read is not honoured
+    // (the main pass names it).
+    const store = new BatchStore(sql, { leavesBytes: 4 << 20, contentsBytes: 0 });
+    const leafOf = async (batch: number | null, slot: number | null) => {
+      if (batch === null || slot === null) return undefined;
+      try {
+        return (await store.leaves([{ batch, slot }]))[0];
+      } catch {
+        return undefined;
+      }
+    };
     for (let after = -1; ; ) {
       const rows = await readErasureLeaves(sql, after, 10_000);
       for (const r of rows) {
         if (r.idx >= size) continue;
-        const ev = r.leaf ? readLeafEvent(r.leaf) : undefined;
+        const leaf = await leafOf(r.batch, r.slot);
+        const ev = leaf ? readLeafEvent(leaf) : undefined;
         if (ev && isLogErasure(ev, this.origin)) this.erasures.add(r.idx, ev.erasure!.indexes);
         else this.erasures.events.add(r.idx); // not honoured; the main pass says why
       }
@@ -91,11 +105,19 @@ export class LeafChecks {
   check(r: LeafRow): void {
     const i = r.idx;
     this.leaves++;
+    if (r.unintegrated) {
+      // The sequencer marks a batch integrated in the transaction that puts its leaves in the tree.
+      this.findings.add({
+        kind: "leaf",
+        index: i,
+        message: `leaf ${i}: its batch ${r.batch} is not marked integrated`,
+      });
+    }
     if (r.leaf === null) {
       this.findings.add({
         kind: "leaf",
         index: i,
-        message: `leaf ${i}: no entries row holds its bytes (leaf hash ${base64Encode(r.leaf_hash)})`,
+        message: `leaf ${i}: its bytes are lost: ${r.lost ?? "unreadable"} (leaf hash ${base64Encode(r.leaf_hash)})`,
       });
       return;
     }
@@ -134,6 +156,15 @@ export class LeafChecks {
 
   private checkPayload(r: LeafRow, ev: LeafEvent): void {
     const i = r.idx;
+    if (r.contentsLost !== undefined) {
+      this.findings.add({
+        kind: "payload",
+        index: i,
+        stream: streamName(ev),
+        message: `leaf ${i}: its payload cannot be read: ${r.contentsLost}`,
+      });
+      return;
+    }
     if (r.salt === null || r.content === null) {
       if (this.erasures.covers(i)) this.erased++;
       else

@@ -1,15 +1,23 @@
 // The SQL of a database audit: every read is a bounded range scan on a primary key, so memory
-// stays bounded and each query starts where the previous one ended. Leaves come with their entry
-// bytes and payload in one query (LEFT JOINs: a missing entry or payload is a finding, not a
-// missing row), leaves.time as whole microseconds so it compares exactly with the leaf's time.
+// stays bounded and each query starts where the previous one ended. Leaves come with (batch,
+// slot), the place of their bytes; the chunk's batches are read by id in a second query
+// (db-snapshot.ts inflates them), leaves.time as whole microseconds so it compares exactly with the
+// leaf's time.
 
 import type { Sql } from "../db/sql.ts";
 
 export interface LeafRow {
   idx: number;
   leaf_hash: Uint8Array;
-  /** entries.leaf; null when the entries row is missing. */
+  /** leaves.batch and leaves.slot; null on a v1 leaf the upgrade has not placed. */
+  batch: number | null;
+  slot: number | null;
+  /** The leaf's bytes from its batch; null when they cannot be read (`lost` says why). */
   leaf: Uint8Array | null;
+  /** Why the leaf's bytes (or, with `leaf` set, its payload) cannot be read. */
+  lost?: string;
+  /** Its batch is stored but not marked integrated. */
+  unintegrated?: boolean;
   host: string | null;
   server: string | null;
   pane: string | null;
@@ -18,21 +26,37 @@ export interface LeafRow {
   type: string | null;
   user: string | null;
   time_us: number | null;
+  /** The slot's payload; null when the slot holds none (or its contents part is unreadable). */
   salt: Uint8Array | null;
   content: Uint8Array | null;
+  /** Why the contents part of its batch cannot be read (the payload is then unknown). */
+  contentsLost?: string;
 }
 
 export function readLeaves(sql: Sql, from: number, to: number): Promise<LeafRow[]> {
   return sql.query<LeafRow>(
-    `SELECT l.idx, l.leaf_hash, e.leaf, l.host, l.server, l.pane, l.seq, l.session, l.type,
-            l."user" AS "user", (extract(epoch FROM l.time) * 1000000)::int8 AS time_us,
-            p.salt, p.content
+    `SELECT l.idx, l.leaf_hash, l.batch, l.slot, l.host, l.server, l.pane, l.seq, l.session,
+            l.type, l."user" AS "user", (extract(epoch FROM l.time) * 1000000)::int8 AS time_us
        FROM leaves l
-       LEFT JOIN entries e ON e.leaf_hash = l.leaf_hash
-       LEFT JOIN payloads p ON p.leaf_hash = l.leaf_hash
       WHERE l.idx >= $1 AND l.idx < $2
       ORDER BY l.idx`,
     [from, to],
+  );
+}
+
+export interface BatchRow {
+  id: number;
+  codec: number;
+  integrated: boolean;
+  leaves: Uint8Array;
+  contents: Uint8Array;
+}
+
+/** The batches with these ids (both parts compressed, as stored). */
+export function readBatches(sql: Sql, ids: number[]): Promise<BatchRow[]> {
+  return sql.query<BatchRow>(
+    "SELECT id, codec, integrated, leaves, contents FROM batches WHERE id = ANY($1::int8[])",
+    [ids],
   );
 }
 
@@ -98,9 +122,9 @@ export function readErasureLeaves(
   sql: Sql,
   after: number,
   limit: number,
-): Promise<{ idx: number; leaf: Uint8Array | null }[]> {
+): Promise<{ idx: number; batch: number | null; slot: number | null }[]> {
   return sql.query(
-    `SELECT l.idx, e.leaf FROM leaves l LEFT JOIN entries e ON e.leaf_hash = l.leaf_hash
+    `SELECT l.idx, l.batch, l.slot FROM leaves l
       WHERE l.type = 'erasure' AND l.idx > $1 ORDER BY l.idx LIMIT $2`,
     [after, limit],
   );

@@ -27,15 +27,20 @@ export const LOG_RUNTIME_GRANTS: Record<string, Privilege[]> = {
   // keys create (INSERT), authentication (SELECT), keys revoke (UPDATE of revoked_at; the trigger
   // allows nothing else)
   api_keys: ["SELECT", "INSERT", "UPDATE"],
+  // staged batches: written by the sequencer (INSERT), read for entries, bundles and exports,
+  // marked integrated and rewritten without erased or unused slots (UPDATE; triggers allow only
+  // those), and abandoned ones deleted by erasure (DELETE; a trigger refuses integrated ones)
+  batches: ["SELECT", "INSERT", "UPDATE", "DELETE"],
   // the publisher signs and stores checkpoints; reads serve them
   checkpoints: ["SELECT", "INSERT"],
+  // command events' contents for search: staged, searched, deleted by erasure; never updated (a
+  // trigger refuses that)
+  command_payloads: ["SELECT", "INSERT", "DELETE"],
   // a 409 conflict's record, written and never read by serve
   conflicts: ["INSERT"],
   // the witness pool stores cosignatures; checkpoints are served with them
   cosignatures: ["SELECT", "INSERT"],
-  // staged entry bytes, read back for bundles, proofs and exports
-  entries: ["SELECT", "INSERT"],
-  // erasure records its leaves; the payloads_stay_erased trigger (run as the inserting role)
+  // erasure records its leaves; the command_payloads_stay_erased trigger (run as the inserting role)
   // reads them
   erased_leaves: ["SELECT", "INSERT"],
   // the sequencer's index rows
@@ -43,9 +48,6 @@ export const LOG_RUNTIME_GRANTS: Record<string, Privilege[]> = {
   // the one coordination row: locked (SELECT ... FOR UPDATE needs UPDATE) and advanced by the
   // sequencer; `migrate` creates it, so no INSERT
   log_state: ["SELECT", "UPDATE"],
-  // content: staged, read, and deleted by erasure (admin erase, --retention) and by the
-  // payloads_stay_erased trigger; never updated (a trigger refuses that too)
-  payloads: ["SELECT", "INSERT", "DELETE"],
   // the session index, upserted by the sequencer
   sessions: ["SELECT", "INSERT", "UPDATE"],
   // hash tiles: inserted and extended (an upsert; a trigger allows only extending), never deleted

@@ -3,19 +3,29 @@
 // in the log's own stream (which indexes, which key asked, why), so `audit` can tell an erasure
 // from a deletion by a tamperer.
 //
-// Order, per chunk of at most CHUNK payloads: first the erasure event is durably in the tree, then
-// the payloads are deleted. A crash between the two leaves payloads that an erasure event names but
-// that still exist: harmless (audit checks them like any other), and the next run erases them with
-// a new event. The other order could leave a payload missing with no event: tampering, to audit.
-// The erased leaf hashes are recorded with the deletion (erased_leaves), and no content is ever
-// stored for them again: a resubmitted event is a duplicate with its original index and no payload.
+// Order, per chunk of at most CHUNK leaves whose batch slot still holds a payload: first the
+// erasure event is durably in the tree, then the payloads go. A crash between the two leaves
+// payloads that an erasure event names but that still exist: harmless (audit checks them like any
+// other), and the next run erases them with a new event. The other order could leave a payload
+// missing with no event: tampering, to audit. One transaction records the erased leaf hashes
+// (erased_leaves), deletes their command_payloads rows and rewrites each batch holding them without
+// their slots (rewriteContents raises the batch's version, so other processes' caches drop it).
+// No content is stored for them again: a resubmitted event is a duplicate with its original index,
+// and the sequencer empties its new slot (docs/design.md §4.4, §4.5).
+//
+// Whether a slot still holds a payload is inside the compressed contents part, not in SQL: the
+// candidates are read in index order and checked through a BatchStore, so the erased count and
+// the event's indexes are exactly the payloads removed.
 
+import { BatchStore, rewriteContents } from "../db/batch-store.ts";
 import type { Sql } from "../db/sql.ts";
 import type { OwnEventWriter } from "./own-event-writer.ts";
 import { toRanges } from "./own-event-writer.ts";
 
 /** Payloads per erasure event: 2,000 indexes as ranges stay well below the 64 KiB leaf limit. */
 const CHUNK = 2000;
+/** Candidate leaves read per query: most of a scope's leaves may hold no payload. */
+const SCAN = 8000;
 
 export type EraseScope =
   | { session: { host: string; server: string; session: string } }
@@ -26,6 +36,12 @@ export interface EraseResult {
   erased: number;
   /** Indexes of the erasure events appended. */
   events: number[];
+}
+
+interface Held {
+  idx: number;
+  batch: number;
+  slot: number;
 }
 
 export async function erase(
@@ -43,28 +59,37 @@ export async function erase(
         ]
       : ["l.time < $1", [scope.before]];
   const result: EraseResult = { erased: 0, events: [] };
+  // Batches staged by a process that died before integrating them: no leaf points into them, and
+  // their content would otherwise outlive any erasure (the trigger allows deleting only these).
+  await sql.query(
+    "DELETE FROM batches WHERE NOT integrated AND staged_at < now() - interval '10 minutes'",
+  );
   if ("before" in scope) {
-    // Content staged for submissions that never entered the tree (they conflicted): no leaf
-    // commits to it, so it goes without an erasure event.
+    // Command content staged for submissions that never entered the tree (they conflicted): no
+    // leaf commits to it, so it goes without an erasure event.
     await sql.query(
-      `DELETE FROM payloads p USING entries e
-        WHERE e.leaf_hash = p.leaf_hash AND e.received_at < $1
-          AND NOT EXISTS (SELECT 1 FROM leaves l WHERE l.leaf_hash = p.leaf_hash)`,
+      `DELETE FROM command_payloads c
+        WHERE c.staged_at < $1
+          AND NOT EXISTS (SELECT 1 FROM leaves l WHERE l.leaf_hash = c.leaf_hash)`,
       [scope.before],
     );
   }
+  // Small caches: the scan reads each batch once, in index order.
+  const store = new BatchStore(sql, { leavesBytes: 1 << 20, contentsBytes: 8 << 20 });
   let after = -1;
-  for (;;) {
-    const rows = await sql.query<{ idx: number | string }>(
-      `SELECT l.idx FROM leaves l JOIN payloads p ON p.leaf_hash = l.leaf_hash
-        WHERE ${where} AND l.idx > $${params.length + 1} ORDER BY l.idx LIMIT ${CHUNK}`,
-      [...params, after],
-    );
-    if (rows.length === 0) return result;
-    const indexes = rows.map((r) => Number(r.idx));
+  let pending: Held[] = [];
+  const flush = async (chunk: Held[]) => {
+    const indexes = chunk.map((h) => h.idx);
     result.events.push(await ownEvents.erasure(key, reason, toRanges(indexes)));
-    // Erasure is permanent: the hashes are kept in the transaction that deletes the payloads, and
-    // a trigger deletes any payload inserted for them later (drizzle/0003_erased_leaves.sql).
+    const slots = new Map<number, number[]>();
+    for (const h of chunk) {
+      const s = slots.get(h.batch);
+      if (s) s.push(h.slot);
+      else slots.set(h.batch, [h.slot]);
+    }
+    // Erasure is permanent: the hashes are kept in the transaction that removes the payloads, and
+    // a trigger deletes any command_payloads row inserted for them later
+    // (drizzle/0003_erased_leaves.sql, 0006_batch_rules.sql).
     await sql.begin(async (tx) => {
       await tx.query(
         `INSERT INTO erased_leaves (leaf_hash)
@@ -72,13 +97,45 @@ export async function erase(
         [indexes],
       );
       await tx.query(
-        "DELETE FROM payloads WHERE leaf_hash IN (SELECT leaf_hash FROM leaves WHERE idx = ANY($1::int8[]))",
+        `DELETE FROM command_payloads
+          WHERE leaf_hash IN (SELECT leaf_hash FROM leaves WHERE idx = ANY($1::int8[]))`,
         [indexes],
       );
+      for (const [batch, s] of slots) await rewriteContents(tx, batch, s);
     });
-    result.erased += rows.length;
-    after = indexes[indexes.length - 1]!;
+    for (const batch of slots.keys()) store.forgetContents(batch);
+    result.erased += chunk.length;
+  };
+  for (;;) {
+    const rows = await sql.query<{
+      idx: number | string;
+      batch: number | string | null;
+      slot: number | null;
+    }>(
+      `SELECT l.idx, l.batch, l.slot FROM leaves l
+        WHERE ${where} AND l.idx > $${params.length + 1} ORDER BY l.idx LIMIT ${SCAN}`,
+      [...params, after],
+    );
+    if (rows.length === 0) break;
+    after = Number(rows[rows.length - 1]!.idx);
+    // A leaf without a place (a v1 leaf before the upgrade) holds nothing erasure can reach.
+    const refs = rows.flatMap((r) =>
+      r.batch === null || r.slot === null
+        ? []
+        : [{ idx: Number(r.idx), batch: Number(r.batch), slot: r.slot }],
+    );
+    const events = await store.events(refs);
+    for (let i = 0; i < refs.length; i++) {
+      if (events[i]!.payload === null) continue;
+      pending.push(refs[i]!);
+      if (pending.length === CHUNK) {
+        await flush(pending);
+        pending = [];
+      }
+    }
   }
+  if (pending.length > 0) await flush(pending);
+  return result;
 }
 
 /** Runs `erase --before now-retention` now and then every `everyMs` until stopped. */

@@ -12,6 +12,7 @@ import { ADMIN } from "../support/log.ts";
 import { run } from "../support/proc.ts";
 import { postEvents, type Served, serve, tempDir } from "../support/serve.ts";
 import { until } from "../support/wait.ts";
+import { deletePayload } from "./helpers.ts";
 
 let db: TestDb | undefined;
 let s: Served;
@@ -118,12 +119,10 @@ describe("tmuxtrail audit", () => {
     expect(ok.out).toMatch(/OK, everything holds/);
     expect(ok.out).toMatch(/leaves\s+600 hashed/);
     expect(ok.err).toMatch(/trusting the key in .*log\.key/);
-    const del =
-      "DELETE FROM payloads WHERE leaf_hash = (SELECT leaf_hash FROM leaves WHERE idx = 5)";
-    if (db) await db.sql.query(del);
+    if (db) await deletePayload(db.sql, 5);
     else {
       const { sql } = await openPglite(join(data, "db"));
-      await sql.query(del);
+      await deletePayload(sql, 5);
       await sql.close();
     }
     const bad = await tmuxtrail(["audit", "--data", data, "--log-key", vkey, "--json"]);

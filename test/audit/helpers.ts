@@ -8,6 +8,16 @@ import type { AuditReport } from "../../src/audit/report.ts";
 import { type EventMeta, parseSubmission } from "../../src/core/events.ts";
 import { canonicalJsonBytes } from "../../src/core/jcs.ts";
 import { parseVerifierKey } from "../../src/core/keys.ts";
+import {
+  compress,
+  decompress,
+  frameContents,
+  frameLeaves,
+  type Payload,
+  unframeContents,
+  unframeLeaves,
+} from "../../src/db/batch-codec.ts";
+import { rewriteContents } from "../../src/db/batch-store.ts";
 import type { Sql } from "../../src/db/sql.ts";
 import { eventInput, streamOf } from "../../src/server/sequencer/input.ts";
 import { makeBatch } from "../support/events.ts";
@@ -84,11 +94,55 @@ export async function appendErasure(log: TestLog, seq: number, ranges: [number, 
   return r!.index;
 }
 
-export async function deletePayload(sql: Sql, idx: number): Promise<void> {
-  await sql.query(
-    "DELETE FROM payloads WHERE leaf_hash = (SELECT leaf_hash FROM leaves WHERE idx = $1)",
+/** Where leaf `idx`'s bytes are. */
+export async function placeOf(sql: Sql, idx: number): Promise<{ batch: number; slot: number }> {
+  const [r] = await sql.query<{ batch: number; slot: number }>(
+    "SELECT batch, slot FROM leaves WHERE idx = $1",
     [idx],
   );
+  return r!;
+}
+
+/**
+ * Removes leaf `idx`'s payload from its batch with no erasure event: the contents rewrite the
+ * triggers allow (version raised), so any role that may UPDATE batches can do it.
+ */
+export async function deletePayload(sql: Sql, idx: number): Promise<void> {
+  const { batch, slot } = await placeOf(sql, idx);
+  await sql.begin((tx) => rewriteContents(tx, batch, [slot]));
+}
+
+/**
+ * An UPDATE of leaf `idx`'s batch with `part` (leaves or contents) inflated, edited by `edit` and
+ * compressed again, raising its version: for asSuperuser when the triggers refuse it.
+ */
+export async function editPart(
+  sql: Sql,
+  idx: number,
+  part: "leaves" | "contents",
+  edit: (slots: (Payload | Uint8Array | null)[], slot: number) => void,
+): Promise<string> {
+  const { batch, slot } = await placeOf(sql, idx);
+  const [row] = await sql.query<{ codec: number; part: Uint8Array }>(
+    `SELECT codec, ${part} AS part FROM batches WHERE id = $1`,
+    [batch],
+  );
+  const raw = await decompress(row!.part, row!.codec);
+  const slots = part === "leaves" ? unframeLeaves(raw) : unframeContents(raw);
+  const copy = slots.map((v) =>
+    v === null
+      ? null
+      : v instanceof Uint8Array
+        ? v.slice()
+        : { salt: v.salt.slice(), content: v.content.slice() },
+  );
+  edit(copy, slot);
+  const framed =
+    part === "leaves"
+      ? frameLeaves(copy as Uint8Array[])
+      : frameContents(copy as (Payload | null)[]);
+  const stored = Buffer.from(await compress(framed, row!.codec)).toString("hex");
+  return `UPDATE batches SET ${part} = '\\x${stored}', version = version + 1 WHERE id = ${batch}`;
 }
 
 /** Runs `statements` with every trigger off, as a superuser could (PostgreSQL only). */
