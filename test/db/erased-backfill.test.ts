@@ -4,81 +4,43 @@
 // explains (a payload deleted by a tamperer, a forged erasure, a range past its event) is left for
 // `audit` to report, not marked erased; a payload an event names but that is still there (a crash
 // between the event and the deletion) is not erased yet.
+//
+// The old database is made as storage v1 kept a log (test/support/v1-log.ts): the log is run by
+// today's code, written in v1's layout into a database at the schema before 0003, and the payload
+// deletions of that time are made there. The upgrade then runs every later migration and the
+// conversion to batches, so what is checked is the database a start of today's release leaves.
 
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import postgres from "postgres";
 import { afterEach, expect, it } from "vitest";
 import { hexEncode, utf8Encode } from "../../src/core/encoding.ts";
 import { type EventMeta, eventLeaf, parseSubmission } from "../../src/core/events.ts";
 import { parseSignerKey } from "../../src/core/keys.ts";
-import {
-  initLogState,
-  LOG_MIGRATIONS,
-  migratePgliteDb,
-  migratePostgresUrl,
-} from "../../src/db/migrate.ts";
-import { connectPostgres, openPglite, type Sql } from "../../src/db/sql.ts";
+import { BatchStore } from "../../src/db/batch-store.ts";
 import { nodeHasher } from "../../src/lib/node-hasher.ts";
 import { OwnEventWriter } from "../../src/server/own-event-writer.ts";
 import { Publisher } from "../../src/server/publisher.ts";
 import { eventInput } from "../../src/server/sequencer/input.ts";
 import { Sequencer } from "../../src/server/sequencer.ts";
+import { openTestDb } from "../support/db.ts";
 import { makeSubmission } from "../support/events.ts";
 import { ORIGIN, TEST_KEY } from "../support/log.ts";
+import { contentCopies } from "../support/stored.ts";
+import { oldDatabase, writeAsV1 } from "../support/v1-log.ts";
 
-const root = fileURLToPath(new URL("../..", import.meta.url));
+const _root = fileURLToPath(new URL("../..", import.meta.url));
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-/** The log's migrations as they were before 0003: a copy of drizzle/ without it. */
-function migrationsBefore0003(): typeof LOG_MIGRATIONS {
-  const dir = join(mkdtempSync(join(tmpdir(), "tt-pre-0003-")), "drizzle");
-  cpSync(join(root, "drizzle"), dir, { recursive: true });
-  rmSync(join(dir, "witness"), { recursive: true });
-  rmSync(join(dir, "0003_erased_leaves.sql"));
-  rmSync(join(dir, "meta", "0003_snapshot.json"));
-  const journalFile = join(dir, "meta", "_journal.json");
-  const journal = JSON.parse(readFileSync(journalFile, "utf8"));
-  journal.entries = journal.entries.filter((e: { idx: number }) => e.idx < 3);
-  writeFileSync(journalFile, JSON.stringify(journal));
-  cleanups.push(async () => rmSync(join(dir, ".."), { recursive: true, force: true }));
-  return { ...LOG_MIGRATIONS, folder: dir };
-}
-
-/** A database at the schema before 0003, and how to bring it to the current one. */
-async function oldDatabase(): Promise<{ sql: Sql; upgrade(): Promise<void> }> {
-  const old = migrationsBefore0003();
-  const url = process.env.DATABASE_URL;
-  if (url) {
-    const schema = `t_${Math.random().toString(16).slice(2, 14)}`;
-    const admin = postgres(url, { max: 1, onnotice: () => {} });
-    await admin.unsafe(`CREATE SCHEMA ${schema}`);
-    await migratePostgresUrl(url, schema, old);
-    const sql = connectPostgres(url, { schema, max: 4 });
-    cleanups.push(async () => {
-      await sql.close();
-      await admin.unsafe(`DROP SCHEMA ${schema} CASCADE`);
-      await admin.end({ timeout: 5 });
-    });
-    await initLogState(sql);
-    return { sql, upgrade: () => migratePostgresUrl(url, schema) };
-  }
-  const { sql, pg } = await openPglite();
-  cleanups.push(() => sql.close());
-  await migratePgliteDb(pg, old);
-  await initLogState(sql);
-  return { sql, upgrade: () => migratePgliteDb(pg) };
-}
-
 it("migration 0003 marks erased exactly the leaves the log's own erasure events erased, and keeps them erased", {
   timeout: 60_000,
 }, async () => {
-  const { sql, upgrade } = await oldDatabase();
+  // The log is run by today's code (which stores batches), then written in v1's layout into a
+  // database at the schema before 0003, where the payload deletions of that time are made.
+  const v2 = await openTestDb();
+  cleanups.push(() => v2.close());
+  const sql = v2.sql;
   const sequencer = new Sequencer(sql, { maxBatch: 100, lingerMs: 1, hasher: nodeHasher });
   const ownEvents = new OwnEventWriter(sql, sequencer, ORIGIN, nodeHasher);
   const publisher = new Publisher(sql, {
@@ -100,15 +62,17 @@ it("migration 0003 marks erased exactly the leaves the log's own erasure events 
     for (const [i, x] of r.entries()) submitted.set(x.index, subs[i]!);
     return r.map((x) => x.index);
   };
-  const hashOf = async (idx: number) =>
+  const _hashOf = async (idx: number) =>
     (
       await sql.query<{ leaf_hash: Uint8Array }>("SELECT leaf_hash FROM leaves WHERE idx = $1", [
         idx,
       ])
     )[0]!.leaf_hash;
-  // What `erase` did before 0003: the event, then a plain DELETE.
-  const deletePayload = async (idx: number) =>
-    sql.query("DELETE FROM payloads WHERE leaf_hash = $1", [await hashOf(idx)]);
+  // What `erase` did before 0003: the event, then a plain DELETE (made in the v1 copy below).
+  const deleted: number[] = [];
+  const deletePayload = async (idx: number) => {
+    deleted.push(idx);
+  };
 
   try {
     const [a0, a1, a2, a3] = await submit(4, 0);
@@ -142,35 +106,62 @@ it("migration 0003 marks erased exactly the leaves the log's own erasure events 
     expect(late!).toBeGreaterThan(e1);
     await deletePayload(late!);
     await publisher.publish();
+    await sequencer.close();
 
-    await upgrade();
+    const old = await oldDatabase(3, cleanups);
+    await writeAsV1(sql, old.sql);
+    for (const idx of deleted) {
+      await old.sql.query(
+        "DELETE FROM payloads WHERE leaf_hash = (SELECT leaf_hash FROM leaves WHERE idx = $1)",
+        [idx],
+      );
+    }
+    const up = await old.upgrade();
+    const after = new Sequencer(up, { maxBatch: 100, lingerMs: 1, hasher: nodeHasher });
+    cleanups.push(() => after.close());
+    const hashIn = async (idx: number) =>
+      (
+        await up.query<{ leaf_hash: Uint8Array }>("SELECT leaf_hash FROM leaves WHERE idx = $1", [
+          idx,
+        ])
+      )[0]!.leaf_hash;
 
     const marked = (
-      await sql.query<{ leaf_hash: Uint8Array }>("SELECT leaf_hash FROM erased_leaves")
+      await up.query<{ leaf_hash: Uint8Array }>("SELECT leaf_hash FROM erased_leaves")
     ).map((r) => hexEncode(r.leaf_hash));
     expect(marked.sort()).toEqual(
-      [hexEncode(await hashOf(a0!)), hexEncode(await hashOf(a1!))].sort(),
+      [hexEncode(await hashIn(a0!)), hexEncode(await hashIn(a1!))].sort(),
     );
 
-    // A retry of an erased event after the upgrade: a duplicate at its index, with no content.
+    // A retry of an erased event after the upgrade: a duplicate at its index, with no content in
+    // any batch (its new slot was emptied where it was found in the tree).
     const p = parseSubmission(submitted.get(a0!)!, nodeHasher.digest);
-    const [retry] = await sequencer.submit([
+    const [retry] = await after.submit([
       eventInput(p.meta, p.leaf, nodeHasher, { salt: p.salt!, content: p.content! }),
     ]);
     expect(retry).toMatchObject({ index: a0, duplicate: true });
-    const content = async (idx: number) =>
-      sql.query("SELECT 1 FROM payloads WHERE leaf_hash = $1", [await hashOf(idx)]);
-    expect(await content(a0!)).toEqual([]);
-    // Content for a leaf that was never erased can still be stored (here: the tampered one,
-    // restored by its agent's retry).
-    await sql.query("INSERT INTO payloads (leaf_hash, salt, content) VALUES ($1, $2, $3)", [
-      await hashOf(a3!),
-      new Uint8Array(32),
-      utf8Encode("restored"),
-    ]);
-    expect(await content(a3!)).toHaveLength(1);
+    expect(await contentCopies(up, await hashIn(a0!))).toEqual([]);
+    // The deletions v1 made are empty slots after the upgrade, and what no deletion touched is kept.
+    const rows = await up.query<{ idx: number; batch: number; slot: number }>(
+      "SELECT idx, batch, slot FROM leaves WHERE idx = ANY($1::int8[]) ORDER BY idx",
+      [[a0!, a2!, a3!]],
+    );
+    const stored = await new BatchStore(up).events(rows);
+    expect(stored.map((e) => e.payload === null)).toEqual([true, false, true]);
+    // A command's searchable copy is never stored again for an erased leaf (the trigger), and is
+    // for one never erased (here: the tampered one).
+    for (const idx of [a0!, a3!]) {
+      await up.query("INSERT INTO command_payloads (leaf_hash, content) VALUES ($1, $2)", [
+        await hashIn(idx),
+        utf8Encode("restored"),
+      ]);
+    }
+    const commands = await up.query<{ leaf_hash: Uint8Array }>(
+      "SELECT leaf_hash FROM command_payloads",
+    );
+    expect(commands.map((r) => hexEncode(r.leaf_hash))).toEqual([hexEncode(await hashIn(a3!))]);
     // The record itself is append-only.
-    await expect(sql.query("DELETE FROM erased_leaves")).rejects.toThrow(/append-only/);
+    await expect(up.query("DELETE FROM erased_leaves")).rejects.toThrow(/append-only/);
   } finally {
     await sequencer.close();
     await publisher.stop();

@@ -7,27 +7,16 @@
 // every entry reads as before, the bundle, the proofs and `audit` verify, search and erasure work.
 
 import { type ChildProcess, spawn } from "node:child_process";
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import postgres from "postgres";
 import { afterEach, expect, it } from "vitest";
 import { verifySessionBundle } from "../../src/core/session-bundle-verify.ts";
 import { sessionId } from "../../src/core/session-id.ts";
-import { BatchStore } from "../../src/db/batch-store.ts";
-import {
-  initLogState,
-  LOG_MIGRATIONS,
-  type Migrations,
-  migratePgliteDb,
-  migratePostgresUrl,
-} from "../../src/db/migrate.ts";
-import { connectPostgres, openPglite, type Sql } from "../../src/db/sql.ts";
+import { initLogState, migratePostgresUrl } from "../../src/db/migrate.ts";
 import { audit } from "../audit/helpers.ts";
-import type { TestDb } from "../support/db.ts";
 import { makeBatch, makeSubmission } from "../support/events.ts";
 import { openTestLog, TEST_KEY, type TestLog } from "../support/log.ts";
+import { type OldDb, oldDatabase, writeAsV1 } from "../support/v1-log.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const cleanups: (() => Promise<void>)[] = [];
@@ -35,144 +24,8 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-/** The log's migrations of the previous release: a copy of drizzle/ without 0005 and later. */
-function migrationsOfV1(): Migrations {
-  const dir = join(mkdtempSync(join(tmpdir(), "tt-v1-")), "drizzle");
-  cpSync(join(ROOT, "drizzle"), dir, { recursive: true });
-  rmSync(join(dir, "witness"), { recursive: true });
-  const journalFile = join(dir, "meta", "_journal.json");
-  const journal = JSON.parse(readFileSync(journalFile, "utf8"));
-  for (const e of journal.entries.filter((e: { idx: number }) => e.idx >= 5)) {
-    rmSync(join(dir, `${e.tag}.sql`));
-  }
-  journal.entries = journal.entries.filter((e: { idx: number }) => e.idx < 5);
-  writeFileSync(journalFile, JSON.stringify(journal));
-  cleanups.push(async () => rmSync(join(dir, ".."), { recursive: true, force: true }));
-  return { ...LOG_MIGRATIONS, folder: dir };
-}
-
-interface V1Db {
-  sql: Sql;
-  /** Reopens the database in this process (PGlite: after a child had it). */
-  reopen(): Promise<Sql>;
-  /** What a child process needs to open it. */
-  where: { url?: string; schema?: string; dir?: string };
-  asTestDb(sql: Sql): TestDb;
-}
-
-async function v1Database(): Promise<V1Db> {
-  const old = migrationsOfV1();
-  const url = process.env.DATABASE_URL;
-  if (url) {
-    const schema = `t_${Math.random().toString(16).slice(2, 14)}`;
-    const admin = postgres(url, { max: 1, onnotice: () => {} });
-    await admin.unsafe(`CREATE SCHEMA ${schema}`);
-    await migratePostgresUrl(url, schema, old);
-    const open: Sql[] = [];
-    const connect = () => {
-      const s = connectPostgres(url, { schema, max: 4 });
-      open.push(s);
-      return s;
-    };
-    cleanups.push(async () => {
-      for (const s of open) await s.close().catch(() => {});
-      await admin.unsafe(`DROP SCHEMA ${schema} CASCADE`);
-      await admin.end({ timeout: 5 });
-    });
-    const sql = connect();
-    return {
-      sql,
-      reopen: async () => connect(),
-      where: { url, schema },
-      asTestDb: (s) => ({ sql: s, kind: "postgres", url, schema, close: async () => {} }),
-    };
-  }
-  const dir = mkdtempSync(join(tmpdir(), "tt-v1-db-"));
-  const { sql, pg } = await openPglite(dir);
-  await migratePgliteDb(pg, old);
-  let current = sql;
-  cleanups.push(async () => {
-    await current.close().catch(() => {});
-    rmSync(dir, { recursive: true, force: true });
-  });
-  return {
-    sql,
-    reopen: async () => {
-      current = (await openPglite(dir)).sql;
-      return current;
-    },
-    where: { dir },
-    asTestDb: (s) => ({ sql: s, kind: "pglite", close: async () => {} }),
-  };
-}
-
-/** Every row of `table` copied from `from` to `to` (few rows: one INSERT each). */
-async function copyTable(from: Sql, to: Sql, table: string, columns: string[]): Promise<void> {
-  const cols = columns.map((c) => `"${c}"`).join(", ");
-  for (const row of await from.query<Record<string, unknown>>(`SELECT ${cols} FROM ${table}`)) {
-    await to.query(
-      `INSERT INTO ${table} (${cols}) VALUES (${columns.map((_, i) => `$${i + 1}`).join(", ")})`,
-      columns.map((c) => row[c]),
-    );
-  }
-}
-
-/** What the previous release stored for the log in `v2`: its layout, written into `v1`. */
-async function writeAsV1(v2: Sql, v1: Sql): Promise<void> {
-  await v1.query("DELETE FROM log_state");
-  await copyTable(v2, v1, "log_state", ["id", "size", "root", "right_edge", "updated_at"]);
-  const leafCols = [
-    "idx",
-    "leaf_hash",
-    "host",
-    "server",
-    "pane",
-    "seq",
-    "session",
-    "type",
-    "user",
-    "time",
-  ];
-  await copyTable(v2, v1, "leaves", leafCols);
-  await copyTable(v2, v1, "tiles", ["level", "idx", "hashes"]);
-  await copyTable(v2, v1, "checkpoints", ["size", "root", "note", "created_at"]);
-  await copyTable(v2, v1, "sessions", [
-    "id",
-    "host",
-    "server",
-    "session",
-    "user",
-    "first_idx",
-    "last_idx",
-    "first_time",
-    "last_time",
-    "events",
-  ]);
-  await copyTable(v2, v1, "erased_leaves", ["leaf_hash", "erased_at"]);
-  const rows = await v2.query<{ idx: number; leaf_hash: Uint8Array; batch: number; slot: number }>(
-    "SELECT idx, leaf_hash, batch, slot FROM leaves ORDER BY idx",
-  );
-  const events = await new BatchStore(v2).events(rows);
-  for (const [i, r] of rows.entries()) {
-    const ev = events[i]!;
-    await v1.query("INSERT INTO entries (leaf_hash, leaf) VALUES ($1, $2)", [r.leaf_hash, ev.leaf]);
-    if (ev.payload) {
-      await v1.query("INSERT INTO payloads (leaf_hash, salt, content) VALUES ($1, $2, $3)", [
-        r.leaf_hash,
-        ev.payload.salt,
-        ev.payload.content,
-      ]);
-    }
-  }
-  // A staged entry that never entered the tree (v1 kept such rows): the upgrade drops it.
-  await v1.query("INSERT INTO entries (leaf_hash, leaf) VALUES ($1, $2)", [
-    new Uint8Array(32).fill(9),
-    new Uint8Array([123, 125]),
-  ]);
-}
-
 /** A child process that upgrades the database in chunks of 5, slowly, printing its progress. */
-function upgradeChild(where: V1Db["where"]): ChildProcess {
+function upgradeChild(where: OldDb["where"]): ChildProcess {
   const open = where.url
     ? `const { connectPostgres } = await import(${JSON.stringify(join(ROOT, "src/db/sql.ts"))});
        const { migratePostgresUrl } = await import(${JSON.stringify(join(ROOT, "src/db/migrate.ts"))});
@@ -243,7 +96,7 @@ it("a v1 database is upgraded in place, survives kill -9 part way, and verifies 
   expect(before.filter((e) => (e as { erased: boolean }).erased)).toHaveLength(12);
 
   // 2. The same log as the previous release stored it.
-  const v1 = await v1Database();
+  const v1 = await oldDatabase(5, cleanups);
   await writeAsV1(v2.db.sql, v1.sql);
   // Reading content appended access events meanwhile: the v1 tree is larger than `size`.
   const [{ total }] = (await v1.sql.query("SELECT size AS total FROM log_state")) as [
