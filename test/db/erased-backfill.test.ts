@@ -62,12 +62,6 @@ it("migration 0003 marks erased exactly the leaves the log's own erasure events 
     for (const [i, x] of r.entries()) submitted.set(x.index, subs[i]!);
     return r.map((x) => x.index);
   };
-  const _hashOf = async (idx: number) =>
-    (
-      await sql.query<{ leaf_hash: Uint8Array }>("SELECT leaf_hash FROM leaves WHERE idx = $1", [
-        idx,
-      ])
-    )[0]!.leaf_hash;
   // What `erase` did before 0003: the event, then a plain DELETE (made in the v1 copy below).
   const deleted: number[] = [];
   const deletePayload = async (idx: number) => {
