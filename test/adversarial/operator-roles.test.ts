@@ -162,8 +162,9 @@ describe.skipIf(!URL0)(
           body: JSON.stringify({ before: "2026-12-01T00:00:00Z", reason: "test" }),
         });
         expect(erased.status, await erased.clone().text()).toBeLessThan(300);
-        // An agent's retry of erased events: duplicates, their content deleted again by the
-        // payloads_stay_erased trigger, as the runtime role.
+        // An agent's retry of erased events: duplicates, their new slots emptied by the sequencer
+        // and their command_payloads rows deleted by the command_payloads_stay_erased trigger, as
+        // the runtime role.
         const again = await postEvents(s.url, batch);
         expect(again.status, await again.clone().text()).toBe(200);
         const sessions = await fetch(`${s.url}/v1/sessions`, { headers: auth });
@@ -185,10 +186,12 @@ describe.skipIf(!URL0)(
         const before = await leaves();
         expect(before).toBeGreaterThanOrEqual(5);
         const attacks = [
-          "ALTER TABLE leaves DISABLE TRIGGER leaves_append_only",
+          "ALTER TABLE leaves DISABLE TRIGGER leaves_place_once",
+          "ALTER TABLE batches DISABLE TRIGGER batches_delete_orphan_only",
           "ALTER TABLE leaves DISABLE TRIGGER ALL",
-          "ALTER TABLE entries DISABLE TRIGGER USER",
-          "DROP TRIGGER leaves_append_only ON leaves",
+          "ALTER TABLE batches DISABLE TRIGGER USER",
+          "DROP TRIGGER leaves_no_delete ON leaves",
+          "DROP TRIGGER batches_contents_versioned ON batches",
           "CREATE OR REPLACE FUNCTION tmuxtrail_refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN OLD; END $$",
           "DROP TABLE leaves CASCADE",
           "ALTER TABLE leaves RENAME TO leaves_old",
@@ -196,15 +199,19 @@ describe.skipIf(!URL0)(
           "UPDATE leaves SET leaf_hash = '\\x00'",
           "DELETE FROM leaves",
           "TRUNCATE leaves",
-          "UPDATE entries SET leaf = '\\x00'",
-          "DELETE FROM entries",
+          "UPDATE batches SET leaves = '\\x00'",
+          "UPDATE batches SET contents = '\\x00'",
+          "UPDATE batches SET integrated = false",
+          "DELETE FROM batches",
+          "TRUNCATE batches",
           "DELETE FROM checkpoints",
           "UPDATE cosignatures SET line = ''",
           "DELETE FROM tiles",
           "DELETE FROM log_state",
           "DELETE FROM erased_leaves",
           "DELETE FROM api_keys",
-          "UPDATE payloads SET content = '\\x00'",
+          "UPDATE command_payloads SET content = '\\x00'",
+          "TRUNCATE command_payloads",
           "CREATE TABLE leaves_copy (x int)",
         ];
         const got = await Promise.all(attacks.map(async (a) => [a, await outcome(rt, a)]));
@@ -219,7 +226,7 @@ describe.skipIf(!URL0)(
         expect(conflicts[0]?.n).toBe(1);
         // The owner role can: that is why serve must not run as it (the triggers still refuse
         // its UPDATE while they are enabled).
-        expect(await outcome(owner, "ALTER TABLE leaves DISABLE TRIGGER leaves_append_only")).toBe(
+        expect(await outcome(owner, "ALTER TABLE leaves DISABLE TRIGGER leaves_no_delete")).toBe(
           "ok",
         );
         expect(await outcome(owner, "UPDATE leaves SET leaf_hash = leaf_hash")).toBe("42501");
