@@ -450,7 +450,7 @@ async function audit(schema: string, logKey?: string) {
   return { ok: code === 0 && parsed.ok === true, leaves: parsed.leaves ?? 0, seconds, rss };
 }
 
-async function readLoad(url: string, kind: "proof" | "tile" | "bare", size: number) {
+async function readLoad(url: string, kind: "proof" | "tile" | "entry" | "bare", size: number) {
   const loaders = 2;
   const results = await Promise.all(
     Array.from({ length: loaders }, () => {
@@ -482,12 +482,11 @@ async function readLoad(url: string, kind: "proof" | "tile" | "bare", size: numb
     }),
   );
   const requests = results.reduce((a, r) => a + r.requests, 0);
+  const latencies = results.flatMap((r) => r.latencies);
   return {
     rate: requests / Math.min(duration, 10),
-    p50: pct(
-      results.flatMap((r) => r.latencies),
-      50,
-    ),
+    p50: pct(latencies, 50),
+    p99: pct(latencies, 99),
   };
 }
 
@@ -702,17 +701,20 @@ function readServer(schemaName: string, keyFile: string, extra: string[] = []) {
 async function measureReads(url: string, where: string) {
   // Warm the server's tile cache first (steady state: 64 MB holds every tile of a million leaves).
   await readLoad(url, "proof", leaves);
-  for (const kind of ["proof", "tile"] as const) {
+  for (const kind of ["proof", "tile", "entry"] as const) {
     const r = await readLoad(url, kind, leaves);
     row(
       kind === "proof"
         ? `inclusion proofs over HTTP${where} (random index)`
-        : `full hash tiles over HTTP${where} (random)`,
+        : kind === "tile"
+          ? `full hash tiles over HTTP${where} (random)`
+          : `entries with their proof over HTTP${where} (random index, leaf from its batch)`,
       r.rate,
       "requests/s",
       `${(r.rate / bareGet.rate).toFixed(2)} of bare GET requests/s`,
     );
     row(`${kind} latency p50${where}`, r.p50, "ms");
+    if (kind === "entry") row(`${kind} latency p99${where}`, r.p99, "ms");
   }
 }
 

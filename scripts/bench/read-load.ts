@@ -1,5 +1,6 @@
 // A read load for `npm run bench`, in its own process: for a fixed time, `concurrency` loops fetch
-// inclusion proofs at random indexes (or random full hash tiles, or the bare endpoint) of a log of
+// inclusion proofs at random indexes (or random full hash tiles, entries with their inclusion proof
+// from the batches, or the bare endpoint) of a log of
 // `size` leaves over real HTTP. Prints {requests, errors, latencies}.
 
 import { encodeTileIndex } from "../../src/core/tiles.ts";
@@ -16,6 +17,7 @@ const path = () => {
   if (kind === "proof") {
     return `/v1/proof/inclusion?index=${Math.floor(Math.random() * n)}&size=${n}`;
   }
+  if (kind === "entry") return `/v1/entries/${Math.floor(Math.random() * n)}`;
   return `/tile/0/${encodeTileIndex(Math.floor(Math.random() * Math.floor(n / 256)))}`;
 };
 
