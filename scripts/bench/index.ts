@@ -273,12 +273,22 @@ async function storageOf(query: Query, schema: string) {
     [schema],
   );
   const [p] = await query(`SELECT count(*)::bigint AS events FROM ${schema}.leaves`);
-  // What the events hold: the batches' parts inflated (storage v2 keeps no plain copy to sum).
+  // What the events hold: the batches' parts inflated (storage v2 keeps no plain copy to sum), or
+  // on a storage v1 log (an earlier release, for alternating runs) its entries and payloads.
   let content = 0;
   let leaf = 0;
-  for (const b of await query(
-    `SELECT codec, leaves, contents FROM ${schema}.batches WHERE integrated`,
-  )) {
+  const [v1] = await query(`SELECT to_regclass('${schema}.entries') IS NOT NULL AS v1`);
+  if (v1!.v1) {
+    const [x] = await query(
+      `SELECT (SELECT coalesce(sum(octet_length(content)), 0) FROM ${schema}.payloads)::bigint AS content,
+              (SELECT coalesce(sum(octet_length(leaf)), 0) FROM ${schema}.entries)::bigint AS leaf`,
+    );
+    content = Number(x!.content);
+    leaf = Number(x!.leaf);
+  }
+  for (const b of v1!.v1
+    ? []
+    : await query(`SELECT codec, leaves, contents FROM ${schema}.batches WHERE integrated`)) {
     const codec = Number(b.codec);
     for (const l of unframeLeaves(await decompress(b.leaves as Uint8Array, codec)))
       leaf += l.length;
