@@ -90,7 +90,7 @@ export async function erase(
     // Erasure is permanent: the hashes are kept in the transaction that removes the payloads, and
     // a trigger deletes any command_payloads row inserted for them later
     // (drizzle/0003_erased_leaves.sql, 0006_batch_rules.sql).
-    await sql.begin(async (tx) => {
+    const removed = await sql.begin(async (tx) => {
       await tx.query(
         `INSERT INTO erased_leaves (leaf_hash)
          SELECT leaf_hash FROM leaves WHERE idx = ANY($1::int8[]) ON CONFLICT DO NOTHING`,
@@ -101,10 +101,14 @@ export async function erase(
           WHERE leaf_hash IN (SELECT leaf_hash FROM leaves WHERE idx = ANY($1::int8[]))`,
         [indexes],
       );
-      for (const [batch, s] of slots) await rewriteContents(tx, batch, s);
+      // What this transaction removed: another process erasing the same leaves at once may have
+      // removed some first (both events name them; harmless, as after a crash).
+      let removed = 0;
+      for (const [batch, s] of slots) removed += await rewriteContents(tx, batch, s);
+      return removed;
     });
     for (const batch of slots.keys()) store.forgetContents(batch);
-    result.erased += chunk.length;
+    result.erased += removed;
   };
   for (;;) {
     const rows = await sql.query<{
