@@ -10,7 +10,7 @@ ALTER TABLE batches ALTER COLUMN contents SET STORAGE EXTERNAL;
 --> statement-breakpoint
 -- A batch's id, codec, count, leaves part and staging time never change; `integrated` only turns
 -- true; the contents part may be rewritten (erasure and the sequencer's scrub, src/db/batch-store.ts
--- rewriteContents), each rewrite raising `version`, which never falls. Column triggers: the
+-- rewriteContents), each rewrite raising `version` by one (so it cannot be run up to overflow). Column triggers: the
 -- sequencer's `SET integrated = true`, in the locked section, fires only the cheap one and never
 -- reads the large parts.
 CREATE TRIGGER batches_fixed BEFORE UPDATE OF id, codec, count, leaves, staged_at ON batches FOR EACH ROW EXECUTE FUNCTION tmuxtrail_refuse();
@@ -28,8 +28,8 @@ CREATE TRIGGER batches_integrated_once BEFORE UPDATE OF integrated ON batches FO
 --> statement-breakpoint
 CREATE FUNCTION tmuxtrail_batch_contents_versioned() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  IF NEW.version < OLD.version THEN
-    RAISE EXCEPTION 'tmuxtrail: UPDATE of batch % refused: its version may not fall', OLD.id
+  IF NEW.version < OLD.version OR NEW.version > OLD.version + 1 THEN
+    RAISE EXCEPTION 'tmuxtrail: UPDATE of batch % refused: its version only rises by one a rewrite', OLD.id
       USING ERRCODE = 'insufficient_privilege';
   END IF;
   IF NEW.version = OLD.version THEN
@@ -98,3 +98,14 @@ END $$;
 --> statement-breakpoint
 CREATE TRIGGER command_payloads_stay_erased AFTER INSERT ON command_payloads REFERENCING NEW TABLE AS new_rows
   FOR EACH STATEMENT EXECUTE FUNCTION tmuxtrail_commands_stay_erased();
+--> statement-breakpoint
+-- Every leaf written from now on names its bytes; the leaves of a v1 log get theirs from the
+-- upgrade (src/db/upgrade-v2.ts), so the rule is not checked on the rows already there.
+ALTER TABLE leaves ADD CONSTRAINT leaves_placed CHECK (batch IS NOT NULL AND slot IS NOT NULL) NOT VALID;
+--> statement-breakpoint
+-- A process of the previous release still running during the upgrade fails loudly instead of
+-- writing rows the upgrade has already passed (and that the drop would lose): v1's tables are
+-- read-only until the upgrade drops them.
+CREATE TRIGGER entries_v1_read_only BEFORE INSERT OR DELETE ON entries FOR EACH ROW EXECUTE FUNCTION tmuxtrail_refuse();
+--> statement-breakpoint
+CREATE TRIGGER payloads_v1_read_only BEFORE INSERT OR DELETE ON payloads FOR EACH ROW EXECUTE FUNCTION tmuxtrail_refuse();

@@ -13,6 +13,7 @@ import { createLogState, initLogState, migratePostgresUrl } from "../../src/db/m
 import { connectPostgres, type Sql } from "../../src/db/sql.ts";
 import { nodeHasher } from "../../src/lib/node-hasher.ts";
 import { packHashes } from "../../src/server/sql-arrays.ts";
+import { migrationsBefore } from "../../test/support/v1-log.ts";
 
 export async function buildBigLog(
   url: string,
@@ -21,7 +22,10 @@ export async function buildBigLog(
   signerKey: string,
 ): Promise<{ size: number; seconds: number }> {
   const t0 = performance.now();
-  await migratePostgresUrl(url, schema);
+  // Storage v1's schema (the migrations before 0005): the rows below are v1's, which the
+  // upgrade then converts (today's schema refuses them).
+  const cleanups: (() => Promise<void>)[] = [];
+  await migratePostgresUrl(url, schema, migrationsBefore(5, cleanups));
   const sql = connectPostgres(url, { schema, max: 2 });
   try {
     // Written in storage v1's layout by SQL (fast), then converted by the upgrade (initLogState).
@@ -42,10 +46,12 @@ export async function buildBigLog(
          SELECT 0, idx / 256, string_agg(leaf_hash, ''::bytea ORDER BY idx) FROM leaves GROUP BY idx / 256`,
     );
     await treeOfLeaves(sql, leaves, signerKey);
+    await migratePostgresUrl(url, schema);
     await initLogState(sql, (m) => process.stderr.write(`${m}\n`));
     return { size: leaves, seconds: (performance.now() - t0) / 1000 };
   } finally {
     await sql.close();
+    for (const c of cleanups) await c();
   }
 }
 

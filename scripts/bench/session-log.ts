@@ -11,6 +11,7 @@
 import { sessionId } from "../../src/core/session-id.ts";
 import { createLogState, initLogState, migratePostgresUrl } from "../../src/db/migrate.ts";
 import { connectPostgres } from "../../src/db/sql.ts";
+import { migrationsBefore } from "../../test/support/v1-log.ts";
 import { treeOfLeaves } from "./big-log.ts";
 
 export const SESSION_HOST = "bench-host";
@@ -33,7 +34,10 @@ export async function buildSessionLog(
   o: { events: number; panes: number; hours: number; start: Date; signerKey: string },
 ): Promise<SessionLog> {
   const t0 = performance.now();
-  await migratePostgresUrl(url, schema);
+  // Storage v1's schema (the migrations before 0005): the rows below are v1's, which the
+  // upgrade then converts (today's schema refuses them).
+  const cleanups: (() => Promise<void>)[] = [];
+  await migratePostgresUrl(url, schema, migrationsBefore(5, cleanups));
   const sql = connectPostgres(url, { schema, max: 2 });
   // Leaf i: of $2 when i % 5 = 4, else event k = i - i/5 of $1 (pane k % panes, seq k / panes).
   const size = o.events + Math.floor(o.events / 4);
@@ -99,10 +103,12 @@ export async function buildSessionLog(
          SELECT 0, idx / 256, string_agg(leaf_hash, ''::bytea ORDER BY idx) FROM leaves GROUP BY idx / 256`,
     );
     await treeOfLeaves(sql, size, o.signerKey);
+    await migratePostgresUrl(url, schema);
     await initLogState(sql, (m) => process.stderr.write(`${m}\n`));
     await sql.query("ANALYZE");
   } finally {
     await sql.close();
+    for (const c of cleanups) await c();
   }
   return {
     id: sessionId(SESSION_HOST, SESSION_SERVER, "$1"),

@@ -30,7 +30,7 @@ import { openStorage } from "../db/storage.ts";
 import { listen } from "../lib/listen.ts";
 import { nodeHasher } from "../lib/node-hasher.ts";
 import { DEFAULTS, type LogConfig } from "../server/config.ts";
-import { startRetention } from "../server/erase.ts";
+import { startRetention, startSweeper } from "../server/erase.ts";
 import type { FaultHook } from "../server/fault-hook.ts";
 import { OwnEventWriter } from "../server/own-event-writer.ts";
 import { checkSignedBy, Publisher, verifyStorage } from "../server/publisher.ts";
@@ -250,6 +250,8 @@ export async function startLogServer(
     const retention = cfg.retentionMs
       ? startRetention(storage.sql, ctx.ownEvents, cfg.retentionMs, say)
       : undefined;
+    // Batches a crashed process staged and never integrated go without waiting for an erasure.
+    const sweeper = startSweeper(storage.sql, say);
     // 5. The web UI is built at install (npm ci); say so when it is not.
     warnIfUiMissing(say);
     // 6. Listen.
@@ -257,6 +259,7 @@ export async function startLogServer(
     const { server, url } = await listen(app.fetch, cfg.port, cfg.host).catch(async (e) => {
       // Nothing was accepted: stop what started, then the storage is closed below.
       await retention?.stop();
+      await sweeper.stop();
       await sequencer.close();
       await publisher.stop();
       throw e;
@@ -275,6 +278,7 @@ export async function startLogServer(
           // Stop taking connections, answer what was accepted, sign what was committed.
           const closed = new Promise<void>((r) => server.close(() => r()));
           await retention?.stop();
+          await sweeper.stop();
           await sequencer.close();
           await publisher.publish().catch((e) => say(`final checkpoint: ${(e as Error).message}`));
           await publisher.stop();

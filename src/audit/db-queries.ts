@@ -47,6 +47,7 @@ export function readLeaves(sql: Sql, from: number, to: number): Promise<LeafRow[
 export interface BatchRow {
   id: number;
   codec: number;
+  count: number;
   integrated: boolean;
   leaves: Uint8Array;
   contents: Uint8Array;
@@ -55,7 +56,7 @@ export interface BatchRow {
 /** The batches with these ids (both parts compressed, as stored). */
 export function readBatches(sql: Sql, ids: number[]): Promise<BatchRow[]> {
   return sql.query<BatchRow>(
-    "SELECT id, codec, integrated, leaves, contents FROM batches WHERE id = ANY($1::int8[])",
+    "SELECT id, codec, count, integrated, leaves, contents FROM batches WHERE id = ANY($1::int8[])",
     [ids],
   );
 }

@@ -12,7 +12,13 @@
 // snapshot: one transaction reads everything there, as on PGlite. Memory: one chunk of rows and
 // its inflated batches per reader.
 
-import { decompress, type Payload, unframeContents, unframeLeaves } from "../db/batch-codec.ts";
+import {
+  decompress,
+  maxRaw,
+  type Payload,
+  unframeContents,
+  unframeLeaves,
+} from "../db/batch-codec.ts";
 import type { Sql } from "../db/sql.ts";
 import {
   type BatchRow,
@@ -84,16 +90,21 @@ interface Batch {
 }
 
 async function inflate(row: BatchRow): Promise<Batch> {
-  const part = async <T>(stored: Uint8Array, unframe: (raw: Uint8Array) => T) => {
+  // Inflated only as far as the batch's count of slots can hold, and framed to that count.
+  const part = async <T>(
+    stored: Uint8Array,
+    which: "leaves" | "contents",
+    unframe: (raw: Uint8Array, count: number) => T,
+  ) => {
     try {
-      return unframe(await decompress(stored, row.codec));
+      return unframe(await decompress(stored, row.codec, maxRaw(which, row.count)), row.count);
     } catch (e) {
       return `batch ${row.id}: ${(e as Error).message}`;
     }
   };
   const [leaves, contents] = await Promise.all([
-    part(row.leaves, unframeLeaves),
-    part(row.contents, unframeContents),
+    part(row.leaves, "leaves", unframeLeaves),
+    part(row.contents, "contents", unframeContents),
   ]);
   return { integrated: row.integrated, leaves, contents };
 }

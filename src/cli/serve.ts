@@ -2,6 +2,7 @@
 
 import { startLogServer } from "../api/log-server.ts";
 import { quorumWarning } from "../core/quorum.ts";
+import { MAX_SLOTS } from "../db/batch-codec.ts";
 import { triggerRoleWarning } from "../db/roles.ts";
 import { surviveLostConnections } from "../db/sql.ts";
 import { privateDataDir } from "../lib/private-dir.ts";
@@ -9,10 +10,15 @@ import { DEFAULTS, type LogConfig, parseDuration } from "../server/config.ts";
 import { parseWitnessSpec } from "../server/witnesses.ts";
 import { type Command, parseFlags, UsageError } from "./command.ts";
 
-function int(v: string | undefined, name: string, def: number, min = 0): number {
+function int(v: string | undefined, name: string, def: number, min = 0, max = Infinity): number {
   if (v === undefined) return def;
-  if (!/^\d+$/.test(v) || Number(v) < min)
-    throw new UsageError(`${name} must be an integer ≥ ${min}`);
+  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) {
+    throw new UsageError(
+      max === Infinity
+        ? `${name} must be an integer ≥ ${min}`
+        : `${name} must be an integer from ${min} to ${max}`,
+    );
+  }
   return Number(v);
 }
 
@@ -53,7 +59,7 @@ Flags (environment variables in brackets):
   --database-schema NAME    PostgreSQL schema for the log's tables (default public) [TMUXTRAIL_DATABASE_SCHEMA]
   --read-database-url URL   serve reads from this (e.g. a hot standby) [TMUXTRAIL_READ_DATABASE_URL]
   --checkpoint-interval D   sign the tree at most this often (default 1s)
-  --batch-max N             most leaves per sequencing transaction (default ${DEFAULTS.batchMax})
+  --batch-max N             most leaves per sequencing transaction, at most ${MAX_SLOTS.toLocaleString("en-US")} (default ${DEFAULTS.batchMax})
   --batch-linger D          how long a batch waits for more submissions (default ${DEFAULTS.batchLingerMs}ms)
   --rate-limit N            requests per second per API key (default off)
   --auth-failure-limit N    unknown or revoked tokens per minute per client address (IPv6: per
@@ -131,7 +137,8 @@ SIGTERM or SIGINT: stop accepting, answer every accepted submission, sign a last
       adminToken: env.TMUXTRAIL_ADMIN_TOKEN || undefined,
       checkpointIntervalMs: durations.interval,
       waitTimeoutMs: durations.waitTimeout,
-      batchMax: int(v["batch-max"], "--batch-max", DEFAULTS.batchMax, 1),
+      // A batch is one stored object; readers refuse one of more than MAX_SLOTS slots.
+      batchMax: int(v["batch-max"], "--batch-max", DEFAULTS.batchMax, 1, MAX_SLOTS),
       batchLingerMs: durations.linger,
       rateLimit: int(v["rate-limit"], "--rate-limit", 0),
       authFailureLimit: int(

@@ -14,19 +14,33 @@
 // is stored per batch, so a later rewrite may choose another. Both directions run on libuv's
 // thread pool (node:zlib's async calls), not on the event loop.
 //
-// Everything read back is hostile until checked: a part that does not inflate, inflates past
-// MAX_RAW, or whose framing does not add up throws BatchFormatError (audit names the batch).
+// Everything read back is hostile until checked: a part that does not inflate, inflates past what
+// its batch's count of slots can hold (maxRaw), claims another count or more than MAX_SLOTS, or
+// whose framing does not add up throws BatchFormatError (audit names the batch).
 
 import { promisify } from "node:util";
 import { brotliCompress, brotliDecompress, constants } from "node:zlib";
+import { MAX_LEAF_SIZE } from "../core/bundle.ts";
+import { MAX_CONTENT } from "../core/events.ts";
 
 export const CODEC_BROTLI_Q1 = 1;
 /** The codec new batches are written with. */
 export const CODEC = CODEC_BROTLI_Q1;
 const NONE = 0xffffffff;
 const SALT = 32;
-/** Most bytes one part may inflate to: 4,000 leaves of 64 KiB plus their contents, with room. */
+/** Most slots a batch may have (serve --batch-max is at most this; a request at most 1,000). */
+export const MAX_SLOTS = 100_000;
+/** Most bytes one part may inflate to, whatever its count. */
 export const MAX_RAW = 1 << 30;
+
+/**
+ * The most bytes a part of `count` slots can inflate to: a stored part is inflated only that far,
+ * so a small crafted part cannot expand into gigabytes.
+ */
+export function maxRaw(part: "leaves" | "contents", count: number): number {
+  const slot = part === "leaves" ? 4 + MAX_LEAF_SIZE : 4 + SALT + MAX_CONTENT;
+  return Math.min(MAX_RAW, 4 + count * slot);
+}
 
 export interface Payload {
   salt: Uint8Array;
@@ -55,11 +69,18 @@ export async function compress(raw: Uint8Array, codec = CODEC): Promise<Uint8Arr
   return new Uint8Array(out.buffer, out.byteOffset, out.length);
 }
 
-/** Inflates one stored part; throws BatchFormatError on an unknown codec or a corrupt stream. */
-export async function decompress(stored: Uint8Array, codec: number): Promise<Uint8Array> {
+/**
+ * Inflates one stored part, to at most `limit` bytes (`maxRaw` of its part and count); throws
+ * BatchFormatError on an unknown codec, a corrupt stream or one inflating past the limit.
+ */
+export async function decompress(
+  stored: Uint8Array,
+  codec: number,
+  limit = MAX_RAW,
+): Promise<Uint8Array> {
   if (codec !== CODEC_BROTLI_Q1) throw new BatchFormatError(`unknown batch codec ${codec}`);
   try {
-    const out = await decompressAsync(stored, { maxOutputLength: MAX_RAW });
+    const out = await decompressAsync(stored, { maxOutputLength: limit });
     return new Uint8Array(out.buffer, out.byteOffset, out.length);
   } catch (e) {
     throw new BatchFormatError(`a batch part does not inflate: ${(e as Error).message}`);
@@ -107,19 +128,30 @@ export function frameContents(payloads: readonly (Payload | null | undefined)[])
   return out;
 }
 
-function counted(raw: Uint8Array, what: string): { count: number; view: DataView } {
+function counted(
+  raw: Uint8Array,
+  what: string,
+  expected: number | undefined,
+): { count: number; view: DataView } {
   if (raw.length < 4) throw new BatchFormatError(`the ${what} part is shorter than its count`);
   const view = new DataView(raw.buffer, raw.byteOffset, raw.length);
   const count = view.getUint32(0);
+  // Checked before any slot is read: a crafted count would otherwise cost one object per slot.
+  if (count > MAX_SLOTS) {
+    throw new BatchFormatError(`the ${what} part claims ${count} slots (at most ${MAX_SLOTS})`);
+  }
+  if (expected !== undefined && count !== expected) {
+    throw new BatchFormatError(`the ${what} part holds ${count} slots, its batch says ${expected}`);
+  }
   if (4 + 4 * count > raw.length) {
     throw new BatchFormatError(`the ${what} part's ${count} lengths do not fit in it`);
   }
   return { count, view };
 }
 
-/** The leaves of a raw leaves part (views into `raw`). */
-export function unframeLeaves(raw: Uint8Array): Uint8Array[] {
-  const { count, view } = counted(raw, "leaves");
+/** The leaves of a raw leaves part (views into `raw`); `expected`: the batch's count. */
+export function unframeLeaves(raw: Uint8Array, expected?: number): Uint8Array[] {
+  const { count, view } = counted(raw, "leaves", expected);
   const out: Uint8Array[] = new Array(count);
   let o = 4 + 4 * count;
   for (let i = 0; i < count; i++) {
@@ -133,8 +165,8 @@ export function unframeLeaves(raw: Uint8Array): Uint8Array[] {
 }
 
 /** The payloads of a raw contents part (views into `raw`); null where a slot holds none. */
-export function unframeContents(raw: Uint8Array): (Payload | null)[] {
-  const { count, view } = counted(raw, "contents");
+export function unframeContents(raw: Uint8Array, expected?: number): (Payload | null)[] {
+  const { count, view } = counted(raw, "contents", expected);
   const out: (Payload | null)[] = new Array(count);
   let o = 4 + 4 * count;
   for (let i = 0; i < count; i++) {

@@ -13,6 +13,7 @@ import {
   compress,
   decompress,
   eraseSlots,
+  maxRaw,
   type Payload,
   unframeContents,
   unframeLeaves,
@@ -126,14 +127,16 @@ export class BatchStore {
       else missing.push(id);
     }
     if (missing.length === 0) return out;
-    const rows = await this.sql.query<{ id: number; codec: number; leaves: Uint8Array }>(
-      "SELECT id, codec, leaves FROM batches WHERE id = ANY($1::int8[])",
-      [missing],
-    );
+    const rows = await this.sql.query<{
+      id: number;
+      codec: number;
+      count: number;
+      leaves: Uint8Array;
+    }>("SELECT id, codec, count, leaves FROM batches WHERE id = ANY($1::int8[])", [missing]);
     await Promise.all(
       rows.map(async (row) => {
-        const raw = await decompress(row.leaves, row.codec);
-        const leaves = unframeLeaves(raw);
+        const raw = await decompress(row.leaves, row.codec, maxRaw("leaves", row.count));
+        const leaves = unframeLeaves(raw, row.count);
         this.leavesCache.set(row.id, leaves, raw.length);
         out.set(row.id, leaves);
       }),
@@ -151,10 +154,11 @@ export class BatchStore {
     const rows = await this.sql.query<{
       id: number;
       codec: number;
+      count: number;
       version: number;
       contents: Uint8Array | null;
     }>(
-      `SELECT b.id, b.codec, b.version,
+      `SELECT b.id, b.codec, b.count, b.version,
               CASE WHEN h.version = b.version THEN NULL ELSE b.contents END AS contents
          FROM batches b LEFT JOIN unnest($2::int8[], $3::int4[]) AS h(id, version) ON h.id = b.id
         WHERE b.id = ANY($1::int8[])`,
@@ -166,8 +170,8 @@ export class BatchStore {
           out.set(row.id, held.find((h) => h.id === row.id)!.c.payloads);
           return;
         }
-        const raw = await decompress(row.contents, row.codec);
-        const payloads = unframeContents(raw);
+        const raw = await decompress(row.contents, row.codec, maxRaw("contents", row.count));
+        const payloads = unframeContents(raw, row.count);
         this.contentsCache.set(row.id, { version: row.version, payloads }, raw.length);
         out.set(row.id, payloads);
       }),
@@ -198,14 +202,14 @@ function slotOf<T>(part: T[] | undefined, r: SlotRef, what: string, nullable = f
  * of those slots held a payload.
  */
 export async function rewriteContents(tx: Sql, batch: number, slots: number[]): Promise<number> {
-  const rows = await tx.query<{ codec: number; contents: Uint8Array }>(
-    "SELECT codec, contents FROM batches WHERE id = $1 FOR UPDATE",
+  const rows = await tx.query<{ codec: number; count: number; contents: Uint8Array }>(
+    "SELECT codec, count, contents FROM batches WHERE id = $1 FOR UPDATE",
     [batch],
   );
   const row = rows[0];
   if (!row) throw new MissingBatchError(`batch ${batch} is not stored`);
-  const raw = await decompress(row.contents, row.codec);
-  const before = unframeContents(raw);
+  const raw = await decompress(row.contents, row.codec, maxRaw("contents", row.count));
+  const before = unframeContents(raw, row.count);
   const held = slots.filter((s) => before[s] != null).length;
   if (held === 0) return 0;
   const rewritten = await compress(eraseSlots(raw, slots), row.codec);

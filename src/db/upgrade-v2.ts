@@ -73,6 +73,12 @@ export async function upgradeToBatches(
         const s = ((Date.now() - started) / 1000).toFixed(1);
         opts.say?.(`storage upgrade: done, ${result.converted} leaves in batches in ${s} s`);
       }
+      if (result.missingLeaves.length > 0) {
+        const some = result.missingLeaves.slice(0, 10).join(", ");
+        opts.say?.(
+          `storage upgrade: ${result.missingLeaves.length} leaves had no entries row (${some}${result.missingLeaves.length > 10 ? ", …" : ""}): stored empty, \`tmuxtrail audit\` reports them`,
+        );
+      }
       return result;
     }
     result.converted += step.n;

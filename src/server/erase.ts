@@ -59,11 +59,7 @@ export async function erase(
         ]
       : ["l.time < $1", [scope.before]];
   const result: EraseResult = { erased: 0, events: [] };
-  // Batches staged by a process that died before integrating them: no leaf points into them, and
-  // their content would otherwise outlive any erasure (the trigger allows deleting only these).
-  await sql.query(
-    "DELETE FROM batches WHERE NOT integrated AND staged_at < now() - interval '10 minutes'",
-  );
+  await sweepAbandoned(sql);
   if ("before" in scope) {
     // Command content staged for submissions that never entered the tree (they conflicted): no
     // leaf commits to it, so it goes without an erasure event.
@@ -140,6 +136,47 @@ export async function erase(
   }
   if (pending.length > 0) await flush(pending);
   return result;
+}
+
+/**
+ * Deletes batches staged by a process that died before integrating them (ten minutes is far beyond
+ * any integration; one that took longer is refused, not acknowledged: tree-sql.ts markIntegrated).
+ * No leaf points into them, and their content would otherwise outlive any erasure; the trigger
+ * allows deleting only these. Returns how many went.
+ */
+export async function sweepAbandoned(sql: Sql): Promise<number> {
+  const rows = await sql.query(
+    "DELETE FROM batches WHERE NOT integrated AND staged_at < now() - interval '10 minutes' RETURNING id",
+  );
+  return rows.length;
+}
+
+/** Runs sweepAbandoned a minute after start and then every ten minutes, until stopped. */
+export function startSweeper(
+  sql: Sql,
+  say: (msg: string) => void,
+  everyMs = 600_000,
+): { stop(): Promise<void> } {
+  let running: Promise<void> = Promise.resolve();
+  const tick = () => {
+    running = sweepAbandoned(sql).then(
+      (n) => {
+        if (n > 0) say(`storage: deleted ${n} batches staged but never integrated`);
+      },
+      (e) => say(`storage sweep: ${(e as Error).message}`),
+    );
+  };
+  const first = setTimeout(tick, 60_000);
+  const timer = setInterval(tick, everyMs);
+  first.unref?.();
+  timer.unref?.();
+  return {
+    async stop() {
+      clearTimeout(first);
+      clearInterval(timer);
+      await running;
+    },
+  };
 }
 
 /** Runs `erase --before now-retention` now and then every `everyMs` until stopped. */

@@ -27,7 +27,7 @@ import { answer } from "./sequencer/answer.ts";
 import { classify, type Pending } from "./sequencer/classify.ts";
 import { GroupCommit } from "./sequencer/group-commit.ts";
 import type { LeafInput, LeafResult } from "./sequencer/input.ts";
-import { stage } from "./sequencer/stage.ts";
+import { discardStaged, stage } from "./sequencer/stage.ts";
 
 export {
   ConflictError,
@@ -122,13 +122,16 @@ export class Sequencer {
   /** One batch through the durable steps; a failed step rejects every submission of the batch. */
   private async sequence(batch: Pending[]): Promise<void> {
     const started = performance.now();
+    let staged: number | undefined;
+    let committing = false;
     try {
       // 1. Classify.
       const plan = classify(batch);
       // 2. Stage.
-      await stage(this.sql, plan.fresh);
+      staged = await stage(this.sql, plan.fresh);
       await this.opts.fault?.("staged");
       // 3. Integrate, with the plans staged meanwhile.
+      committing = true;
       const r = await this.group.commit(plan);
       // 4. Answer.
       answer(batch, r.answers);
@@ -140,6 +143,8 @@ export class Sequencer {
         stale: r.stale,
       });
     } catch (e) {
+      // Failed before step 3 took it (step 3 discards what it fails itself).
+      if (staged !== undefined && !committing) await discardStaged(this.sql, [staged]);
       for (const p of batch) p.reject(e);
     }
   }

@@ -6,18 +6,33 @@
 //     so no batch holds the erased content (fails without the scrub);
 //   - a batch staged by a process that died before integrating it: erasure's sweep deletes it;
 //   - a reader whose cache holds a batch's contents does not serve them after another process's
-//     erasure rewrote them (fails without the version check).
+//     erasure rewrote them (fails without the version check);
+//   - a leaf claimed twice in one batch whose first claimant conflicts under the lock: the second
+//     claim takes the staged copy (failed every submission of the group with "not staged" when
+//     places were looked up by claim, not by leaf hash);
+//   - an erased event resubmitted in a submission that fails: its content is never staged, and
+//     the failed batch is deleted at once (stayed until a sweep ten minutes later);
+//   - a crafted contents part claiming 20,000,000 slots: refused before unpacking (took 12 s and
+//     2 GB, or ran out of memory, before the count was checked against its batch's).
 
 import { afterEach, beforeEach, expect, it } from "vitest";
 import { bytesEqual } from "../../src/core/encoding.ts";
 import { parseSubmission } from "../../src/core/events.ts";
-import { decompress, unframeContents } from "../../src/db/batch-codec.ts";
+import {
+  BatchFormatError,
+  compress,
+  decompress,
+  frameContents,
+  unframeContents,
+} from "../../src/db/batch-codec.ts";
 import { BatchStore, rewriteContents } from "../../src/db/batch-store.ts";
 import { nodeHasher } from "../../src/lib/node-hasher.ts";
 import { erase } from "../../src/server/erase.ts";
 import type { FaultHook } from "../../src/server/fault-hook.ts";
 import { OwnEventWriter } from "../../src/server/own-event-writer.ts";
+import { classify } from "../../src/server/sequencer/classify.ts";
 import { eventInput, type LeafInput } from "../../src/server/sequencer/input.ts";
+import { stage } from "../../src/server/sequencer/stage.ts";
 import { Sequencer } from "../../src/server/sequencer.ts";
 import { openTestDb, type TestDb } from "../support/db.ts";
 import { makeBatch } from "../support/events.ts";
@@ -113,12 +128,10 @@ it("an erased event resubmitted stores its content nowhere, not even in a batch 
 it("a batch staged by a process that died before integrating it is deleted by erasure's sweep", async () => {
   const kept = events(2, 0);
   await sequencer.submit(kept);
-  fault = (step) => {
-    if (step === "staged") throw new Error("the process dies here");
-  };
+  // What a process that died right after step 2 leaves: a staged batch, never integrated.
   const lost = events(2, 2);
-  await expect(sequencer.submit(lost)).rejects.toThrow("dies");
-  fault = undefined;
+  const plan = classify([{ leaves: lost, resolve: () => {}, reject: () => {} }]);
+  await stage(db.sql, plan.fresh);
   expect(await copiesOf(lost[0]!)).toHaveLength(1);
   // Ten minutes later (as a superuser moves the clock back: staged_at is otherwise immutable).
   await db.sql.begin(async (tx) => {
@@ -149,4 +162,79 @@ it("a reader's cached contents are not served after another process's erasure re
   await db.sql.begin((tx) => rewriteContents(tx, rows[1]!.batch, [rows[1]!.slot]));
   const second = await reader.events(rows);
   expect(second.map((e) => e.payload === null)).toEqual([false, true, false, false]);
+});
+
+it("a leaf claimed twice in one batch, whose first claimant conflicts under the lock, is appended from the staged copy", async () => {
+  // The tree holds Z at %1 seq 0; S1 = [X at %1 seq 0, Y] conflicts only once the tree is read.
+  const [z] = events(1, 0, "%1");
+  await sequencer.submit([z!]);
+  const x = events(1, 0, "%1")[0]!; // a different event at the same position (fresh salt)
+  const y = events(1, 0, "%2")[0]!;
+  const [s1, s2] = await Promise.allSettled([sequencer.submit([x, y]), sequencer.submit([y])]);
+  expect(s1.status).toBe("rejected");
+  expect((s1 as PromiseRejectedResult).reason.name).toBe("ConflictError");
+  expect(s2.status).toBe("fulfilled");
+  const [row] = await db.sql.query<{ batch: number; slot: number }>(
+    "SELECT batch, slot FROM leaves WHERE idx = $1",
+    [(s2 as PromiseFulfilledResult<{ index: number }[]>).value[0]!.index],
+  );
+  expect(await copiesOf(y)).toEqual([{ batch: row!.batch, slot: row!.slot }]);
+  // X never entered the tree: its staged content is gone.
+  expect(await copiesOf(x)).toEqual([]);
+});
+
+it("an erased event resubmitted in a submission that fails leaves no copy behind", async () => {
+  const own = new OwnEventWriter(db.sql, sequencer, ORIGIN, nodeHasher);
+  const evs = events(2, 0);
+  await sequencer.submit(evs);
+  await erase(
+    db.sql,
+    own,
+    { session: { host: "web-1", server: "default@1764050000", session: "$1" } },
+    "admin",
+    "test",
+  );
+  for (const step of ["staged", "integrating"] as const) {
+    fault = (s) => {
+      if (s === step) throw new Error(`fault at ${s}`);
+    };
+    await expect(sequencer.submit([...evs, ...events(1, 10, "%4")])).rejects.toThrow("fault");
+    fault = undefined;
+    for (const ev of evs) expect(await copiesOf(ev)).toEqual([]);
+    // Nothing of the failed submission waits for the sweep.
+    expect(await db.sql.query("SELECT id FROM batches WHERE NOT integrated")).toEqual([]);
+  }
+});
+
+it("a crafted contents part claiming millions of slots is refused at once, not unpacked", async () => {
+  const evs = events(4, 0);
+  await sequencer.submit(evs);
+  const [row] = await db.sql.query<{ batch: number; slot: number }>(
+    "SELECT batch, slot FROM leaves WHERE idx = 0",
+  );
+  // 20,000,000 empty slots: 80 MB framed, a few kilobytes compressed.
+  const raw = new Uint8Array(4 + 4 * 20_000_000);
+  new DataView(raw.buffer).setUint32(0, 20_000_000);
+  const bomb = await compress(raw);
+  expect(bomb.length).toBeLessThan(100_000);
+  await db.sql.begin(async (tx) => {
+    await tx.query("SET LOCAL session_replication_role = replica");
+    await tx.query("UPDATE batches SET contents = $1, version = version + 1 WHERE id = $2", [
+      bomb,
+      row!.batch,
+    ]);
+  });
+  const t0 = performance.now();
+  await expect(new BatchStore(db.sql).events([row!])).rejects.toBeInstanceOf(BatchFormatError);
+  expect(performance.now() - t0).toBeLessThan(5_000);
+  // A part framing another count than its batch's is refused too.
+  const three = frameContents([null, null, null]);
+  await db.sql.begin(async (tx) => {
+    await tx.query("SET LOCAL session_replication_role = replica");
+    await tx.query("UPDATE batches SET contents = $1, version = version + 1 WHERE id = $2", [
+      await compress(three),
+      row!.batch,
+    ]);
+  });
+  await expect(new BatchStore(db.sql).events([row!])).rejects.toThrow(/holds 3 slots/);
 });

@@ -49,10 +49,17 @@ describe("append-only triggers", () => {
     const [l] = await log.db.sql.query<{ batch: number; slot: number }>(
       "SELECT batch, slot FROM leaves WHERE idx = 0",
     );
-    await log.db.sql.query(
-      `INSERT INTO leaves (idx, leaf_hash)
-       SELECT size + 1000, sha256('v1 leaf') FROM log_state`,
-    );
+    // A new leaf must name its place (drizzle/0006's CHECK); a v1 leaf predates the rule, as if
+    // the rule were added after it (NOT VALID: rows already there are not checked).
+    const v1Leaf = `INSERT INTO leaves (idx, leaf_hash) SELECT size + 1000, sha256('v1 leaf') FROM log_state`;
+    await expect(log.db.sql.query(v1Leaf)).rejects.toThrow(/leaves_placed/);
+    await log.db.sql.begin(async (tx) => {
+      await tx.query("ALTER TABLE leaves DROP CONSTRAINT leaves_placed");
+      await tx.query(v1Leaf);
+      await tx.query(
+        "ALTER TABLE leaves ADD CONSTRAINT leaves_placed CHECK (batch IS NOT NULL AND slot IS NOT NULL) NOT VALID",
+      );
+    });
     await log.db.sql.query(
       "UPDATE leaves SET batch = $1, slot = $2 WHERE leaf_hash = sha256('v1 leaf')",
       [l!.batch, l!.slot],

@@ -14,6 +14,7 @@ import { type Answer, answers } from "./answer.ts";
 import type { TreeEdge } from "./append.ts";
 import { merge, type Pending, type Plan } from "./classify.ts";
 import { type Integrated, integrate, StagedClaims } from "./integrate.ts";
+import { discardStaged } from "./stage.ts";
 
 /** Integrations that read the tree under the lock after one found another process's write. */
 const LOCKED_READS_AFTER_STALE = 16;
@@ -53,13 +54,14 @@ export class GroupCommit {
     this.running = true;
     while (this.staged.length > 0) {
       const group = this.nextGroup();
+      const staged = new StagedClaims(group.flatMap((g) => g.plan.fresh));
       try {
         const known = this.lockedReads > 0 ? undefined : this.tree;
         if (this.lockedReads > 0) this.lockedReads--;
         const r = await integrate(
           this.sql,
           merge(group.map((g) => g.plan)),
-          new StagedClaims(group.flatMap((g) => g.plan.fresh)),
+          staged,
           this.opts.hasher,
           known,
           this.opts.fault,
@@ -71,6 +73,8 @@ export class GroupCommit {
         for (const g of group) g.resolve(committed);
       } catch (e) {
         this.tree = undefined;
+        // Their content goes now, not at the next erasure's sweep (none of it is answered for).
+        await discardStaged(this.sql, staged.batches);
         for (const g of group) g.reject(e);
       }
     }

@@ -49,20 +49,48 @@ class RolledBack extends Error {
 
 const rolledBack = (e: unknown, why: RolledBack["why"]) => e instanceof RolledBack && e.why === why;
 
-/** What step 2 staged for the plans being integrated: every claim with its (batch, slot). */
+type Place = { batch: number; slot: number };
+const placeKey = (p: Place) => `${p.batch}:${p.slot}`;
+
+/**
+ * What step 2 staged for the plans being integrated: the batches, and where each leaf hash's
+ * bytes are. A leaf is found by its hash, not by the claim object: when a submission is rejected
+ * under the lock, a later claim of the same leaf (never staged itself: classify kept the first)
+ * is appended in its place, and takes the staged copy.
+ */
 export class StagedClaims {
   readonly batches: number[];
-  constructor(readonly claims: readonly Claim[]) {
-    this.batches = [...new Set(claims.flatMap((c) => (c.at ? [c.at.batch] : [])))];
+  /** Every staged slot that holds a payload, as staged (before `place` names any claim's). */
+  private readonly withPayload: Place[] = [];
+  private readonly byHash = new Map<string, Place>();
+
+  constructor(claims: readonly Claim[]) {
+    const batches = new Set<number>();
+    for (const c of claims) {
+      if (!c.at) continue;
+      batches.add(c.at.batch);
+      if (c.input.payload) this.withPayload.push(c.at);
+      if (!this.byHash.has(c.hash)) this.byHash.set(c.hash, c.at);
+    }
+    this.batches = [...batches];
   }
 
-  /** Rewrites away the payloads of staged slots that `appended` does not hold. */
+  /** Names where each appended leaf's bytes are (its leaves row's batch and slot). */
+  place(appended: readonly Claim[]): void {
+    for (const c of appended) {
+      const at = this.byHash.get(c.hash);
+      if (!at) throw new Error(`leaf ${c.hash} was not staged`);
+      c.at = at;
+    }
+  }
+
+  /** Rewrites away the payloads of staged slots that no appended leaf points to. */
   async scrub(tx: Sql, appended: readonly Claim[]): Promise<void> {
-    const kept = new Set(appended);
+    const kept = new Set(appended.map((c) => placeKey(c.at!)));
     const dead = new Map<number, number[]>();
-    for (const c of this.claims) {
-      if (kept.has(c) || !c.at || !c.input.payload) continue;
-      dead.set(c.at.batch, [...(dead.get(c.at.batch) ?? []), c.at.slot]);
+    for (const p of this.withPayload) {
+      if (kept.has(placeKey(p))) continue;
+      dead.set(p.batch, [...(dead.get(p.batch) ?? []), p.slot]);
     }
     for (const [batch, slots] of dead) await rewriteContents(tx, batch, slots);
   }
@@ -107,6 +135,7 @@ function pipelined(
   fault?: FaultHook,
 ): Promise<Append> {
   const append = appendTo(known, plan.fresh, hasher);
+  staged.place(append.leaves);
   return sql.begin(async (tx) => {
     // Not awaited before the writes: they follow it in the same pipeline.
     const lock = lockState(tx);
@@ -132,6 +161,7 @@ function lockedRead(
 ): Promise<Append> {
   return sql.begin(async (tx) => {
     const append = appendTo(treeOf(await lockState(tx)), plan.fresh, hasher);
+    staged.place(append.leaves);
     const w = await writeAppend(tx, append, true, staged.batches);
     if (w.inserted !== append.leaves.length) throw new RolledBack("in-tree");
     if (!w.advanced) throw new Error(`log_state is not at size ${append.from.size} under the lock`);
@@ -159,6 +189,7 @@ function probed(
     ]);
     const settled = settle(plan, found);
     const append = appendTo(treeOf(state), settled.fresh, hasher);
+    staged.place(append.leaves);
     const w = await writeAppend(tx, append, false, staged.batches);
     if (!w.advanced) throw new Error(`log_state is not at size ${append.from.size} under the lock`);
     await staged.scrub(tx, append.leaves);
