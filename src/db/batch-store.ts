@@ -23,6 +23,11 @@ import type { Sql } from "./sql.ts";
 export interface SlotRef {
   batch: number;
   slot: number;
+  /**
+   * The batch's version, when the caller read it with the leaves row (a join on batches): a
+   * contents part cached at that version is then used without asking the database again.
+   */
+  version?: number | null;
 }
 
 export interface StoredEvent {
@@ -105,7 +110,7 @@ export class BatchStore {
     const ids = distinct(refs);
     const [leaves, contents] = await Promise.all([
       this.leavesParts(ids),
-      withContent ? this.contentsParts(ids) : undefined,
+      withContent ? this.contentsParts(ids, refs) : undefined,
     ]);
     return refs.map((r) => ({
       leaf: slotOf(leaves.get(r.batch), r, "leaf"),
@@ -144,8 +149,21 @@ export class BatchStore {
     return out;
   }
 
-  private async contentsParts(ids: number[]): Promise<Map<number, (Payload | null)[]>> {
+  private async contentsParts(
+    all: number[],
+    refs: readonly SlotRef[],
+  ): Promise<Map<number, (Payload | null)[]>> {
     const out = new Map<number, (Payload | null)[]>();
+    // Cached at the version the caller read with its rows: no round trip at all.
+    const known = new Map<number, number>();
+    for (const r of refs) if (r.version != null) known.set(r.batch, r.version);
+    const ids = all.filter((id) => {
+      const c = this.contentsCache.get(id);
+      if (c === undefined || known.get(id) !== c.version) return true;
+      out.set(id, c.payloads);
+      return false;
+    });
+    if (ids.length === 0) return out;
     const held = ids.flatMap((id) => {
       const c = this.contentsCache.get(id);
       return c ? [{ id, c }] : [];

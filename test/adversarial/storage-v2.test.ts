@@ -36,7 +36,7 @@ import { stage } from "../../src/server/sequencer/stage.ts";
 import { Sequencer } from "../../src/server/sequencer.ts";
 import { openTestDb, type TestDb } from "../support/db.ts";
 import { makeBatch } from "../support/events.ts";
-import { ORIGIN } from "../support/log.ts";
+import { ORIGIN, openTestLog } from "../support/log.ts";
 
 let db: TestDb;
 let fault: FaultHook | undefined;
@@ -237,4 +237,27 @@ it("a crafted contents part claiming millions of slots is refused at once, not u
     ]);
   });
   await expect(new BatchStore(db.sql).events([row!])).rejects.toThrow(/holds 3 slots/);
+});
+
+it("an entry read after another process rewrote its batch serves the rewrite, though this one cached the batch", async () => {
+  const log = await openTestLog();
+  try {
+    const res = await log.req("/v1/events", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(makeBatch(3)),
+    });
+    expect(res.status).toBe(200);
+    const read = async () =>
+      (await (await log.req("/v1/entries/1")).json()) as { payload: unknown; erased: boolean };
+    expect((await read()).payload).not.toBeNull();
+    const [row] = await log.db.sql.query<{ batch: number; slot: number }>(
+      "SELECT batch, slot FROM leaves WHERE idx = 1",
+    );
+    // Another process: its own transaction, not this log's BatchStore.
+    await log.db.sql.begin((tx) => rewriteContents(tx, row!.batch, [row!.slot]));
+    expect(await read()).toMatchObject({ payload: null, erased: true });
+  } finally {
+    await log.close();
+  }
 });

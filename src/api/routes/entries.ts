@@ -38,8 +38,11 @@ interface EntryRow {
  * content read from the batches (§4.9) the rows name.
  */
 async function readEntries(ctx: LogContext, where: string, params: unknown[]): Promise<EntryRow[]> {
+  // The batch's version with each row (a join on its primary key): a contents part cached at that
+  // version is used as it is, so a read of cached batches is this one query (batch-store.ts).
   const rows = await ctx.readSql.query<SlotRef & { idx: number; leaf_hash: Uint8Array }>(
-    `SELECT l.idx, l.leaf_hash, l.batch, l.slot FROM leaves l ${where}`,
+    `SELECT l.idx, l.leaf_hash, l.batch, l.slot, b.version
+       FROM leaves l LEFT JOIN batches b ON b.id = l.batch ${where}`,
     params,
   );
   const events = await readEvents(ctx.batches, rows);
