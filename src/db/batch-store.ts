@@ -89,6 +89,8 @@ export class MissingBatchError extends Error {
 
 export class BatchStore {
   private readonly leavesCache: ByteLru<Uint8Array[]>;
+  /** Leaves parts being read and inflated now, so concurrent readers share one inflation. */
+  private readonly leavesLoading = new Map<number, Promise<Uint8Array[] | undefined>>();
   private readonly contentsCache: ByteLru<Contents>;
 
   constructor(
@@ -126,18 +128,47 @@ export class BatchStore {
   private async leavesParts(ids: number[]): Promise<Map<number, Uint8Array[]>> {
     const out = new Map<number, Uint8Array[]>();
     const missing: number[] = [];
+    const pending: Promise<void>[] = [];
     for (const id of ids) {
       const hit = this.leavesCache.get(id);
+      const loading = hit ? undefined : this.leavesLoading.get(id);
       if (hit) out.set(id, hit);
-      else missing.push(id);
+      else if (loading) {
+        // Another read is inflating this part now: wait for it instead of inflating it again.
+        pending.push(
+          loading.then((leaves) => {
+            if (leaves) out.set(id, leaves);
+          }),
+        );
+      } else missing.push(id);
     }
-    if (missing.length === 0) return out;
+    const waits = Promise.all(pending);
+    waits.catch(() => {}); // awaited below, unless this read fails first
+    if (missing.length > 0) {
+      const load = this.loadLeaves(missing);
+      for (const id of missing) {
+        const one = load.then((m) => m.get(id));
+        one.catch(() => {}); // a failure reaches its waiters; unawaited it is not unhandled
+        this.leavesLoading.set(id, one);
+      }
+      try {
+        for (const [id, leaves] of await load) out.set(id, leaves);
+      } finally {
+        for (const id of missing) this.leavesLoading.delete(id);
+      }
+    }
+    await waits;
+    return out;
+  }
+
+  private async loadLeaves(ids: number[]): Promise<Map<number, Uint8Array[]>> {
+    const out = new Map<number, Uint8Array[]>();
     const rows = await this.sql.query<{
       id: number;
       codec: number;
       count: number;
       leaves: Uint8Array;
-    }>("SELECT id, codec, count, leaves FROM batches WHERE id = ANY($1::int8[])", [missing]);
+    }>("SELECT id, codec, count, leaves FROM batches WHERE id = ANY($1::int8[])", [ids]);
     await Promise.all(
       rows.map(async (row) => {
         const raw = await decompress(row.leaves, row.codec, maxRaw("leaves", row.count));
