@@ -19,6 +19,7 @@
 
 import { BatchStore, rewriteContents } from "../db/batch-store.ts";
 import type { Sql } from "../db/sql.ts";
+import { readEvents } from "./export.ts";
 import type { OwnEventWriter } from "./own-event-writer.ts";
 import { toRanges } from "./own-event-writer.ts";
 
@@ -124,7 +125,8 @@ export async function erase(
         ? []
         : [{ idx: Number(r.idx), batch: Number(r.batch), slot: r.slot }],
     );
-    const events = await store.events(refs);
+    // A few batches at a time: a session's events may each lie in a different batch.
+    const events = await readEvents(store, refs);
     for (let i = 0; i < refs.length; i++) {
       if (events[i]!.payload === null) continue;
       pending.push(refs[i]!);
