@@ -137,6 +137,7 @@ export async function startLogServer(
     dataDir: cfg.dataDir,
     poolSize: cfg.poolSize,
     createApart: cfg.createEmbeddedApart,
+    say, // the storage upgrade's progress, when a start converts a v1 database
   });
   const readSql = cfg.readDatabaseUrl
     ? connectPostgres(cfg.readDatabaseUrl, { max: cfg.poolSize, schema: cfg.databaseSchema })

@@ -65,7 +65,7 @@ Example (docs/operations.md, "PostgreSQL roles"):
     try {
       const before = await pendingMigrations(sql, m, schema);
       await migratePostgresUrl(url, schema, m);
-      if (!v.witness) await initLogState(sql);
+      if (!v.witness) await initLogState(sql, (msg) => console.log(msg));
       const [me] = await sql.query<{ role: string }>("SELECT current_user::text AS role");
       console.log(
         before === 0

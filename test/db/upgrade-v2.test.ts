@@ -138,7 +138,9 @@ it("a v1 database is upgraded in place, survives kill -9 part way, and verifies 
 
   // 4. The next start finishes it (migrations are already applied; initLogState resumes).
   if (where.url) await migratePostgresUrl(where.url, where.schema);
-  await initLogState(sql);
+  const said: string[] = [];
+  await initLogState(sql, (m) => said.push(m));
+  expect(said.join("\n")).toMatch(/storage upgrade: done, \d+ leaves in batches in [\d.]+ s/);
   const [after] = await sql.query<{ missing: number; v1: boolean; v1p: boolean }>(
     `SELECT count(*) FILTER (WHERE batch IS NULL)::int AS missing,
             to_regclass('entries') IS NOT NULL AS v1, to_regclass('payloads') IS NOT NULL AS v1p
