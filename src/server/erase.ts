@@ -153,22 +153,20 @@ export async function sweepAbandoned(sql: Sql): Promise<number> {
   return rows.length;
 }
 
-/** Runs sweepAbandoned a minute after start and then every ten minutes, until stopped. */
-export function startSweeper(
-  sql: Sql,
-  say: (msg: string) => void,
-  everyMs = 600_000,
+/**
+ * Runs `job` after `firstMs` and then every `everyMs` (timers that do not keep the process up),
+ * one run at a time as the timers fire; `stop` clears them and waits for a run under way.
+ */
+function repeat(
+  job: () => Promise<void>,
+  firstMs: number,
+  everyMs: number,
 ): { stop(): Promise<void> } {
   let running: Promise<void> = Promise.resolve();
   const tick = () => {
-    running = sweepAbandoned(sql).then(
-      (n) => {
-        if (n > 0) say(`storage: deleted ${n} batches staged but never integrated`);
-      },
-      (e) => say(`storage sweep: ${(e as Error).message}`),
-    );
+    running = job();
   };
-  const first = setTimeout(tick, 60_000);
+  const first = setTimeout(tick, firstMs);
   const timer = setInterval(tick, everyMs);
   first.unref?.();
   timer.unref?.();
@@ -181,6 +179,25 @@ export function startSweeper(
   };
 }
 
+/** Runs sweepAbandoned a minute after start and then every ten minutes, until stopped. */
+export function startSweeper(
+  sql: Sql,
+  say: (msg: string) => void,
+  everyMs = 600_000,
+): { stop(): Promise<void> } {
+  return repeat(
+    () =>
+      sweepAbandoned(sql).then(
+        (n) => {
+          if (n > 0) say(`storage: deleted ${n} batches staged but never integrated`);
+        },
+        (e) => say(`storage sweep: ${(e as Error).message}`),
+      ),
+    60_000,
+    everyMs,
+  );
+}
+
 /** Runs `erase --before now-retention` now and then every `everyMs` until stopped. */
 export function startRetention(
   sql: Sql,
@@ -191,9 +208,8 @@ export function startRetention(
 ): { stop(): Promise<void> } {
   const days = retentionMs / 86_400_000;
   const label = Number.isInteger(days) ? `${days}d` : `${retentionMs}ms`;
-  let running: Promise<void> = Promise.resolve();
-  const tick = () => {
-    running = (async () => {
+  return repeat(
+    async () => {
       const before = new Date(Date.now() - retentionMs).toISOString();
       try {
         const r = await erase(sql, ownEvents, { before }, "retention", `retention policy ${label}`);
@@ -205,17 +221,8 @@ export function startRetention(
       } catch (e) {
         say(`retention: ${(e as Error).message}`);
       }
-    })();
-  };
-  const first = setTimeout(tick, 1000);
-  const timer = setInterval(tick, everyMs);
-  first.unref?.();
-  timer.unref?.();
-  return {
-    async stop() {
-      clearTimeout(first);
-      clearInterval(timer);
-      await running;
     },
-  };
+    1000,
+    everyMs,
+  );
 }
